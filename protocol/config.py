@@ -1,0 +1,79 @@
+"""Loading `--config/--catalog/--state` arguments and checking configs against their JSON Schema.
+
+An argument is inline JSON when it starts with `{`, else a file path. Configs are validated with
+jsonschema `iter_errors` before any network or database work; every problem names its field path.
+Secrets are registered for redaction before validation, so no error message can echo them.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from protocol.errors import ConfigError
+from protocol.jsonio import JSONDecodeError, loads
+from protocol.secrets import register_config_secrets
+
+
+def load_json_arg(value: str, option: str) -> Any:
+    """Parse an option value that is inline JSON or a path to a JSON file."""
+    text = value.strip()
+    if text.startswith("{") or text.startswith("["):
+        source, raw = "inline JSON", text.encode()
+    else:
+        path = Path(value)
+        if not path.is_file():
+            raise ConfigError(f"{option}: file not found: {value}",
+                              hint=f"pass a path to a JSON file or inline JSON starting with '{{'")
+        source, raw = str(path), path.read_bytes()
+    try:
+        return loads(raw)
+    except JSONDecodeError as exc:
+        raise ConfigError(f"{option}: {source} is not valid JSON ({exc})") from None
+
+
+def apply_defaults(config: dict, schema: dict) -> dict:
+    """A copy of `config` with top-level `default`s of the schema filled in."""
+    out = copy.deepcopy(config)
+    for name, prop in (schema.get("properties") or {}).items():
+        if isinstance(prop, dict) and "default" in prop and name not in out:
+            out[name] = copy.deepcopy(prop["default"])
+    return out
+
+
+def config_errors(config: Any, schema: dict) -> list[str]:
+    """Every schema violation as 'field: problem' (secret values never included)."""
+    errors = []
+    for err in Draft202012Validator(schema).iter_errors(config):
+        path = ".".join(str(p) for p in err.absolute_path)
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else err.message
+            errors.append(f"{(path + '.') if path else ''}{missing}: required field is missing")
+            continue
+        prop = schema
+        for part in err.absolute_path:
+            prop = (prop.get("properties") or {}).get(part, {}) if isinstance(prop, dict) else {}
+        detail = f"does not satisfy '{err.validator}'" if prop.get("secret") else err.message
+        errors.append(f"{path or '(config)'}: {detail}")
+    return sorted(errors)
+
+
+def load_config(value: str, schema: dict, option: str = "--config") -> dict:
+    """Load, register secrets of, validate and default a connector config; raise ConfigError if bad."""
+    config = load_json_arg(value, option)
+    if not isinstance(config, dict):
+        raise ConfigError(f"{option}: expected a JSON object, got {type(config).__name__}")
+    register_config_secrets(config, schema)
+    errors = config_errors(config, schema)
+    if errors:
+        raise ConfigError(f"{option}: invalid config: " + "; ".join(errors))
+    return apply_defaults(config, schema)
+
+
+def connector_config_schema(connector_name: str) -> dict:
+    """The config schema of a connector from specs/connectors/<name>.json."""
+    from specs import CONNECTORS_DIR
+
+    return loads((CONNECTORS_DIR / f"{connector_name}.json").read_bytes())

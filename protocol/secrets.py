@@ -1,0 +1,83 @@
+"""Keeps secrets out of every log, error, progress line and state.
+
+Values of config fields marked `"secret": true` are registered when a config is loaded; `redact_text`
+replaces them (and, as a second line of defence, anything shaped like a Stripe secret key or a password
+inside a URL) with a masked form. `redact_message` applies that to every string of a message.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_SECRETS: set[str] = set()
+_KEY_RE = re.compile(r"\b((?:sk|rk)_(?:test|live)_)[A-Za-z0-9]+")
+_URL_PASSWORD_RE = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+_KV_PASSWORD_RE = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+MASK = "****"
+
+
+def register_secret(value: Any) -> None:
+    if isinstance(value, str) and len(value) >= 4:
+        _SECRETS.add(value)
+        pw = _URL_PASSWORD_RE.search(value)
+        if pw:  # a database URL: also hide its bare password, which drivers may echo on their own
+            password = value[pw.end(1):pw.end() - 1]
+            if len(password) >= 4:
+                _SECRETS.add(password)
+
+
+def registered_secrets() -> frozenset[str]:
+    return frozenset(_SECRETS)
+
+
+def redact_text(text: str) -> str:
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    text = _KEY_RE.sub(lambda m: m.group(1) + MASK, text)
+    text = _URL_PASSWORD_RE.sub(lambda m: m.group(1) + MASK + "@", text)
+    return _KV_PASSWORD_RE.sub(lambda m: m.group(1) + MASK, text)
+
+
+def redact_message(obj: Any) -> Any:
+    """A copy of `obj` with every string redacted (dict keys included)."""
+    if isinstance(obj, str):
+        return redact_text(obj)
+    if isinstance(obj, dict):
+        return {redact_text(k) if isinstance(k, str) else k: redact_message(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact_message(v) for v in obj]
+    return obj
+
+
+def secret_paths(schema: dict, prefix: tuple = ()) -> list[tuple]:
+    """Paths of properties marked `"secret": true` in a config schema (nested objects included)."""
+    paths = []
+    for name, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, dict):
+            continue
+        if prop.get("secret"):
+            paths.append(prefix + (name,))
+        if prop.get("type") == "object" or "properties" in prop:
+            paths.extend(secret_paths(prop, prefix + (name,)))
+    return paths
+
+
+def register_config_secrets(config: Any, schema: dict) -> None:
+    for path in secret_paths(schema):
+        node = config
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        register_secret(node)
+
+
+def mask_config(config: dict, schema: dict) -> dict:
+    """A copy of a config with secret fields replaced by the mask (for printing or storing)."""
+    masked = redact_message(config)
+    for path in secret_paths(schema):
+        node = masked
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node:
+            node[path[-1]] = MASK
+    return masked

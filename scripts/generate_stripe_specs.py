@@ -1,0 +1,471 @@
+#!/usr/bin/env python3
+"""Generate stripe-sync's Stripe stream data from Stripe's OpenAPI description.
+
+Role: the only code in the project that reads `../shared/stripe-openapi/` (Stripe's OpenAPI 3 spec for
+API version 2023-08-16, its example objects and the table of GET list endpoints). It writes the
+generated files that the project commits and reads at run time, so users' clones never need
+`../shared`:
+
+  specs/stripe/<stream>.json                    JSON Schema (draft 2020-12) of each stream, top-level
+                                                properties only
+  source_stripe/streams.json                    the stream registry the source reads (paths, declared
+                                                query parameters, quirks as data)
+  tests/stripe_emulator/data/endpoints.json     list and retrieve endpoints for the Stripe emulator
+  tests/stripe_emulator/data/fixtures.json      one example object per object type, for the emulator
+
+Output is deterministic (sorted keys, stable order, trailing newline): re-running it gives no diff.
+Stdlib only.
+
+    python scripts/generate_stripe_specs.py [--shared ../shared] [--out-root <repo>]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+API_VERSION = "2023-08-16"
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+MAX_ENUM = 20
+MAX_DESCRIPTION = 200
+TYPE_ORDER = ["string", "integer", "number", "boolean", "object", "array", "null"]
+KEPT_FORMATS = {"unix-time", "decimal"}
+
+# Streams a default sync does not read, and why. Rows of endpoints.tsv with scope
+# top_level_requires_param are off by default too (see stream_note()).
+DEFAULT_OFF = {
+    "/v1/balance/history": "duplicate of balance_transactions (older alias of /v1/balance_transactions)",
+    "/v1/linked_accounts": (
+        "duplicate of financial_connections_accounts (older alias of /v1/financial_connections/accounts)"
+    ),
+    "/v1/invoices/upcoming/lines": "preview of the next invoice, computed on request and not persisted",
+    "/v1/credit_notes/preview/lines": "preview of a credit note, computed on request and not persisted",
+    "/v1/test_helpers/test_clocks": "test mode only",
+    "/v1/events": (
+        "read by the incremental sync for updates and deletes, not a table stream; Stripe keeps events 30 days"
+    ),
+}
+# endpoints.tsv flags that must be handled by DEFAULT_OFF (so a new flag cannot slip into a default sync).
+FLAGS_NEEDING_DEFAULT_OFF = {"preview_computed_not_persisted", "test_mode_only", "retention_30d"}
+
+# Query parameters the source always sends, per path. Keys must be declared by the endpoint.
+FIXED_PARAMS = {
+    # Without status, Stripe lists only subscriptions that are not canceled.
+    "/v1/subscriptions": {"status": "all"},
+    "/v1/payment_methods": {"type": "card"},
+}
+EXTRA_NOTES = {
+    "/v1/payment_methods": (
+        "Stripe's list requires customer or type (older API versions; type is optional in 2023-08-16); "
+        "only card payment methods are synced. This top-level list returns PaymentMethods for Treasury "
+        "flows: ones attached to customers are listed per customer "
+        "(/v1/customers/{customer}/payment_methods, not synced)"
+    ),
+}
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+def load_inputs(shared: Path) -> tuple[dict, list[dict], dict]:
+    base = shared / "stripe-openapi"
+    spec = json.loads((base / "spec3.json").read_text(encoding="utf-8"))
+    with open(base / "endpoints.tsv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    fixtures = json.loads((base / "fixtures3.json").read_text(encoding="utf-8"))["resources"]
+    version = spec["info"]["version"]
+    if version != API_VERSION:
+        raise SystemExit(f"spec3.json is API version {version}, expected {API_VERSION}")
+    return spec, rows, fixtures
+
+
+def stream_name(path: str) -> str:
+    assert path.startswith("/v1/"), path
+    return path[len("/v1/"):].replace("/", "_")
+
+
+def query_params(op: dict) -> list[dict]:
+    return [p for p in op.get("parameters", []) if p.get("in") == "query"]
+
+
+def list_item_schema_name(op: dict) -> str | None:
+    """Component schema name of a list (or search) response's items, or None for other responses."""
+    schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+    props = schema.get("properties", {})
+    if "data" not in props or props.get("object", {}).get("enum") not in (["list"], ["search_result"]):
+        return None
+    ref = props["data"]["items"].get("$ref")
+    if ref is None:
+        raise SystemExit(f"polymorphic list items not supported: {op['operationId']}")
+    return ref.rsplit("/", 1)[-1]
+
+
+def object_name(schemas: dict, name: str) -> str:
+    enum = schemas[name]["properties"]["object"]["enum"]
+    assert len(enum) == 1, (name, enum)
+    return enum[0]
+
+
+def timestamp_field(schema: dict) -> str | None:
+    props = schema.get("properties", {})
+    for field in ("created", "date"):
+        if field in props:
+            return field
+    return None
+
+
+def deletable(paths: dict, path: str) -> bool:
+    """DELETE on `<path>/{id}` answers with a `deleted_*` object. (DELETE /v1/subscriptions/{id} cancels:
+    it answers with the subscription, which stays listed, so subscriptions are not deletable.)"""
+    pattern = re.compile(re.escape(path) + r"/\{[^/}]+\}")
+    for p, ops in paths.items():
+        if pattern.fullmatch(p) and "delete" in ops:
+            schema = ops["delete"]["responses"]["200"]["content"]["application/json"]["schema"]
+            if schema.get("$ref", "").rsplit("/", 1)[-1].startswith("deleted_"):
+                return True
+    return False
+
+
+# ----------------------------------------------------------------------------------------- type mapping
+
+def resolve(spec: dict, ref: str) -> dict:
+    assert ref.startswith("#/components/schemas/"), ref
+    return spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+
+def json_types(spec: dict, schema: dict, seen: frozenset = frozenset()) -> set[str] | None:
+    """JSON types a value of this OpenAPI schema may have; None means unconstrained."""
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        if ref in seen:
+            return {"object"}
+        target = resolve(spec, ref)
+        types = json_types(spec, target, seen | {ref})
+        if types is None and "properties" in target:
+            types = {"object"}
+        if types is not None and schema.get("nullable"):
+            types = types | {"null"}
+        return types
+    types: set[str] = set()
+    constrained = False
+    if "type" in schema:
+        types.add(schema["type"])
+        constrained = True
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            for member in schema[key]:
+                member_types = json_types(spec, member, seen)
+                if member_types is None:
+                    return None
+                types |= member_types
+            constrained = True
+    if "allOf" in schema:
+        for member in schema["allOf"]:
+            member_types = json_types(spec, member, seen)
+            if member_types is not None:
+                types = member_types if not constrained else (types & member_types)
+                constrained = True
+    if not constrained:
+        if "properties" in schema or "additionalProperties" in schema:
+            return {"object"} | ({"null"} if schema.get("nullable") else set())
+        return None
+    if schema.get("nullable"):
+        types.add("null")
+    return types
+
+
+def property_schema(spec: dict, schema: dict) -> dict:
+    """Top-level property of a stream schema: its types, and a short enum or a kept format."""
+    out: dict = {}
+    types = json_types(spec, schema)
+    if types is not None:
+        unknown = types - set(TYPE_ORDER)
+        assert not unknown, unknown
+        out["type"] = [t for t in TYPE_ORDER if t in types]
+    fmt = schema.get("format")
+    if fmt in KEPT_FORMATS:
+        out["format"] = fmt
+    enum = schema.get("enum")
+    # Enums marked x-stripeBypassValidation may gain values without notice: not kept.
+    if enum and len(enum) <= MAX_ENUM and not schema.get("x-stripeBypassValidation") and "anyOf" not in schema:
+        values = list(enum)
+        if schema.get("nullable") and None not in values:
+            values.append(None)
+        out["enum"] = values
+    return out
+
+
+def short_description(text: str | None, fallback: str) -> str:
+    text = text or ""
+    text = re.sub(r"<[^>]+>", "", text)                       # HTML tags
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)      # markdown links -> their text
+    text = text.split("\n\n", 1)[0]
+    text = " ".join(text.split())
+    match = re.search(r"^(.+?[.!?])(\s|$)", text)
+    sentence = match.group(1) if match else text
+    if not sentence:
+        return fallback
+    if len(sentence) > MAX_DESCRIPTION:
+        sentence = sentence[: MAX_DESCRIPTION - 3].rsplit(" ", 1)[0] + "..."
+    return sentence
+
+
+def stream_schema(spec: dict, name: str, schema_name: str) -> dict:
+    schema = spec["components"]["schemas"][schema_name]
+    obj = object_name(spec["components"]["schemas"], schema_name)
+    assert "id" in schema["properties"], schema_name
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "title": name,
+        "description": short_description(schema.get("description"), f"A Stripe {obj} object."),
+        "type": "object",
+        "properties": {p: property_schema(spec, s) for p, s in sorted(schema["properties"].items())},
+        "required": ["id"],
+        "additionalProperties": True,
+        "x-stripe-object": obj,
+        "x-timestamp-field": timestamp_field(schema),
+    }
+
+
+# ------------------------------------------------------------------------------------------- fixtures
+
+def id_prefix(obj: str, fixtures: dict) -> str:
+    """Id prefix of an object type, inferred from the examples of its family; "obj_" if unknown."""
+    for key in (obj, f"deleted_{obj}"):
+        example = fixtures.get(key)
+        if example and isinstance(example.get("id"), str) and "_" in example["id"]:
+            return example["id"].split("_", 1)[0] + "_"
+    # Another example referring to it by field name: {"customer": "cus_..."}.
+    field = obj.rsplit(".", 1)[-1]
+    for key in sorted(fixtures):
+        value = fixtures[key].get(field)
+        if isinstance(value, str) and re.fullmatch(r"[a-z]+_[A-Za-z0-9]+", value):
+            return value.split("_", 1)[0] + "_"
+    return "obj_"
+
+
+def synthesize(stream_spec: dict, fixtures: dict) -> dict:
+    """A minimal example object that validates against a generated stream schema."""
+    obj = stream_spec["x-stripe-object"]
+    example: dict = {}
+    for prop, schema in stream_spec["properties"].items():
+        types = schema.get("type", ["string"])
+        if "enum" in schema:
+            example[prop] = schema["enum"][0]
+        elif schema.get("format") == "unix-time" or prop == "created":
+            example[prop] = 1692144000                           # 2023-08-16T00:00:00Z
+        elif "string" in types:
+            example[prop] = "100.0" if schema.get("format") == "decimal" else f"{prop} example"
+        elif "integer" in types:
+            example[prop] = 0
+        elif "number" in types:
+            example[prop] = 0.0
+        elif "boolean" in types:
+            example[prop] = False
+        elif "object" in types:
+            example[prop] = {}
+        elif "array" in types:
+            example[prop] = []
+        else:
+            example[prop] = None
+    example["id"] = id_prefix(obj, fixtures) + "example0001"
+    example["object"] = obj
+    return example
+
+
+# -------------------------------------------------------------------------------------------- outputs
+
+def build(spec: dict, rows: list[dict], fixtures: dict) -> tuple[dict, dict, dict, dict]:
+    paths = spec["paths"]
+    schemas = spec["components"]["schemas"]
+    rows_by_path = {r["path"]: r for r in rows}
+
+    # Every GET list path of the spec without path parameters, and the endpoints.tsv row that describes it.
+    list_paths: dict[str, str] = {}
+    retrieve: dict[str, str] = {}
+    for path in sorted(paths):
+        op = paths[path].get("get")
+        if op is None or "{" in path:
+            continue
+        item = list_item_schema_name(op)
+        required = [p["name"] for p in query_params(op) if p.get("required")]
+        if item is not None:
+            row = rows_by_path.get(path)
+            assert row is not None, f"{path} is in spec3.json but not in endpoints.tsv"
+            assert row["in_spec"] == "yes", path
+            assert row["scope"] in ("top_level", "top_level_requires_param"), (path, row["scope"])
+            list_paths[path] = item
+        elif not required and "preview" not in path and "upcoming" not in path:
+            ref = op["responses"]["200"]["content"]["application/json"]["schema"].get("$ref")
+            if ref:
+                retrieve[path] = object_name(schemas, ref.rsplit("/", 1)[-1])
+
+    for row in rows:
+        in_spec = row["path"] in paths and "get" in paths[row["path"]]
+        if row["in_spec"] == "yes" and not in_spec:
+            raise SystemExit(f"endpoints.tsv says {row['path']} is in the spec, but it is not")
+        if in_spec and row["scope"] != "nested":
+            assert row["path"] in list_paths, row["path"]
+
+    # Stream registry and stream schemas: top-level rows present in the spec.
+    streams = []
+    stream_specs = {}
+    for path in sorted(list_paths):
+        row = rows_by_path[path]
+        op = paths[path]["get"]
+        params = query_params(op)
+        declared = sorted(p["name"] for p in params)
+        required = sorted(p["name"] for p in params if p.get("required"))
+        schema_name = list_paths[path]
+        name = stream_name(path)
+        flags = {f for f in row["flags"].split(",") if f}
+        if flags & FLAGS_NEEDING_DEFAULT_OFF:
+            assert path in DEFAULT_OFF, f"{path} is flagged {flags} but has no DEFAULT_OFF entry"
+        fixed = FIXED_PARAMS.get(path, {})
+        for key in fixed:
+            assert key in declared, f"{path}: fixed param {key!r} is not declared by the endpoint"
+        paginated = "starting_after" in declared and "limit" in declared
+        notes = []
+        default = True
+        if row["kind"] == "search" or path.endswith("/search"):
+            notes.append(
+                f"search endpoint (requires parameter {', '.join(required)}); "
+                f"its objects are synced by {stream_name(path[: -len('/search')])}"
+            )
+            default = False
+        elif required:
+            notes.append(f"requires parameter {', '.join(required)}")
+            default = False
+        if path in DEFAULT_OFF:
+            notes.append(DEFAULT_OFF[path])
+            default = False
+        if path in EXTRA_NOTES:
+            notes.append(EXTRA_NOTES[path])
+        if not paginated and "page" in declared:
+            notes.append("paginated with page, not starting_after")
+        elif not paginated:
+            notes.append("not paginated: one request returns the whole list")
+        if row["in_sdk"] == "no":
+            notes.append("not in newer Stripe SDKs")
+        if row["scope"] == "top_level_requires_param":
+            assert required, f"{path}: endpoints.tsv says it requires a parameter, spec3.json says none"
+        stream_specs[name] = stream_schema(spec, name, schema_name)
+        streams.append({
+            "name": name,
+            "path": path,
+            "object": object_name(schemas, schema_name),
+            "created_filter": "created" in declared,
+            "timestamp_field": timestamp_field(schemas[schema_name]),
+            "paginated": paginated,
+            "declared_params": declared,
+            "fixed_params": dict(fixed),
+            "default": default,
+            "note": "; ".join(notes) or None,
+        })
+    names = [s["name"] for s in streams]
+    assert len(names) == len(set(names)), "stream names must be unique"
+    for path in list(FIXED_PARAMS) + list(DEFAULT_OFF) + list(EXTRA_NOTES):
+        assert path in list_paths, f"quirk for {path}, which is not a stream"
+    registry = {"api_version": API_VERSION, "streams": streams}
+
+    # Emulator endpoints: every top-level GET list path, including /v1/events and search endpoints.
+    list_endpoints = {}
+    for path in sorted(list_paths):
+        params = query_params(paths[path]["get"])
+        schema_name = list_paths[path]
+        list_endpoints[path] = {
+            "object": object_name(schemas, schema_name),
+            "declared_params": sorted(p["name"] for p in params),
+            "required_params": sorted(p["name"] for p in params if p.get("required")),
+            "created_filter": any(p["name"] == "created" for p in params),
+            "timestamp_field": timestamp_field(schemas[schema_name]),
+            "deletable": deletable(paths, path),
+        }
+    endpoints = {"api_version": API_VERSION, "list_endpoints": list_endpoints, "retrieve_endpoints": retrieve}
+
+    # Emulator fixtures: one example per object named in endpoints.json, plus account and event.
+    wanted = {e["object"] for e in list_endpoints.values()} | set(retrieve.values()) | {"account", "event"}
+    object_schema = {object_name(schemas, n): n for n in set(list_paths.values())}
+    for path, obj in retrieve.items():
+        object_schema.setdefault(obj, paths[path]["get"]["responses"]["200"]["content"]["application/json"]
+                                 ["schema"]["$ref"].rsplit("/", 1)[-1])
+    objects = {}
+    synthesized = []
+    for obj in sorted(wanted):
+        if obj in fixtures:
+            objects[obj] = fixtures[obj]
+        else:
+            objects[obj] = synthesize(stream_schema(spec, obj, object_schema[obj]), fixtures)
+            synthesized.append(obj)
+    fixtures_out = {"objects": objects, "synthesized": synthesized}
+    return registry, stream_specs, endpoints, fixtures_out
+
+
+def dumps(value) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def dumps_fixtures(objects: dict) -> str:
+    """Compact, one object per line so a change shows up as a one-line diff."""
+    lines = [
+        json.dumps(k, ensure_ascii=False) + ":"
+        + json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        for k, v in sorted(objects.items())
+    ]
+    return '{"objects":{\n' + ",\n".join(lines) + "\n}}\n"
+
+
+def write(path: Path, text: str, written: list[Path]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    written.append(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared",
+                        help="the shared directory holding stripe-openapi/ (default: <repo>/../shared)")
+    parser.add_argument("--out-root", type=Path, default=REPO_ROOT,
+                        help="root to write the generated files under (default: the repository)")
+    args = parser.parse_args(argv)
+
+    spec, rows, fixtures = load_inputs(args.shared)
+    registry, stream_specs, endpoints, fixtures_out = build(spec, rows, fixtures)
+
+    root = args.out_root
+    written: list[Path] = []
+    stripe_dir = root / "specs" / "stripe"
+    for name, schema in sorted(stream_specs.items()):
+        write(stripe_dir / f"{name}.json", dumps(schema), written)
+    removed = []
+    for stale in sorted(stripe_dir.glob("*.json")):
+        if stale.stem not in stream_specs and "x-stripe-object" in json.loads(stale.read_text(encoding="utf-8")):
+            stale.unlink()
+            removed.append(stale.name)
+    write(root / "source_stripe" / "streams.json", dumps(registry), written)
+    data_dir = root / "tests" / "stripe_emulator" / "data"
+    write(data_dir / "endpoints.json", dumps(endpoints), written)
+    write(data_dir / "fixtures.json", dumps_fixtures(fixtures_out["objects"]), written)
+
+    streams = registry["streams"]
+    default = [s["name"] for s in streams if s["default"]]
+    print(f"streams: {len(streams)} ({len(default)} default, {len(streams) - len(default)} off by default)")
+    print(f"  with created filter: {sum(s['created_filter'] for s in streams)}, "
+          f"not paginated: {sum(not s['paginated'] for s in streams)}, "
+          f"timestamp field none: {sum(s['timestamp_field'] is None for s in streams)}")
+    print(f"emulator: {len(endpoints['list_endpoints'])} list endpoints, "
+          f"{len(endpoints['retrieve_endpoints'])} retrieve endpoints, "
+          f"{sum(e['deletable'] for e in endpoints['list_endpoints'].values())} deletable")
+    print(f"fixtures: {len(fixtures_out['objects'])} objects "
+          f"({len(fixtures_out['synthesized'])} synthesized: {', '.join(fixtures_out['synthesized']) or 'none'})")
+    total = sum(p.stat().st_size for p in written)
+    print(f"wrote {len(written)} files under {root} ({total} bytes)"
+          + (f"; removed stale {', '.join(removed)}" if removed else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

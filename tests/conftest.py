@@ -1,0 +1,41 @@
+"""Shared pytest fixtures: a PostgreSQL server for the session, a fresh schema per test.
+
+`pg_url` is DATABASE_URL when set, else a throwaway cluster started once per test session
+(tests/postgres_cluster.py). `pg_schema` gives each database test its own schema name and drops it after.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from tests.postgres_cluster import start_cluster
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    env_url = os.environ.get("DATABASE_URL")
+    if env_url:
+        yield env_url
+        return
+    cluster = start_cluster()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_schema(pg_url):
+    import psycopg2
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    conn = psycopg2.connect(pg_url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    finally:
+        conn.close()
