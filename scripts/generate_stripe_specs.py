@@ -46,7 +46,8 @@ DEFAULT_OFF = {
     "/v1/credit_notes/preview/lines": "preview of a credit note, computed on request and not persisted",
     "/v1/test_helpers/test_clocks": "test mode only",
     "/v1/events": (
-        "read by the incremental sync for updates and deletes, not a table stream; Stripe keeps events 30 days"
+        "read by the incremental sync for updates and deletes, not a table stream; "
+        "Stripe keeps events 30 days"
     ),
 }
 # endpoints.tsv flags that must be handled by DEFAULT_OFF (so a new flag cannot slip into a default sync).
@@ -189,7 +190,8 @@ def property_schema(spec: dict, schema: dict) -> dict:
         out["format"] = fmt
     enum = schema.get("enum")
     # Enums marked x-stripeBypassValidation may gain values without notice: not kept.
-    if enum and len(enum) <= MAX_ENUM and not schema.get("x-stripeBypassValidation") and "anyOf" not in schema:
+    bypass = schema.get("x-stripeBypassValidation")
+    if enum and len(enum) <= MAX_ENUM and not bypass and "anyOf" not in schema:
         values = list(enum)
         if schema.get("nullable") and None not in values:
             values.append(None)
@@ -442,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         write(stripe_dir / f"{name}.json", dumps(schema), written)
     removed = []
     for stale in sorted(stripe_dir.glob("*.json")):
-        if stale.stem not in stream_specs and "x-stripe-object" in json.loads(stale.read_text(encoding="utf-8")):
+        generated = "x-stripe-object" in json.loads(stale.read_text(encoding="utf-8"))
+        if stale.stem not in stream_specs and generated:
             stale.unlink()
             removed.append(stale.name)
     write(root / "source_stripe" / "streams.json", dumps(registry), written)
@@ -459,8 +462,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"emulator: {len(endpoints['list_endpoints'])} list endpoints, "
           f"{len(endpoints['retrieve_endpoints'])} retrieve endpoints, "
           f"{sum(e['deletable'] for e in endpoints['list_endpoints'].values())} deletable")
+    synthesized = fixtures_out["synthesized"]
     print(f"fixtures: {len(fixtures_out['objects'])} objects "
-          f"({len(fixtures_out['synthesized'])} synthesized: {', '.join(fixtures_out['synthesized']) or 'none'})")
+          f"({len(synthesized)} synthesized: {', '.join(synthesized) or 'none'})")
     total = sum(p.stat().st_size for p in written)
     print(f"wrote {len(written)} files under {root} ({total} bytes)"
           + (f"; removed stale {', '.join(removed)}" if removed else ""))

@@ -61,7 +61,8 @@ def test_schema_is_valid_and_accepts_its_fixture(path, fixtures):
     timestamp = schema["x-timestamp-field"]
     assert timestamp is None or timestamp in schema["properties"]
     example = fixtures[schema["x-stripe-object"]]
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in Draft202012Validator(schema).iter_errors(example)]
+    validator = Draft202012Validator(schema)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(example)]
     assert errors == []
 
 
@@ -110,7 +111,8 @@ def test_fixtures_cover_every_emulator_object(endpoints, fixtures):
 @pytest.mark.skipif(not SHARED_SPEC.exists(), reason="needs ../shared/stripe-openapi (not in users' clones)")
 def test_regenerating_reproduces_committed_files(tmp_path):
     subprocess.run(
-        [sys.executable, str(SCRIPT), "--shared", str(SHARED_SPEC.parent.parent), "--out-root", str(tmp_path)],
+        [sys.executable, str(SCRIPT),
+         "--shared", str(SHARED_SPEC.parent.parent), "--out-root", str(tmp_path)],
         check=True, capture_output=True,
     )
     generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
@@ -118,4 +120,5 @@ def test_regenerating_reproduces_committed_files(tmp_path):
         p for p in generated if p.parts[:2] == ("specs", "stripe")
     ]
     for rel in generated:
-        assert (REPO / rel).read_bytes() == (tmp_path / rel).read_bytes(), f"{rel} is stale: re-run {SCRIPT.name}"
+        stale = f"{rel} is stale: run scripts/{SCRIPT.name}"
+        assert (REPO / rel).read_bytes() == (tmp_path / rel).read_bytes(), stale
