@@ -1,0 +1,323 @@
+"""The Stripe REST surface (``/v1/...``): auth, account selection, faults, routing, lists, search,
+retrieve, and the request log. ``StripeApi.handle(request) -> Response``; no socket code here.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from typing import Any, Callable
+
+import orjson
+
+from .auth import Authenticator, Caller, account_error, not_enabled_error, permission_error
+from .catalog import Endpoint
+from .errors import StripeError, resource_missing, unrecognized_url
+from .faults import FaultInjector
+from .ids import token
+from .params import ListParams, check_declared, parse_list_params
+from .requestlog import RequestLog
+from .search import compile_query, decode_page, encode_page
+from .store import ResourceStore
+from .wire import Request, Response
+from .world import Scope, World
+
+SUB_DEFAULT_HIDDEN = frozenset({"canceled"})
+SUB_ENDED = frozenset({"canceled", "incomplete_expired"})
+
+
+def _scalar_str(v: Any) -> str | None:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dict):
+        return v.get("id") if isinstance(v.get("id"), str) else None
+    if v is None:
+        return None
+    return str(v)
+
+
+class StripeApi:
+    def __init__(self, world: World, faults: FaultInjector, log: RequestLog, auth: Authenticator,
+                 not_enabled: list[str]):
+        self.world, self.faults, self.log, self.auth = world, faults, log, auth
+        self.catalog = world.catalog
+        self.not_enabled = set(not_enabled)
+        self._req_counter = itertools.count(1)
+        self._req_salt = os.urandom(4).hex()
+        self.prefix_to_obj: dict[str, str] = {}
+        for obj in self.catalog.primary:
+            st = world.style(obj)
+            if st.prefix and st.prefix not in self.prefix_to_obj:
+                self.prefix_to_obj[st.prefix] = obj
+
+    # ---- entry point -----------------------------------------------------------------------------
+    def handle(self, req: Request) -> Response:
+        started = time.monotonic()
+        rid = "req_" + token(f"{self._req_salt}:{next(self._req_counter)}", 14)
+        version = req.header("Stripe-Version") or self.catalog.api_version
+        account_hdr = req.header("Stripe-Account")
+        caller: Caller | None = None
+        fault: str | None = None
+        livemode = False
+        resp: Response
+        try:
+            caller = self.auth.authenticate(req.headers)
+            livemode = caller.livemode
+            decision = self.faults.decide(caller.key, req.path)
+            fault = decision.kind
+            if decision.kind == "drop":
+                resp = Response(0, drop=True, delay=decision.delay)
+            elif decision.error is not None:
+                raise_after = decision.error
+                resp = self._error(raise_after, rid, livemode)
+                resp.delay = decision.delay
+            else:
+                scope = self._scope(caller, account_hdr)
+                resp = self._route(req, caller, scope)
+                resp.delay = decision.delay
+        except StripeError as e:
+            resp = self._error(e, rid, livemode)
+        resp.headers.update({"Request-Id": rid, "Stripe-Version": version})
+        if account_hdr:
+            resp.headers["Stripe-Account"] = account_hdr
+        self.log.add({
+            "method": req.method, "path": req.path, "query": _query_dict(req.query),
+            "key": caller.masked if caller else _masked_from(req), "account": account_hdr, "livemode": livemode,
+            "status": resp.status if not resp.drop else 0, "request_id": rid, "fault": fault,
+            "time": time.time(), "emulated_time": self.world.clock.now(),
+            "duration_ms": round((time.monotonic() - started) * 1000 + resp.delay * 1000, 3)})
+        return resp
+
+    @staticmethod
+    def _error(e: StripeError, rid: str, livemode: bool) -> Response:
+        return Response(e.status, orjson.dumps(e.body(rid, livemode)), dict(e.headers))
+
+    def _scope(self, caller: Caller, account_hdr: str | None) -> Scope:
+        acct = account_hdr.strip() if account_hdr else self.world.platform_id
+        if acct not in self.world.datasets:
+            raise account_error(caller, acct)
+        return self.world.scope(acct, caller.livemode)
+
+    def _check_access(self, caller: Caller, scope: Scope, path: str, obj: str) -> None:
+        feature = path[len("/v1/"):].split("/", 1)[0]
+        if feature in self.not_enabled:
+            raise not_enabled_error(feature)
+        if obj in caller.forbidden:
+            raise permission_error(caller, scope.account_id, obj)
+
+    # ---- routing ---------------------------------------------------------------------------------
+    def _route(self, req: Request, caller: Caller, scope: Scope) -> Response:
+        path = req.path
+        if req.method != "GET" or not path.startswith("/v1/"):
+            raise unrecognized_url(req.method, path)
+        cat = self.catalog
+        if path in cat.retrieve_endpoints:
+            obj = cat.retrieve_endpoints[path]
+            self._check_access(caller, scope, path, obj)
+            check_declared(req.query, {"expand"})
+            if obj == "account":
+                return Response(200, orjson.dumps(scope.account_obj))
+            single = dict(cat.fixture(obj))
+            if "livemode" in single:
+                single["livemode"] = scope.livemode
+            return Response(200, orjson.dumps(single))
+        ep = cat.endpoints.get(path)
+        if ep is not None:
+            self._check_access(caller, scope, path, ep.object)
+            params = parse_list_params(req.query, ep)
+            if ep.object == "event":
+                return self._list(scope, ep, params, self._events_store(scope), self._event_pred(params))
+            if ep.kind == "search":
+                return self._search(scope, ep, params)
+            return self._list(scope, ep, params, self.world.store(scope, ep.object), self._pred(ep, params))
+        parent, _, oid = path.rpartition("/")
+        ep = cat.endpoints.get(parent)
+        if ep is not None and oid and ep.kind == "list":
+            self._check_access(caller, scope, path, ep.object)
+            check_declared(req.query, {"expand"})
+            expand = [v for k, v in req.query if k.split("[", 1)[0] == "expand" and v]
+            return self._retrieve(scope, ep, oid, expand)
+        raise unrecognized_url(req.method, path)
+
+    # ---- lists -----------------------------------------------------------------------------------
+    def _events_store(self, scope: Scope) -> ResourceStore:
+        assert scope.events is not None
+        with self.world.lock:
+            scope.events.prune(self.world.retention_cutoff())
+        return scope.events.store
+
+    def _list(self, scope: Scope, ep: Endpoint, p: ListParams, st: ResourceStore,
+              pred: Callable[[ResourceStore, str], bool] | None) -> Response:
+        self._check_expand(p.expand, list_=True)
+        world = self.world
+        with world.lock:
+            for param, cursor in (("starting_after", p.starting_after), ("ending_before", p.ending_before)):
+                if cursor is not None and cursor not in st:
+                    raise resource_missing(ep.object, cursor, param)
+            ids, has_more = st.query(p.gte, p.lt, p.starting_after, p.ending_before, p.limit, pred)
+            if p.expand:
+                objs = [self._expand(scope, st.get(i), [e[5:] for e in p.expand if e.startswith("data.")])
+                        for i in ids]
+                items = [orjson.dumps(o) for o in objs]
+            else:
+                items = [st.render(i) for i in ids]
+        body = b"".join((b'{"object":"list","data":[', b",".join(items), b'],"has_more":',
+                         b"true" if has_more else b"false", b',"url":"', ep.path.encode(), b'"}'))
+        return Response(200, body)
+
+    def _pred(self, ep: Endpoint, p: ListParams) -> Callable[[ResourceStore, str], bool] | None:
+        tests: list[Callable[[ResourceStore, str], bool]] = []
+        filters = dict(p.filters)
+        obj = ep.object
+        if obj == "subscription" and ep.kind == "list":
+            status = filters.pop("status", None)
+            if status is None:
+                tests.append(lambda st, i: st.field(i, "status") not in SUB_DEFAULT_HIDDEN)
+            elif status == "ended":
+                tests.append(lambda st, i: st.field(i, "status") in SUB_ENDED)
+            elif status != "all":
+                tests.append(lambda st, i, s=status: st.field(i, "status") == s)
+        if obj == "payment_method" and ep.path == "/v1/payment_methods":
+            if "customer" not in filters and "type" not in filters:
+                raise StripeError(400, "Missing required param: customer.", code="parameter_missing",
+                                  param="customer")
+        if obj == "invoiceitem" and "pending" in filters:
+            want = filters.pop("pending") == "true"
+            tests.append(lambda st, i: (st.field(i, "invoice") is None) == want)
+        ids_filter = p.lists.get("ids")
+        if ids_filter:
+            wanted = set(ids_filter)
+            tests.append(lambda st, i: i in wanted)
+        store = self.world.store(self.world.scope(self.world.platform_id, False), obj)
+        known = set(store.gen.slots) | set(store.template.constants) | {"id"}
+        for key, value in filters.items():
+            path = key.replace("]", "").split("[")
+            if path[0] not in known:
+                continue  # a filter on a field these objects don't carry: accepted, no effect
+
+            def test(st: ResourceStore, i: str, path: list[str] = path, value: str = value) -> bool:
+                v = st.field(i, path[0])
+                for part in path[1:]:
+                    v = v.get(part) if isinstance(v, dict) else None
+                return _scalar_str(v) == value
+            tests.append(test)
+        if not tests:
+            return None
+        if len(tests) == 1:
+            return tests[0]
+        return lambda st, i: all(t(st, i) for t in tests)
+
+    @staticmethod
+    def _event_pred(p: ListParams) -> Callable[[ResourceStore, str], bool] | None:
+        types = list(p.lists.get("types", []))
+        if "type" in p.filters:
+            types.append(p.filters["type"])
+        if not types:
+            return None
+        exact = {t for t in types if "*" not in t}
+        prefixes = tuple(t.split("*", 1)[0] for t in types if "*" in t)
+
+        def pred(st: ResourceStore, i: str) -> bool:
+            t = st.field(i, "type")
+            return t in exact or (bool(prefixes) and t.startswith(prefixes))
+        return pred
+
+    # ---- search ----------------------------------------------------------------------------------
+    def _search(self, scope: Scope, ep: Endpoint, p: ListParams) -> Response:
+        self._check_expand(p.expand, list_=True)
+        test = compile_query(p.query or "")
+        world = self.world
+        with world.lock:
+            st = world.store(scope, ep.object)
+            keys = st.keys
+            from bisect import bisect_left
+            top = len(keys) if p.page is None else bisect_left(keys, decode_page(p.page))
+            found: list[str] = []
+            for j in range(top - 1, -1, -1):
+                oid = keys[j][1]
+                if test(lambda name, oid=oid: st.field(oid, name)):
+                    found.append(oid)
+                    if len(found) > p.limit:
+                        break
+            has_more = len(found) > p.limit
+            found = found[:p.limit]
+            if p.expand:
+                items = [orjson.dumps(self._expand(scope, st.get(i), [e[5:] for e in p.expand
+                                                                        if e.startswith("data.")]))
+                         for i in found]
+            else:
+                items = [st.render(i) for i in found]
+            next_page = encode_page(st.ts_by_id[found[-1]], found[-1]) if has_more and found else None
+        body = b"".join((b'{"object":"search_result","data":[', b",".join(items), b'],"has_more":',
+                         b"true" if has_more else b"false", b',"next_page":', orjson.dumps(next_page),
+                         b',"url":"', ep.path.encode(), b'"}'))
+        return Response(200, body)
+
+    # ---- retrieve and expand ---------------------------------------------------------------------
+    def _retrieve(self, scope: Scope, ep: Endpoint, oid: str, expand: list[str]) -> Response:
+        self._check_expand(expand, list_=False)
+        with self.world.lock:
+            st = self._events_store(scope) if ep.object == "event" else self.world.store(scope, ep.object)
+            if oid not in st:
+                raise resource_missing(ep.object, oid)
+            if expand:
+                return Response(200, orjson.dumps(self._expand(scope, st.get(oid), expand)))
+            return Response(200, st.render(oid))
+
+    @staticmethod
+    def _check_expand(expand: list[str], list_: bool) -> None:
+        for e in expand:
+            if list_ and not e.startswith("data.") and e != "total_count":
+                raise StripeError(400, f"This property cannot be expanded ({e}).", param="expand")
+
+    def _expand(self, scope: Scope, obj: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+        obj = orjson.loads(orjson.dumps(obj))
+        for path in paths:
+            self._expand_path(scope, obj, path.split("."))
+        return obj
+
+    def _expand_path(self, scope: Scope, obj: Any, parts: list[str]) -> None:
+        if not isinstance(obj, dict) or not parts:
+            return
+        name, rest = parts[0], parts[1:]
+        v = obj.get(name)
+        if isinstance(v, str):
+            target = self._lookup(scope, v)
+            if target is not None:
+                obj[name] = v = target
+        if rest:
+            if isinstance(v, dict) and v.get("object") == "list":
+                for item in v.get("data", []):
+                    self._expand_path(scope, item, rest)
+            else:
+                self._expand_path(scope, v, rest)
+
+    def _lookup(self, scope: Scope, oid: str) -> dict[str, Any] | None:
+        if oid.startswith("acct_"):
+            return scope.account_obj if oid == scope.account_id else None
+        prefix = oid.rsplit("_", 1)[0] + "_" if "_" in oid else ""
+        obj = self.prefix_to_obj.get(prefix)
+        if obj is None:
+            return None
+        st = scope.stores.get(obj)
+        if st is None or oid not in st:
+            return None
+        return st.get(oid)
+
+
+def _query_dict(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            cur = out[k]
+            out[k] = cur + [v] if isinstance(cur, list) else [cur, v]
+        else:
+            out[k] = v
+    return out
+
+
+def _masked_from(req: Request) -> str | None:
+    from .auth import extract_key
+    from .ids import mask_key
+    k = extract_key(req.headers)
+    return mask_key(k) if k else None

@@ -1,0 +1,157 @@
+"""The in-process Python API: ``start_emulator(config) -> Emulator`` (a context manager serving HTTP on
+a background thread). Every method has an HTTP twin under ``/_emulator`` (see control.py) and an
+identical method on ``client.EmulatorClient`` for an emulator running in another process.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .api import StripeApi
+from .auth import Authenticator
+from .catalog import load_catalog
+from .churn import Churn
+from .clock import Clock
+from .config import EmulatorConfig
+from .control import ControlApi, Controller
+from .faults import FaultInjector
+from .requestlog import RequestLog
+from .server import EmulatorHTTPServer
+from .world import World
+
+
+class Emulator:
+    """A running (or ready to run) emulator. Use ``start_emulator`` or ``with Emulator(cfg) as emu``."""
+
+    def __init__(self, config: EmulatorConfig | None = None):
+        self.config = config = config or EmulatorConfig()
+        config.validate()
+        catalog = load_catalog(config.data_dir)
+        self.clock = Clock(config.start_time)
+        self.world = World(config, catalog, self.clock)
+        self.faults = FaultInjector(config.seed if (config.faults or {}).get("seed") is None
+                                    else config.faults["seed"], config.faults)
+        self.log = RequestLog(config.request_log_limit)
+        restricted = {}
+        for key, spec in config.restricted_keys.items():
+            names = spec.get("forbidden", []) if isinstance(spec, dict) else spec
+            restricted[key] = frozenset(self.world.resolve(n) for n in names)
+        self.api_key = config.api_key
+        self.live_key = config.live_key
+        self.auth = Authenticator(config.api_key, config.live_key, restricted)
+        self.api = StripeApi(self.world, self.faults, self.log, self.auth, config.resolved_not_enabled())
+        self.churn = Churn(self.world)
+        self.server = EmulatorHTTPServer((config.host, config.port), self)
+        host, port = self.server.server_address[:2]
+        self.port = int(port)
+        self.url = f"http://{host}:{self.port}"
+        self.controller = Controller(self.world, self.faults, self.log, self.churn,
+                                     {"url": self.url, "api_key": self.api_key, "live_key_configured":
+                                      bool(self.live_key), "seed": config.seed, "profile": config.profile})
+        self.control_api = ControlApi(self.controller)
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> "Emulator":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
+                                            daemon=True, name=f"stripe-emulator:{self.port}")
+            self._thread.start()
+            churn = self.config.resolved_churn()
+            if churn:
+                self.churn.start(churn)
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve on the calling thread (the CLI); ``stop()`` from another thread ends it."""
+        churn = self.config.resolved_churn()
+        if churn:
+            self.churn.start(churn)
+        self.server.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        self.churn.stop()
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.server.close_all()
+        self.server.server_close()
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ---- data ------------------------------------------------------------------------------------
+    @property
+    def account_id(self) -> str:
+        return self.world.platform_id
+
+    def info(self) -> dict[str, Any]:
+        return self.controller.info()
+
+    def dump(self, resource: str, *, account: str | None = None, livemode: bool = False) -> dict[str, Any]:
+        """Ground truth: ``{"objects": [every live object], "deleted": [{"id", "deleted_at"}], ...}``."""
+        return self.controller.dump(resource, account, livemode)
+
+    def get(self, resource: str, id: str, *, account: str | None = None, livemode: bool = False) -> dict[str, Any]:
+        return self.controller.get(resource, id, account, livemode)
+
+    def create(self, resource: str, fields: dict[str, Any] | None = None, /, *, account: str | None = None,
+               livemode: bool = False, **kwfields: Any) -> dict[str, Any]:
+        """Create an object (emits ``<type>.created``); fields named ``account``/``livemode`` go in ``fields``."""
+        return self.controller.create(resource, {**(fields or {}), **kwfields}, account, livemode)
+
+    def update(self, resource: str, id: str, fields: dict[str, Any] | None = None, /, *,
+               account: str | None = None, livemode: bool = False, **kwfields: Any) -> dict[str, Any]:
+        """Update top-level fields (``metadata`` merges); emits ``<type>.updated`` with previous_attributes.
+        Returns ``{"object", "previous_attributes", "event"}``."""
+        return self.controller.update(resource, id, {**(fields or {}), **kwfields}, account, livemode)
+
+    def delete(self, resource: str, id: str, *, account: str | None = None, livemode: bool = False) -> dict[str, Any]:
+        """Delete (subscriptions: cancel); emits ``<type>.deleted``. Returns ``{"id", "deleted", "event"}``."""
+        return self.controller.delete(resource, id, account, livemode)
+
+    # ---- clock, faults, churn, request log -------------------------------------------------------
+    def now(self) -> int:
+        return self.clock.now()
+
+    def advance_clock(self, seconds: float) -> int:
+        """Move emulated time forward (negative: backward); returns the new emulated now."""
+        return self.controller.advance_clock(seconds)["now"]
+
+    def set_faults(self, **settings: Any) -> dict[str, Any]:
+        """Merge fault settings (see faults.py); returns the full current settings."""
+        return self.faults.update(settings)
+
+    def reset_faults(self) -> dict[str, Any]:
+        return self.faults.reset()
+
+    def start_churn(self, rate: float = 1.0, resources: list[str] | None = None, **settings: Any) -> dict[str, Any]:
+        return self.churn.start({"rate": rate, "resources": resources, **settings})
+
+    def stop_churn(self) -> dict[str, Any]:
+        return self.churn.stop()
+
+    def requests(self, path: str | None = None, since: int = 0, status: int | None = None) -> list[dict[str, Any]]:
+        return self.log.entries(path, since, status)
+
+    def request_counts(self) -> dict[str, Any]:
+        return self.log.counts()
+
+    def clear_requests(self) -> None:
+        self.log.clear()
+
+
+def start_emulator(config: EmulatorConfig | dict[str, Any] | None = None, **overrides: Any) -> Emulator:
+    """Build and start an emulator on a background thread (127.0.0.1, port 0 by default).
+
+    ``config`` is an ``EmulatorConfig`` or a dict in the JSON config format; ``overrides`` set fields.
+    """
+    if config is None or isinstance(config, dict):
+        config = EmulatorConfig.from_dict(dict(config or {}), **overrides)
+    elif overrides:
+        config = EmulatorConfig.from_dict({**config.to_dict(), **overrides})
+    return Emulator(config).start()
