@@ -1,0 +1,318 @@
+"""Per-stream bookkeeping of one engine run: pure logic, no I/O, no clock of its own.
+
+The `Tracker` is fed the messages a source emits (records by stream name, states, stream_status,
+errors, estimates) with explicit `now_ms` times, and answers with what the engine must print:
+enriched `stream_status` payloads, anomaly warnings (strings, never exceptions: DESIGN.md section 5
+says processing is tolerant), `progress` snapshots and the run's outcome.
+
+Per stream it keeps: lifecycle status (`pending` -> `started` -> `complete` | `skipped`), record and
+state counts, `total_range` (the `time_range` of `started`, or the stream state's `accounted_range`),
+`completed_ranges` (every `range_complete`, merged half-open with `protocol.ranges`), errors (the last
+few, plus a count) and the last state data seen. Memory is bounded by the number of catalog streams.
+Records of streams outside the catalog are not counted; the caller drops them.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from protocol import ranges
+from protocol.ranges import Range
+
+PENDING, STARTED, COMPLETE, SKIPPED = "pending", "started", "complete", "skipped"
+TERMINAL = (COMPLETE, SKIPPED)
+MAX_ERRORS_KEPT = 5
+MAX_UNKNOWN_STREAMS_WARNED = 100
+WINDOW_MS = 10_000
+_UNSET: Any = object()
+
+
+@dataclass
+class StreamTrack:
+    """Everything the engine knows about one stream during a run."""
+
+    name: str
+    status: str = PENDING
+    record_count: int = 0
+    state_count: int = 0
+    total_range: Range | None = None
+    completed: list[Range] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    error_count: int = 0
+    permanent_error: bool = False  # a stream-scope, non-retryable error: skip it on restarts
+    retryable_error: bool = False
+    reason: str | None = None
+    started_ms: int | None = None
+    ended_ms: int | None = None
+    estimate: int | None = None
+    last_state: Any = _UNSET
+    restartable: bool = False  # a new source attempt may announce this stream again
+    warned: set[str] = field(default_factory=set)
+
+    def rate(self, now_ms: int) -> float:
+        if self.started_ms is None:
+            return 0.0
+        end = self.ended_ms if self.ended_ms is not None else now_ms
+        return per_second(self.record_count, end - self.started_ms)
+
+    def progress(self) -> dict:
+        out = {"status": self.status, "record_count": self.record_count,
+               "completed_ranges": ranges.list_to_wire(self.completed),
+               "total_range": ranges.to_wire(self.total_range) if self.total_range else None,
+               "errors": list(self.errors)}
+        if self.error_count > len(self.errors):
+            out["error_count"] = self.error_count
+        if self.estimate is not None:
+            out["estimate"] = self.estimate
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+def per_second(count: int, elapsed_ms: int) -> float:
+    """A rate rounded to one decimal; 0 when no time has passed."""
+    return round(count * 1000.0 / elapsed_ms, 1) if elapsed_ms > 0 else 0.0
+
+
+def _wire_range(value: Any) -> Range | None:
+    """A `{gte, lt}` dict as a range tuple, or None when it is not one (tolerant of bad input)."""
+    if isinstance(value, dict) and isinstance(value.get("gte"), int) and isinstance(value.get("lt"), int):
+        return (value["gte"], value["lt"])
+    return None
+
+
+def completed_from_state(data: Any) -> tuple[Range | None, list[Range]]:
+    """(accounted range, completed ranges) of a source stream state: accounted minus `remaining`."""
+    if not isinstance(data, dict):
+        return None, []
+    accounted = _wire_range(data.get("accounted_range"))
+    if accounted is None:
+        return None, []
+    remaining = [r for r in map(_wire_range, data.get("remaining") or []) if r is not None]
+    return accounted, ranges.subtract([accounted], remaining)
+
+
+def state_has_remaining(data: Any) -> bool:
+    return isinstance(data, dict) and bool(data.get("remaining"))
+
+
+class Tracker:
+    """Run-wide tracker. Feed it messages in order; read `snapshot()` and `outcome()`."""
+
+    def __init__(self, start_ms: int):
+        self.start_ms = start_ms
+        self.streams: dict[str, StreamTrack] = {}
+        self.global_errors: list[dict] = []
+        self.transient_error_count = 0
+        self.global_state: Any = _UNSET
+        self.bad_message_count = 0
+        self.dropped_record_count = 0
+        self._request_base = 0  # requests of earlier source attempts
+        self._request_max: int | None = None  # the current attempt's highest reported count
+        self._unknown_warned: set[str] = set()
+        self._samples: deque[tuple[int, int]] = deque()
+
+    # ---- catalog and seeding -------------------------------------------------------------------------
+    def set_catalog(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.streams.setdefault(name, StreamTrack(name))
+
+    def seed_state(self, aggregate: Any) -> None:
+        """Start from a previous run's aggregate state: ranges already done show as completed."""
+        if not isinstance(aggregate, dict):
+            return
+        for name, data in (aggregate.get("streams") or {}).items():
+            track = self.streams.get(name)
+            if track is None:
+                continue
+            track.last_state = data
+            accounted, done = completed_from_state(data)
+            if accounted is not None:
+                track.total_range = accounted
+                track.completed = ranges.merge([*track.completed, *done])
+        if "global" in aggregate:
+            self.global_state = aggregate.get("global")
+
+    def new_attempt(self) -> None:
+        """A restarted source will announce its streams again: forget lifecycle, keep counts and ranges."""
+        if self._request_max is not None:
+            self._request_base += self._request_max
+        self._request_max = None
+        for track in self.streams.values():
+            if track.status == STARTED:
+                track.status = PENDING
+            track.restartable = not track.permanent_error
+
+    # ---- messages ------------------------------------------------------------------------------------
+    def on_record(self, stream: str) -> str | None:
+        """Count a record. Returns a warning (first time only) or None; unknown streams are not counted."""
+        track = self.streams.get(stream)
+        if track is None:
+            self.dropped_record_count += 1
+            return self._unknown(stream, "record")
+        track.record_count += 1
+        if track.status in TERMINAL:
+            return _once(track, f"record after {track.status}",
+                         f"stream {stream!r}: record after the stream was {track.status}")
+        return None
+
+    def on_state(self, payload: dict) -> tuple[bool, str | None]:
+        """Track a state payload. Returns (forward it?, warning or None)."""
+        if payload.get("state_type") == "global":
+            self.global_state = payload.get("data")
+            return True, None
+        stream = payload.get("stream")
+        track = self.streams.get(stream)  # type: ignore[arg-type]
+        if track is None:
+            return False, self._unknown(str(stream), "state")
+        track.state_count += 1
+        track.last_state = payload.get("data")
+        if track.status == PENDING:
+            return True, _once(track, "state before start", f"stream {stream!r}: state before the stream started")
+        return True, None
+
+    def on_status(self, payload: dict, now_ms: int) -> tuple[dict | None, list[str], bool]:
+        """Apply a source stream_status. Returns (enriched payload or None to drop, warnings, changed).
+
+        `changed` is True when the lifecycle status moved (started, complete, skipped): the caller then
+        emits a progress trace at once.
+        """
+        stream, status = payload.get("stream"), payload.get("status")
+        track = self.streams.get(stream)  # type: ignore[arg-type]
+        if track is None:
+            warning = self._unknown(str(stream), "stream_status")
+            return None, [warning] if warning else [], False
+        self._note_requests(payload)
+        warnings: list[str] = []
+        changed = False
+        done = _wire_range(payload.get("range_complete"))
+        if done is not None:
+            track.completed = ranges.add(track.completed, done)
+        if status == STARTED:
+            declared = _wire_range(payload.get("time_range"))
+            if declared is not None:
+                track.total_range = declared
+            if track.status == PENDING or track.restartable:
+                changed = track.status != STARTED
+                track.status, track.restartable, track.retryable_error = STARTED, False, False
+                track.ended_ms = None
+                if track.started_ms is None:
+                    track.started_ms = now_ms
+            elif done is None:
+                warnings.append(_once(track, "duplicate start", f"stream {stream!r}: started twice"))
+        elif status in TERMINAL:
+            if track.status in TERMINAL and not track.restartable:
+                warnings.append(_once(track, "duplicate end", f"stream {stream!r}: {status} after {track.status}"))
+            else:
+                changed = track.status != status
+            track.status, track.ended_ms, track.restartable = status, now_ms, False
+            if status == SKIPPED and payload.get("reason"):
+                track.reason = str(payload["reason"])
+            if track.started_ms is None:
+                track.started_ms = now_ms
+        enriched = {**payload, "record_count": track.record_count, "records_per_second": track.rate(now_ms),
+                    "completed_ranges": ranges.list_to_wire(track.completed),
+                    "total_range": ranges.to_wire(track.total_range) if track.total_range else None}
+        return enriched, [w for w in warnings if w], changed
+
+    def on_error(self, payload: dict) -> None:
+        scope, stream = payload.get("scope"), payload.get("stream")
+        if scope == "global":
+            self.global_errors = (self.global_errors + [payload])[-MAX_ERRORS_KEPT:]
+            return
+        if scope == "transient":
+            self.transient_error_count += 1
+        track = self.streams.get(stream) if isinstance(stream, str) else None
+        if track is None:
+            return
+        track.error_count += 1
+        track.errors = (track.errors + [payload])[-MAX_ERRORS_KEPT:]
+        if scope == "stream":
+            if payload.get("retryable"):
+                track.retryable_error = True
+            else:
+                track.permanent_error = True
+
+    def on_estimate(self, payload: dict) -> None:
+        track = self.streams.get(payload.get("stream"))  # type: ignore[arg-type]
+        if track is not None and isinstance(payload.get("row_count"), int):
+            track.estimate = payload["row_count"]
+
+    def _note_requests(self, payload: dict) -> None:
+        count = payload.get("request_count")
+        if isinstance(count, int) and (self._request_max is None or count > self._request_max):
+            self._request_max = count
+
+    def _unknown(self, stream: str, what: str) -> str | None:
+        if stream in self._unknown_warned or len(self._unknown_warned) > MAX_UNKNOWN_STREAMS_WARNED:
+            return None
+        self._unknown_warned.add(stream)
+        if len(self._unknown_warned) > MAX_UNKNOWN_STREAMS_WARNED:
+            return "more streams outside the catalog; no further warnings about them"
+        return f"stream {stream!r} is not in the catalog: its {what} messages are dropped"
+
+    # ---- reading -------------------------------------------------------------------------------------
+    @property
+    def record_count(self) -> int:
+        return sum(t.record_count for t in self.streams.values())
+
+    @property
+    def request_count(self) -> int | None:
+        if self._request_max is None and self._request_base == 0:
+            return None
+        return self._request_base + (self._request_max or 0)
+
+    def snapshot(self, now_ms: int) -> dict:
+        """The `progress` payload (DESIGN.md section 5) at `now_ms`."""
+        total = self.record_count
+        elapsed = max(0, now_ms - self.start_ms)
+        self._samples.append((now_ms, total))
+        while len(self._samples) > 1 and now_ms - self._samples[0][0] > WINDOW_MS:
+            self._samples.popleft()
+        first_ms, first_count = self._samples[0]
+        window = per_second(total - first_count, now_ms - first_ms) if now_ms > first_ms else \
+            per_second(total, elapsed)
+        out: dict[str, Any] = {"elapsed_ms": elapsed, "record_count": total,
+                               "records_per_second": per_second(total, elapsed),
+                               "window_records_per_second": window,
+                               "streams": {name: t.progress() for name, t in self.streams.items()}}
+        if self.request_count is not None:
+            out["request_count"] = self.request_count
+        if self.global_errors:
+            out["errors"] = list(self.global_errors)
+        if self.bad_message_count:
+            out["bad_message_count"] = self.bad_message_count
+        return out
+
+    def state_aggregate(self) -> dict:
+        """Aggregate state of the last states seen (`{"streams": ..., "global": ...}`)."""
+        streams = {n: t.last_state for n, t in self.streams.items() if t.last_state is not _UNSET}
+        return {"streams": streams, "global": None if self.global_state is _UNSET else self.global_state}
+
+    def unfinished(self) -> list[str]:
+        return [n for n, t in self.streams.items() if t.status not in TERMINAL]
+
+    def errored(self) -> list[str]:
+        return [n for n, t in self.streams.items() if t.permanent_error or t.retryable_error]
+
+    def has_more(self) -> bool:
+        """True when another run would bring more data: a stream unfinished or with ranges remaining."""
+        return any(t.status not in TERMINAL or (t.status == COMPLETE and state_has_remaining(t.last_state))
+                   or t.retryable_error for t in self.streams.values())
+
+    def outcome(self, ended_normally: bool) -> str:
+        """`succeeded`, `partial` (a stream errored or unfinished, bad lines skipped) or `failed` (global
+        error, aborted)."""
+        if self.global_errors or not ended_normally:
+            return "failed"
+        if self.unfinished() or self.errored() or self.bad_message_count:
+            return "partial"
+        return "succeeded"
+
+
+def _once(track: StreamTrack, key: str, text: str) -> str | None:
+    if key in track.warned:
+        return None
+    track.warned.add(key)
+    return text

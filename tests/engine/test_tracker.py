@@ -1,0 +1,147 @@
+"""Unit tests of engine.tracker: range merging, status derivation, enrichment, anomalies, progress."""
+from __future__ import annotations
+
+from engine.tracker import Tracker, completed_from_state
+
+
+def status(stream, st, **extra):
+    return {"stream": stream, "status": st, **extra}
+
+
+def make(names=("customers", "charges")):
+    t = Tracker(start_ms=0)
+    t.set_catalog(names)
+    return t
+
+
+def test_completed_ranges_merge_half_open_and_adjacent():
+    t = make()
+    t.on_status(status("customers", "started", time_range={"gte": 0, "lt": 100}), 10)
+    for gte, lt in [(50, 60), (0, 10), (10, 20), (60, 70), (30, 40)]:
+        t.on_status(status("customers", "started", range_complete={"gte": gte, "lt": lt}), 20)
+    snap = t.snapshot(1000)["streams"]["customers"]
+    assert snap["completed_ranges"] == [{"gte": 0, "lt": 20}, {"gte": 30, "lt": 40}, {"gte": 50, "lt": 70}]
+    assert snap["total_range"] == {"gte": 0, "lt": 100}
+
+
+def test_enriched_status_carries_counts_rates_and_ranges():
+    t = make()
+    enriched, warnings, changed = t.on_status(status("customers", "started", time_range={"gte": 0, "lt": 10},
+                                                     request_count=4), 1000)
+    assert changed and not warnings
+    for _ in range(50):
+        assert t.on_record("customers") is None
+    enriched, warnings, changed = t.on_status(status("customers", "complete", range_complete={"gte": 0, "lt": 10}),
+                                              3000)
+    assert changed and not warnings
+    assert enriched["record_count"] == 50
+    assert enriched["records_per_second"] == 25.0
+    assert enriched["completed_ranges"] == [{"gte": 0, "lt": 10}]
+    assert enriched["total_range"] == {"gte": 0, "lt": 10}
+    assert enriched["status"] == "complete"
+    assert t.request_count == 4
+
+
+def test_range_complete_on_a_started_stream_is_not_a_status_change():
+    t = make()
+    t.on_status(status("customers", "started"), 0)
+    _, warnings, changed = t.on_status(status("customers", "started", range_complete={"gte": 0, "lt": 5}), 1)
+    assert not changed and not warnings
+
+
+def test_anomalies_become_warnings_once():
+    t = make()
+    assert t.on_state({"state_type": "stream", "stream": "customers", "data": {}}) == \
+        (True, "stream 'customers': state before the stream started")
+    assert t.on_state({"state_type": "stream", "stream": "customers", "data": {}}) == (True, None)
+    t.on_status(status("customers", "started"), 0)
+    _, warnings, _ = t.on_status(status("customers", "started"), 0)
+    assert warnings == ["stream 'customers': started twice"]
+    t.on_status(status("customers", "complete"), 0)
+    assert t.on_record("customers") == "stream 'customers': record after the stream was complete"
+    assert t.on_record("customers") is None
+    assert t.on_record("ghost") == "stream 'ghost' is not in the catalog: its record messages are dropped"
+    assert t.on_record("ghost") is None
+    assert t.dropped_record_count == 2
+    forward, warning = t.on_state({"state_type": "stream", "stream": "ghost", "data": {}})
+    assert not forward and warning is None  # already warned about this stream
+    enriched, warnings, _ = t.on_status(status("other", "started"), 0)
+    assert enriched is None and warnings == ["stream 'other' is not in the catalog: its stream_status messages are dropped"]
+
+
+def test_outcome_and_has_more():
+    t = make()
+    assert t.outcome(True) == "partial" and t.has_more()
+    t.on_status(status("customers", "started"), 0)
+    t.on_status(status("customers", "complete"), 0)
+    t.on_status(status("charges", "skipped", reason="not enabled"), 0)
+    assert t.outcome(True) == "succeeded" and not t.has_more()
+    assert t.outcome(False) == "failed"
+    t.on_error({"scope": "stream", "stream": "charges", "code": "permission_denied", "retryable": False,
+                "message": "no"})
+    assert t.outcome(True) == "partial" and t.errored() == ["charges"]
+    t.on_error({"scope": "global", "code": "auth_failed", "retryable": False, "message": "bad key"})
+    assert t.outcome(True) == "failed"
+
+
+def test_complete_stream_with_remaining_state_has_more():
+    t = make(["customers"])
+    t.on_status(status("customers", "started"), 0)
+    t.on_state({"state_type": "stream", "stream": "customers",
+                "data": {"accounted_range": {"gte": 0, "lt": 10}, "remaining": [{"gte": 5, "lt": 10, "cursor": "x"}]}})
+    t.on_status(status("customers", "complete"), 0)
+    assert t.has_more()
+
+
+def test_seed_state_shows_earlier_ranges_as_completed():
+    t = make()
+    data = {"accounted_range": {"gte": 0, "lt": 100},
+            "remaining": [{"gte": 40, "lt": 60, "cursor": "cus_1"}, {"gte": 90, "lt": 100, "cursor": None}]}
+    t.seed_state({"streams": {"customers": data, "unknown": {}}, "global": {"events_cursor": 5}})
+    snap = t.snapshot(0)
+    assert snap["streams"]["customers"]["completed_ranges"] == [{"gte": 0, "lt": 40}, {"gte": 60, "lt": 90}]
+    assert t.state_aggregate() == {"streams": {"customers": data}, "global": {"events_cursor": 5}}
+    assert completed_from_state("garbage") == (None, [])
+    assert completed_from_state({"accounted_range": {"gte": "x"}}) == (None, [])
+
+
+def test_snapshot_rates_window_and_requests_across_attempts():
+    t = make(["customers"])
+    t.on_status(status("customers", "started", request_count=10), 0)
+    for _ in range(100):
+        t.on_record("customers")
+    first = t.snapshot(1000)
+    assert first["record_count"] == 100 and first["records_per_second"] == 100.0
+    for _ in range(100):
+        t.on_record("customers")
+    second = t.snapshot(3000)
+    assert second["window_records_per_second"] == 50.0  # 100 records in the 2 s since the last sample
+    t.new_attempt()  # a restarted source counts its requests from zero again
+    _, warnings, changed = t.on_status(status("customers", "started", request_count=3), 4000)
+    assert changed and not warnings
+    assert t.request_count == 13
+    assert t.snapshot(4000)["request_count"] == 13
+
+
+def test_new_attempt_accepts_a_new_lifecycle_but_keeps_counts_and_permanent_errors():
+    t = make()
+    t.on_status(status("customers", "started"), 0)
+    t.on_record("customers")
+    t.on_status(status("customers", "complete"), 0)
+    t.on_error({"scope": "stream", "stream": "charges", "code": "permission_denied", "retryable": False,
+                "message": "no"})
+    t.new_attempt()
+    _, warnings, _ = t.on_status(status("customers", "started"), 0)
+    assert not warnings
+    assert t.streams["customers"].record_count == 1
+    assert t.streams["charges"].permanent_error
+
+
+def test_errors_are_bounded():
+    t = make(["customers"])
+    for i in range(20):
+        t.on_error({"scope": "stream", "stream": "customers", "code": "server_error", "retryable": True,
+                    "message": f"boom {i}"})
+    snap = t.snapshot(0)["streams"]["customers"]
+    assert len(snap["errors"]) == 5 and snap["error_count"] == 20
+    assert snap["errors"][-1]["message"] == "boom 19"
