@@ -20,15 +20,15 @@ class EmulatorClient:
         self.timeout = timeout
         self.session = requests.Session()
 
-    def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+    def _call(self, method: str, endpoint: str, body: Any = None, **params: Any) -> Any:
         params = {k: ("true" if v is True else "false" if v is False else v) for k, v in params.items()
                   if v is not None}
-        r = self.session.request(method, self.url + "/_emulator" + path, params=params,
+        r = self.session.request(method, self.url + "/_emulator" + endpoint, params=params,
                                  data=orjson.dumps(body) if body is not None else None,
                                  headers={"Content-Type": "application/json"}, timeout=self.timeout)
         data = orjson.loads(r.content) if r.content else None
         if r.status_code >= 400:
-            raise EmulatorError(f"{method} {path}: {r.status_code} {data}")
+            raise EmulatorError(f"{method} {endpoint}: {r.status_code} {data}")
         return data
 
     def close(self) -> None:

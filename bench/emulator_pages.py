@@ -1,0 +1,105 @@
+"""Benchmark: how many list pages of 100 objects per second the Stripe emulator serves.
+
+Starts the emulator (a separate process by default, so clients and server do not share a GIL) with
+~20k customers and latency 0, then pages through /v1/customers with limit=100 and starting_after over
+keep-alive connections: one client, then 2 and 4 concurrent client processes (each walking its own
+created window), and prints pages/s, objects/s and MB/s. Not a test; run it by hand:
+
+    python bench/emulator_pages.py [--objects 20000] [--resource customers] [--seconds 4] [--in-process]
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+import requests  # noqa: E402
+
+
+def walk(url: str, key: str, path: str, window: tuple[int, int], seconds: float) -> tuple[int, int, int]:
+    """Page through ``window`` repeatedly for ``seconds``; returns (pages, objects, bytes)."""
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {key}"
+    pages = objects = size = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        cursor = None
+        while time.monotonic() < deadline:
+            params = {"limit": 100, "created[gte]": window[0], "created[lt]": window[1]}
+            if cursor:
+                params["starting_after"] = cursor
+            r = s.get(url + path, params=params, timeout=30)
+            if r.status_code != 200:
+                raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+            page = orjson.loads(r.content)
+            pages += 1
+            objects += len(page["data"])
+            size += len(r.content)
+            if not page["has_more"]:
+                break
+            cursor = page["data"][-1]["id"]
+    return pages, objects, size
+
+
+def _walk_star(args: tuple) -> tuple[int, int, int]:
+    return walk(*args)
+
+
+def windows(url: str, key: str, resource: str, n: int) -> list[tuple[int, int]]:
+    dump = requests.get(url + "/_emulator/dump", params={"resource": resource}).json()["objects"]
+    created = sorted(o["created"] for o in dump)
+    cuts = [created[0]] + [created[len(created) * i // n] for i in range(1, n)] + [created[-1] + 1]
+    return list(zip(cuts, cuts[1:]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--objects", type=int, default=20_000, help="objects in the resource (default 20000)")
+    ap.add_argument("--resource", default="customers", help="resource to page through (default customers)")
+    ap.add_argument("--seconds", type=float, default=4.0, help="seconds per measurement (default 4)")
+    ap.add_argument("--clients", default="1,2,4", help="concurrent client counts (default 1,2,4)")
+    ap.add_argument("--in-process", action="store_true", help="run the emulator in this process (shares the GIL)")
+    args = ap.parse_args()
+
+    config = {"seed": 1, "profile": "small", "dataset": {args.resource: {"count": args.objects, "years": 3}}}
+    t0 = time.monotonic()
+    if args.in_process:
+        from tests.stripe_emulator import start_emulator
+        emu = start_emulator(config)
+        url, key, stop = emu.url, emu.api_key, emu.stop
+    else:
+        from tests.stripe_emulator import spawn_emulator
+        proc = spawn_emulator(config)
+        url, key, stop = proc.url, proc.api_key, proc.stop
+    print(f"emulator ({'in-process' if args.in_process else 'separate process'}) with {args.objects} "
+          f"{args.resource} ready in {time.monotonic() - t0:.2f}s at {url}")
+    path = f"/v1/{args.resource}"
+    try:
+        walk(url, key, path, (0, 2**40), 0.5)  # warm up
+        for n in [int(x) for x in args.clients.split(",")]:
+            wins = windows(url, key, args.resource, n)
+            t = time.monotonic()
+            if n == 1:
+                results = [walk(url, key, path, wins[0], args.seconds)]
+            else:
+                with mp.get_context("spawn").Pool(n) as pool:
+                    results = pool.map(_walk_star, [(url, key, path, w, args.seconds) for w in wins])
+            elapsed = max(time.monotonic() - t, args.seconds) if n == 1 else args.seconds
+            pages = sum(r[0] for r in results)
+            objs = sum(r[1] for r in results)
+            size = sum(r[2] for r in results)
+            print(f"{n} keep-alive client(s): {pages / elapsed:7.0f} pages/s  {objs / elapsed:8.0f} objects/s  "
+                  f"{size / elapsed / 1e6:6.1f} MB/s  ({pages} pages of <=100, {size / max(pages, 1) / 1e3:.0f} "
+                  f"kB/page)")
+    finally:
+        stop()
+
+
+if __name__ == "__main__":
+    main()
