@@ -1,0 +1,109 @@
+"""Rows buffered since the last commit (pure: no I/O).
+
+A `Batch` holds, per stream, at most one row per id: the newest version seen since the last commit
+(`supersedes`, the same rule the upsert's guard applies in the database). Each row is kept already
+encoded as one line of COPY text format, so a flush is a single `join`, and a failed transaction can be
+replayed from the batch after a reconnect: rows leave the batch only once committed. `full()` says when
+the configured row or byte limit is reached, which bounds memory whatever the input size.
+
+Version rule: a version replaces another when its `updated_at` is greater; on a tie the later message
+wins, except that a live version never replaces a tombstone of the same second. A tombstone that
+replaces a version carries that version's keys under its own (the loader merges them before `add`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def supersedes(new_upd: int, new_deleted: bool, old_upd: int, old_deleted: bool) -> bool:
+    """True when a version (new) that arrived after another (old) should replace it."""
+    if new_upd != old_upd:
+        return new_upd > old_upd
+    return new_deleted or not old_deleted
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(value: str) -> bytes:
+    """A text value escaped for COPY text format (backslash, tab, newline, carriage return)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = value.translate(_COPY_ESCAPES)
+    return value.encode("utf-8", errors="surrogatepass")
+
+
+def copy_line(id_text: bytes, upd: int, deleted: bool, json_bytes: bytes) -> bytes:
+    """One COPY text line for the stage table (id, upd, del, raw).
+
+    `json_bytes` is compact JSON as written by protocol.jsonio: control characters are already escaped
+    there, so only its backslashes need doubling for COPY.
+    """
+    if b"\\" in json_bytes:
+        json_bytes = json_bytes.replace(b"\\", b"\\\\")
+    return b"%b\t%d\t%b\t%b\n" % (id_text, upd, b"t" if deleted else b"f", json_bytes)
+
+
+def line_json(line: bytes) -> bytes:
+    """The JSON of the object in a COPY line made by `copy_line` (its backslashes undoubled)."""
+    raw = line.split(b"\t", 3)[3][:-1]
+    return raw.replace(b"\\\\", b"\\") if b"\\" in raw else raw
+
+
+@dataclass(slots=True)
+class Row:
+    id: str
+    upd: int
+    deleted: bool
+    line: bytes  # COPY text line
+    line_no: int  # input line of this version
+    first_line_no: int  # earliest input line of any version of this id collapsed into this row
+
+
+@dataclass
+class Batch:
+    max_rows: int
+    max_bytes: int
+    streams: dict[str, dict[str, Row]] = field(default_factory=dict)
+    rows: int = 0
+    bytes: int = 0
+
+    def add(self, stream: str, row: Row) -> None:
+        """Buffer a version, collapsing it with a buffered version of the same id."""
+        by_id = self.streams.get(stream)
+        if by_id is None:
+            by_id = self.streams[stream] = {}
+        old = by_id.get(row.id)
+        if old is None:
+            by_id[row.id] = row
+            self.rows += 1
+            self.bytes += len(row.line)
+            return
+        if supersedes(row.upd, row.deleted, old.upd, old.deleted):
+            row.first_line_no = old.first_line_no
+            by_id[row.id] = row
+            self.bytes += len(row.line) - len(old.line)
+
+    def get(self, stream: str, row_id: str) -> Row | None:
+        by_id = self.streams.get(stream)
+        return None if by_id is None else by_id.get(row_id)
+
+    def full(self) -> bool:
+        return self.rows >= self.max_rows or self.bytes >= self.max_bytes
+
+    def empty(self) -> bool:
+        return self.rows == 0
+
+    def remove(self, stream: str, row_id: str) -> None:
+        row = self.streams.get(stream, {}).pop(row_id, None)
+        if row is not None:
+            self.rows -= 1
+            self.bytes -= len(row.line)
+
+    def clear(self) -> None:
+        self.streams.clear()
+        self.rows = self.bytes = 0
+
+    def summary(self) -> str:
+        """Human description of what is buffered, for 'not committed' error messages."""
+        parts = [f"{len(rows)} of {name!r}" for name, rows in self.streams.items() if rows]
+        return f"{self.rows} rows ({', '.join(parts)})" if parts else "no rows"

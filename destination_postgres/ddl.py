@@ -1,0 +1,167 @@
+"""SQL builders of the Postgres destination: plain strings, no connection (unit-tested as strings).
+
+Every identifier goes through `identifiers.quote`, every value through `identifiers.literal`; no
+statement here takes driver parameters, so a `%` in a stream name cannot confuse the driver either.
+
+Schema changes only add (STYLE 9): `plan_columns` reads the wanted typed columns from a stream's JSON
+Schema, `columns_to_add` diffs them against the database catalog, `alter_table` adds the missing ones.
+Existing columns are never dropped or retyped; the upsert fills every existing column whose database
+type it knows (`types.read_expression`), reading the property of the same name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from destination_postgres import types
+from destination_postgres.identifiers import (
+    DELETED_AT, DELETED_TABLE, ID, RAW_DATA, RESERVED_COLUMNS, STAGE_TABLE, STATE_TABLE, SYNCED_AT,
+    UPDATED_AT, column_name, literal, qualified, quote)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # column name (unquoted, valid identifier)
+    pg_type: str
+    key: str  # top-level property of the object it is read from
+
+
+def plan_columns(json_schema: object) -> list[Column]:
+    """The typed columns a stream's JSON Schema asks for, in schema order."""
+    out, seen = [], set()
+    for prop, pg_type in types.typed_properties(json_schema):
+        name = column_name(prop)
+        if name is not None and name not in seen:
+            seen.add(name)
+            out.append(Column(name, pg_type, prop))
+    return out
+
+
+def missing_reserved(existing: dict[str, str]) -> list[str]:
+    """Bookkeeping columns an existing table lacks (it was not made by this destination)."""
+    return [c for c in RESERVED_COLUMNS if c not in existing]
+
+
+def columns_to_add(wanted: list[Column], existing: dict[str, str]) -> list[Column]:
+    """Wanted columns the table does not have yet (`existing`: column name -> database type)."""
+    return [c for c in wanted if c.name not in existing]
+
+
+def filled_columns(wanted: list[Column], existing: dict[str, str]) -> list[Column]:
+    """The columns an upsert writes: every existing non-reserved column of a type this destination
+    reads, with its property (from the catalog, else the column's own name), in table order."""
+    key_of = {c.name: c.key for c in wanted}
+    out = []
+    for name, pg_type in existing.items():
+        if name in RESERVED_COLUMNS or pg_type not in types.TYPED:
+            continue
+        out.append(Column(name, pg_type, key_of.get(name, name)))
+    return out
+
+
+def create_schema(schema: str) -> str:
+    return f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}"
+
+
+def create_state_table(schema: str) -> str:
+    return (f"CREATE TABLE IF NOT EXISTS {qualified(schema, STATE_TABLE)} (scope text NOT NULL, "
+            "stream text NOT NULL, data jsonb, committed_at timestamptz NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (scope, stream))")
+
+
+def create_deleted_table(schema: str) -> str:
+    return (f"CREATE TABLE IF NOT EXISTS {qualified(schema, DELETED_TABLE)} (stream text NOT NULL, "
+            "id text NOT NULL, deleted_at bigint NOT NULL, PRIMARY KEY (stream, id))")
+
+
+def create_table(schema: str, table: str, columns: list[Column]) -> str:
+    typed = "".join(f"{quote(c.name)} {c.pg_type}, " for c in columns)
+    return (f"CREATE TABLE IF NOT EXISTS {qualified(schema, table)} ({quote(ID)} text PRIMARY KEY, {typed}"
+            f"{quote(RAW_DATA)} jsonb NOT NULL, {quote(UPDATED_AT)} bigint NOT NULL, "
+            f"{quote(SYNCED_AT)} timestamptz NOT NULL DEFAULT now(), {quote(DELETED_AT)} bigint)")
+
+
+def alter_table(schema: str, table: str, columns: list[Column]) -> str | None:
+    if not columns:
+        return None
+    adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {quote(c.name)} {c.pg_type}" for c in columns)
+    return f"ALTER TABLE {qualified(schema, table)} {adds}"
+
+
+def columns_query(schema: str) -> str:
+    """(table, column, type) of every table of the schema, in column order."""
+    return ("SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = {literal(schema)} AND c.relkind IN ('r', 'p') AND a.attnum > 0 "
+            "AND NOT a.attisdropped ORDER BY c.relname, a.attnum")
+
+
+STAGE = f"pg_temp.{quote(STAGE_TABLE)}"
+CREATE_STAGE = (f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(STAGE_TABLE)} "
+                "(id text NOT NULL, upd bigint NOT NULL, del boolean NOT NULL, raw jsonb NOT NULL)")
+COPY_STAGE = f"COPY {STAGE} (id, upd, del, raw) FROM STDIN"
+TRUNCATE_STAGE = f"TRUNCATE {STAGE}"
+
+# Replace the stored row only with a newer version; on a tie only with a different later version,
+# and never a tombstone with a live version (batch.supersedes is the same rule for one batch).
+_NEWER = (f"t.{quote(UPDATED_AT)} < excluded.{quote(UPDATED_AT)} OR (t.{quote(UPDATED_AT)} = "
+          f"excluded.{quote(UPDATED_AT)} AND t.{quote(DELETED_AT)} IS NULL AND (excluded.{quote(DELETED_AT)} "
+          f"IS NOT NULL OR t.{quote(RAW_DATA)} IS DISTINCT FROM excluded.{quote(RAW_DATA)}))")
+
+
+def upsert(schema: str, table: str, columns: list[Column], stream: str | None = None) -> str:
+    """Move the stage into the table; returns one row (inserted, updated, deleted).
+
+    A tombstone keeps the last known values: its keys are merged over the stored `_raw_data` and the
+    typed columns are read from the merged object (the batch merges the same way, see loader.py). With `stream` given (hard delete),
+    live rows whose id has a tombstone of the same second or newer in `_sync_deleted` are skipped and
+    the stage must hold live rows only (see `hard_delete`).
+    """
+    live = f"excluded.{quote(DELETED_AT)} IS NULL"
+    merged = f"(t.{quote(RAW_DATA)} || excluded.{quote(RAW_DATA)})"
+    names = ", ".join(quote(c.name) for c in columns)
+    reads = ", ".join(types.read_expression(c.pg_type, "s.raw", literal(c.key)) for c in columns)
+    sets = "".join(f"{quote(c.name)} = CASE WHEN {live} THEN excluded.{quote(c.name)} "
+                   f"ELSE {types.read_expression(c.pg_type, merged, literal(c.key))} END, " for c in columns)
+    where = ""
+    if stream is not None:
+        where = (f" WHERE NOT s.del AND NOT EXISTS (SELECT 1 FROM {qualified(schema, DELETED_TABLE)} d "
+                 f"WHERE d.stream = {literal(stream)} AND d.id = s.id AND d.deleted_at >= s.upd)")
+    return (
+        f"WITH up AS (INSERT INTO {qualified(schema, table)} AS t ({quote(ID)}, {names}{', ' if names else ''}"
+        f"{quote(RAW_DATA)}, {quote(UPDATED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED_AT)}) "
+        f"SELECT s.id, {reads}{', ' if reads else ''}s.raw, s.upd, now(), CASE WHEN s.del THEN s.upd END "
+        f"FROM {STAGE} s{where} ON CONFLICT ({quote(ID)}) DO UPDATE SET {sets}"
+        f"{quote(RAW_DATA)} = CASE WHEN {live} THEN excluded.{quote(RAW_DATA)} "
+        f"ELSE {merged} END, "
+        f"{quote(UPDATED_AT)} = excluded.{quote(UPDATED_AT)}, {quote(SYNCED_AT)} = excluded.{quote(SYNCED_AT)}, "
+        f"{quote(DELETED_AT)} = excluded.{quote(DELETED_AT)} WHERE {_NEWER} "
+        f"RETURNING t.xmax = 0 AS ins, t.{quote(DELETED_AT)} IS NOT NULL AS del) "
+        "SELECT count(*) FILTER (WHERE ins AND NOT del), count(*) FILTER (WHERE NOT ins AND NOT del), "
+        "count(*) FILTER (WHERE del) FROM up")
+
+
+def hard_delete(schema: str, table: str, stream: str) -> str:
+    """Apply the stage's tombstones as deletes (hard delete mode); returns one row (0, 0, deleted).
+
+    Each tombstone is remembered in `_sync_deleted` (newest per id) so that an older live version
+    arriving later is not resurrected by `upsert(..., stream=...)`.
+    """
+    deleted = qualified(schema, DELETED_TABLE)
+    return (
+        f"WITH tomb AS (SELECT id, upd FROM {STAGE} WHERE del), "
+        f"reg AS (INSERT INTO {deleted} AS d (stream, id, deleted_at) SELECT {literal(stream)}, id, upd FROM tomb "
+        "ON CONFLICT (stream, id) DO UPDATE SET deleted_at = excluded.deleted_at "
+        "WHERE d.deleted_at < excluded.deleted_at RETURNING 1), "
+        f"gone AS (DELETE FROM {qualified(schema, table)} t USING tomb WHERE t.{quote(ID)} = tomb.id "
+        f"AND t.{quote(UPDATED_AT)} <= tomb.upd RETURNING 1) "
+        "SELECT 0, 0, count(*) FROM reg")  # `gone` runs although unread (PostgreSQL runs every DML CTE)
+
+
+def save_state(schema: str, scope: str, stream: str, data_json: str) -> str:
+    return (f"INSERT INTO {qualified(schema, STATE_TABLE)} (scope, stream, data, committed_at) VALUES "
+            f"({literal(scope)}, {literal(stream)}, {literal(data_json)}::jsonb, now()) "
+            "ON CONFLICT (scope, stream) DO UPDATE SET data = excluded.data, committed_at = excluded.committed_at")
+
+
+def load_states(schema: str) -> str:
+    return f"SELECT scope, stream, data::text FROM {qualified(schema, STATE_TABLE)} ORDER BY scope, stream"

@@ -1,0 +1,302 @@
+"""The thin psycopg2 layer: one connection, DDL, COPY + upsert of a stream's rows, checkpoints.
+
+Every psycopg2 error is classified where it appears (errors.classify): a lost connection raises
+`ConnectionLost` (the loader reconnects with `reopen()` and replays its batch), a lost race raises
+`TransactionRetry`, a row that cannot be stored is isolated by bisection inside savepoints and
+returned to the caller, anything else becomes a global `ConnectorError`.
+
+The connection holds a session advisory lock on the schema for its whole life, so two writers of the
+same schema never interleave; the second waits `lock_wait_seconds`, then fails with a clear message.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import psycopg2
+import psycopg2.extensions
+
+from destination_postgres import ddl, errors, state_store
+from destination_postgres.batch import Row
+from destination_postgres.config import Options
+from destination_postgres.identifiers import literal, table_name
+from protocol.errors import ConfigError, ConnectorError
+from protocol.secrets import redact_text
+
+APPLICATION_NAME = "destination-postgres"
+LOCK_CLASS = 0x5353  # first key of our advisory locks (namespace); the second is the schema's hash
+COPY_CHUNK = 1 << 20
+Stats = tuple[int, int, int]  # inserted, updated, deleted
+ZERO: Stats = (0, 0, 0)
+
+
+class TransactionRetry(Exception):
+    """The transaction lost a race (deadlock, serialization); roll back and replay it."""
+
+
+def add_stats(a: Stats, b: Stats) -> Stats:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+def describe_target(url: str) -> str:
+    """`host:port/dbname as user` for messages: never the password."""
+    try:
+        params = psycopg2.extensions.parse_dsn(url)
+    except psycopg2.Error:
+        return "the configured database"
+    host = params.get("host") or "localhost"
+    where = f"{host}:{params.get('port') or 5432}/{params.get('dbname') or params.get('user') or ''}"
+    return redact_text(where + (f" as {params['user']}" if params.get("user") else ""))
+
+
+def schema_lock_key(schema: str) -> int:
+    return int.from_bytes(hashlib.sha256(schema.encode("utf-8")).digest()[:4], "big") & 0x7FFFFFFF
+
+
+_PERMANENT_CONNECT = ("password authentication failed", "does not exist", "no pg_hba.conf entry",
+                      "authentication failed", "permission denied", "role ")
+
+
+def connect(opts: Options) -> psycopg2.extensions.connection:
+    """One connection attempt; ConnectionLost when worth retrying, ConnectorError/ConfigError if not."""
+    try:
+        psycopg2.extensions.parse_dsn(opts.url)
+    except psycopg2.Error:
+        raise ConfigError("--config: url: not a valid PostgreSQL URL or connection string",
+                          hint="e.g. postgresql://user:password@localhost:5432/db") from None
+    try:
+        return psycopg2.connect(opts.url, application_name=APPLICATION_NAME,
+                                connect_timeout=opts.connect_timeout)
+    except psycopg2.Error as exc:
+        text = errors.describe(exc)
+        if any(p in text.lower() for p in _PERMANENT_CONNECT):
+            raise ConnectorError("auth_failed", f"cannot connect to {describe_target(opts.url)}: {text}",
+                                 hint="check the user, password and database name in the url") from None
+        raise errors.ConnectionLost(text) from None
+
+
+def connect_with_retries(opts: Options, sleep=time.sleep) -> psycopg2.extensions.connection:
+    """Connect, retrying lost/refused connections with exponential backoff and jitter."""
+    last = ""
+    for attempt in range(opts.retries + 1):
+        if attempt:
+            sleep(min(10.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+        try:
+            return connect(opts)
+        except errors.ConnectionLost as exc:
+            last = str(exc)
+    raise ConnectorError("network", f"cannot connect to {describe_target(opts.url)} after "
+                         f"{opts.retries + 1} attempts: {last}", retryable=True,
+                         hint="check that the server is running and reachable")
+
+
+class Writer:
+    """One destination session. Methods run inside the current transaction unless they say otherwise."""
+
+    def __init__(self, opts: Options):
+        self.opts = opts
+        self.conn: psycopg2.extensions.connection | None = None
+        self._sql_cache: dict[tuple, list[str]] = {}
+
+    # -- connection ---------------------------------------------------------------------------
+    def open(self, write: bool = True) -> None:
+        """Connect (with retries); to write, also take the schema lock and create the stage table."""
+        self.conn = connect_with_retries(self.opts)
+        if not write:
+            return
+        with self.guard("taking the schema lock"):
+            self._lock()
+            with self.conn.cursor() as cur:
+                cur.execute(ddl.CREATE_STAGE)
+            self.conn.commit()
+
+    def reopen(self, exc: Exception) -> None:
+        """Recover from ConnectionLost (new connection) or TransactionRetry (rollback)."""
+        if isinstance(exc, TransactionRetry) and self.conn is not None and not self.conn.closed:
+            try:
+                self.conn.rollback()
+                return
+            except psycopg2.Error:
+                pass
+        self.close()
+        self.open()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except psycopg2.Error:
+                pass
+            self.conn = None
+
+    def _lock(self) -> None:
+        key = schema_lock_key(self.opts.schema)
+        deadline = time.monotonic() + self.opts.lock_wait_seconds
+        with self.conn.cursor() as cur:
+            while True:
+                cur.execute(f"SELECT pg_try_advisory_lock({LOCK_CLASS}, {key})")
+                if cur.fetchone()[0]:
+                    self.conn.commit()
+                    return
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.2)
+            cur.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                        f"classid = {LOCK_CLASS} AND objid = {key} AND objsubid = 2")
+            holder = cur.fetchone()
+        self.conn.rollback()
+        who = f" (server process {holder[0]})" if holder else ""
+        raise ConnectorError(
+            "write_failed", f"schema {self.opts.schema!r} is being written by another destination-postgres"
+            f"{who}; waited {self.opts.lock_wait_seconds:g} s", retryable=True,
+            hint="let the other writer finish, or write into another schema")
+
+    @contextmanager
+    def guard(self, doing: str) -> Iterator[None]:
+        """Map psycopg2 errors other than row errors to ConnectionLost / TransactionRetry / ConnectorError."""
+        try:
+            yield
+        except psycopg2.Error as exc:
+            kind = errors.classify(exc)
+            if kind == errors.CONNECTION:
+                raise errors.ConnectionLost(f"{doing}: {errors.describe(exc)}") from None
+            if kind == errors.RETRY:
+                raise TransactionRetry(f"{doing}: {errors.describe(exc)}") from None
+            raise errors.fatal(exc, doing) from None
+
+    def commit(self) -> None:
+        with self.guard("committing"):
+            self.conn.commit()
+
+    # -- schema -------------------------------------------------------------------------------
+    def existing_columns(self) -> dict[str, dict[str, str]]:
+        """{table: {column: type}} of the schema (committed catalog)."""
+        with self.conn.cursor() as cur:
+            cur.execute(ddl.columns_query(self.opts.schema))
+            out: dict[str, dict[str, str]] = {}
+            for table, column, pg_type in cur.fetchall():
+                out.setdefault(table, {})[column] = pg_type
+            return out
+
+    def ensure_tables(self, wanted: dict[str, list[ddl.Column]]) -> dict[str, list[ddl.Column] | str]:
+        """Create the schema and missing tables, add missing columns; commit.
+
+        Returns per stream the columns its upserts fill, or a reason why the stream cannot be written.
+        """
+        schema = self.opts.schema
+        results: dict[str, list[ddl.Column] | str] = {}
+        with self.guard(f"creating schema {schema!r}"), self.conn.cursor() as cur:
+            cur.execute(f"SELECT 1 FROM pg_namespace WHERE nspname = {literal(schema)}")
+            if cur.fetchone() is None:
+                cur.execute(ddl.create_schema(schema))
+            cur.execute(ddl.create_state_table(schema))
+            if self.opts.hard_delete:
+                cur.execute(ddl.create_deleted_table(schema))
+            existing = self.existing_columns()
+            for stream, columns in wanted.items():
+                problem = self._ensure_table(cur, stream, columns, existing.get(table_name(stream)))
+                if problem:
+                    results[stream] = problem
+            self.conn.commit()
+            existing = self.existing_columns()
+            self.conn.commit()
+        for stream, columns in wanted.items():
+            if stream not in results:
+                results[stream] = ddl.filled_columns(columns, existing.get(table_name(stream), {}))
+        return results
+
+    def _ensure_table(self, cur, stream: str, columns: list[ddl.Column], existing: dict | None) -> str | None:
+        table = table_name(stream)
+        if existing is not None and ddl.missing_reserved(existing):
+            return (f"table {self.opts.schema}.{table} exists but was not made by destination-postgres "
+                    f"(missing columns {', '.join(ddl.missing_reserved(existing))})")
+        sql = ddl.create_table(self.opts.schema, table, columns) if existing is None \
+            else ddl.alter_table(self.opts.schema, table, ddl.columns_to_add(columns, existing))
+        if sql is None:
+            return None
+        cur.execute("SAVEPOINT ddl")
+        try:
+            cur.execute(sql)
+        except psycopg2.Error as exc:
+            if errors.classify(exc) in (errors.CONNECTION, errors.RETRY):
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT ddl")
+            return f"cannot create or alter table {self.opts.schema}.{table}: {errors.describe(exc)}"
+        cur.execute("RELEASE SAVEPOINT ddl")
+        return None
+
+    # -- rows and checkpoints -----------------------------------------------------------------
+    def _statements(self, stream: str, columns: list[ddl.Column]) -> list[str]:
+        key = (stream, tuple(columns))
+        sqls = self._sql_cache.get(key)
+        if sqls is None:
+            schema, table = self.opts.schema, table_name(stream)
+            if self.opts.hard_delete:
+                sqls = [ddl.hard_delete(schema, table, stream), ddl.upsert(schema, table, columns, stream)]
+            else:
+                sqls = [ddl.upsert(schema, table, columns)]
+            self._sql_cache[key] = sqls
+        return sqls
+
+    def write_rows(self, stream: str, columns: list[ddl.Column], rows: list[Row]) -> tuple[Stats, list]:
+        """Upsert rows (distinct ids) into the stream's table; returns (stats, [(bad row, reason)])."""
+        with self.guard(f"writing stream {stream!r}"), self.conn.cursor() as cur:
+            return self._write_part(cur, self._statements(stream, columns), rows)
+
+    def _write_part(self, cur, sqls: list[str], rows: list[Row]) -> tuple[Stats, list]:
+        cur.execute("SAVEPOINT part")
+        try:
+            cur.copy_expert(ddl.COPY_STAGE, io.BytesIO(b"".join(r.line for r in rows)), size=COPY_CHUNK)
+            stats = ZERO
+            for sql in sqls:
+                cur.execute(sql)
+                stats = add_stats(stats, cur.fetchone())
+            cur.execute(ddl.TRUNCATE_STAGE)
+        except psycopg2.Error as exc:
+            if errors.classify(exc) != errors.ROW:
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT part")
+            cur.execute("RELEASE SAVEPOINT part")
+            if len(rows) == 1:
+                return ZERO, [(rows[0], errors.describe(exc))]
+            mid = len(rows) // 2
+            first, bad_first = self._write_part(cur, sqls, rows[:mid])
+            second, bad_second = self._write_part(cur, sqls, rows[mid:])
+            return add_stats(first, second), bad_first + bad_second
+        cur.execute("RELEASE SAVEPOINT part")
+        return stats, []
+
+    def save_state(self, payload: dict) -> None:
+        with self.guard("saving a checkpoint"), self.conn.cursor() as cur:
+            state_store.save(cur, self.opts.schema, payload)
+
+    def check_access(self) -> str:
+        """Whether the schema exists and is writable, or can be created (no changes made)."""
+        schema = literal(self.opts.schema)
+        with self.guard("checking privileges"), self.conn.cursor() as cur:
+            cur.execute(f"SELECT has_schema_privilege(oid, 'CREATE') AND has_schema_privilege(oid, 'USAGE') "
+                        f"FROM pg_namespace WHERE nspname = {schema}")
+            row = cur.fetchone()
+            if row is None:
+                cur.execute("SELECT has_database_privilege(current_database(), 'CREATE')")
+                allowed, verdict = cur.fetchone()[0], "does not exist yet and can be created"
+                missing = "CREATE on the database"
+            else:
+                allowed, verdict, missing = row[0], "exists and is writable", "USAGE and CREATE on the schema"
+        self.conn.rollback()
+        target = describe_target(self.opts.url)
+        if not allowed:
+            raise ConnectorError("permission_denied", f"connected to {target}, but schema "
+                                 f"{self.opts.schema!r} needs {missing}",
+                                 hint=f"GRANT the missing privilege, or pick another schema")
+        return f"connected to {target}; schema {self.opts.schema!r} {verdict}"
+
+    def load_state(self) -> dict:
+        with self.guard("reading checkpoints"), self.conn.cursor() as cur:
+            state = state_store.load(cur, self.opts.schema)
+        self.conn.rollback()
+        return state

@@ -1,0 +1,57 @@
+"""SQL builders, checked as strings (no connection)."""
+from destination_postgres import ddl
+from destination_postgres.ddl import Column
+
+SCHEMA = {"properties": {"id": {"type": "string"}, "email": {"type": ["string", "null"]},
+                         "amount": {"type": "integer"}, "metadata": {"type": "object"},
+                         "_raw_data": {"type": "string"}, "paid": {"type": "boolean"}}}
+
+
+def test_plan_columns_skips_reserved_and_nested():
+    assert ddl.plan_columns(SCHEMA) == [Column("email", "text", "email"), Column("amount", "bigint", "amount"),
+                                        Column("paid", "boolean", "paid")]
+
+
+def test_schema_evolution_only_adds():
+    wanted = ddl.plan_columns(SCHEMA)
+    existing = {"id": "text", "email": "text", "amount": "text", "old": "bigint", "_raw_data": "jsonb",
+                "_updated_at": "bigint", "_synced_at": "timestamp with time zone", "_deleted_at": "bigint"}
+    assert ddl.columns_to_add(wanted, existing) == [Column("paid", "boolean", "paid")]
+    # `amount` keeps its existing type (text); `old`, gone from the schema, is still filled
+    assert ddl.filled_columns(wanted, existing) == [Column("email", "text", "email"),
+                                                    Column("amount", "text", "amount"), Column("old", "bigint", "old")]
+    assert ddl.missing_reserved(existing) == []
+    assert ddl.missing_reserved({"id": "text"}) == ["_raw_data", "_updated_at", "_synced_at", "_deleted_at"]
+    assert ddl.alter_table("s", "t", []) is None
+    assert ddl.alter_table("s", "t", [Column("paid", "boolean", "paid")]) == \
+        'ALTER TABLE "s"."t" ADD COLUMN IF NOT EXISTS "paid" boolean'
+    assert "DROP" not in ddl.alter_table("s", "t", wanted).upper()
+
+
+def test_create_table_quotes_hostile_names():
+    sql = ddl.create_table("stripe", 'x"; drop table y; --', [Column('a"b', "text", 'a"b')])
+    assert sql.startswith('CREATE TABLE IF NOT EXISTS "stripe"."x""; drop table y; --" ("id" text PRIMARY KEY, '
+                          '"a""b" text, "_raw_data" jsonb NOT NULL')
+
+
+def test_upsert_guard_and_tombstone_merge():
+    sql = ddl.upsert("s", "charges", [Column("amount", "bigint", "amount")])
+    assert 'INSERT INTO "s"."charges" AS t ("id", "amount", "_raw_data"' in sql
+    assert 'ON CONFLICT ("id") DO UPDATE' in sql
+    assert 'WHERE t."_updated_at" < excluded."_updated_at" OR (t."_updated_at" = excluded."_updated_at" ' \
+           'AND t."_deleted_at" IS NULL' in sql
+    assert '(t."_raw_data" || excluded."_raw_data")' in sql
+    assert "_sync_deleted" not in sql
+    hard = ddl.upsert("s", "charges", [], stream="it's")
+    assert "NOT s.del AND NOT EXISTS" in hard and "d.stream = E'it''s'" in hard
+
+
+def test_hard_delete_remembers_tombstones():
+    sql = ddl.hard_delete("s", "charges", "charges")
+    assert 'INSERT INTO "s"."_sync_deleted" AS d' in sql and 'DELETE FROM "s"."charges" t' in sql
+    assert 't."_updated_at" <= tomb.upd' in sql
+
+
+def test_state_row_is_written_with_literals():
+    sql = ddl.save_state("s", "stream", "cus'%s", '{"a": "b"}')
+    assert "(E'stream', E'cus''%s', E'{\"a\": \"b\"}'::jsonb, now())" in sql
