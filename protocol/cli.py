@@ -108,7 +108,7 @@ def _emit_error(writer: MessageWriter, exc: ConnectorError, debug: bool, name: s
         _silence_stdout()
     if debug:
         stderr_line(traceback.format_exc())
-    stderr_line(f"{name}: error [{exc.code}]: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
+    stderr_line(f"{name}: error [{exc.code}]: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
 
 
 def _load_optional(value: str | None, option: str) -> Any:

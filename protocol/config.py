@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from protocol.errors import ConfigError
 from protocol.jsonio import JSONDecodeError, loads
-from protocol.secrets import register_config_secrets
+from protocol.secrets import MASK, config_secret_values, register_config_secrets
 
 
 def load_json_arg(value: str, option: str) -> Any:
@@ -46,6 +46,7 @@ def apply_defaults(config: dict, schema: dict) -> dict:
 def config_errors(config: Any, schema: dict) -> list[str]:
     """Every schema violation as 'field: problem' (secret values never included)."""
     errors = []
+    secrets = sorted(config_secret_values(config, schema), key=len, reverse=True)
     for err in Draft202012Validator(schema).iter_errors(config):
         path = ".".join(str(p) for p in err.absolute_path)
         if err.validator == "required":
@@ -56,6 +57,8 @@ def config_errors(config: Any, schema: dict) -> list[str]:
         for part in err.absolute_path:
             prop = (prop.get("properties") or {}).get(part, {}) if isinstance(prop, dict) else {}
         detail = f"does not satisfy '{err.validator}'" if prop.get("secret") else err.message
+        for secret in secrets:  # a secret value pasted into another field must not be echoed either
+            detail = detail.replace(secret, MASK)
         errors.append(f"{path or '(config)'}: {detail}")
     return sorted(errors)
 

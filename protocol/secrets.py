@@ -16,14 +16,24 @@ _KV_PASSWORD_RE = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 MASK = "****"
 
 
+def secret_forms(value: Any) -> list[str]:
+    """The strings to hide for one secret value: itself and, for a URL, its bare password.
+
+    Values shorter than 4 characters are not treated as secrets (they would mask ordinary text).
+    """
+    if not isinstance(value, str) or len(value) < 4:
+        return []
+    forms = [value]
+    pw = _URL_PASSWORD_RE.search(value)
+    if pw:  # a database URL: also hide its bare password, which drivers may echo on their own
+        password = value[pw.end(1):pw.end() - 1]
+        if len(password) >= 4:
+            forms.append(password)
+    return forms
+
+
 def register_secret(value: Any) -> None:
-    if isinstance(value, str) and len(value) >= 4:
-        _SECRETS.add(value)
-        pw = _URL_PASSWORD_RE.search(value)
-        if pw:  # a database URL: also hide its bare password, which drivers may echo on their own
-            password = value[pw.end(1):pw.end() - 1]
-            if len(password) >= 4:
-                _SECRETS.add(password)
+    _SECRETS.update(secret_forms(value))
 
 
 def registered_secrets() -> frozenset[str]:
@@ -63,12 +73,19 @@ def secret_paths(schema: dict, prefix: tuple = ()) -> list[tuple]:
     return paths
 
 
-def register_config_secrets(config: Any, schema: dict) -> None:
+def config_secret_values(config: Any, schema: dict) -> list[str]:
+    """Every string to hide for a config: the values of its `secret: true` fields (see `secret_forms`)."""
+    values: list[str] = []
     for path in secret_paths(schema):
         node = config
         for part in path:
             node = node.get(part) if isinstance(node, dict) else None
-        register_secret(node)
+        values.extend(form for form in secret_forms(node) if form not in values)
+    return values
+
+
+def register_config_secrets(config: Any, schema: dict) -> None:
+    _SECRETS.update(config_secret_values(config, schema))
 
 
 def mask_config(config: dict, schema: dict) -> dict:
