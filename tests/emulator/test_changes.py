@@ -51,12 +51,17 @@ def test_update_over_http_emits_previous_attributes(emu, http):
     status, res = ctl(emu, "POST", f"/objects/customers/{target['id']}",
                       {"name": "Renamed", "metadata": {"tier": "gold"}})
     assert status == 200
-    assert res["previous_attributes"] == {"name": target["name"], "metadata": {}}
+    assert res["previous_attributes"] == {"name": target["name"], "metadata": {"tier": None}}
     assert res["object"]["name"] == "Renamed" and res["object"]["metadata"] == {"tier": "gold"}
     assert http.ok(f"/v1/customers/{target['id']}") == res["object"]
     ev = http.ok("/v1/events", {"limit": 1})["data"][0]
     assert ev["id"] == res["event"] and ev["type"] == "customer.updated"
     assert ev["data"] == {"object": res["object"], "previous_attributes": res["previous_attributes"]}
+    again = emu.update("customers", target["id"], metadata={"tier": "silver", "seats": 3})
+    assert again["previous_attributes"] == {"metadata": {"tier": "gold", "seats": None}}
+    assert again["object"]["metadata"] == {"tier": "silver", "seats": "3"}
+    assert emu.update("customers", target["id"], metadata={"tier": None})["object"]["metadata"] == {"seats": "3"}
+    assert emu.update("customers", target["id"], name="Renamed")["event"] is None  # no change, no event
     # the list still has it in its place (created unchanged)
     assert [o["id"] for o in http.ok("/v1/customers", {"limit": 3})["data"]][2] == target["id"]
 

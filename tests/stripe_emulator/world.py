@@ -178,13 +178,18 @@ class World:
                     raise ControlError(400, f"cannot change {k}")
                 old = cur.get(k)
                 if k == "metadata" and isinstance(v, dict) and isinstance(old, dict):
+                    # Stripe merges metadata and reports only the changed keys' old values (null if new)
                     meta = dict(old)
                     for mk, mv in v.items():
                         if mv is None or mv == "":
                             meta.pop(mk, None)
                         else:
-                            meta[mk] = mv
-                    v = meta
+                            meta[mk] = str(mv)
+                    changed = {mk: old.get(mk) for mk in set(old) | set(meta) if old.get(mk) != meta.get(mk)}
+                    if changed:
+                        prev[k] = changed
+                        cur[k] = meta
+                    continue
                 if old != v or k not in cur:
                     prev[k] = copy.deepcopy(old)
                     cur[k] = copy.deepcopy(v)
