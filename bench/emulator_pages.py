@@ -7,6 +7,7 @@ created window), and prints pages/s, objects/s and MB/s. Not a test; run it by h
 
     python bench/emulator_pages.py [--objects 20000] [--resource customers] [--seconds 4] [--in-process]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,7 @@ def windows(url: str, key: str, resource: str, n: int) -> list[tuple[int, int]]:
     dump = requests.get(url + "/_emulator/dump", params={"resource": resource}).json()["objects"]
     created = sorted(o["created"] for o in dump)
     cuts = [created[0]] + [created[len(created) * i // n] for i in range(1, n)] + [created[-1] + 1]
-    return list(zip(cuts, cuts[1:]))
+    return list(zip(cuts, cuts[1:], strict=False))
 
 
 def main() -> None:
@@ -64,21 +65,27 @@ def main() -> None:
     ap.add_argument("--resource", default="customers", help="resource to page through (default customers)")
     ap.add_argument("--seconds", type=float, default=4.0, help="seconds per measurement (default 4)")
     ap.add_argument("--clients", default="1,2,4", help="concurrent client counts (default 1,2,4)")
-    ap.add_argument("--in-process", action="store_true", help="run the emulator in this process (shares the GIL)")
+    ap.add_argument(
+        "--in-process", action="store_true", help="run the emulator in this process (shares the GIL)"
+    )
     args = ap.parse_args()
 
     config = {"seed": 1, "profile": "small", "dataset": {args.resource: {"count": args.objects, "years": 3}}}
     t0 = time.monotonic()
     if args.in_process:
         from tests.stripe_emulator import start_emulator
+
         emu = start_emulator(config)
         url, key, stop = emu.url, emu.api_key, emu.stop
     else:
         from tests.stripe_emulator import spawn_emulator
+
         proc = spawn_emulator(config)
         url, key, stop = proc.url, proc.api_key, proc.stop
-    print(f"emulator ({'in-process' if args.in_process else 'separate process'}) with {args.objects} "
-          f"{args.resource} ready in {time.monotonic() - t0:.2f}s at {url}")
+    print(
+        f"emulator ({'in-process' if args.in_process else 'separate process'}) with {args.objects} "
+        f"{args.resource} ready in {time.monotonic() - t0:.2f}s at {url}"
+    )
     path = f"/v1/{args.resource}"
     try:
         walk(url, key, path, (0, 2**40), 0.5)  # warm up
@@ -94,9 +101,11 @@ def main() -> None:
             pages = sum(r[0] for r in results)
             objs = sum(r[1] for r in results)
             size = sum(r[2] for r in results)
-            print(f"{n} keep-alive client(s): {pages / elapsed:7.0f} pages/s  {objs / elapsed:8.0f} objects/s  "
-                  f"{size / elapsed / 1e6:6.1f} MB/s  ({pages} pages of <=100, {size / max(pages, 1) / 1e3:.0f} "
-                  f"kB/page)")
+            print(
+                f"{n} keep-alive client(s): {pages / elapsed:7.0f} pages/s  {objs / elapsed:8.0f} objects/s  "
+                f"{size / elapsed / 1e6:6.1f} MB/s  ({pages} pages of <=100, "
+                f"{size / max(pages, 1) / 1e3:.0f} kB/page)"
+            )
     finally:
         stop()
 

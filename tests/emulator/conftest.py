@@ -1,7 +1,9 @@
 """Shared helpers for the Stripe emulator's own tests: every test talks to a real emulator over HTTP."""
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -29,7 +31,9 @@ class StripeHttp:
         assert r.status_code == 200, (path, params, r.status_code, r.text[:500])
         return r.json()
 
-    def list_all(self, path: str, params: dict[str, Any] | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def list_all(
+        self, path: str, params: dict[str, Any] | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         cursor = None
         while True:

@@ -1,5 +1,6 @@
 """Authentication (Bearer, Basic, wrong/missing key, live key, restricted key), features not enabled,
 connected accounts via Stripe-Account, Stripe-Version echo, and /v1/account."""
+
 from __future__ import annotations
 
 import orjson
@@ -15,12 +16,14 @@ RESTRICTED = "rk_test_restricted4242"
 
 @pytest.fixture(scope="module")
 def emu(make_emulator):
-    return make_emulator({
-        "live_key": LIVE_KEY,
-        "restricted_keys": {RESTRICTED: ["charges", "refunds"]},
-        "not_enabled": ["issuing"],
-        "connected_accounts": {CONNECTED: {"dataset": {"customers": 7, "charges": {"count": 3}}}},
-    })
+    return make_emulator(
+        {
+            "live_key": LIVE_KEY,
+            "restricted_keys": {RESTRICTED: ["charges", "refunds"]},
+            "not_enabled": ["issuing"],
+            "connected_accounts": {CONNECTED: {"dataset": {"customers": 7, "charges": {"count": 3}}}},
+        }
+    )
 
 
 def test_bearer_and_basic_auth(emu):
@@ -34,15 +37,21 @@ def test_missing_key(emu):
     r = requests.get(emu.url + "/v1/customers")
     assert r.status_code == 401
     err = r.json()["error"]
-    assert err["type"] == "invalid_request_error" and err["message"].startswith("You did not provide an API key.")
+    assert err["type"] == "invalid_request_error" and err["message"].startswith(
+        "You did not provide an API key."
+    )
 
 
 def test_wrong_key_is_masked_everywhere(emu):
     secret = "sk_test_51HsecretTotallyWrongabcd"
     r = requests.get(emu.url + "/v1/customers", auth=(secret, ""))
     assert r.status_code == 401
-    assert r.json() == {"error": {"message": "Invalid API Key provided: sk_test_" + "*" * (len(secret) - 12) + "abcd",
-                                  "type": "invalid_request_error"}}
+    assert r.json() == {
+        "error": {
+            "message": "Invalid API Key provided: sk_test_" + "*" * (len(secret) - 12) + "abcd",
+            "type": "invalid_request_error",
+        }
+    }
     assert secret not in r.text and secret not in str(r.headers)
     log = requests.get(emu.url + "/_emulator/requests").content
     assert secret.encode() not in log
@@ -92,7 +101,9 @@ def test_connected_account_has_its_own_data(emu):
     assert {o["id"] for o in customers}.isdisjoint({o["id"] for o in platform.list_all("/v1/customers")})
     assert len(conn.list_all("/v1/charges")) == 3
     assert conn.ok("/v1/invoices")["data"] == []
-    assert [o["id"] for o in emu.dump("customers", account=CONNECTED)["objects"]] == [o["id"] for o in customers]
+    assert [o["id"] for o in emu.dump("customers", account=CONNECTED)["objects"]] == [
+        o["id"] for o in customers
+    ]
     r = conn.get("/v1/customers")
     assert r.headers["Stripe-Account"] == CONNECTED
 

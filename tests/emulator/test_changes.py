@@ -1,5 +1,6 @@
 """Change over time: create/update/delete through the Python API and over HTTP, the matching events in
 /v1/events (Stripe's event shape and type names), deletions, retention, the emulated clock, and churn."""
+
 from __future__ import annotations
 
 import time
@@ -9,7 +10,17 @@ import requests
 
 from .conftest import START, StripeHttp
 
-EVENT_KEYS = ["id", "object", "api_version", "created", "data", "livemode", "pending_webhooks", "request", "type"]
+EVENT_KEYS = [
+    "id",
+    "object",
+    "api_version",
+    "created",
+    "data",
+    "livemode",
+    "pending_webhooks",
+    "request",
+    "type",
+]
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +59,9 @@ def test_create_appears_first_with_emulated_now_and_event(emu, http):
 
 def test_update_over_http_emits_previous_attributes(emu, http):
     target = http.ok("/v1/customers", {"limit": 3})["data"][2]
-    status, res = ctl(emu, "POST", f"/objects/customers/{target['id']}",
-                      {"name": "Renamed", "metadata": {"tier": "gold"}})
+    status, res = ctl(
+        emu, "POST", f"/objects/customers/{target['id']}", {"name": "Renamed", "metadata": {"tier": "gold"}}
+    )
     assert status == 200
     assert res["previous_attributes"] == {"name": target["name"], "metadata": {"tier": None}}
     assert res["object"]["name"] == "Renamed" and res["object"]["metadata"] == {"tier": "gold"}
@@ -60,7 +72,9 @@ def test_update_over_http_emits_previous_attributes(emu, http):
     again = emu.update("customers", target["id"], metadata={"tier": "silver", "seats": 3})
     assert again["previous_attributes"] == {"metadata": {"tier": "gold", "seats": None}}
     assert again["object"]["metadata"] == {"tier": "silver", "seats": "3"}
-    assert emu.update("customers", target["id"], metadata={"tier": None})["object"]["metadata"] == {"seats": "3"}
+    assert emu.update("customers", target["id"], metadata={"tier": None})["object"]["metadata"] == {
+        "seats": "3"
+    }
     assert emu.update("customers", target["id"], name="Renamed")["event"] is None  # no change, no event
     # the list still has it in its place (created unchanged)
     assert [o["id"] for o in http.ok("/v1/customers", {"limit": 3})["data"]][2] == target["id"]
@@ -120,8 +134,9 @@ def test_non_deletable_resources_refuse_delete(emu):
 def test_event_filters(emu, http):
     emu.create("coupons", percent_off=10.0)
     all_events = events(http)
-    assert [e["id"] for e in all_events] == [e["id"] for e in sorted(all_events, key=lambda e: (e["created"], e["id"]),
-                                                                        reverse=True)]
+    assert [e["id"] for e in all_events] == [
+        e["id"] for e in sorted(all_events, key=lambda e: (e["created"], e["id"]), reverse=True)
+    ]
     assert [e["type"] for e in events(http, type="customer.created")] == ["customer.created"]
     prefixed = events(http, type="customer.*")
     assert prefixed and all(e["type"].startswith("customer.") for e in prefixed)

@@ -1,5 +1,6 @@
 """The /_emulator control API (dump, request log, info, objects), the EmulatorClient mirror of the Python
 API, HTTP/1.1 keep-alive, the command line and the separate-process mode, and a throughput floor."""
+
 from __future__ import annotations
 
 import http.client
@@ -33,7 +34,9 @@ def test_dump_over_http_matches_python_and_lists_deletions(emu):
     assert body == emu.dump("customers")
     assert body["resource"] == "customers" and body["object"] == "customer"
     assert len(body["objects"]) == body["count"] == 2499
-    assert [d["id"] for d in body["deleted"]] == [victim] and body["deleted"][0]["deleted_at"] >= 1_700_000_000
+    assert [d["id"] for d in body["deleted"]] == [victim] and body["deleted"][0][
+        "deleted_at"
+    ] >= 1_700_000_000
     assert requests.get(emu.url + "/_emulator/dump").status_code == 400
     assert requests.get(emu.url + "/_emulator/dump", params={"resource": "nope"}).status_code == 404
     assert requests.get(emu.url + "/_emulator/dump", params={"resource": "products"}).json()["objects"]
@@ -57,10 +60,18 @@ def test_request_log_entries_counts_and_clear(emu):
     assert [e["status"] for e in entries] == [200, 400, 200, 401]
     assert entries[3]["key"] is None
     counts = requests.get(emu.url + "/_emulator/requests/counts").json()
-    assert counts["total"] == 4 and counts["by_path"] == {"/v1/customers": 2, "/v1/charges": 1, "/v1/products": 1}
+    assert counts["total"] == 4 and counts["by_path"] == {
+        "/v1/customers": 2,
+        "/v1/charges": 1,
+        "/v1/products": 1,
+    }
     assert counts["by_status"] == {"200": 2, "400": 1, "401": 1}
-    assert len(requests.get(emu.url + "/_emulator/requests", params={"path": "/v1/customers"}).json()
-               ["requests"]) == 2
+    assert (
+        len(
+            requests.get(emu.url + "/_emulator/requests", params={"path": "/v1/customers"}).json()["requests"]
+        )
+        == 2
+    )
     since = entries[1]["seq"]
     assert [e["path"] for e in emu.requests(since=since)] == ["/v1/charges", "/v1/products"]
     assert emu.request_counts()["total"] == 4
@@ -127,19 +138,54 @@ def test_throughput_floor(emu):
 
 
 def test_cli_help_documents_every_option():
-    out = subprocess.run([sys.executable, "-m", "tests.stripe_emulator", "--help"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.stripe_emulator", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0
-    for opt in ("--port", "--seed", "--profile", "--config", "--api-key", "--live-key", "--start-time", "--churn",
-                "--latency-ms", "--rate-limit", "--ready-file", "--data-dir", "e.g.", "examples:"):
+    for opt in (
+        "--port",
+        "--seed",
+        "--profile",
+        "--config",
+        "--api-key",
+        "--live-key",
+        "--start-time",
+        "--churn",
+        "--latency-ms",
+        "--rate-limit",
+        "--ready-file",
+        "--data-dir",
+        "e.g.",
+        "examples:",
+    ):
         assert opt in out.stdout, opt
 
 
 def test_cli_prints_url_and_key_and_serves(tmp_path):
     ready = tmp_path / "ready.json"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.stripe_emulator", "--port", "0", "--seed", "3",
-                             "--config", '{"dataset": {"customers": 12}}', "--ready-file", str(ready)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.stripe_emulator",
+            "--port",
+            "0",
+            "--seed",
+            "3",
+            "--config",
+            '{"dataset": {"customers": 12}}',
+            "--ready-file",
+            str(ready),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines = [proc.stderr.readline() for _ in range(3)]
         url = next(x.split("=", 1)[1].strip() for x in lines if x.startswith("STRIPE_EMULATOR_URL="))
@@ -153,13 +199,20 @@ def test_cli_prints_url_and_key_and_serves(tmp_path):
 
 
 def test_cli_rejects_bad_config():
-    out = subprocess.run([sys.executable, "-m", "tests.stripe_emulator", "--config", '{"nope": 1}'], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.stripe_emulator", "--config", '{"nope": 1}'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "unknown config keys" in out.stderr
 
 
 def test_spawned_process_is_driven_over_http():
-    with spawn_emulator({"profile": "small", "dataset": {"customers": 9}, "start_time": 1_700_000_000}) as proc:
+    with spawn_emulator(
+        {"profile": "small", "dataset": {"customers": 9}, "start_time": 1_700_000_000}
+    ) as proc:
         http = StripeHttp(proc.url, proc.api_key)
         assert len(http.list_all("/v1/customers")) == 9
         made = proc.client.create("customers", email="spawned@example.com")

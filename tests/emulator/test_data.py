@@ -1,6 +1,7 @@
 """Generated data: deterministic from the seed, realistic shapes from the fixtures, configurable counts,
 created skewed to recent months, bursts sharing one second, empty resources, and 100k+ objects that
 start fast and stream out of the dump endpoint."""
+
 from __future__ import annotations
 
 import time
@@ -36,21 +37,41 @@ def test_same_seed_same_bytes_other_seed_other_ids(make_emulator):
 
 def test_id_formats_follow_stripe(make_emulator):
     emu = make_emulator()
-    prefixes = {"customers": ("cus_", 14), "charges": ("ch_", 24), "invoiceitems": ("ii_", 24),
-                "subscriptions": ("sub_", 24), "prices": ("price_", 24), "products": ("prod_", 14),
-                "balance_transactions": ("txn_", 24), "payment_intents": ("pi_", 24), "refunds": ("re_", 24)}
+    prefixes = {
+        "customers": ("cus_", 14),
+        "charges": ("ch_", 24),
+        "invoiceitems": ("ii_", 24),
+        "subscriptions": ("sub_", 24),
+        "prices": ("price_", 24),
+        "products": ("prod_", 14),
+        "balance_transactions": ("txn_", 24),
+        "payment_intents": ("pi_", 24),
+        "refunds": ("re_", 24),
+    }
     for res, (prefix, body_len) in prefixes.items():
         ids = [o["id"] for o in emu.dump(res)["objects"]]
         assert ids and len(set(ids)) == len(ids)
-        assert all(i.startswith(prefix) and len(i) == len(prefix) + body_len and i[len(prefix):].isalnum()
-                   for i in ids), (res, ids[:3])
+        assert all(
+            i.startswith(prefix) and len(i) == len(prefix) + body_len and i[len(prefix) :].isalnum()
+            for i in ids
+        ), (res, ids[:3])
 
 
 def test_objects_have_the_fixture_shape(make_emulator):
     emu = make_emulator()
     http = StripeHttp(emu.url, emu.api_key)
-    for res in ("customers", "charges", "invoices", "invoiceitems", "subscriptions", "payouts", "disputes",
-                "coupons", "setup_intents", "balance_transactions"):
+    for res in (
+        "customers",
+        "charges",
+        "invoices",
+        "invoiceitems",
+        "subscriptions",
+        "payouts",
+        "disputes",
+        "coupons",
+        "setup_intents",
+        "balance_transactions",
+    ):
         obj_type = CATALOG.resolve(res)
         fixture = CATALOG.fixture(obj_type)
         for o in emu.dump(res)["objects"]:
@@ -89,8 +110,16 @@ def test_created_spread_over_years_and_skewed_recent(make_emulator):
 
 
 def test_bursts_share_one_second(make_emulator):
-    emu = make_emulator({"dataset": {"refunds": {"count": 10, "bursts": [{"at": "recent", "count": 400},
-                                                                         {"at": -3600, "count": 150}]}}})
+    emu = make_emulator(
+        {
+            "dataset": {
+                "refunds": {
+                    "count": 10,
+                    "bursts": [{"at": "recent", "count": 400}, {"at": -3600, "count": 150}],
+                }
+            }
+        }
+    )
     created = [o["created"] for o in emu.dump("refunds")["objects"]]
     assert len(created) == 560
     counts = {c: created.count(c) for c in set(created)}
@@ -127,6 +156,7 @@ def test_large_resource_starts_fast_and_dumps(tmp_path):
 def test_profiles_sizes():
     from tests.stripe_emulator.config import ResourceSpec
     from tests.stripe_emulator.profiles import PROFILES
+
     demo = sum(ResourceSpec.parse(v).total for v in PROFILES["demo"]["dataset"].values())
     assert demo >= 50_000
     assert max(ResourceSpec.parse(v).total for v in PROFILES["bench"]["dataset"].values()) >= 100_000

@@ -1,5 +1,6 @@
 """Faults: per-key token-bucket rate limit, random 500s, lock_timeout 429s, dropped connections,
 latency, one-off scripted faults; configurable at start and at runtime; reproducible from the seed."""
+
 from __future__ import annotations
 
 import time
@@ -102,8 +103,13 @@ def test_latency(emu, http):
 
 
 def test_scripted_faults_and_paths(emu, http):
-    set_faults(emu, script=[{"kind": "error", "path": "/v1/customers", "count": 2},
-                            {"kind": "rate_limit", "path": "/v1/charges", "count": 1, "should_retry": False}])
+    set_faults(
+        emu,
+        script=[
+            {"kind": "error", "path": "/v1/customers", "count": 2},
+            {"kind": "rate_limit", "path": "/v1/charges", "count": 1, "should_retry": False},
+        ],
+    )
     assert http.get("/v1/products").status_code == 200
     assert [http.get("/v1/customers").status_code for _ in range(3)] == [500, 500, 200]
     r = http.get("/v1/charges")
@@ -119,6 +125,7 @@ def test_fault_pattern_is_reproducible(make_emulator):
         emu = make_emulator({"seed": seed, "faults": {"error_rate": 0.3, "lock_timeout_rate": 0.1}})
         http = StripeHttp(emu.url, emu.api_key)
         return [http.get("/v1/customers").status_code for _ in range(40)]
+
     a, b, c = pattern(11), pattern(11), pattern(12)
     assert a == b and a != c and 500 in a and 429 in a
 
@@ -132,6 +139,10 @@ def test_reset_over_http(emu, http):
 
 
 def test_bad_fault_settings_are_refused(emu):
-    for bad in ({"error_rate": 2}, {"nonsense": 1}, {"rate_limit": {"rate": 0}},
-                {"script": [{"kind": "explode"}]}):
+    for bad in (
+        {"error_rate": 2},
+        {"nonsense": 1},
+        {"rate_limit": {"rate": 0}},
+        {"script": [{"kind": "explode"}]},
+    ):
         assert requests.post(emu.url + "/_emulator/faults", json=bad).status_code == 400

@@ -1,12 +1,14 @@
 """Lists behave exactly like Stripe's: shape, order, limit, cursors, created filters, unknown and
 required parameters, unrecognized URLs, per-resource quirks, expand, retrieve and search."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.stripe_emulator.catalog import load_catalog
 
@@ -18,8 +20,9 @@ BURST_TS = START - 5 * 86400
 
 @pytest.fixture(scope="module")
 def emu(make_emulator):
-    return make_emulator({"dataset": {"charges": {"count": 300, "years": 1,
-                                                  "bursts": [{"at": BURST_TS, "count": 250}]}}})
+    return make_emulator(
+        {"dataset": {"charges": {"count": 300, "years": 1, "bursts": [{"at": BURST_TS, "count": 250}]}}}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +57,14 @@ def test_newest_first_and_full_pagination_match_ground_truth(emu, http):
     assert len({o["id"] for o in listed}) == len(listed) == 40
 
 
-@pytest.mark.parametrize("value,message", [
-    ("0", "This value must be greater than or equal to 1."),
-    ("101", "This value must be less than or equal to 100."),
-    ("abc", "Invalid integer: abc"),
-])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("0", "This value must be greater than or equal to 1."),
+        ("101", "This value must be less than or equal to 100."),
+        ("abc", "Invalid integer: abc"),
+    ],
+)
 def test_limit_out_of_range(http, value, message):
     r = http.get("/v1/customers", {"limit": value})
     assert r.status_code == 400
@@ -81,7 +87,9 @@ def test_ending_before_walks_backwards(emu, http):
     while True:
         page = http.ok("/v1/customers", {"limit": 6, "ending_before": cursor})
         ids = [o["id"] for o in page["data"]]
-        assert ids == expected[expected.index(cursor) - len(ids):expected.index(cursor)]  # still newest first
+        assert (
+            ids == expected[expected.index(cursor) - len(ids) : expected.index(cursor)]
+        )  # still newest first
         collected = ids + collected
         if not page["has_more"]:
             break
@@ -105,8 +113,13 @@ def test_cursor_errors(http):
 def test_created_filters(emu, http):
     objs = truth(emu, "customers")
     mid = objs[len(objs) // 2]["created"]
-    cases = {"created[gt]": lambda c: c > mid, "created[gte]": lambda c: c >= mid,
-             "created[lt]": lambda c: c < mid, "created[lte]": lambda c: c <= mid, "created": lambda c: c == mid}
+    cases = {
+        "created[gt]": lambda c: c > mid,
+        "created[gte]": lambda c: c >= mid,
+        "created[lt]": lambda c: c < mid,
+        "created[lte]": lambda c: c <= mid,
+        "created": lambda c: c == mid,
+    }
     for param, keep in cases.items():
         got = [o["id"] for o in http.list_all("/v1/customers", {param: mid})]
         assert got == [o["id"] for o in objs if keep(o["created"])], param
@@ -117,17 +130,25 @@ def test_created_filters(emu, http):
     assert r.status_code == 400 and r.json()["error"]["param"] == "created[gt]"
 
 
-@pytest.mark.parametrize("path,params,name", [
-    ("/v1/customers", {"foo": "1"}, "foo"),
-    ("/v1/customers", {"status": "all"}, "status"),  # declared for subscriptions, not customers
-    ("/v1/payment_methods", {"type": "card", "created[gte]": "1"}, "created"),  # no created filter there
-    ("/v1/customers", {"bogus[nested]": "1"}, "bogus"),
-])
+@pytest.mark.parametrize(
+    "path,params,name",
+    [
+        ("/v1/customers", {"foo": "1"}, "foo"),
+        ("/v1/customers", {"status": "all"}, "status"),  # declared for subscriptions, not customers
+        ("/v1/payment_methods", {"type": "card", "created[gte]": "1"}, "created"),  # no created filter there
+        ("/v1/customers", {"bogus[nested]": "1"}, "bogus"),
+    ],
+)
 def test_unknown_parameter(http, path, params, name):
     r = http.get(path, params)
     assert r.status_code == 400
-    assert r.json()["error"] == {**r.json()["error"], "message": f"Received unknown parameter: {name}",
-                                 "param": name, "type": "invalid_request_error", "code": "parameter_unknown"}
+    assert r.json()["error"] == {
+        **r.json()["error"],
+        "message": f"Received unknown parameter: {name}",
+        "param": name,
+        "type": "invalid_request_error",
+        "code": "parameter_unknown",
+    }
 
 
 def test_unknown_created_operator(http):
@@ -139,18 +160,25 @@ def test_unrecognized_url(http):
     for path in ("/v1/foo", "/v1/customers/cus_123/foo", "/v2/core/events"):
         r = http.get(path)
         assert r.status_code == 404
-        assert r.json() == {"error": {
-            "message": f"Unrecognized request URL (GET: {path}). Please see https://stripe.com/docs or we can help "
-                       "at https://support.stripe.com/.",
-            "type": "invalid_request_error", "request_log_url": r.json()["error"]["request_log_url"]}}
+        assert r.json() == {
+            "error": {
+                "message": f"Unrecognized request URL (GET: {path}). Please see https://stripe.com/docs "
+                "or we can help at https://support.stripe.com/.",
+                "type": "invalid_request_error",
+                "request_log_url": r.json()["error"]["request_log_url"],
+            }
+        }
 
 
 def test_required_parameter_missing(http):
     r = http.get("/v1/treasury/transactions")
     assert r.status_code == 400
     err = r.json()["error"]
-    assert (err["code"], err["param"], err["message"]) == ("parameter_missing", "financial_account",
-                                                           "Missing required param: financial_account.")
+    assert (err["code"], err["param"], err["message"]) == (
+        "parameter_missing",
+        "financial_account",
+        "Missing required param: financial_account.",
+    )
     assert http.ok("/v1/treasury/transactions", {"financial_account": "fa_123"})["data"] == []
     assert http.get("/v1/customers/search").json()["error"]["param"] == "query"
 
@@ -192,8 +220,9 @@ def test_subscriptions_hide_canceled_unless_asked(emu, http):
     assert canceled and len(canceled) < len(subs)
     default = [o["id"] for o in http.list_all("/v1/subscriptions", limit=4)]
     assert default == [o["id"] for o in subs if o["status"] != "canceled"]
-    assert [o["id"] for o in http.list_all("/v1/subscriptions", {"status": "all"}, limit=4)] == \
-        [o["id"] for o in subs]
+    assert [o["id"] for o in http.list_all("/v1/subscriptions", {"status": "all"}, limit=4)] == [
+        o["id"] for o in subs
+    ]
     assert [o["id"] for o in http.list_all("/v1/subscriptions", {"status": "canceled"})] == canceled
 
 
@@ -224,7 +253,10 @@ def test_expand(emu, http):
             assert isinstance(inv["customer"], dict) and inv["customer"]["object"] == "customer"
             assert inv["customer"]["id"] in customers
     r = http.get("/v1/invoices", {"expand[]": "customer"})
-    assert r.status_code == 400 and r.json()["error"]["message"] == "This property cannot be expanded (customer)."
+    assert (
+        r.status_code == 400
+        and r.json()["error"]["message"] == "This property cannot be expanded (customer)."
+    )
 
 
 def test_retrieve(emu, http):
@@ -234,7 +266,9 @@ def test_retrieve(emu, http):
     assert r.status_code == 404
     assert r.json()["error"]["message"] == "No such customer: 'cus_nope'"
     assert r.json()["error"]["code"] == "resource_missing"
-    assert http.get(f"/v1/customers/{cust['id']}", {"limit": 3}).json()["error"]["code"] == "parameter_unknown"
+    assert (
+        http.get(f"/v1/customers/{cust['id']}", {"limit": 3}).json()["error"]["code"] == "parameter_unknown"
+    )
 
 
 def test_search(emu, http):
@@ -262,20 +296,29 @@ def test_burst_in_one_second_pages_exactly(emu, http):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cuts=st.lists(st.integers(min_value=0, max_value=100), max_size=5), limit=st.integers(1, 100),
-       reverse=st.booleans())
+@given(
+    cuts=st.lists(st.integers(min_value=0, max_value=100), max_size=5),
+    limit=st.integers(1, 100),
+    reverse=st.booleans(),
+)
 def test_windows_partition_without_loss_or_duplicates(emu, http, cuts, limit, reverse):
     """Any split of the time range into half-open windows, paged at any limit, yields every charge once."""
     objs = truth(emu, "charges")
     lo, hi = objs[-1]["created"], objs[0]["created"] + 1
     points = sorted({lo, hi, BURST_TS, BURST_TS + 1} | {lo + (hi - lo) * c // 100 for c in cuts})
-    windows = list(zip(points, points[1:]))
+    windows = list(zip(points, points[1:], strict=False))
     if reverse:
         windows.reverse()
     seen: list[str] = []
     for a, b in windows:
-        seen += [o["id"] for o in http.list_all("/v1/charges", {"created[gte]": a, "created[lt]": b}, limit=limit)
-                 ] if limit >= 20 else [o["id"] for o in _pages(http, a, b, limit)]
+        seen += (
+            [
+                o["id"]
+                for o in http.list_all("/v1/charges", {"created[gte]": a, "created[lt]": b}, limit=limit)
+            ]
+            if limit >= 20
+            else [o["id"] for o in _pages(http, a, b, limit)]
+        )
     assert sorted(seen) == sorted(o["id"] for o in objs)
 
 
@@ -287,7 +330,9 @@ def _pages(http: StripeHttp, a: int, b: int, limit: int) -> list[dict[str, Any]]
     out = [older[-1]]
     cursor = older[-1]["id"]
     while True:
-        page = http.ok("/v1/charges", {"created[gte]": a, "created[lt]": b, "limit": limit, "ending_before": cursor})
+        page = http.ok(
+            "/v1/charges", {"created[gte]": a, "created[lt]": b, "limit": limit, "ending_before": cursor}
+        )
         out = page["data"] + out
         if not page["has_more"]:
             return out

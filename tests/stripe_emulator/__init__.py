@@ -5,10 +5,18 @@ tests, benchmarks and the demo. See README.md.
     with start_emulator({"dataset": {"customers": 500}}) as emu:
         requests.get(emu.url + "/v1/customers", auth=(emu.api_key, ""))
 """
+
 from .client import EmulatorClient
 from .config import EmulatorConfig, ResourceSpec
 from .emulator import Emulator, start_emulator
 from .process import EmulatorProcess, spawn_emulator
 
-__all__ = ["Emulator", "EmulatorClient", "EmulatorConfig", "EmulatorProcess", "ResourceSpec", "spawn_emulator",
-           "start_emulator"]
+__all__ = [
+    "Emulator",
+    "EmulatorClient",
+    "EmulatorConfig",
+    "EmulatorProcess",
+    "ResourceSpec",
+    "spawn_emulator",
+    "start_emulator",
+]

@@ -1,20 +1,23 @@
 """The Stripe REST surface (``/v1/...``): auth, account selection, faults, routing, lists, search,
 retrieve, and the request log. ``StripeApi.handle(request) -> Response``; no socket code here.
 """
+
 from __future__ import annotations
 
 import itertools
 import os
 import time
-from typing import Any, Callable
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
-from .auth import Authenticator, Caller, account_error, not_enabled_error, permission_error
+from .auth import Authenticator, Caller, account_error, extract_key, not_enabled_error, permission_error
 from .catalog import Endpoint
 from .errors import StripeError, resource_missing, unrecognized_url
 from .faults import FaultInjector
-from .ids import token
+from .ids import mask_key, token
 from .params import ListParams, check_declared, parse_list_params
 from .requestlog import RequestLog
 from .search import compile_query, decode_page, encode_page
@@ -37,8 +40,14 @@ def _scalar_str(v: Any) -> str | None:
 
 
 class StripeApi:
-    def __init__(self, world: World, faults: FaultInjector, log: RequestLog, auth: Authenticator,
-                 not_enabled: list[str]):
+    def __init__(
+        self,
+        world: World,
+        faults: FaultInjector,
+        log: RequestLog,
+        auth: Authenticator,
+        not_enabled: list[str],
+    ):
         self.world, self.faults, self.log, self.auth = world, faults, log, auth
         self.catalog = world.catalog
         self.not_enabled = set(not_enabled)
@@ -68,8 +77,7 @@ class StripeApi:
             if decision.kind == "drop":
                 resp = Response(0, drop=True, delay=decision.delay)
             elif decision.error is not None:
-                raise_after = decision.error
-                resp = self._error(raise_after, rid, livemode)
+                resp = self._error(decision.error, rid, livemode)
                 resp.delay = decision.delay
             else:
                 scope = self._scope(caller, account_hdr)
@@ -80,12 +88,22 @@ class StripeApi:
         resp.headers.update({"Request-Id": rid, "Stripe-Version": version})
         if account_hdr:
             resp.headers["Stripe-Account"] = account_hdr
-        self.log.add({
-            "method": req.method, "path": req.path, "query": _query_dict(req.query),
-            "key": caller.masked if caller else _masked_from(req), "account": account_hdr, "livemode": livemode,
-            "status": resp.status if not resp.drop else 0, "request_id": rid, "fault": fault,
-            "time": time.time(), "emulated_time": self.world.clock.now(),
-            "duration_ms": round((time.monotonic() - started) * 1000 + resp.delay * 1000, 3)})
+        self.log.add(
+            {
+                "method": req.method,
+                "path": req.path,
+                "query": _query_dict(req.query),
+                "key": caller.masked if caller else _masked_from(req),
+                "account": account_hdr,
+                "livemode": livemode,
+                "status": resp.status if not resp.drop else 0,
+                "request_id": rid,
+                "fault": fault,
+                "time": time.time(),
+                "emulated_time": self.world.clock.now(),
+                "duration_ms": round((time.monotonic() - started) * 1000 + resp.delay * 1000, 3),
+            }
+        )
         return resp
 
     @staticmethod
@@ -99,7 +117,7 @@ class StripeApi:
         return self.world.scope(acct, caller.livemode)
 
     def _check_access(self, caller: Caller, scope: Scope, path: str, obj: str) -> None:
-        feature = path[len("/v1/"):].split("/", 1)[0]
+        feature = path[len("/v1/") :].split("/", 1)[0]
         if feature in self.not_enabled:
             raise not_enabled_error(feature)
         if obj in caller.forbidden:
@@ -146,8 +164,14 @@ class StripeApi:
             scope.events.prune(self.world.retention_cutoff())
         return scope.events.store
 
-    def _list(self, scope: Scope, ep: Endpoint, p: ListParams, st: ResourceStore,
-              pred: Callable[[ResourceStore, str], bool] | None) -> Response:
+    def _list(
+        self,
+        scope: Scope,
+        ep: Endpoint,
+        p: ListParams,
+        st: ResourceStore,
+        pred: Callable[[ResourceStore, str], bool] | None,
+    ) -> Response:
         self._check_expand(p.expand, list_=True)
         world = self.world
         with world.lock:
@@ -156,13 +180,24 @@ class StripeApi:
                     raise resource_missing(ep.object, cursor, param)
             ids, has_more = st.query(p.gte, p.lt, p.starting_after, p.ending_before, p.limit, pred)
             if p.expand:
-                objs = [self._expand(scope, st.get(i), [e[5:] for e in p.expand if e.startswith("data.")])
-                        for i in ids]
+                objs = [
+                    self._expand(scope, st.get(i), [e[5:] for e in p.expand if e.startswith("data.")])
+                    for i in ids
+                ]
                 items = [orjson.dumps(o) for o in objs]
             else:
                 items = [st.render(i) for i in ids]
-        body = b"".join((b'{"object":"list","data":[', b",".join(items), b'],"has_more":',
-                         b"true" if has_more else b"false", b',"url":"', ep.path.encode(), b'"}'))
+        body = b"".join(
+            (
+                b'{"object":"list","data":[',
+                b",".join(items),
+                b'],"has_more":',
+                b"true" if has_more else b"false",
+                b',"url":"',
+                ep.path.encode(),
+                b'"}',
+            )
+        )
         return Response(200, body)
 
     def _pred(self, ep: Endpoint, p: ListParams) -> Callable[[ResourceStore, str], bool] | None:
@@ -179,8 +214,9 @@ class StripeApi:
                 tests.append(lambda st, i, s=status: st.field(i, "status") == s)
         if obj == "payment_method" and ep.path == "/v1/payment_methods":
             if "customer" not in filters and "type" not in filters:
-                raise StripeError(400, "Missing required param: customer.", code="parameter_missing",
-                                  param="customer")
+                raise StripeError(
+                    400, "Missing required param: customer.", code="parameter_missing", param="customer"
+                )
         if obj == "invoiceitem" and "pending" in filters:
             want = filters.pop("pending") == "true"
             tests.append(lambda st, i: (st.field(i, "invoice") is None) == want)
@@ -200,6 +236,7 @@ class StripeApi:
                 for part in path[1:]:
                     v = v.get(part) if isinstance(v, dict) else None
                 return _scalar_str(v) == value
+
             tests.append(test)
         if not tests:
             return None
@@ -220,6 +257,7 @@ class StripeApi:
         def pred(st: ResourceStore, i: str) -> bool:
             t = st.field(i, "type")
             return t in exact or (bool(prefixes) and t.startswith(prefixes))
+
         return pred
 
     # ---- search ----------------------------------------------------------------------------------
@@ -230,7 +268,7 @@ class StripeApi:
         with world.lock:
             st = world.store(scope, ep.object)
             keys = st.keys
-            from bisect import bisect_left
+
             top = len(keys) if p.page is None else bisect_left(keys, decode_page(p.page))
             found: list[str] = []
             for j in range(top - 1, -1, -1):
@@ -240,17 +278,30 @@ class StripeApi:
                     if len(found) > p.limit:
                         break
             has_more = len(found) > p.limit
-            found = found[:p.limit]
+            found = found[: p.limit]
             if p.expand:
-                items = [orjson.dumps(self._expand(scope, st.get(i), [e[5:] for e in p.expand
-                                                                        if e.startswith("data.")]))
-                         for i in found]
+                items = [
+                    orjson.dumps(
+                        self._expand(scope, st.get(i), [e[5:] for e in p.expand if e.startswith("data.")])
+                    )
+                    for i in found
+                ]
             else:
                 items = [st.render(i) for i in found]
             next_page = encode_page(st.ts_by_id[found[-1]], found[-1]) if has_more and found else None
-        body = b"".join((b'{"object":"search_result","data":[', b",".join(items), b'],"has_more":',
-                         b"true" if has_more else b"false", b',"next_page":', orjson.dumps(next_page),
-                         b',"url":"', ep.path.encode(), b'"}'))
+        body = b"".join(
+            (
+                b'{"object":"search_result","data":[',
+                b",".join(items),
+                b'],"has_more":',
+                b"true" if has_more else b"false",
+                b',"next_page":',
+                orjson.dumps(next_page),
+                b',"url":"',
+                ep.path.encode(),
+                b'"}',
+            )
+        )
         return Response(200, body)
 
     # ---- retrieve and expand ---------------------------------------------------------------------
@@ -317,7 +368,5 @@ def _query_dict(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 
 def _masked_from(req: Request) -> str | None:
-    from .auth import extract_key
-    from .ids import mask_key
     k = extract_key(req.headers)
     return mask_key(k) if k else None

@@ -4,19 +4,22 @@ Errors follow Stripe: no key or an unknown key -> 401; a restricted key lacking 
 an unknown ``Stripe-Account`` -> 403 ``account_invalid``; a feature the account has not enabled
 (e.g. Issuing) -> 400. Keys are only ever echoed masked.
 """
+
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .errors import StripeError
 from .ids import mask_key
 
-NO_KEY_MESSAGE = ("You did not provide an API key. You need to provide your API key in the Authorization header, "
-                  "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
-                  "https://stripe.com/docs/api#authentication for details, or we can help at "
-                  "https://support.stripe.com/.")
+NO_KEY_MESSAGE = (
+    "You did not provide an API key. You need to provide your API key in the Authorization header, "
+    "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
+    "https://stripe.com/docs/api#authentication for details, or we can help at "
+    "https://support.stripe.com/."
+)
 AUTH_HEADERS = {"WWW-Authenticate": 'Basic realm="Stripe"'}
 
 
@@ -65,18 +68,27 @@ class Authenticator:
 
 def permission_error(caller: Caller, account_id: str, obj: str) -> StripeError:
     perm = "rak_" + obj.replace(".", "_") + "_read"
-    return StripeError(403, f"The provided key '{caller.masked}' does not have the required permissions for this "
-                            f"endpoint on account '{account_id}'. Having the '{perm}' permission would allow this "
-                            "request to continue.")
+    return StripeError(
+        403,
+        f"The provided key '{caller.masked}' does not have the required permissions for this "
+        f"endpoint on account '{account_id}'. Having the '{perm}' permission would allow this "
+        "request to continue.",
+    )
 
 
 def account_error(caller: Caller, account: str) -> StripeError:
-    return StripeError(403, f"The provided key '{caller.masked}' does not have access to account '{account}' (or "
-                            "that account does not exist). Application access may have been revoked.",
-                       code="account_invalid")
+    return StripeError(
+        403,
+        f"The provided key '{caller.masked}' does not have access to account '{account}' (or "
+        "that account does not exist). Application access may have been revoked.",
+        code="account_invalid",
+    )
 
 
 def not_enabled_error(feature: str) -> StripeError:
     title = feature.replace("_", " ").title()
-    return StripeError(400, f"Your account is not set up to use {title}. Please visit "
-                            f"https://dashboard.stripe.com/{feature}/overview to get started.")
+    return StripeError(
+        400,
+        f"Your account is not set up to use {title}. Please visit "
+        f"https://dashboard.stripe.com/{feature}/overview to get started.",
+    )

@@ -4,6 +4,7 @@ Both files are generated from Stripe's OpenAPI description by another tool; this
 It maps request paths to endpoints, resource names (stream names like ``customers``, paths like
 ``/v1/customers`` or object names like ``customer``) to object types, and holds each object's fixture.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,11 @@ PAGINATION = frozenset({"limit", "starting_after", "ending_before", "expand"})
 
 def stream_name(path: str) -> str:
     """``/v1/checkout/sessions`` -> ``checkout_sessions`` (the design's stream naming)."""
-    return path[len("/v1/"):].replace("/", "_") if path.startswith("/v1/") else path.strip("/").replace("/", "_")
+    return (
+        path[len("/v1/") :].replace("/", "_")
+        if path.startswith("/v1/")
+        else path.strip("/").replace("/", "_")
+    )
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ class Catalog:
             self.names.setdefault(obj, obj)
 
     def resolve(self, resource: str) -> str:
-        """Object type for a resource name (``customers``), path (``/v1/customers``) or object (``customer``)."""
+        """Object type for a resource name (``customers``), a path (``/v1/customers``) or an object name."""
         obj = self.names.get(resource) or self.names.get(resource.rstrip("/"))
         if obj is None:
             raise KeyError(f"unknown resource {resource!r}")
@@ -102,9 +107,16 @@ def _endpoint(path: str, raw: dict[str, Any]) -> Endpoint:
         declared = set(PAGINATION) | ({"created"} if created else set())
     kind = "search" if path.endswith("/search") else "list"
     ts = raw.get("timestamp_field", "created")
-    return Endpoint(path=path, object=raw["object"], declared_params=frozenset(declared),
-                    required_params=tuple(raw.get("required_params") or ()), created_filter=created,
-                    timestamp_field=ts, deletable=bool(raw.get("deletable")), kind=kind)
+    return Endpoint(
+        path=path,
+        object=raw["object"],
+        declared_params=frozenset(declared),
+        required_params=tuple(raw.get("required_params") or ()),
+        created_filter=created,
+        timestamp_field=ts,
+        deletable=bool(raw.get("deletable")),
+        kind=kind,
+    )
 
 
 def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -120,12 +132,21 @@ def load_catalog(directory: str | os.PathLike[str] | None = None) -> Catalog:
         ep_raw = orjson.loads((d / "endpoints.json").read_bytes())
         fx_raw = orjson.loads((d / "fixtures.json").read_bytes())
     except FileNotFoundError as e:
-        raise RuntimeError(f"stripe emulator data missing: {e.filename} (generated from Stripe's OpenAPI; "
-                           "set data_dir or STRIPE_EMULATOR_DATA_DIR)") from e
+        raise RuntimeError(
+            f"stripe emulator data missing: {e.filename} (generated from Stripe's OpenAPI; "
+            "set data_dir or STRIPE_EMULATOR_DATA_DIR)"
+        ) from e
     fixtures = fx_raw.get("objects") or fx_raw.get("resources") or {}
-    endpoints = {p: _endpoint(p, r) for p, r in ep_raw.get("list_endpoints", {}).items()
-                 if "{" not in p and isinstance(r, dict) and r.get("object")}
+    endpoints = {
+        p: _endpoint(p, r)
+        for p, r in ep_raw.get("list_endpoints", {}).items()
+        if "{" not in p and isinstance(r, dict) and r.get("object")
+    }
     retrieve = dict(ep_raw.get("retrieve_endpoints") or {})
     retrieve.setdefault("/v1/account", "account")
-    return Catalog(api_version=ep_raw.get("api_version", "2023-08-16"), endpoints=endpoints,
-                   retrieve_endpoints=retrieve, fixtures=fixtures)
+    return Catalog(
+        api_version=ep_raw.get("api_version", "2023-08-16"),
+        endpoints=endpoints,
+        retrieve_endpoints=retrieve,
+        fixtures=fixtures,
+    )

@@ -4,6 +4,7 @@ each producing its event, so a demo or soak test sees data move while it syncs.
 Config: {"rate": changes/s, "resources": ["customers", ...], "ops": {"create": 1, "update": 3,
 "delete": 1}, "account": acct id or null (platform), "livemode": false, "seed": int or null}.
 """
+
 from __future__ import annotations
 
 import random
@@ -28,7 +29,12 @@ class Churn:
         self.errors = 0
 
     def status(self) -> dict[str, Any]:
-        return {"running": self.running, "settings": self.settings, "changes": self.changes, "errors": self.errors}
+        return {
+            "running": self.running,
+            "settings": self.settings,
+            "changes": self.changes,
+            "errors": self.errors,
+        }
 
     @property
     def running(self) -> bool:
@@ -47,13 +53,19 @@ class Churn:
         if account not in self.world.datasets:
             raise ControlError(404, f"unknown account {account!r}")
         self.stop()
-        self.settings = {"rate": rate, "resources": resources, "ops": dict(settings.get("ops") or DEFAULT_OPS),
-                         "account": account, "livemode": bool(settings.get("livemode", False)),
-                         "seed": settings.get("seed")}
+        self.settings = {
+            "rate": rate,
+            "resources": resources,
+            "ops": dict(settings.get("ops") or DEFAULT_OPS),
+            "account": account,
+            "livemode": bool(settings.get("livemode", False)),
+            "seed": settings.get("seed"),
+        }
         self._stop = threading.Event()
         seed = self.settings["seed"] if self.settings["seed"] is not None else self.world.seed
-        self._thread = threading.Thread(target=self._run, args=(objs, random.Random(seed)), daemon=True,
-                                        name="stripe-emulator-churn")
+        self._thread = threading.Thread(
+            target=self._run, args=(objs, random.Random(seed)), daemon=True, name="stripe-emulator-churn"
+        )
         self._thread.start()
         return self.status()
 

@@ -1,4 +1,5 @@
 """The emulated clock: real time plus an offset that tests can advance (never reads a fake timer)."""
+
 from __future__ import annotations
 
 import threading

@@ -4,6 +4,7 @@ A config is a JSON object (inline or a file); every key is optional. See README.
 The dataset a run serves is the chosen profile's dataset with the config's ``dataset`` entries merged
 over it, resource by resource.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,7 +34,7 @@ class ResourceSpec:
     bursts: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def parse(cls, raw: Any) -> "ResourceSpec":
+    def parse(cls, raw: Any) -> ResourceSpec:
         if isinstance(raw, ResourceSpec):
             return raw
         if isinstance(raw, int):
@@ -78,7 +79,7 @@ class EmulatorConfig:
 
     # ---- loading -------------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], **overrides: Any) -> "EmulatorConfig":
+    def from_dict(cls, raw: dict[str, Any], **overrides: Any) -> EmulatorConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(raw) - names
         if unknown:
@@ -91,7 +92,7 @@ class EmulatorConfig:
     def validate(self) -> None:
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r} (choose from {sorted(PROFILES)})")
-        for k, v in self.resolved_dataset().items():
+        for v in self.resolved_dataset().values():
             ResourceSpec.parse(v)
         for acct, spec in self.connected_accounts.items():
             if not str(acct).startswith("acct_"):

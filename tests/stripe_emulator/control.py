@@ -4,7 +4,7 @@
 HTTP endpoints (JSON in, JSON out; ``account``/``livemode`` are optional query parameters):
   GET    /_emulator/health                      {"ok": true}
   GET    /_emulator/info                        url, keys, accounts, api_version, now, counts
-  GET    /_emulator/dump?resource=R             {"resource","object","objects":[...],"deleted":[{id,deleted_at}]}
+  GET    /_emulator/dump?resource=R             {"resource","object","objects":[..],"deleted":[..]}
   GET    /_emulator/objects/R/ID                one object (current version)
   POST   /_emulator/objects/R          {fields} create -> the object
   POST   /_emulator/objects/R/ID       {fields} update -> {"object","previous_attributes","event"}
@@ -21,9 +21,11 @@ HTTP endpoints (JSON in, JSON out; ``account``/``livemode`` are optional query p
   POST   /_emulator/churn              {settings}  start (replaces a running churn)
   DELETE /_emulator/churn                       stop
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 
@@ -42,7 +44,9 @@ def _bool(v: Any) -> bool:
 
 
 class Controller:
-    def __init__(self, world: World, faults: FaultInjector, log: RequestLog, churn: Churn, info: dict[str, Any]):
+    def __init__(
+        self, world: World, faults: FaultInjector, log: RequestLog, churn: Churn, info: dict[str, Any]
+    ):
         self.world, self.faults, self.log, self.churn = world, faults, log, churn
         self._info = info
 
@@ -54,12 +58,19 @@ class Controller:
 
     def info(self) -> dict[str, Any]:
         w = self.world
-        return {**self._info, "account_id": w.platform_id, "connected_accounts": sorted(set(w.datasets) -
-                                                                                        {w.platform_id}),
-                "api_version": w.catalog.api_version, "now": w.clock.now(), "start_time": w.start_time,
-                "counts": w.counts(self.scope())}
+        return {
+            **self._info,
+            "account_id": w.platform_id,
+            "connected_accounts": sorted(set(w.datasets) - {w.platform_id}),
+            "api_version": w.catalog.api_version,
+            "now": w.clock.now(),
+            "start_time": w.start_time,
+            "counts": w.counts(self.scope()),
+        }
 
-    def get(self, resource: str, oid: str, account: str | None = None, livemode: bool = False) -> dict[str, Any]:
+    def get(
+        self, resource: str, oid: str, account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
         sc = self.scope(account, livemode)
         obj = self.world.resolve(resource)
         with self.world.lock:
@@ -68,18 +79,29 @@ class Controller:
                 raise ControlError(404, f"no such {obj}: {oid!r}")
             return orjson.loads(st.render(oid))
 
-    def create(self, resource: str, fields: dict[str, Any], account: str | None = None,
-               livemode: bool = False) -> dict[str, Any]:
+    def create(
+        self, resource: str, fields: dict[str, Any], account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
         return self.world.create(self.scope(account, livemode), self.world.resolve(resource), fields)
 
-    def update(self, resource: str, oid: str, fields: dict[str, Any], account: str | None = None,
-               livemode: bool = False) -> dict[str, Any]:
+    def update(
+        self,
+        resource: str,
+        oid: str,
+        fields: dict[str, Any],
+        account: str | None = None,
+        livemode: bool = False,
+    ) -> dict[str, Any]:
         return self.world.update(self.scope(account, livemode), self.world.resolve(resource), oid, fields)
 
-    def delete(self, resource: str, oid: str, account: str | None = None, livemode: bool = False) -> dict[str, Any]:
+    def delete(
+        self, resource: str, oid: str, account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
         return self.world.delete(self.scope(account, livemode), self.world.resolve(resource), oid)
 
-    def dump_chunks(self, resource: str, account: str | None = None, livemode: bool = False) -> Iterator[bytes]:
+    def dump_chunks(
+        self, resource: str, account: str | None = None, livemode: bool = False
+    ) -> Iterator[bytes]:
         sc = self.scope(account, livemode)
         obj = self.world.resolve(resource)
         if obj == "event":
@@ -111,7 +133,7 @@ class ControlApi:
 
     def _route(self, req: Request) -> Response:
         ctl = self.ctl
-        parts = [p for p in req.path[len("/_emulator"):].split("/") if p]
+        parts = [p for p in req.path[len("/_emulator") :].split("/") if p]
         m = req.method
         acct, live = req.arg("account"), _bool(req.arg("livemode", "false"))
         head = parts[0] if parts else ""
@@ -142,8 +164,9 @@ class ControlApi:
                 since = int(req.arg("since", "0") or 0)
                 status = req.arg("status")
                 limit = req.arg("limit")
-                entries = ctl.log.entries(req.arg("path"), since, int(status) if status else None,
-                                          int(limit) if limit else None)
+                entries = ctl.log.entries(
+                    req.arg("path"), since, int(status) if status else None, int(limit) if limit else None
+                )
                 return json_response(200, {"requests": entries, "counts": ctl.log.counts()})
             if parts[1:] == ["counts"] and m == "GET":
                 return json_response(200, ctl.log.counts())

@@ -4,6 +4,7 @@ Keys are generated compactly (a timestamp and an id per object); objects themsel
 demand from the fixture template with the values ``FieldGen.values(i, ts)`` returns, so the same seed
 always yields byte-identical objects.
 """
+
 from __future__ import annotations
 
 import random
@@ -14,13 +15,71 @@ from .ids import IdStyle, seed_int, splitmix64
 
 YEAR = 365.25 * 86400
 PLACEHOLDER_TS = 1234567890  # Stripe's fixtures use this for every timestamp
-FIRST = ["Jenny", "Ada", "Grace", "Linus", "Alan", "Maria", "Chen", "Amara", "Sofia", "Diego", "Yuki", "Omar",
-         "Priya", "Lars", "Fatima", "Noah", "Elena", "Kwame", "Ines", "Hiro"]
-LAST = ["Rosen", "Lovelace", "Hopper", "Torvalds", "Turing", "Garcia", "Wei", "Okafor", "Rossi", "Lopez",
-        "Tanaka", "Haddad", "Sharma", "Nilsson", "Zahra", "Smith", "Petrova", "Mensah", "Costa", "Sato"]
-PRODUCT_WORDS = ["Basic", "Pro", "Team", "Enterprise", "Starter", "Plus", "Gold", "Annual", "Monthly", "Add-on"]
-SUB_STATUS = [("active", 55), ("canceled", 20), ("trialing", 10), ("past_due", 8), ("unpaid", 3),
-              ("incomplete", 2), ("incomplete_expired", 2)]
+FIRST = [
+    "Jenny",
+    "Ada",
+    "Grace",
+    "Linus",
+    "Alan",
+    "Maria",
+    "Chen",
+    "Amara",
+    "Sofia",
+    "Diego",
+    "Yuki",
+    "Omar",
+    "Priya",
+    "Lars",
+    "Fatima",
+    "Noah",
+    "Elena",
+    "Kwame",
+    "Ines",
+    "Hiro",
+]
+LAST = [
+    "Rosen",
+    "Lovelace",
+    "Hopper",
+    "Torvalds",
+    "Turing",
+    "Garcia",
+    "Wei",
+    "Okafor",
+    "Rossi",
+    "Lopez",
+    "Tanaka",
+    "Haddad",
+    "Sharma",
+    "Nilsson",
+    "Zahra",
+    "Smith",
+    "Petrova",
+    "Mensah",
+    "Costa",
+    "Sato",
+]
+PRODUCT_WORDS = [
+    "Basic",
+    "Pro",
+    "Team",
+    "Enterprise",
+    "Starter",
+    "Plus",
+    "Gold",
+    "Annual",
+    "Monthly",
+    "Add-on",
+]
+SUB_STATUS = [
+    ("active", 55),
+    ("canceled", 20),
+    ("trialing", 10),
+    ("past_due", 8),
+    ("unpaid", 3),
+    ("incomplete", 2),
+    ("incomplete_expired", 2),
+]
 _SUB_TABLE = [s for s, w in SUB_STATUS for _ in range(w)]
 
 
@@ -48,14 +107,26 @@ def generate_keys(style: IdStyle, spec: ResourceSpec, now: int, material: str) -
                 x = make(f"{material}:{i}:dup:{len(seen)}")
             seen.add(x)
             ids[i] = x
-    return list(zip(times, ids))
+    return list(zip(times, ids, strict=True))
+
+
+def _pick_from(pool: list[str]) -> Any:
+    return lambda i, ts, h: pool[(h >> 8) % len(pool)]
 
 
 class FieldGen:
     """Which top-level fields vary per object and their values for object ``i`` created at ``ts``."""
 
-    def __init__(self, obj: str, fixture: dict[str, Any], ts_field: str | None, livemode: bool,
-                 base_seed: int, refs: dict[str, list[str]], now: int):
+    def __init__(
+        self,
+        obj: str,
+        fixture: dict[str, Any],
+        ts_field: str | None,
+        livemode: bool,
+        base_seed: int,
+        refs: dict[str, list[str]],
+        now: int,
+    ):
         self.obj, self.livemode, self.base, self.now = obj, livemode, base_seed, now
         self.ts_field = ts_field
         fns: dict[str, Any] = {}
@@ -71,7 +142,7 @@ class FieldGen:
             elif isinstance(v, str) and "_" in v and k != "object":
                 pool = refs.get(v.rsplit("_", 1)[0] + "_")
                 if pool:
-                    fns[k] = (lambda pool: lambda i, ts, h: pool[(h >> 8) % len(pool)])(pool)
+                    fns[k] = _pick_from(pool)
         if isinstance(fixture.get("amount"), int):
             fns["amount"] = lambda i, ts, h: 100 + (h >> 20) % 50000
         special = getattr(self, "_special_" + obj.replace(".", "_"), None)
@@ -97,8 +168,9 @@ class FieldGen:
 
     def _special_customer(self, fns: dict[str, Any], fx: dict[str, Any]) -> None:
         def email(i: int, ts: int, h: int) -> str:
-            f, l = self._name(h)
-            return f"{f.lower()}.{l.lower()}{i}@example.com"
+            first, last = self._name(h)
+            return f"{first.lower()}.{last.lower()}{i}@example.com"
+
         fns["email"] = email
         fns["name"] = lambda i, ts, h: " ".join(self._name(h))
         fns["balance"] = lambda i, ts, h: 0 if h % 5 else -((h >> 12) % 10000)
@@ -122,6 +194,7 @@ class FieldGen:
             if status(i, ts, h) not in ("canceled", "incomplete_expired"):
                 return None
             return min(ts + 86400 * (1 + (h >> 24) % 300), max(ts, self.now - 60))
+
         fns["status"] = status
         fns["canceled_at"] = ended
         fns["ended_at"] = ended

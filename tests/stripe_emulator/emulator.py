@@ -2,6 +2,7 @@
 a background thread). Every method has an HTTP twin under ``/_emulator`` (see control.py) and an
 identical method on ``client.EmulatorClient`` for an emulator running in another process.
 """
+
 from __future__ import annotations
 
 import threading
@@ -29,8 +30,9 @@ class Emulator:
         catalog = load_catalog(config.data_dir)
         self.clock = Clock(config.start_time)
         self.world = World(config, catalog, self.clock)
-        self.faults = FaultInjector(config.seed if (config.faults or {}).get("seed") is None
-                                    else config.faults["seed"], config.faults)
+        self.faults = FaultInjector(
+            config.seed if (config.faults or {}).get("seed") is None else config.faults["seed"], config.faults
+        )
         self.log = RequestLog(config.request_log_limit)
         restricted = {}
         for key, spec in config.restricted_keys.items():
@@ -45,17 +47,31 @@ class Emulator:
         host, port = self.server.server_address[:2]
         self.port = int(port)
         self.url = f"http://{host}:{self.port}"
-        self.controller = Controller(self.world, self.faults, self.log, self.churn,
-                                     {"url": self.url, "api_key": self.api_key, "live_key_configured":
-                                      bool(self.live_key), "seed": config.seed, "profile": config.profile})
+        self.controller = Controller(
+            self.world,
+            self.faults,
+            self.log,
+            self.churn,
+            {
+                "url": self.url,
+                "api_key": self.api_key,
+                "live_key_configured": bool(self.live_key),
+                "seed": config.seed,
+                "profile": config.profile,
+            },
+        )
         self.control_api = ControlApi(self.controller)
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         if self._thread is None:
-            self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
-                                            daemon=True, name=f"stripe-emulator:{self.port}")
+            self._thread = threading.Thread(
+                target=self.server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                daemon=True,
+                name=f"stripe-emulator:{self.port}",
+            )
             self._thread.start()
             churn = self.config.resolved_churn()
             if churn:
@@ -78,7 +94,7 @@ class Emulator:
         self.server.close_all()
         self.server.server_close()
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -96,22 +112,47 @@ class Emulator:
         """Ground truth: ``{"objects": [every live object], "deleted": [{"id", "deleted_at"}], ...}``."""
         return self.controller.dump(resource, account, livemode)
 
-    def get(self, resource: str, id: str, *, account: str | None = None, livemode: bool = False) -> dict[str, Any]:
+    def get(
+        self, resource: str, id: str, *, account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
         return self.controller.get(resource, id, account, livemode)
 
-    def create(self, resource: str, fields: dict[str, Any] | None = None, /, *, account: str | None = None,
-               livemode: bool = False, **kwfields: Any) -> dict[str, Any]:
-        """Create an object (emits ``<type>.created``); fields named ``account``/``livemode`` go in ``fields``."""
+    def create(
+        self,
+        resource: str,
+        fields: dict[str, Any] | None = None,
+        /,
+        *,
+        account: str | None = None,
+        livemode: bool = False,
+        **kwfields: Any,
+    ) -> dict[str, Any]:
+        """Create an object, emitting ``<type>.created``.
+
+        Fields named ``account`` or ``livemode`` go in the ``fields`` dict."""
         return self.controller.create(resource, {**(fields or {}), **kwfields}, account, livemode)
 
-    def update(self, resource: str, id: str, fields: dict[str, Any] | None = None, /, *,
-               account: str | None = None, livemode: bool = False, **kwfields: Any) -> dict[str, Any]:
+    def update(
+        self,
+        resource: str,
+        id: str,
+        fields: dict[str, Any] | None = None,
+        /,
+        *,
+        account: str | None = None,
+        livemode: bool = False,
+        **kwfields: Any,
+    ) -> dict[str, Any]:
         """Update top-level fields (``metadata`` merges); emits ``<type>.updated`` with previous_attributes.
         Returns ``{"object", "previous_attributes", "event"}``."""
         return self.controller.update(resource, id, {**(fields or {}), **kwfields}, account, livemode)
 
-    def delete(self, resource: str, id: str, *, account: str | None = None, livemode: bool = False) -> dict[str, Any]:
-        """Delete (subscriptions: cancel); emits ``<type>.deleted``. Returns ``{"id", "deleted", "event"}``."""
+    def delete(
+        self, resource: str, id: str, *, account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
+        """Delete (a subscription is canceled), emitting ``<type>.deleted``.
+
+        Returns ``{"id", "deleted", "event"}``."""
         return self.controller.delete(resource, id, account, livemode)
 
     # ---- clock, faults, churn, request log -------------------------------------------------------
@@ -129,13 +170,17 @@ class Emulator:
     def reset_faults(self) -> dict[str, Any]:
         return self.faults.reset()
 
-    def start_churn(self, rate: float = 1.0, resources: list[str] | None = None, **settings: Any) -> dict[str, Any]:
+    def start_churn(
+        self, rate: float = 1.0, resources: list[str] | None = None, **settings: Any
+    ) -> dict[str, Any]:
         return self.churn.start({"rate": rate, "resources": resources, **settings})
 
     def stop_churn(self) -> dict[str, Any]:
         return self.churn.stop()
 
-    def requests(self, path: str | None = None, since: int = 0, status: int | None = None) -> list[dict[str, Any]]:
+    def requests(
+        self, path: str | None = None, since: int = 0, status: int | None = None
+    ) -> list[dict[str, Any]]:
         return self.log.entries(path, since, status)
 
     def request_counts(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """Stripe-shaped errors: one exception type carrying the HTTP status and Stripe's error body."""
+
 from __future__ import annotations
 
 import time
@@ -10,8 +11,15 @@ DOCS = "https://stripe.com/docs/error-codes/"
 class StripeError(Exception):
     """An error answered with Stripe's body ``{"error": {...}}``; ``headers`` are extra response headers."""
 
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", code: str | None = None,
-                 param: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.type, self.code, self.param = status, message, type_, code, param
         self.headers = headers or {}
@@ -25,15 +33,20 @@ class StripeError(Exception):
         if self.param:
             err["param"] = self.param
         if request_id and self.status not in (401,):
-            err["request_log_url"] = (f"https://dashboard.stripe.com/{'' if livemode else 'test/'}logs/"
-                                      f"{request_id}?t={int(time.time())}")
+            err["request_log_url"] = (
+                f"https://dashboard.stripe.com/{'' if livemode else 'test/'}logs/"
+                f"{request_id}?t={int(time.time())}"
+            )
         err["type"] = self.type
         return {"error": err}
 
 
 def unrecognized_url(method: str, path: str) -> StripeError:
-    return StripeError(404, f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
-                            "or we can help at https://support.stripe.com/.")
+    return StripeError(
+        404,
+        f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
+        "or we can help at https://support.stripe.com/.",
+    )
 
 
 def unknown_parameter(name: str) -> StripeError:

@@ -3,6 +3,7 @@
 Events live in a ``ResourceStore`` (so listing, cursors and filters work exactly like other lists);
 event ids encode a sequence number so that events created in the same second list newest first.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left
@@ -14,8 +15,11 @@ from .store import ResourceStore
 from .template import ObjectTemplate
 
 # Stripe names some events after the parent resource.
-EVENT_PREFIX = {"subscription": "customer.subscription", "discount": "customer.discount",
-                "tax_id": "customer.tax_id"}
+EVENT_PREFIX = {
+    "subscription": "customer.subscription",
+    "discount": "customer.discount",
+    "tax_id": "customer.tax_id",
+}
 
 
 def event_prefix(obj: str) -> str:
@@ -24,14 +28,25 @@ def event_prefix(obj: str) -> str:
 
 class EventLog:
     def __init__(self, api_version: str, livemode: bool, account: str | None, material: str):
-        self.api_version, self.livemode, self.account, self.material = api_version, livemode, account, material
+        self.api_version, self.livemode, self.account, self.material = (
+            api_version,
+            livemode,
+            account,
+            material,
+        )
         tpl = ObjectTemplate({"id": None, "object": "event"}, [])
         gen = FieldGen("event", {}, None, livemode, 0, {}, 0)
         self.store = ResourceStore("event", "created", tpl, gen, [], None)
         self.seq = 0
 
-    def append(self, type_: str, obj: dict[str, Any], previous: dict[str, Any] | None, created: int,
-               retention_cutoff: int) -> dict[str, Any]:
+    def append(
+        self,
+        type_: str,
+        obj: dict[str, Any],
+        previous: dict[str, Any] | None,
+        created: int,
+        retention_cutoff: int,
+    ) -> dict[str, Any]:
         self.seq += 1
         eid = "evt_1" + base62(self.seq, 7) + token(f"{self.material}:evt:{self.seq}", 16)
         data: dict[str, Any] = {"object": obj}
@@ -40,9 +55,17 @@ class EventLog:
         event: dict[str, Any] = {"id": eid, "object": "event"}
         if self.account:
             event["account"] = self.account
-        event.update({"api_version": self.api_version, "created": created, "data": data,
-                      "livemode": self.livemode, "pending_webhooks": 0,
-                      "request": {"id": None, "idempotency_key": None}, "type": type_})
+        event.update(
+            {
+                "api_version": self.api_version,
+                "created": created,
+                "data": data,
+                "livemode": self.livemode,
+                "pending_webhooks": 0,
+                "request": {"id": None, "idempotency_key": None},
+                "type": type_,
+            }
+        )
         self.store.put(event, created)
         self.prune(retention_cutoff)
         return event

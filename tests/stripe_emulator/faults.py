@@ -10,6 +10,7 @@ Settings (all optional; defaults are everything off):
   script: [{"kind": "error"|"rate_limit"|"lock_timeout"|"drop", "path": prefix (optional), "count": n}]
   seed: RNG seed (null = the emulator seed)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,17 +23,27 @@ from typing import Any
 from .errors import ControlError, StripeError
 
 KINDS = ("error", "rate_limit", "lock_timeout", "drop")
-DEFAULTS: dict[str, Any] = {"rate_limit": None, "error_rate": 0.0, "lock_timeout_rate": 0.0, "drop_rate": 0.0,
-                            "latency": {"ms": 0, "jitter_ms": 0, "distribution": "uniform"}, "paths": None,
-                            "script": [], "seed": None}
+DEFAULTS: dict[str, Any] = {
+    "rate_limit": None,
+    "error_rate": 0.0,
+    "lock_timeout_rate": 0.0,
+    "drop_rate": 0.0,
+    "latency": {"ms": 0, "jitter_ms": 0, "distribution": "uniform"},
+    "paths": None,
+    "script": [],
+    "seed": None,
+}
 
-RATE_LIMIT_MESSAGE = ("Request rate limit exceeded. Learn more about rate limits here "
-                      "https://stripe.com/docs/rate-limits.")
-LOCK_TIMEOUT_MESSAGE = ("This object cannot be accessed right now because another API request or Stripe process "
-                        "is currently accessing it. If you see this error intermittently, retry the request. If "
-                        "you see this error frequently and are making multiple concurrent requests to a single "
-                        "object, make your requests serially or at a lower rate. See "
-                        "https://stripe.com/docs/rate-limits for more details.")
+RATE_LIMIT_MESSAGE = (
+    "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."
+)
+LOCK_TIMEOUT_MESSAGE = (
+    "This object cannot be accessed right now because another API request or Stripe process "
+    "is currently accessing it. If you see this error intermittently, retry the request. If "
+    "you see this error frequently and are making multiple concurrent requests to a single "
+    "object, make your requests serially or at a lower rate. See "
+    "https://stripe.com/docs/rate-limits for more details."
+)
 
 
 @dataclass
@@ -54,13 +65,16 @@ def _check(settings: dict[str, Any]) -> dict[str, Any]:
     rl = settings.get("rate_limit")
     if rl is not None:
         if not isinstance(rl, dict) or float(rl.get("rate", 0)) <= 0:
-            raise ControlError(400, "rate_limit needs {\"rate\": requests per second > 0}")
+            raise ControlError(400, 'rate_limit needs {"rate": requests per second > 0}')
     lat = settings.get("latency")
     if lat is not None:
         if isinstance(lat, (int, float)):
             settings["latency"] = {"ms": lat, "jitter_ms": 0, "distribution": "uniform"}
-        elif not isinstance(lat, dict) or lat.get("distribution", "uniform") not in ("uniform", "exponential",
-                                                                                      "normal"):
+        elif not isinstance(lat, dict) or lat.get("distribution", "uniform") not in (
+            "uniform",
+            "exponential",
+            "normal",
+        ):
             raise ControlError(400, "latency is {ms, jitter_ms, distribution: uniform|exponential|normal}")
     for entry in settings.get("script") or []:
         if entry.get("kind") not in KINDS:
@@ -80,8 +94,10 @@ class FaultInjector:
 
     def reset(self) -> dict[str, Any]:
         with self._lock:
-            self.settings = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
-                             for k, v in DEFAULTS.items()}
+            self.settings = {
+                k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+                for k, v in DEFAULTS.items()
+            }
             self._rng = random.Random(self._default_seed)
             self._buckets.clear()
             self._script: list[dict[str, Any]] = []
@@ -179,6 +195,7 @@ class FaultInjector:
                 headers["Retry-After"] = str(rl["retry_after"])
             return StripeError(429, RATE_LIMIT_MESSAGE, code="rate_limit", headers=headers)
         if kind == "lock_timeout":
-            return StripeError(429, LOCK_TIMEOUT_MESSAGE, code="lock_timeout",
-                               headers={"Stripe-Should-Retry": "true"})
+            return StripeError(
+                429, LOCK_TIMEOUT_MESSAGE, code="lock_timeout", headers={"Stripe-Should-Retry": "true"}
+            )
         return StripeError(500, "An unknown error occurred", type_="api_error")

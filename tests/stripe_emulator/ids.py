@@ -2,6 +2,7 @@
 
 Everything here is a pure function so that the same ``--seed`` always yields the same ids.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,7 +45,7 @@ class IdStyle:
         self.prefix, self.length, self.lead, self.upper = prefix, length, lead, upper
 
     @classmethod
-    def from_example(cls, example_id: str | None, object_type: str) -> "IdStyle":
+    def from_example(cls, example_id: str | None, object_type: str) -> IdStyle:
         if example_id and "_" in example_id:
             prefix, _, body = example_id.rpartition("_")
             lead = body[0] if body[:1] == "1" and len(body) > 16 else ""
@@ -82,7 +83,7 @@ def mask_key(key: str | None) -> str:
         if key.startswith(p):
             prefix = p
             break
-    rest = key[len(prefix):]
+    rest = key[len(prefix) :]
     if len(rest) <= 4:
         return prefix + "*" * len(rest)
     return prefix + "*" * (len(rest) - 4) + rest[-4:]

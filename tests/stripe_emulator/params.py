@@ -4,10 +4,11 @@
 unknown parameter (base name before ``[`` not declared), missing required parameter, bad ``limit``,
 bad ``created`` filter, both cursors at once.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .catalog import Endpoint
 from .errors import StripeError, invalid_integer, missing_parameter, unknown_parameter
@@ -68,7 +69,7 @@ def parse_list_params(pairs: list[tuple[str, str]], ep: Endpoint) -> ListParams:
             if k == "created":
                 created["eq"] = parse_int("created", v)
             else:
-                op = k[len("created["):-1] if k.endswith("]") else ""
+                op = k[len("created[") : -1] if k.endswith("]") else ""
                 if op not in CREATED_OPS or k != f"created[{op}]":
                     raise unknown_parameter(k)
                 created[op] = parse_int(k, v)
@@ -83,21 +84,24 @@ def parse_list_params(pairs: list[tuple[str, str]], ep: Endpoint) -> ListParams:
             p.page = v or None
         elif b == "query" and ep.kind == "search":
             p.query = v
-        elif k.endswith("[]") or (k[len(b):].startswith("[") and k[len(b) + 1:-1].isdigit()):
+        elif k.endswith("[]") or (k[len(b) :].startswith("[") and k[len(b) + 1 : -1].isdigit()):
             p.lists.setdefault(b, []).append(v)
         else:
             p.filters[k] = v
     if p.starting_after and p.ending_before:
-        raise StripeError(400, "You may only specify one of these parameters: ending_before, starting_after.",
-                          code="parameter_invalid")
+        raise StripeError(
+            400,
+            "You may only specify one of these parameters: ending_before, starting_after.",
+            code="parameter_invalid",
+        )
     if created:
         gte, lt = None, None
         if "eq" in created:
             gte, lt = created["eq"], created["eq"] + 1
         if "gt" in created:
-            gte = max(gte if gte is not None else -2**62, created["gt"] + 1)
+            gte = max(gte if gte is not None else -(2**62), created["gt"] + 1)
         if "gte" in created:
-            gte = max(gte if gte is not None else -2**62, created["gte"])
+            gte = max(gte if gte is not None else -(2**62), created["gte"])
         if "lt" in created:
             lt = min(lt if lt is not None else 2**62, created["lt"])
         if "lte" in created:

@@ -1,6 +1,7 @@
 """Run the emulator as a separate process (``python -m tests.stripe_emulator``) and wait until it is
 ready: ``with spawn_emulator({"profile": "small"}) as proc: proc.url, proc.client.dump(...)``.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,20 +37,29 @@ class EmulatorProcess:
                 self.proc.kill()
                 self.proc.wait()
 
-    def __enter__(self) -> "EmulatorProcess":
+    def __enter__(self) -> EmulatorProcess:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
 
-def spawn_emulator(config: dict[str, Any] | None = None, port: int = 0, timeout: float = 30.0,
-                   python: str | None = None) -> EmulatorProcess:
+def spawn_emulator(
+    config: dict[str, Any] | None = None, port: int = 0, timeout: float = 30.0, python: str | None = None
+) -> EmulatorProcess:
     """Start ``python -m tests.stripe_emulator`` with ``config`` and return once it serves requests."""
     fd, ready = tempfile.mkstemp(prefix="stripe-emulator-", suffix=".json")
     os.close(fd)
     os.unlink(ready)
-    cmd = [python or sys.executable, "-m", "tests.stripe_emulator", "--port", str(port), "--ready-file", ready]
+    cmd = [
+        python or sys.executable,
+        "-m",
+        "tests.stripe_emulator",
+        "--port",
+        str(port),
+        "--ready-file",
+        ready,
+    ]
     if config:
         cmd += ["--config", orjson.dumps(config).decode()]
     proc = subprocess.Popen(cmd, cwd=str(REPO_ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

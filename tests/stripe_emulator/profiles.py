@@ -1,8 +1,9 @@
-"""Built-in dataset profiles: ``small`` (tests), ``demo`` (>= 50k objects, churn) and ``bench`` (120k customers).
+"""Built-in dataset profiles: ``small`` (tests), ``demo`` (>= 50k objects, churn), ``bench`` (121k customers).
 
 A profile is a dataset (resource name -> count or spec, see ``config.ResourceSpec``) plus optional churn
 and features the account has not enabled. Resources not named have no objects.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -55,7 +56,10 @@ BENCH: dict[str, Any] = {
 
 PROFILES: dict[str, dict[str, Any]] = {
     "small": {"dataset": SMALL},
-    "demo": {"dataset": DEMO, "not_enabled": ["issuing"],
-             "churn": {"rate": 2.0, "resources": ["customers", "subscriptions", "invoices", "products"]}},
+    "demo": {
+        "dataset": DEMO,
+        "not_enabled": ["issuing"],
+        "churn": {"rate": 2.0, "resources": ["customers", "subscriptions", "invoices", "products"]},
+    },
     "bench": {"dataset": BENCH},
 }

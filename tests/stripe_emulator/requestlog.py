@@ -1,4 +1,5 @@
 """The request log: one entry per ``/v1`` request (masked key only), bounded, with cheap counters."""
+
 from __future__ import annotations
 
 import threading
@@ -22,19 +23,30 @@ class RequestLog:
             self.by_path[entry["path"]] += 1
             self.by_status[entry["status"]] += 1
 
-    def entries(self, path: str | None = None, since: int = 0, status: int | None = None,
-                limit: int | None = None) -> list[dict[str, Any]]:
+    def entries(
+        self, path: str | None = None, since: int = 0, status: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         with self._lock:
             items = list(self._entries)
-        out = [e for e in items if e["seq"] > since and (path is None or e["path"] == path
-                                                          or (path.endswith("*") and e["path"].startswith(path[:-1])))
-               and (status is None or e["status"] == status)]
+        out = [
+            e
+            for e in items
+            if e["seq"] > since
+            and (
+                path is None or e["path"] == path or (path.endswith("*") and e["path"].startswith(path[:-1]))
+            )
+            and (status is None or e["status"] == status)
+        ]
         return out[-limit:] if limit else out
 
     def counts(self) -> dict[str, Any]:
         with self._lock:
-            return {"total": sum(self.by_path.values()), "last_seq": self.seq, "by_path": dict(self.by_path),
-                    "by_status": {str(k): v for k, v in self.by_status.items()}}
+            return {
+                "total": sum(self.by_path.values()),
+                "last_seq": self.seq,
+                "by_path": dict(self.by_path),
+                "by_status": {str(k): v for k, v in self.by_status.items()},
+            }
 
     def clear(self) -> None:
         with self._lock:

@@ -5,11 +5,13 @@ Supported: clauses joined by ``AND`` or by ``OR`` (not both, like Stripe), each 
 (negation), ``metadata['key']:'value'``, and ``field:null``. Values are quoted strings or numbers.
 Pagination uses an opaque ``next_page`` token, as Stripe does.
 """
+
 from __future__ import annotations
 
 import base64
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -17,7 +19,8 @@ from .errors import StripeError
 
 _CLAUSE = re.compile(
     r"""^\s*(?P<neg>-)?(?P<field>[A-Za-z_][A-Za-z0-9_.]*(?:\[['"][^'"]+['"]\])?)\s*(?P<op>:|~|>=|<=|>|<)\s*"""
-    r"""(?:'(?P<sq>[^']*)'|"(?P<dq>[^"]*)"|(?P<num>-?\d+(?:\.\d+)?)|(?P<null>null))\s*$""")
+    r"""(?:'(?P<sq>[^']*)'|"(?P<dq>[^"]*)"|(?P<num>-?\d+(?:\.\d+)?)|(?P<null>null))\s*$"""
+)
 
 Getter = Callable[[str], Any]
 

@@ -1,6 +1,7 @@
 """The HTTP layer: a stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 keep-alive, routing ``/_emulator``
 to the control API and everything else to the Stripe API, writing each response in one send.
 """
+
 from __future__ import annotations
 
 import socket
@@ -14,11 +15,21 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .wire import Request, Response
 
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 402: "Request Failed", 403: "Forbidden",
-           404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
-           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
-STATIC_HEADERS = (b"Server: nginx\r\nCache-Control: no-cache, no-store\r\n"
-                  b"Access-Control-Allow-Origin: *\r\n")
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Request Failed",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+STATIC_HEADERS = b"Server: nginx\r\nCache-Control: no-cache, no-store\r\nAccess-Control-Allow-Origin: *\r\n"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -26,7 +37,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "nginx"
     sys_version = ""
     timeout = 120  # idle keep-alive connections are closed after this many seconds
-    server: "EmulatorHTTPServer"
+    server: EmulatorHTTPServer
 
     def setup(self) -> None:
         super().setup()
@@ -55,8 +66,9 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        req = Request(self.command, unquote(url.path), parse_qsl(url.query, keep_blank_values=True),
-                      self.headers, body)
+        req = Request(
+            self.command, unquote(url.path), parse_qsl(url.query, keep_blank_values=True), self.headers, body
+        )
         app = self.server.app
         if req.path == "/_emulator" or req.path.startswith("/_emulator/"):
             resp = app.control_api.handle(req)
@@ -74,8 +86,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(resp)
 
     def _write(self, resp: Response) -> None:
-        head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}\r\n".encode(),
-                f"Date: {formatdate(usegmt=True)}\r\n".encode(), STATIC_HEADERS]
+        head = [
+            f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}\r\n".encode(),
+            f"Date: {formatdate(usegmt=True)}\r\n".encode(),
+            STATIC_HEADERS,
+        ]
         headers = {"Content-Type": "application/json", **resp.headers}
         if self.close_connection or (self.headers.get("Connection", "").lower() == "close"):
             self.close_connection = True

@@ -4,10 +4,12 @@ Generated objects exist only as a key and an index; their JSON is rendered from 
 asked for. Objects created or updated at run time are kept whole (as dict and serialized bytes).
 Callers hold the world lock around every method.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import orjson
 
@@ -18,9 +20,22 @@ Predicate = Callable[["ResourceStore", str], bool]
 
 
 class ResourceStore:
-    def __init__(self, obj: str, ts_field: str | None, template: ObjectTemplate, gen: FieldGen,
-                 keys: list[tuple[int, str]], prefix_style: Any):
-        self.obj, self.ts_field, self.template, self.gen, self.style = obj, ts_field, template, gen, prefix_style
+    def __init__(
+        self,
+        obj: str,
+        ts_field: str | None,
+        template: ObjectTemplate,
+        gen: FieldGen,
+        keys: list[tuple[int, str]],
+        prefix_style: Any,
+    ):
+        self.obj, self.ts_field, self.template, self.gen, self.style = (
+            obj,
+            ts_field,
+            template,
+            gen,
+            prefix_style,
+        )
         self.gen_index: dict[str, int] = {k[1]: i for i, k in enumerate(keys)}
         self.ts_by_id: dict[str, int] = {oid: ts for ts, oid in keys}
         self.keys: list[tuple[int, str]] = sorted(keys)
@@ -63,8 +78,15 @@ class ResourceStore:
     def _pos(self, obj_id: str) -> int:
         return bisect_left(self.keys, (self.ts_by_id[obj_id], obj_id))
 
-    def query(self, gte: int | None, lt: int | None, starting_after: str | None, ending_before: str | None,
-              limit: int, pred: Predicate | None) -> tuple[list[str], bool]:
+    def query(
+        self,
+        gte: int | None,
+        lt: int | None,
+        starting_after: str | None,
+        ending_before: str | None,
+        limit: int,
+        pred: Predicate | None,
+    ) -> tuple[list[str], bool]:
         """Ids of one page, newest first, and ``has_more`` (Stripe's semantics for both cursors)."""
         keys = self.keys
         lo = 0 if gte is None else bisect_left(keys, (gte,))

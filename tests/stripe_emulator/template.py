@@ -3,11 +3,13 @@
 Rendering an object is then a ``b"".join`` of constant bytes and a few small serialized values, which
 is what lets the emulator serve tens of thousands of objects per second without building dicts.
 """
+
 from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -38,7 +40,7 @@ class ObjectTemplate:
         self._parts: list[bytes | int] = []  # literal bytes, slot index, or -1 for the id
         pos = 0
         for m in _SLOT_RE.finditer(raw):
-            self._parts.append(raw[pos:m.start()])
+            self._parts.append(raw[pos : m.start()])
             self._parts.append(int(m.group(1)) if m.group(1) is not None else -1)
             pos = m.end()
         self._parts.append(raw[pos:])

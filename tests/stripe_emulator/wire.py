@@ -1,8 +1,10 @@
 """Transport-neutral request and response values passed between the HTTP server and the handlers."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import orjson
 

@@ -3,11 +3,13 @@ event logs, and the mutations (create/update/delete) that keep objects and event
 
 Every public method takes the world lock; the HTTP layer and the Python API both go through here.
 """
+
 from __future__ import annotations
 
 import copy
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 
@@ -26,7 +28,12 @@ class Scope:
     """The data one API key sees on one account in one mode."""
 
     def __init__(self, account_id: str, livemode: bool, connected: bool, material: str, now: int):
-        self.account_id, self.livemode, self.connected, self.material = account_id, livemode, connected, material
+        self.account_id, self.livemode, self.connected, self.material = (
+            account_id,
+            livemode,
+            connected,
+            material,
+        )
         self.stores: dict[str, ResourceStore] = {}
         self.refs: dict[str, list[str]] = {}
         self.events: EventLog | None = None
@@ -42,7 +49,8 @@ class World:
         self.seed = config.seed
         self.platform_id = config.account_id or "acct_1" + token(f"{config.seed}:platform", 15)
         self.datasets: dict[str, dict[str, ResourceSpec]] = {
-            self.platform_id: self._parse_dataset(config.resolved_dataset())}
+            self.platform_id: self._parse_dataset(config.resolved_dataset())
+        }
         for acct, spec in config.connected_accounts.items():
             self.datasets[acct] = self._parse_dataset((spec or {}).get("dataset", {}))
         self.start_time = clock.now()
@@ -90,7 +98,9 @@ class World:
         material = f"{self.seed}:{account_id}:{'live' if livemode else 'test'}"
         now = self.start_time
         sc = Scope(account_id, livemode, account_id != self.platform_id, material, now)
-        sc.events = EventLog(self.catalog.api_version, livemode, account_id if sc.connected else None, material)
+        sc.events = EventLog(
+            self.catalog.api_version, livemode, account_id if sc.connected else None, material
+        )
         keys_by_obj: dict[str, list[tuple[int, str]]] = {}
         for obj, spec in self.datasets.get(account_id, {}).items():
             if spec.total:
@@ -114,8 +124,9 @@ class World:
     def _make_store(self, sc: Scope, obj: str, keys: list[tuple[int, str]]) -> ResourceStore:
         fixture = self.catalog.fixture(obj)
         ts_slot = self._ts_slot(obj, fixture)
-        gen = FieldGen(obj, fixture, ts_slot, sc.livemode, seed_int(sc.material, obj, "fields"), sc.refs,
-                       self.start_time)
+        gen = FieldGen(
+            obj, fixture, ts_slot, sc.livemode, seed_int(sc.material, obj, "fields"), sc.refs, self.start_time
+        )
         return ResourceStore(obj, ts_slot, ObjectTemplate(fixture, gen.slots), gen, keys, self.style(obj))
 
     def store(self, sc: Scope, obj: str) -> ResourceStore:
@@ -134,7 +145,9 @@ class World:
     def retention_cutoff(self) -> int:
         return self.clock.now() - self.retention
 
-    def _emit(self, sc: Scope, type_: str, obj: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    def _emit(
+        self, sc: Scope, type_: str, obj: dict[str, Any], previous: dict[str, Any] | None
+    ) -> dict[str, Any]:
         assert sc.events is not None
         now = self.clock.now()
         return sc.events.append(type_, copy.deepcopy(obj), previous, now, now - self.retention)
@@ -227,13 +240,18 @@ class World:
             st = self.store(sc, obj)
             ids = [k[1] for k in reversed(st.keys)]
             deleted = sorted(st.deleted.items(), key=lambda kv: (kv[1], kv[0]))
-        head = {"resource": resource, "object": obj, "account": sc.account_id, "livemode": sc.livemode,
-                "count": len(ids)}
+        head = {
+            "resource": resource,
+            "object": obj,
+            "account": sc.account_id,
+            "livemode": sc.livemode,
+            "count": len(ids),
+        }
         yield orjson.dumps(head)[:-1] + b',"objects":['
         first = True
         for n in range(0, len(ids), chunk):
             with self.lock:
-                parts = [st.render(oid) for oid in ids[n:n + chunk] if oid in st]
+                parts = [st.render(oid) for oid in ids[n : n + chunk] if oid in st]
             if parts:
                 yield (b"" if first else b",") + b",".join(parts)
                 first = False
@@ -241,5 +259,8 @@ class World:
 
     def counts(self, sc: Scope) -> dict[str, int]:
         with self.lock:
-            return {self.catalog.endpoint_for(o).name if o in self.catalog.primary else o: len(s)
-                    for o, s in sorted(sc.stores.items()) if len(s) or s.deleted}
+            return {
+                self.catalog.endpoint_for(o).name if o in self.catalog.primary else o: len(s)
+                for o, s in sorted(sc.stores.items())
+                if len(s) or s.deleted
+            }
