@@ -5,6 +5,7 @@ start fast and stream out of the dump endpoint."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -173,3 +174,27 @@ def test_bad_config_is_refused():
         EmulatorConfig.from_dict({"colour": "blue"})
     with pytest.raises(ValueError):
         EmulatorConfig.from_dict({"dataset": {"customers": {"count": 3, "shape": "odd"}}})
+
+
+def test_objects_validate_against_the_stream_schemas(make_emulator):
+    """Generated, created and event objects all fit the schemas the source publishes (specs/stripe)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    specs = Path(__file__).resolve().parents[2] / "specs" / "stripe"
+    lists = [ep for ep in CATALOG.endpoints.values() if ep.kind == "list"]
+    emu = make_emulator({"dataset": {ep.name: 3 for ep in lists if ep.object != "event"}})
+    checked = 0
+    for ep in lists:
+        schema_path = specs / f"{ep.name}.json"
+        if not schema_path.exists():
+            continue
+        validator = jsonschema.Draft202012Validator(orjson.loads(schema_path.read_bytes()))
+        if ep.object == "event":
+            emu.create("customers", name="for the event")
+            objs = StripeHttp(emu.url, emu.api_key).ok("/v1/events")["data"]
+        else:
+            objs = emu.dump(ep.name)["objects"] + [emu.create(ep.name)]
+        for o in objs:
+            errors = [e.message for e in validator.iter_errors(o)]
+            assert not errors, (ep.name, errors[:3])
+            checked += 1
+    assert checked > 200

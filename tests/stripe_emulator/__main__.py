@@ -35,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--port", type=int, default=12111, help="TCP port (0 = any free port). Default: 12111")
-    p.add_argument("--host", default=None, help="bind address. Default: 127.0.0.1")
+    p.add_argument(
+        "--port", type=int, default=12111, help="TCP port, e.g. --port 0 (any free port). Default: 12111"
+    )
+    p.add_argument("--host", default=None, help="bind address, e.g. --host 0.0.0.0. Default: 127.0.0.1")
     p.add_argument(
         "--seed",
         type=int,
@@ -47,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile",
         choices=sorted(PROFILES),
         default=None,
-        help="dataset profile: small (tests), demo (>=50k objects + churn), bench (120k customers). "
-        "Default: small",
+        help="dataset profile, e.g. --profile demo: small (tests), demo (>=50k objects + churn), "
+        "bench (121k customers). Default: small",
     )
     p.add_argument(
         "--config",
@@ -57,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         '--config \'{"dataset": {"customers": 500}}\' (command-line flags win over it)',
     )
     p.add_argument(
-        "--api-key", default=None, help="the valid test-mode secret key. Default: sk_test_emulator"
+        "--api-key",
+        default=None,
+        help="the valid test-mode secret key, e.g. --api-key sk_test_123. Default: sk_test_emulator",
     )
     p.add_argument(
         "--live-key",
@@ -95,12 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data-dir",
         default=None,
-        help="directory holding endpoints.json and fixtures.json. Default: tests/stripe_emulator/data",
+        help="directory holding endpoints.json and fixtures.json, e.g. --data-dir /tmp/data. "
+        "Default: tests/stripe_emulator/data",
     )
     p.add_argument(
         "--ready-file",
         default=None,
-        help='write {"url", "api_key", "pid"} as JSON to this path once serving (for scripts)',
+        help='write {"url", "api_key", "pid", "account_id"} as JSON to this path once serving, '
+        "e.g. --ready-file /tmp/emulator.json",
     )
     return p
 

@@ -102,6 +102,8 @@ class EmulatorConfig:
         for key in self.restricted_keys:
             if not key.startswith(("rk_test_", "rk_live_")):
                 raise ValueError(f"restricted keys start with rk_test_ or rk_live_: {key!r}")
+        if not self.api_key.startswith("sk_test_"):
+            raise ValueError("api_key is the test-mode key and starts with sk_test_ (use live_key for sk_live_)")
         if self.live_key is not None and not self.live_key.startswith(("sk_live_", "rk_live_")):
             raise ValueError("live_key must start with sk_live_")
 
