@@ -9,12 +9,21 @@ synced), 2 usage error, 130/143 interrupted by SIGINT/SIGTERM.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+from pathlib import Path
 
 import click
 
+from engine import configs
+from engine.check import run_check
+from engine.connectors import split_command
 from engine.pipe import PipeOptions, run_pipe
 from engine.progress_view import make_view
+from engine.state_store import default_state_dir, sync_id
+from engine.supervisor import RestartPolicy
+from engine.sync import SyncOptions, run_sync
 from protocol.cli import _catalog_payload, _state_payload
 from protocol.errors import ConfigError
 from protocol.reader import DEFAULT_MAX_LINE_BYTES
@@ -70,4 +79,117 @@ def main(ctx: click.Context, catalog_arg: str | None, state_arg: str | None, val
     except BrokenPipeError:
         click.echo("engine: output pipe closed by the reader; stopping", err=True)
         code = 1
+    sys.exit(code)
+
+
+def resolve_command(cmd: str, option: str) -> list[str]:
+    """Split a command; a bare default name not on PATH is looked up beside this Python (the venv)."""
+    argv = split_command(cmd, option)
+    if "/" not in argv[0] and shutil.which(argv[0]) is None:
+        sibling = Path(sys.executable).parent / argv[0]
+        if sibling.exists():
+            argv[0] = str(sibling)
+    return argv
+
+
+def connector_options(func):
+    """Options shared by `sync` and `check`: the two commands and their configs."""
+    options = [
+        click.option("--source", "source_cmd", default="source-stripe", show_default=True,
+                     help="Source command (may contain arguments), e.g. --source 'python -m source_stripe'."),
+        click.option("--source-config", help="Source config, a path or inline JSON. Default: built from "
+                     "STRIPE_API_KEY (and --stripe-base-url)."),
+        click.option("--destination", "destination_cmd", default="destination-postgres", show_default=True,
+                     help="Destination command (may contain arguments)."),
+        click.option("--destination-config", help="Destination config, a path or inline JSON. Default: built "
+                     "from DATABASE_URL (and --schema)."),
+        click.option("--stripe-base-url", envvar="STRIPE_BASE_URL", help="Stripe API base URL (e.g. an "
+                     "emulator); also STRIPE_BASE_URL. Overrides the source config's base_url."),
+        click.option("--schema", help="Postgres schema of the tables; overrides the destination config's schema."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_configs(source_config: str | None, destination_config: str | None, stripe_base_url: str | None,
+                  schema: str | None) -> tuple[dict, dict]:
+    return (configs.source_config(source_config, os.environ, stripe_base_url),
+            configs.destination_config(destination_config, os.environ, schema))
+
+
+@main.command()
+@connector_options
+@click.option("--streams", help="Comma-separated streams to sync, e.g. --streams customers,charges "
+              "(default: the source's default streams).")
+@click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where the confirmed state is kept (and read when the destination cannot print its state). "
+                   "Default: ~/.local/state/stripe-sync/<sync id>.json ($STRIPE_SYNC_STATE_DIR).")
+@click.option("--follow", is_flag=True, help="Keep running: the source's incremental mode (read --follow).")
+@click.option("--source-timeout", type=float, help="Seconds without source output before it counts as hung and "
+              "is restarted. Default: 300 (off with --follow unless given).")
+@click.option("--max-restarts", type=int, default=5, show_default=True,
+              help="Restarts in a row without confirmed progress before giving up.")
+@click.option("--poison-threshold", type=int, default=3, show_default=True,
+              help="The same failure this many times in a row ends the run.")
+@click.option("--restart-delay", type=float, default=1.0, show_default=True,
+              help="First backoff delay in seconds (doubles each restart, with jitter).")
+@click.option("--max-restart-delay", type=float, default=60.0, show_default=True)
+@click.option("--validate", type=click.Choice(["envelope", "full"]), default="envelope", show_default=True)
+@click.option("--on-bad-message", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
+              help="A bad source line fails the attempt (then restarts), or is skipped and counted.")
+@click.option("--progress", "progress_mode", type=PROGRESS_CHOICE, default="auto", show_default=True,
+              help="Human progress on stderr; auto = live view on a terminal, else plain lines.")
+@click.option("--progress-interval", type=float, default=1.0, show_default=True)
+@click.option("--output", type=click.Choice(["auto", "json", "none"]), default="auto", show_default=True,
+              help="Protocol messages (progress, errors, eof) on stdout; auto = json unless stdout is a terminal.")
+def sync(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
+         stripe_base_url: str | None, schema: str | None, streams: str | None, state_file: Path | None,
+         follow: bool, source_timeout: float | None, max_restarts: int, poison_threshold: int,
+         restart_delay: float, max_restart_delay: float, validate: str, on_bad_message: str,
+         progress_mode: str, progress_interval: float, output: str) -> None:
+    """Run a whole sync: source -> engine -> destination, resuming from the confirmed state.
+
+    Example: STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/db engine sync --schema stripe
+    """
+    try:
+        src, dst = build_configs(source_config, destination_config, stripe_base_url, schema)
+        source_argv = resolve_command(source_cmd, "--source")
+        destination_argv = resolve_command(destination_cmd, "--destination")
+        if state_file is None:
+            ident = {"source": source_argv[-1:], "source_config": configs.identity(src),
+                     "destination": destination_argv[-1:], "destination_config": configs.identity(dst)}
+            state_file = default_state_dir() / f"{sync_id(ident)}.json"
+        options = SyncOptions(
+            source_cmd=source_argv, source_config=src, destination_cmd=destination_argv, destination_config=dst,
+            state_file=state_file, streams=[s.strip() for s in streams.split(",") if s.strip()] if streams else None,
+            follow=follow, source_timeout=source_timeout if source_timeout is not None else (None if follow else 300.0),
+            policy=RestartPolicy(max_restarts=max_restarts, poison_threshold=poison_threshold,
+                                 base_delay=restart_delay, max_delay=max_restart_delay),
+            pipe=PipeOptions(validate=validate, on_bad_message=on_bad_message, progress_interval=progress_interval))
+        out = sys.stdout.buffer
+        if output == "none" or (output == "auto" and sys.stdout.isatty()):
+            out = None
+        code = run_sync(options, out, make_view(progress_mode, sys.stderr, auto_fallback="plain"))
+    except ConfigError as exc:
+        usage_error(exc)
+        return
+    sys.exit(code)
+
+
+@main.command()
+@connector_options
+def check(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
+          stripe_base_url: str | None, schema: str | None) -> None:
+    """Check both connectors (config, credentials, reachability) and print a verdict.
+
+    Example: STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/db engine check
+    """
+    try:
+        src, dst = build_configs(source_config, destination_config, stripe_base_url, schema)
+        code = run_check(resolve_command(source_cmd, "--source"), src,
+                         resolve_command(destination_cmd, "--destination"), dst, sys.stdout.buffer)
+    except ConfigError as exc:
+        usage_error(exc)
+        return
     sys.exit(code)

@@ -114,8 +114,9 @@ class Processor:
         self._dropped_kinds: set[str] = set()
         self._bad_reported = 0
         self._early: list[Line] = []  # logs/traces that came before the catalog, replayed after it
+        self.extra: Callable[[], dict] | None = None  # adds fields to every progress snapshot
         if options.catalog is not None:
-            self._adopt_catalog(options.catalog, dumps_line(messages.catalog(options.catalog["streams"])))
+            self.adopt_catalog(options.catalog)
 
     # ---- input ---------------------------------------------------------------------------------------
     def handle(self, item: Line | BadLine) -> Signal | None:
@@ -232,6 +233,10 @@ class Processor:
                 self._warn(f"the source announced streams outside the catalog in use, dropped: {', '.join(outside)}")
         return None
 
+    def adopt_catalog(self, payload: dict) -> None:
+        """Use this catalog (e.g. from --catalog) and send it downstream now."""
+        self._adopt_catalog(payload, dumps_line(messages.catalog(payload["streams"])))
+
     def _adopt_catalog(self, payload: dict, raw: bytes) -> None:
         self.catalog = payload
         self.tracker.set_catalog(s["name"] for s in payload["streams"])
@@ -252,9 +257,9 @@ class Processor:
                          "catalog first, or pass --catalog)", excerpt_of(raw), _stream_of(msg))
 
     def _bad(self, line_no: int, reason: str, excerpt: str, stream: str | None = None) -> Signal | None:
-        self.tracker.bad_message_count += 1
         error = bad_message_error(line_no, reason, excerpt, stream)
         if self.options.on_bad_message == "skip":
+            self.tracker.bad_message_count += 1  # skipped lines make the outcome partial
             self._bad_reported += 1
             if self._bad_reported <= 10:
                 suffix = " (further bad lines are counted, not logged)" if self._bad_reported == 10 else ""
@@ -295,13 +300,14 @@ class Processor:
             self.view.update(self.snapshot())
 
     def snapshot(self) -> dict:
-        return self.tracker.snapshot(_ms(self.clock))
+        snap = self.tracker.snapshot(_ms(self.clock))
+        if self.extra is not None:
+            snap.update(self.extra())
+        return snap
 
-    def emit_progress(self, extra: dict | None = None) -> dict:
+    def emit_progress(self) -> dict:
         self._last_progress = self._last_view = self.clock()
         snap = self.snapshot()
-        if extra:
-            snap.update(extra)
         self.sink.message(messages.progress(snap))
         self.view.update(snap)
         return snap

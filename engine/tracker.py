@@ -139,12 +139,19 @@ class Tracker:
         if self._request_max is not None:
             self._request_base += self._request_max
         self._request_max = None
+        self.global_errors = []  # handled by restarting; a new attempt is judged on its own
         for track in self.streams.values():
             if track.status == STARTED:
                 track.status = PENDING
             track.restartable = not track.permanent_error
 
     # ---- messages ------------------------------------------------------------------------------------
+    def mark_skipped(self, stream: str, reason: str) -> None:
+        """The engine leaves a stream out of later attempts (after a permanent error)."""
+        track = self.streams.get(stream)
+        if track is not None and track.status not in TERMINAL:
+            track.status, track.reason, track.restartable = SKIPPED, reason, False
+
     def on_record(self, stream: str) -> str | None:
         """Count a record. Returns a warning (first time only) or None; unknown streams are not counted."""
         track = self.streams.get(stream)

@@ -1,0 +1,62 @@
+"""`engine check`: run both connectors' `check` at once and print one verdict.
+
+Each connector prints a `connection_status`; the engine prints one line per connector and a verdict
+on stderr (what to fix), and one combined `connection_status` message on stdout. Exit 0 when both
+succeeded, else 1.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from typing import BinaryIO
+
+from engine.connectors import ArgFile, ChildResult, describe_failure, run_child
+from protocol import messages
+from protocol.jsonio import MessageWriter
+from protocol.secrets import redact_message, redact_text
+
+
+def connector_verdict(role: str, result: ChildResult) -> tuple[bool, str]:
+    """(ok, one human line) for one connector's check result (pure)."""
+    status = next((m["connection_status"] for m in result.messages if m.get("type") == "connection_status"
+                   and isinstance(m.get("connection_status"), dict)), None)
+    if status is not None and status.get("status") == "succeeded" and result.code == 0:
+        return True, f"{role}: OK - {status.get('message', '')}"
+    if status is not None and status.get("status") == "failed":
+        err = status.get("error") or {}
+        code = f"[{err['code']}] " if isinstance(err, dict) and err.get("code") else ""
+        return False, f"{role}: FAILED {code}{status.get('message', '')}"
+    return False, f"{role}: FAILED " + describe_failure(f"`{role} check`", result)
+
+
+def run_check(source_cmd: list[str], source_config: dict, destination_cmd: list[str], destination_config: dict,
+              out: BinaryIO, timeout: float = 120.0) -> int:
+    files = {"source": ArgFile(source_config, "source-config"),
+             "destination": ArgFile(destination_config, "destination-config")}
+    argv = {"source": source_cmd, "destination": destination_cmd}
+    results: dict[str, ChildResult] = {}
+
+    def one(role: str) -> None:
+        results[role] = run_child(role, argv[role] + ["check", "--config", files[role].path], [files[role]], timeout)
+
+    try:
+        threads = [threading.Thread(target=one, args=(role,)) for role in ("source", "destination")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for f in files.values():
+            f.close()
+    verdicts = [connector_verdict(role, results[role]) for role in ("source", "destination")]
+    ok = all(v[0] for v in verdicts)
+    lines = [text for _, text in verdicts]
+    lines.append("verdict: ready to sync" if ok else "verdict: NOT ready; fix the FAILED part above and run "
+                                                       "`engine check` again")
+    for line in lines:
+        print(redact_text(line), file=sys.stderr)
+    message = "; ".join(lines)
+    writer = MessageWriter(out, redact=redact_message)
+    writer.write(messages.connection_status("succeeded" if ok else "failed", message))
+    writer.flush()
+    return 0 if ok else 1

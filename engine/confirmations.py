@@ -1,0 +1,125 @@
+"""The destination's side of `engine sync`: its stdout, read in a thread, becomes confirmed state.
+
+A destination echoes each state only after committing everything before it, with every payload key
+preserved plus `destination_stats`. `Confirmations.run` reads those echoes and:
+- applies each to the confirmed aggregate state (`supervisor.apply_confirmation`), unless it carries a
+  `_generation` older than the source attempt in flight (output of a superseded attempt is never
+  applied; its rows are committed anyway, so its stats still count);
+- remembers which generations confirmed new state (the supervisor's notion of progress);
+- sums `destination_stats`; persists the state file at most every `save_interval` seconds (and on
+  `save(force=True)`); hands destination errors and logs to the main thread through `notices`.
+Everything shared with the main thread is guarded by one lock.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import BinaryIO
+
+from engine.state_store import StateStore, add_stats
+from engine.supervisor import apply_confirmation, generation_of
+from protocol.reader import BadLine, iter_lines
+
+
+class Confirmations:
+    def __init__(self, state: dict, store: StateStore | None, notices: "queue.SimpleQueue[tuple]",
+                 save_interval: float = 0.5):
+        self.lock = threading.Lock()
+        self.state = state
+        self.store, self.notices, self.save_interval = store, notices, save_interval
+        self.count = 0  # echoed states received (every generation)
+        self.stale = 0  # echoes of superseded attempts, not applied
+        self.stats = {"inserted": 0, "updated": 0, "deleted": 0}
+        self.min_generation = 0
+        self.progressed: set[int] = set()
+        self.errors: list[dict] = []
+        self.eof = threading.Event()
+        self._dirty = False
+        self._last_save = 0.0
+        self._warned_untagged = False
+
+    def run(self, stream: BinaryIO) -> None:
+        """Thread body: read the destination's stdout until it closes."""
+        try:
+            for item in iter_lines(stream):
+                if isinstance(item, BadLine):
+                    self.notices.put(("event", "warn", f"destination printed a bad line: {item.describe()}"))
+                    continue
+                msg = item.message
+                kind = msg.get("type")
+                payload = msg.get(kind) if isinstance(kind, str) else None
+                if not isinstance(payload, dict):
+                    continue
+                if kind == "state":
+                    self._confirm(payload)
+                elif kind == "trace" and payload.get("trace_type") == "error":
+                    error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+                    with self.lock:
+                        self.errors.append(error)
+                    self.notices.put(("message", msg))
+                    self.notices.put(("event", "error", f"destination [{error.get('code')}] {error.get('message')}"))
+                elif kind in ("log", "trace"):
+                    self.notices.put(("message", msg))
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.save(force=True)
+            self.eof.set()
+
+    def _confirm(self, payload: dict) -> None:
+        generation = generation_of(payload)
+        with self.lock:
+            self.count += 1
+            self.stats = add_stats(self.stats, payload.get("destination_stats"))
+            if generation is None and not self._warned_untagged:
+                self._warned_untagged = True
+                self.notices.put(("event", "warn", "the destination echoes states without their _generation key; "
+                                                   "confirmations are attributed to the current attempt"))
+            if generation is not None and generation < self.min_generation:
+                self.stale += 1
+                return
+            self.state, changed = apply_confirmation(self.state, payload)
+            if changed:
+                self._dirty = True
+                self.progressed.add(generation if generation is not None else self.min_generation)
+        self.save()
+
+    def save(self, force: bool = False) -> None:
+        """Persist the confirmed state if it changed (throttled unless `force`)."""
+        if self.store is None:
+            return
+        with self.lock:
+            now = time.monotonic()
+            if not self._dirty or (not force and now - self._last_save < self.save_interval):
+                return
+            state, self._dirty, self._last_save = self.state, False, now
+            try:
+                self.store.save(state)
+            except OSError as exc:
+                self._dirty = True
+                self.notices.put(("event", "error", f"cannot write the state file {self.store.path}: {exc}"))
+
+    def snapshot(self) -> tuple[dict, int]:
+        with self.lock:
+            return self.state, self.count
+
+    def begin_generation(self, generation: int) -> None:
+        with self.lock:
+            self.min_generation = generation
+
+    def has_progress(self, generation: int) -> bool:
+        with self.lock:
+            return generation in self.progressed
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """Wait until `count` echoes arrived (or the destination closed its stdout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.count >= count:
+                    return True
+            if self.eof.wait(0.05):
+                break
+        with self.lock:
+            return self.count >= count

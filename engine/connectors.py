@@ -1,0 +1,220 @@
+"""Connector executables as child processes (I/O edge of `engine sync` and `engine check`).
+
+- Commands are strings split with shlex (`--source "python -m source_stripe"`).
+- Configs, states and catalogs reach a child as a path that never touches the disk: an in-memory file
+  (`memfd`) passed as `/dev/fd/N`. Secrets therefore appear neither in files nor in `ps` output.
+- `Child` starts a process in its own process group (a terminal's Ctrl-C reaches only the engine, which
+  then stops the source and lets the destination commit), collects its stderr in a thread (a bounded
+  tail for error messages, each line passed to a callback, redacted) and stops the whole group.
+- `run_child` runs a short command (`check`, `discover`, `state`) and returns its protocol messages.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from protocol.errors import ConfigError, ConnectorError
+from protocol.jsonio import dumps
+from protocol.reader import Line, iter_lines
+from protocol.secrets import redact_text
+
+STDERR_TAIL_LINES = 20
+STDERR_LINE_CHARS = 2000
+
+
+def split_command(cmd: str, option: str) -> list[str]:
+    try:
+        argv = shlex.split(cmd)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: cannot parse command {cmd!r}: {exc}") from None
+    if not argv:
+        raise ConfigError(f"{option}: empty command")
+    return argv
+
+
+class ArgFile:
+    """JSON for a child's `--config/--state/--catalog`, as an in-memory file path `/dev/fd/N`."""
+
+    def __init__(self, obj: Any, name: str = "arg"):
+        data = dumps(obj)
+        self.fd: int | None = None
+        try:
+            fd = os.memfd_create(f"stripe-sync-{name}")
+        except (AttributeError, OSError):  # not Linux: inline JSON (visible in ps; configs only come here)
+            self.path, self.pass_fds = data.decode(), ()
+            return
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        self.fd, self.path, self.pass_fds = fd, f"/dev/fd/{fd}", (fd,)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def exit_text(code: int | None) -> str:
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class Child:
+    """One connector process: stdout piped, stdin piped or closed, stderr collected."""
+
+    def __init__(self, name: str, argv: list[str], arg_files: list[ArgFile], stdin: bool = False,
+                 on_stderr: Callable[[str, str], None] | None = None):
+        self.name = name
+        self.tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self.on_stderr = on_stderr
+        pass_fds = tuple(fd for f in arg_files for fd in f.pass_fds)
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds,
+                                         process_group=0)
+        except OSError as exc:
+            raise ConnectorError(f"{name}_failed" if name in ("source", "destination") else "internal_error",
+                                 f"cannot start the {name} {argv[0]!r}: {exc.strerror}",
+                                 hint="check the command (--source / --destination) and your PATH") from None
+        self._stderr_thread = threading.Thread(target=self._read_stderr, name=f"{name}-stderr", daemon=True)
+        self._stderr_thread.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _read_stderr(self) -> None:
+        for raw in iter(self.proc.stderr.readline, b""):  # type: ignore[union-attr]
+            text = redact_text(raw.decode("utf-8", errors="replace").rstrip("\r\n"))[:STDERR_LINE_CHARS]
+            if not text.strip():
+                continue
+            self.tail.append(text)
+            if self.on_stderr is not None:
+                self.on_stderr(self.name, text)
+
+    def stderr_tail(self, lines: int = 5) -> str:
+        self._stderr_thread.join(timeout=1.0)
+        return " | ".join(list(self.tail)[-lines:])
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """SIGTERM the process group, SIGKILL it after `grace` seconds; returns the exit code."""
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            if self.wait(grace) is None:
+                self._signal_group(signal.SIGKILL)
+        elif grace > 0:
+            self._signal_group(signal.SIGTERM)  # leftovers of the group, if any
+        return self.wait(10.0)
+
+    def kill(self) -> int | None:
+        self._signal_group(signal.SIGKILL)
+        return self.wait(10.0)
+
+
+@dataclass
+class ChildResult:
+    code: int | None
+    messages: list[dict]
+    stderr: str
+    timed_out: bool = False
+
+    def error(self) -> dict | None:
+        """The first trace error (or failed connection_status error) the child printed."""
+        for msg in self.messages:
+            if msg.get("type") == "trace" and msg["trace"].get("trace_type") == "error":
+                return msg["trace"].get("error")
+            if msg.get("type") == "connection_status" and isinstance(msg["connection_status"].get("error"), dict):
+                return msg["connection_status"]["error"]
+        return None
+
+    def first(self, kind: str) -> dict | None:
+        return next((m[kind] for m in self.messages if m.get("type") == kind and isinstance(m.get(kind), dict)), None)
+
+
+def run_child(name: str, argv: list[str], arg_files: list[ArgFile], timeout: float = 120.0) -> ChildResult:
+    """Run a short connector command; parse the protocol messages it prints."""
+    child = Child(name, argv, arg_files)
+    timed_out: list[bool] = []
+
+    def on_timeout() -> None:
+        timed_out.append(True)
+        child.kill()
+
+    timer = threading.Timer(timeout, on_timeout)
+    timer.start()
+    try:
+        msgs = [item.message for item in iter_lines(child.proc.stdout) if isinstance(item, Line)]  # type: ignore[arg-type]
+        code = child.wait(timeout)
+    finally:
+        timer.cancel()
+    return ChildResult(code, msgs, child.stderr_tail(), bool(timed_out))
+
+
+def describe_failure(name: str, result: ChildResult) -> str:
+    err = result.error()
+    text = f"{name} {exit_text(result.code)}"
+    if result.timed_out:
+        text += " (timed out)"
+    if err:
+        text += f": [{err.get('code')}] {err.get('message')}"
+    elif result.stderr:
+        text += f": {result.stderr}"
+    return text
+
+
+def destination_state(argv: list[str], config: ArgFile) -> tuple[bool, dict | None]:
+    """(supported, state) from `<destination> state --config C`.
+
+    Exit 0: supported, the printed object is the state. Exit 2 without an error message: the command
+    does not exist (click usage error), so unsupported. Anything else is an error (ConnectorError).
+    """
+    result = run_child("destination", argv + ["state", "--config", config.path], [config], timeout=120.0)
+    if result.code == 0:
+        state = next((m for m in reversed(result.messages) if "streams" in m or "global" in m), None)
+        if state is None and not result.messages:
+            return True, None
+        if state is None or not isinstance(state.get("streams", {}), dict):
+            raise ConnectorError("destination_failed", "`destination state` printed no aggregate state object")
+        return True, {"streams": state.get("streams") or {}, "global": state.get("global")}
+    if result.code == 2 and result.error() is None:
+        return False, None
+    raise ConnectorError(result.error().get("code", "destination_failed") if result.error() else "destination_failed",
+                         "cannot load the confirmed state: " + describe_failure("`destination state`", result))
+
+
+def discover(argv: list[str], config: ArgFile) -> dict:
+    """The catalog payload from `<source> discover --config C`."""
+    result = run_child("source", argv + ["discover", "--config", config.path], [config])
+    catalog = result.first("catalog")
+    if result.code != 0 or catalog is None or not isinstance(catalog.get("streams"), list):
+        err = result.error() or {}
+        raise ConnectorError(err.get("code", "source_failed"), "cannot list the source's streams: "
+                             + describe_failure("`source discover`", result))
+    return catalog

@@ -1,0 +1,129 @@
+"""Restart decisions of `engine sync`, as pure functions (DESIGN.md section 5).
+
+- `classify_error(payload)`: what a source error trace means for the run: `global_permanent` (bad key,
+  bad config: stop at once), `transient` (restart the source), `stream_permanent` (skip that stream for
+  the rest of the run), `stream_retryable` (retry that stream on the next attempt).
+- `decide(policy, history, failure, progressed, rand)`: restart (after an exponential backoff with
+  jitter) or give up. It gives up when the same failure happened `poison_threshold` times in a row, or
+  after `max_restarts` restarts without confirmed progress, or at once for a permanent failure: no hot
+  loop. Confirmed progress (a state the destination confirmed that differs from the previous one)
+  resets both counters and the backoff.
+- Generation tags: each source attempt has a number; states forwarded to the destination carry it as
+  `_generation` (an engine-reserved key that destinations echo back), so a confirmation is attributed
+  to the attempt that produced it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from protocol.jsonio import dumps_line
+
+GENERATION_KEY = "_generation"
+PERMANENT_CODES = frozenset({"auth_failed", "invalid_config", "state_mismatch"})
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a source attempt ended badly. `kind`: crash | exit | transient | hang | bad_message |
+    incomplete | permanent."""
+
+    kind: str
+    code: str
+    message: str
+    exit_code: int | None = None
+
+    @property
+    def permanent(self) -> bool:
+        return self.kind == "permanent"
+
+    def signature(self) -> tuple:
+        return (self.kind, self.code, self.exit_code)
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    max_restarts: int = 5  # restarts in a row without confirmed progress
+    poison_threshold: int = 3  # the same failure this many times in a row ends the run
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    jitter: float = 0.2  # +- share of the delay
+
+
+@dataclass(frozen=True)
+class History:
+    restarts_without_progress: int = 0
+    same_in_a_row: int = 0
+    last_signature: tuple | None = None
+    total_restarts: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    restart: bool
+    delay: float
+    reason: str
+    history: History
+
+
+def classify_error(payload: dict) -> str:
+    """global_permanent | transient | stream_permanent | stream_retryable, for a trace error payload."""
+    scope, retryable = payload.get("scope"), bool(payload.get("retryable"))
+    if scope == "stream" and isinstance(payload.get("stream"), str):
+        return "stream_retryable" if retryable else "stream_permanent"
+    if scope == "transient" or (retryable and payload.get("code") not in PERMANENT_CODES):
+        return "transient"
+    return "global_permanent"
+
+
+def backoff(policy: RestartPolicy, attempt: int, rand: float) -> float:
+    """Delay before restart number `attempt` (1-based): base * 2^(attempt-1), capped, +- jitter (rand in [0,1))."""
+    delay = min(policy.max_delay, policy.base_delay * (2 ** max(0, attempt - 1)))
+    return max(0.0, delay * (1 + policy.jitter * (2 * rand - 1)))
+
+
+def decide(policy: RestartPolicy, history: History, failure: Failure, progressed: bool, rand: float) -> Decision:
+    """Restart or give up after `failure`; `progressed` is True when the attempt confirmed new state."""
+    if progressed:
+        history = History(total_restarts=history.total_restarts)
+    same = history.same_in_a_row + 1 if failure.signature() == history.last_signature else 1
+    without = history.restarts_without_progress + 1
+    updated = replace(history, same_in_a_row=same, last_signature=failure.signature(),
+                      restarts_without_progress=without, total_restarts=history.total_restarts + 1)
+    if failure.permanent:
+        return Decision(False, 0.0, f"{failure.message} (a permanent error: not retried)", updated)
+    if same >= policy.poison_threshold:
+        return Decision(False, 0.0, f"the same failure happened {same} times in a row without progress: "
+                        f"{failure.message}", updated)
+    if without > policy.max_restarts:
+        return Decision(False, 0.0, f"gave up after {policy.max_restarts} restarts without progress; last "
+                        f"failure: {failure.message}", updated)
+    return Decision(True, backoff(policy, without, rand), failure.message, updated)
+
+
+def tag_state(msg: dict, generation: int) -> bytes:
+    """The wire line of a state message with the attempt's generation added to its payload."""
+    return dumps_line({**msg, "state": {**msg["state"], GENERATION_KEY: generation}})
+
+
+def generation_of(payload: dict) -> int | None:
+    value = payload.get(GENERATION_KEY)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def apply_confirmation(aggregate: dict, payload: dict) -> tuple[dict, bool]:
+    """The aggregate state after a confirmed state payload, and whether it changed (pure)."""
+    data: Any = payload.get("data")
+    if payload.get("state_type") == "global":
+        if aggregate.get("global") == data:
+            return aggregate, False
+        return {**aggregate, "global": data}, True
+    stream = payload.get("stream")
+    streams = aggregate.get("streams") or {}
+    if not isinstance(stream, str) or (stream in streams and streams[stream] == data):
+        return aggregate, False
+    return {**aggregate, "streams": {**streams, stream: data}}, True
+
+
+def empty_state() -> dict:
+    return {"streams": {}, "global": None}

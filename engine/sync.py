@@ -1,0 +1,535 @@
+"""`engine sync`: source -> pipe logic -> destination as subprocesses, resumable after any crash.
+
+One run: load the confirmed state (`<destination> state` when it has that command, else the state
+file), start `<destination> write`, then source attempts `<source> read --state <confirmed>` one
+after another until one finishes. Source lines go through a bounded queue (a reader thread; the
+source blocks when the engine is behind) into the shared `Processor`, which writes records and states
+to the destination's stdin (blocking writes: back-pressure) and progress to stdout and stderr. Each
+forwarded state is tagged with its attempt's `_generation`; the destination's echoes (see
+`confirmations.py`) become the confirmed state, persisted as they come.
+
+A source crash, non-zero exit, bad line, transient error trace or silence longer than
+`source_timeout` ends the attempt: the source is killed, its in-flight lines are discarded (their
+generation is stale), confirmations still in flight are awaited briefly, and `supervisor.decide`
+restarts it from the confirmed state after a backoff, or gives up (same failure N times, too many
+restarts without progress, permanent error). A stream's permanent error leaves that stream out of
+later attempts. SIGINT/SIGTERM: stop the source, close the destination's stdin so it commits what it
+has, save state, exit 130/143. The run ends with `eof` on stdout and one summary line on stderr.
+"""
+from __future__ import annotations
+
+import queue
+import random
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from engine.confirmations import Confirmations
+from engine.connectors import ArgFile, Child, destination_state, discover, exit_text
+from engine.pipe import PipeOptions, Processor, Signal
+from engine.state_store import StateStore, Totals
+from engine.supervisor import Failure, History, RestartPolicy, classify_error, decide, empty_state, tag_state
+from protocol import messages
+from protocol.errors import ConfigError, ConnectorError
+from protocol.jsonio import MessageWriter
+from protocol.reader import iter_lines
+from protocol.secrets import redact_message, redact_text
+
+QUEUE_LINES = 1000
+EOF = object()
+
+
+@dataclass
+class SyncOptions:
+    source_cmd: list[str]
+    source_config: dict
+    destination_cmd: list[str]
+    destination_config: dict
+    state_file: Path | None = None
+    streams: list[str] | None = None
+    follow: bool = False
+    source_timeout: float | None = 300.0  # seconds without any source output = hang
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    pipe: PipeOptions = field(default_factory=PipeOptions)
+    drain_timeout: float = 15.0  # wait for in-flight confirmations before a restart
+    stop_grace: float = 5.0  # SIGTERM -> SIGKILL delay for the source
+    destination_timeout: float = 600.0  # wait for the destination to finish after its stdin closes
+
+
+class DestinationGone(Exception):
+    pass
+
+
+class DestinationSink:
+    """The Processor's data channel into the destination's stdin; its message channel to our stdout."""
+
+    def __init__(self, run: "SyncRun"):
+        self.run = run
+        self.stdin: BinaryIO = run.destination.proc.stdin  # type: ignore[assignment]
+        self.records_since_state = 0
+
+    def data(self, raw: bytes) -> None:
+        self.records_since_state += 1
+        self._write(raw)
+
+    def state(self, raw: bytes, payload: dict) -> None:
+        self._write(tag_state({"type": "state", "state": payload}, self.run.generation))
+        self.run.forwarded_states += 1
+        self.records_since_state = 0
+        self.flush()
+
+    def message(self, msg: dict) -> None:
+        self.run.emit(msg)
+
+    def flush(self) -> None:
+        try:
+            self.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError) as exc:
+            raise DestinationGone(str(exc)) from None
+
+    def _write(self, raw: bytes) -> None:
+        try:
+            self.stdin.write(raw)
+        except (BrokenPipeError, ValueError, OSError) as exc:
+            raise DestinationGone(str(exc)) from None
+
+
+class SyncRun:
+    def __init__(self, options: SyncOptions, out: BinaryIO | None, view: Any):
+        self.options, self.view = options, view
+        self.writer = MessageWriter(out, redact=redact_message) if out is not None else None
+        self.notices: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+        self.store = StateStore(options.state_file) if options.state_file else None
+        self.generation = 0
+        self.restarts = 0
+        self.forwarded_states = 0
+        self.discarded_lines = 0
+        self.excluded: dict[str, str] = {}  # stream -> why it is left out of later attempts
+        self.retry_only: set[str] = set()
+        self.stop_signal: int | None = None
+        self.hard_stop = False
+        self.destination_failure: str | None = None
+        self.final_error: tuple[str, str] | None = None
+        self.lines: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=QUEUE_LINES)
+        self.start = time.monotonic()
+        self._next_tick = 0.0
+        self._last_totals_save = self.start
+
+    # ---- output ------------------------------------------------------------------------------------
+    def emit(self, msg: dict) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.write(msg)
+            except (BrokenPipeError, ValueError):
+                self.writer = None
+
+    def event(self, text: str, level: str = "info") -> None:
+        self.view.event(text, level)
+        if level != "info":
+            self.emit(messages.log("warn" if level == "warn" else "error", text))
+
+    def _drain_notices(self) -> None:
+        while True:
+            try:
+                notice = self.notices.get_nowait()
+            except queue.Empty:
+                return
+            if notice[0] == "message":
+                self.emit(notice[1])
+            elif notice[0] == "stderr":
+                self.view.event(f"{notice[1]}: {notice[2]}", "info")
+            else:
+                self.view.event(notice[2], notice[1])
+
+    def _tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next_tick:
+            return
+        self._next_tick = now + 0.05
+        self._drain_notices()
+        try:
+            self.processor.tick()
+        except DestinationGone as exc:
+            self._destination_gone(str(exc))
+        if now - self._last_totals_save >= 5.0:
+            self._last_totals_save = now
+            self._save_totals()
+
+    # ---- totals ------------------------------------------------------------------------------------
+    def _totals(self) -> Totals:
+        tracker = self.processor.tracker
+        return self.totals_base.plus(tracker.record_count, tracker.request_count or 0,
+                                     int((time.monotonic() - self.start) * 1000), self.confirmations.stats)
+
+    def _save_totals(self, complete: bool = False) -> None:
+        if self.store is None:
+            return
+        totals = self._totals()
+        totals.sync_complete = complete
+        try:
+            self.store.save_totals(totals)
+        except OSError:
+            pass
+
+    def _progress_extra(self) -> dict:
+        _, confirmed = self.confirmations.snapshot()
+        return {"totals": self._totals().to_dict(), "restarts": self.restarts, "generation": self.generation,
+                "confirmed_state_count": confirmed}
+
+    # ---- setup -------------------------------------------------------------------------------------
+    def _load_state(self, dest_config: ArgFile) -> dict:
+        supported, state = destination_state(self.options.destination_cmd, dest_config)
+        file_state = self.store.load() if self.store is not None else None
+        if supported:
+            self.view.event("loaded the confirmed state from the destination")
+            return state or empty_state()
+        if file_state is not None:
+            self.view.event(f"loaded the confirmed state from {self.options.state_file}")
+        return file_state or empty_state()
+
+    def _catalog_for_streams(self, source_config: ArgFile) -> dict | None:
+        if not self.options.streams:
+            return None
+        catalog = discover(self.options.source_cmd, source_config)
+        by_name = {s.get("name"): s for s in catalog["streams"] if isinstance(s, dict)}
+        unknown = [n for n in self.options.streams if n not in by_name]
+        if unknown:
+            raise ConfigError(f"--streams: unknown stream(s) {', '.join(unknown)}",
+                              hint=f"available: {', '.join(sorted(str(n) for n in by_name))}")
+        return {"streams": [by_name[n] for n in self.options.streams]}
+
+    # ---- the run -----------------------------------------------------------------------------------
+    def run(self) -> int:
+        source_cfg = ArgFile(self.options.source_config, "source-config")
+        dest_cfg = ArgFile(self.options.destination_config, "destination-config")
+        self.source_cfg = source_cfg
+        try:
+            confirmed = self._load_state(dest_cfg)
+            self.totals_base = self.store.load_totals() if self.store is not None else Totals()
+            if self.totals_base.sync_complete:
+                self.totals_base = Totals()
+            self.totals_base.runs += 1
+            catalog = self._catalog_for_streams(source_cfg)
+            self.destination = Child("destination", self.options.destination_cmd + ["write", "--config", dest_cfg.path],
+                                     [dest_cfg], stdin=True, on_stderr=self._on_stderr)
+            self.confirmations = Confirmations(confirmed, self.store, self.notices)
+            reader = threading.Thread(target=self.confirmations.run, args=(self.destination.proc.stdout,),
+                                      name="destination-stdout", daemon=True)
+            reader.start()
+            pipe_options = PipeOptions(**{**self.options.pipe.__dict__, "catalog": None, "state": confirmed})
+            self.processor = Processor(pipe_options, DestinationSink(self), self.view)
+            self.processor.extra = self._progress_extra
+            try:
+                if catalog is not None:
+                    self.processor.adopt_catalog(catalog)
+                outcome = self._attempts()
+            except DestinationGone:
+                outcome = "destination"
+            return self._finish(outcome, reader)
+        finally:
+            source_cfg.close()
+            dest_cfg.close()
+
+    def _on_stderr(self, name: str, text: str) -> None:
+        self.notices.put(("stderr", name, text))
+
+    def _attempts(self) -> str:
+        history = History()
+        while True:
+            if self.processor.catalog is not None and not self._streams_to_read():
+                return "done"  # every stream left out after permanent errors
+            self.generation += 1
+            failure = self._attempt()
+            if self.stop_signal is not None:
+                return "interrupted"
+            if self.destination_failure is not None:
+                return "destination"
+            if failure is None:
+                return "done"
+            decision = decide(self.options.policy, history, failure,
+                              self.confirmations.has_progress(self.generation), random.random())
+            history = decision.history
+            if not decision.restart:
+                self.final_error = (failure.code, decision.reason)
+                return "failed"
+            self.restarts += 1
+            self.event(f"source attempt {self.generation} failed: {failure.message}; restarting from the last "
+                       f"confirmed state in {decision.delay:.1f}s", "warn")
+            if not self._sleep(decision.delay):
+                return "interrupted" if self.stop_signal is not None else "destination"
+            tracker = self.processor.tracker
+            tracker.new_attempt()
+            for stream, why in self.excluded.items():
+                tracker.mark_skipped(stream, f"left out after a permanent error {why}")
+
+    def _streams_to_read(self) -> list[dict]:
+        streams = [s for s in self.processor.catalog["streams"] if s["name"] not in self.excluded]  # type: ignore[index]
+        if self.retry_only:
+            streams = [s for s in streams if s["name"] in self.retry_only]
+        return streams
+
+    def _source_catalog(self) -> dict | None:
+        if self.processor.catalog is None:
+            return None
+        streams = self._streams_to_read()
+        if not self.options.streams and len(streams) == len(self.processor.catalog["streams"]):
+            return None  # the source's own default streams
+        return {"streams": streams}
+
+    def _attempt(self) -> Failure | None:
+        state, _ = self.confirmations.snapshot()
+        files = [self.source_cfg, ArgFile(state, "state")]
+        argv = self.options.source_cmd + ["read", "--config", self.source_cfg.path, "--state", files[1].path]
+        catalog = self._source_catalog()
+        self.retry_only = set()
+        if catalog is not None:
+            files.append(ArgFile(catalog, "catalog"))
+            argv += ["--catalog", files[2].path]
+        if self.options.follow:
+            argv.append("--follow")
+        self.confirmations.begin_generation(self.generation)
+        try:
+            source = Child("source", argv, files, on_stderr=self._on_stderr)
+        finally:
+            for f in files[1:]:
+                f.close()
+        reader = threading.Thread(target=self._read_source, args=(source, self.generation),
+                                  name=f"source-{self.generation}", daemon=True)
+        reader.start()
+        failure = self._pump(source)
+        if failure is not None and self.destination_failure is None and self.stop_signal is None:
+            self._await_confirmations()
+        return failure
+
+    def _read_source(self, source: Child, generation: int) -> None:
+        try:
+            for item in iter_lines(source.proc.stdout, self.options.pipe.max_line_bytes):  # type: ignore[arg-type]
+                self.lines.put((generation, item))
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.lines.put((generation, EOF))
+
+    def _pump(self, source: Child) -> Failure | None:
+        """Forward one source attempt's lines; returns its failure, or None when it ended well."""
+        last_output = time.monotonic()
+        timeout = self.options.source_timeout
+        failure: Failure | None = None
+        while True:
+            if self.stop_signal is not None or self.destination_failure is not None:
+                source.stop(self.options.stop_grace)
+                return None
+            try:
+                generation, item = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                self._tick(force=True)
+                self._check_destination()
+                if timeout and time.monotonic() - last_output > timeout:
+                    source.kill()
+                    return Failure("hang", "timeout", f"the source printed nothing for {timeout:g}s (hang)")
+                continue
+            if generation != self.generation:
+                self.discarded_lines += 1  # in-flight output of a superseded attempt: never applied
+                continue
+            if item is EOF:
+                break
+            last_output = time.monotonic()
+            try:
+                sig = self.processor.handle(item)
+            except DestinationGone as exc:
+                self._destination_gone(str(exc))
+                continue
+            if sig is not None:
+                failure = self._on_signal(sig)
+                if failure is not None:
+                    if failure.kind == "permanent":
+                        source.stop(self.options.stop_grace)
+                    else:
+                        source.kill()
+                    return failure
+            self._tick()
+        code = source.wait(self.options.stop_grace)
+        if code is None:
+            code = source.stop(self.options.stop_grace)
+        return self._exit_failure(source, code)
+
+    def _exit_failure(self, source: Child, code: int | None) -> Failure | None:
+        tail = source.stderr_tail()
+        if code == 2:
+            return Failure("permanent", "invalid_config", f"the source {exit_text(code)} (usage error): {tail}", 2)
+        if code != 0:
+            kind = "crash" if code is None or code < 0 else "exit"
+            return Failure(kind, "source_failed", f"the source {exit_text(code)}" + (f": {tail}" if tail else ""), code)
+        tracker = self.processor.tracker
+        announced = {s["name"] for s in self._streams_to_read()} if self.processor.catalog else set()
+        unfinished = [n for n in tracker.unfinished() if n in announced and n not in self.excluded]
+        if unfinished:
+            return Failure("incomplete", "source_failed",
+                           f"the source exited without finishing stream(s) {', '.join(sorted(unfinished))}")
+        retry = [n for n, t in tracker.streams.items() if t.retryable_error and n not in self.excluded]
+        if retry:
+            self.retry_only = set(retry)
+            return Failure("transient", "source_failed", f"retryable errors in stream(s) {', '.join(sorted(retry))}")
+        return None
+
+    def _on_signal(self, sig: Signal) -> Failure | None:
+        payload = sig.payload
+        if sig.kind == "bad_message":
+            self.event(f"the source printed a bad line: {payload['message']}", "warn")
+            return Failure("bad_message", "bad_message", f"bad line from the source: {payload['message']}")
+        if sig.kind == "control":
+            self.event("the source sent a config_update; engine sync does not store configs: update "
+                       "your source config by hand", "warn")
+            return None
+        kind = classify_error(payload)
+        text = f"[{payload.get('code')}] {payload.get('message')}"
+        if kind == "global_permanent":
+            return Failure("permanent", str(payload.get("code", "source_failed")), f"source error {text}")
+        if kind == "transient":
+            return Failure("transient", str(payload.get("code", "source_failed")), f"transient source error {text}")
+        stream = payload["stream"]
+        if kind == "stream_permanent" and stream not in self.excluded:
+            self.excluded[stream] = text
+        return None
+
+    def _check_destination(self) -> None:
+        code = self.destination.poll()
+        if code is not None and self.destination_failure is None:
+            self._destination_gone(f"the destination {exit_text(code)}")
+
+    def _destination_gone(self, detail: str) -> None:
+        if self.destination_failure is None:
+            self.confirmations.eof.wait(2.0)
+            tail = self.destination.stderr_tail()
+            errors = self.confirmations.errors
+            reason = f"[{errors[-1].get('code')}] {errors[-1].get('message')}" if errors else tail
+            self.destination_failure = f"{detail}" + (f": {reason}" if reason else "")
+
+    def _await_confirmations(self) -> None:
+        self.processor.sink.flush()
+        self.confirmations.wait_for(self.forwarded_states, self.options.drain_timeout)
+
+    def _sleep(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.stop_signal is not None or self.destination_failure is not None:
+                return False
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            self._tick()
+            self._check_destination()
+        return True
+
+    # ---- the end -----------------------------------------------------------------------------------
+    def _close_destination(self, reader: threading.Thread) -> int | None:
+        try:
+            self.processor.sink.flush()
+        except DestinationGone:
+            pass
+        try:
+            self.destination.proc.stdin.close()  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+        deadline = time.monotonic() + self.options.destination_timeout
+        code = None
+        while time.monotonic() < deadline:
+            code = self.destination.wait(0.1)
+            self._drain_notices()
+            if code is not None or self.hard_stop:
+                break
+        if code is None:
+            self.event("the destination did not finish in time; killing it", "error")
+            code = self.destination.kill()
+        reader.join(timeout=10.0)
+        self._drain_notices()
+        return code
+
+    def _finish(self, outcome: str, reader: threading.Thread) -> int:
+        code = self._close_destination(reader)
+        if code != 0 and self.destination_failure is None:
+            self._destination_gone(f"the destination {exit_text(code)}")
+        self.confirmations.save(force=True)
+        state, confirmed = self.confirmations.snapshot()
+        unconfirmed = self.forwarded_states - confirmed
+        tracker = self.processor.tracker
+        if self.destination_failure is not None:
+            outcome = "destination"
+        if outcome == "interrupted":
+            status, exit_code = "partial", 128 + (self.stop_signal or signal.SIGINT)
+        elif outcome == "done" and unconfirmed <= 0:
+            status = tracker.outcome(True)
+            exit_code = 0 if status == "succeeded" else 1
+        else:
+            status, exit_code = "failed", 1
+        if outcome == "destination":
+            self.final_error = ("destination_failed", f"{self.destination_failure}. {self._confirmed_text(unconfirmed)}")
+        elif outcome == "done" and unconfirmed > 0:
+            self.final_error = ("destination_failed", f"the destination exited without confirming "
+                                f"{unconfirmed} state(s); {self._confirmed_text(unconfirmed)}")
+        if self.final_error is not None:
+            payload = messages.error_payload("global", self.final_error[0], self.final_error[1])
+            self.processor.emit_error(payload)
+        has_more = status != "succeeded" or tracker.has_more() or self.options.follow
+        self._save_totals(complete=status == "succeeded" and not has_more)
+        final = self.processor.snapshot()
+        self.emit(messages.eof(status, has_more, state, final))
+        if self.writer is not None:
+            self.writer.flush()
+        self.view.close(final)
+        self._summary(status, exit_code, outcome, unconfirmed)
+        return exit_code
+
+    def _confirmed_text(self, unconfirmed: int) -> str:
+        state, confirmed = self.confirmations.snapshot()
+        streams = ", ".join(sorted(state.get("streams") or {})) or "none"
+        text = f"Confirmed state covers: {streams} ({confirmed} confirmation(s) this run)"
+        if unconfirmed > 0:
+            text += f"; {unconfirmed} forwarded state(s) were not confirmed and will be re-read next run"
+        return text + "."
+
+    def _summary(self, status: str, exit_code: int, outcome: str, unconfirmed: int) -> None:
+        tracker = self.processor.tracker
+        where = f"; state saved to {self.options.state_file}" if self.store is not None else ""
+        line = f"engine: sync {status}: {tracker.record_count:,} records in {time.monotonic() - self.start:.1f}s, " \
+               f"{self.restarts} restart(s){where}"
+        if outcome == "interrupted":
+            line += f"; interrupted by {signal.Signals(exit_code - 128).name}: the next run resumes from the " \
+                    "confirmed state"
+        if self.final_error is not None:
+            line += f"\nengine: error [{self.final_error[0]}]: {self.final_error[1]}"
+        not_synced = sorted(set(tracker.unfinished()) | set(tracker.errored()) | set(self.excluded))
+        if status != "succeeded" and not_synced:
+            line += f"\nengine: not (fully) synced: {', '.join(not_synced)}"
+        print(redact_text(line), file=sys.stderr, flush=True)
+
+    # ---- signals -----------------------------------------------------------------------------------
+    def handle_signal(self, signum: int, _frame: Any = None) -> None:
+        if self.stop_signal is None:
+            self.stop_signal = signum
+        else:
+            self.hard_stop = True
+
+
+def run_sync(options: SyncOptions, out: BinaryIO | None, view: Any) -> int:
+    """Run one sync; returns the exit code. Installs SIGINT/SIGTERM handlers when on the main thread."""
+    sync = SyncRun(options, out, view)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, sync.handle_signal)
+    try:
+        return sync.run()
+    except ConnectorError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        view.event(f"[{exc.code}] {exc.message}", "error")
+        sync.emit(exc.to_message())
+        print(redact_text(f"engine: error [{exc.code}]: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else "")),
+              file=sys.stderr, flush=True)
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,83 @@
+"""A protocol destination for engine tests (stdlib only): a JSON file stands for the database.
+
+    fake_destination.py write --config C     (stdin: messages; stdout: echoed states)
+    fake_destination.py state --config C     (prints the stored aggregate state)
+    fake_destination.py check --config C
+
+Config: {"db": path, "no_state_command": bool (behave like a destination without `state`),
+"fail_after_states": N (exit 1 after committing N states), "fail_check": bool}. Records are
+buffered and committed with each state, atomically, together with the state (as destination-postgres
+does); each state is echoed after its commit with every payload key kept plus destination_stats.
+"""
+import json
+import os
+import sys
+
+
+def arg(name):
+    value = sys.argv[sys.argv.index(name) + 1]
+    return json.loads(value) if value.lstrip().startswith("{") else json.load(open(value))
+
+
+def load_db(path):
+    if not os.path.exists(path):
+        return {"tables": {}, "state": {"streams": {}, "global": None}}
+    return json.load(open(path))
+
+
+def save_db(path, db):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(db, f)
+    os.replace(tmp, path)
+
+
+def main():
+    command, config = sys.argv[1], arg("--config")
+    if command == "state":
+        if config.get("no_state_command"):
+            print("Usage: fake_destination.py [OPTIONS] COMMAND\nError: No such command 'state'.", file=sys.stderr)
+            return 2
+        print(json.dumps(load_db(config["db"])["state"]))
+        return 0
+    if command == "check":
+        ok = not config.get("fail_check")
+        status = {"status": "succeeded", "message": "fake db reachable"} if ok else {
+            "status": "failed", "message": "cannot connect to the fake db",
+            "error": {"scope": "global", "code": "network", "retryable": True, "message": "refused"}}
+        print(json.dumps({"type": "connection_status", "connection_status": status}))
+        return 0 if ok else 1
+    db_path, pending, committed_states = config["db"], [], 0
+    for line in sys.stdin:
+        msg = json.loads(line)
+        if msg["type"] == "record":
+            pending.append(msg["record"])
+        elif msg["type"] == "state":
+            db = load_db(db_path)
+            stats = {"inserted": 0, "updated": 0, "deleted": 0}
+            for rec in pending:
+                table = db["tables"].setdefault(rec["stream"], {})
+                stats["updated" if rec["data"]["id"] in table else "inserted"] += 1
+                table[rec["data"]["id"]] = rec["data"]
+            payload = msg["state"]
+            if payload["state_type"] == "global":
+                db["state"]["global"] = payload["data"]
+            else:
+                db["state"]["streams"][payload["stream"]] = payload["data"]
+            save_db(db_path, db)
+            pending = []
+            print(json.dumps({"type": "state", "state": {**payload, "destination_stats": stats}}), flush=True)
+            committed_states += 1
+            if config.get("fail_after_states") and committed_states >= config["fail_after_states"]:
+                print("fake destination: disk full", file=sys.stderr, flush=True)
+                return 1
+    if pending:  # end of input: commit the tail (no state to echo)
+        db = load_db(db_path)
+        for rec in pending:
+            db["tables"].setdefault(rec["stream"], {})[rec["data"]["id"]] = rec["data"]
+        save_db(db_path, db)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

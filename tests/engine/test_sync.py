@@ -1,0 +1,180 @@
+"""`engine sync` with fake connectors: restarts from confirmed state after crashes, garbage and hangs,
+gives up on poison and permanent errors, skips a stream with a permanent error, survives SIGTERM,
+reports a destination crash, and resumes from the state file when the destination keeps no state."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+from tests.engine.conftest import ROOT, SECRET_KEY, child_env
+
+ALL = {"customers": 12, "charges": 7}
+
+
+def ids(db: dict, stream: str) -> list[str]:
+    return sorted(db["tables"].get(stream, {}))
+
+
+def assert_complete(result, streams=ALL):
+    db = result.db()
+    for name, count in streams.items():
+        assert ids(db, name) == [f"{name}_{i:05d}" for i in range(count)], name
+        assert db["state"]["streams"][name]["remaining"] == []
+
+
+def test_happy_path_confirms_state_and_persists_it(runner):
+    r = runner.sync()
+    assert r.code == 0, r.stderr
+    assert r.eof["status"] == "succeeded" and r.eof["has_more"] is False
+    assert_complete(r)
+    assert r.eof["state"] == r.db()["state"]
+    assert json.loads((r.dir / "state.json").read_text()) == r.db()["state"]
+    totals = json.loads((r.dir / "state.json.totals.json").read_text())
+    assert totals["records"] == 19 and totals["inserted"] == 19 and totals["sync_complete"] is True
+    assert r.messages[0]["type"] != "record" and not r.of("record")  # records go to the destination only
+    assert "sync succeeded: 19 records" in r.stderr
+    again = runner.sync()  # the next run starts from the confirmed state: nothing left to read
+    assert again.code == 0 and again.attempts()[-1]["starts"] == {"customers": 12, "charges": 7}
+
+
+def test_source_exit_1_midway_restarts_from_confirmed_state(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"fail_after": 8, "how": "exit1"}, {}]))
+    assert r.code == 0, r.stderr
+    assert_complete(r)
+    attempts = r.attempts()
+    assert [a["starts"] for a in attempts] == [{"customers": 0, "charges": 0}, {"customers": 5, "charges": 0}]
+    assert "exited with code 1" in r.stderr and "simulated crash" in r.stderr
+    assert r.eof["progress"]["restarts"] == 1
+
+
+def test_garbage_from_the_source_is_a_clear_error_then_a_restart(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"fail_after": 3, "how": "garbage"}, {}]))
+    assert r.code == 0, r.stderr
+    assert_complete(r)
+    assert "bad line from the source: line" in r.stderr and "starts with: <html>502 Bad Gateway" in r.stderr
+
+
+def test_hung_source_is_killed_after_the_timeout_and_restarted(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"fail_after": 6, "how": "hang"}, {}]), None,
+                    "--source-timeout", "1")
+    assert r.code == 0, r.stderr
+    assert_complete(r)
+    assert "printed nothing for 1s" in r.stderr
+
+
+def test_the_same_failure_again_and_again_ends_the_run_with_a_clear_error(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"fail_after": 0, "how": "exit1"}]))
+    assert r.code == 1
+    assert len(r.attempts()) == 3  # poison threshold, no hot loop
+    assert r.eof["status"] == "failed" and r.eof["has_more"] is True
+    error = r.errors()[-1]
+    assert error["code"] == "source_failed" and "same failure happened 3 times" in error["message"]
+    assert "not (fully) synced: charges, customers" in r.stderr
+
+
+def test_a_crash_after_progress_keeps_what_was_committed(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"fail_after": 6, "how": "sigkill"}, {"fail_after": 0, "how": "sigkill"}]))
+    assert r.code == 1
+    assert "killed by SIGKILL" in r.stderr
+    db = r.db()
+    assert set(ids(db, "customers")) >= {f"customers_{i:05d}" for i in range(5)}  # the first page was confirmed
+    assert r.eof["state"]["streams"]["customers"]["remaining"][0]["gte"] == 1_600_000_005
+    assert json.loads((r.dir / "state.json").read_text()) == r.eof["state"]
+
+
+def test_a_permanent_global_error_stops_at_once_with_its_code(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"fail_after": 2, "how": "auth"}]))
+    assert r.code == 1
+    assert len(r.attempts()) == 1
+    assert r.errors()[-1]["code"] == "auth_failed" and "not retried" in r.errors()[-1]["message"]
+
+
+def test_a_transient_error_trace_restarts_the_source(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"fail_after": 4, "how": "transient"}, {}]))
+    assert r.code == 0, r.stderr
+    assert_complete(r)
+    assert len(r.attempts()) == 2
+
+
+def test_a_stream_with_a_permanent_error_is_left_out_of_later_attempts(runner):
+    r = runner.sync(runner.source_config(behaviour=[
+        {"stream_error": {"stream": "customers"}, "fail_after": 3, "how": "exit1"}, {}]))
+    attempts = r.attempts()
+    assert [a["catalog"] for a in attempts] == [["customers", "charges"], ["charges"]]
+    assert_complete(r, {"charges": 7})
+    assert r.code == 1 and r.eof["status"] == "partial"
+    assert r.eof["progress"]["streams"]["customers"]["errors"][0]["code"] == "permission_denied"
+    assert "not (fully) synced: customers" in r.stderr
+
+
+def test_sigterm_stops_the_source_lets_the_destination_commit_and_saves_state(runner):
+    argv = runner.argv("sync", runner.source_config(streams={"customers": 400}, page=10,
+                                                    behaviour=[{"sleep": 0.01}]),
+                       runner.destination_config(), "--state-file", str(runner.dir / "state.json"),
+                       "--progress", "plain", "--output", "json")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=child_env())
+    deadline = time.time() + 30
+    while time.time() < deadline and not (runner.dir / "state.json").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    r = runner.result(proc.returncode, out, err)
+    assert r.code == 143, r.stderr
+    assert r.eof["status"] == "partial" and r.eof["has_more"] is True
+    saved = json.loads((r.dir / "state.json").read_text())
+    assert saved == r.eof["state"] == r.db()["state"]
+    done = saved["streams"]["customers"]["remaining"][0]["gte"] - 1_600_000_000
+    assert done > 0 and set(ids(r.db(), "customers")) >= {f"customers_{i:05d}" for i in range(done)}
+    assert "interrupted by SIGTERM" in r.stderr
+
+
+def test_a_destination_crash_is_a_clear_error_naming_what_was_confirmed(runner):
+    r = runner.sync(runner.source_config(streams={"customers": 40}), runner.destination_config(fail_after_states=2))
+    assert r.code == 1
+    error = r.errors()[-1]
+    assert error["code"] == "destination_failed"
+    assert "exited with code 1" in error["message"] and "disk full" in error["message"]
+    assert "Confirmed state covers: customers" in error["message"]
+    assert r.eof["state"]["streams"]["customers"]["remaining"][0]["gte"] == 1_600_000_010
+
+
+def test_without_a_destination_state_command_the_state_file_is_used(runner):
+    dest = runner.destination_config(no_state_command=True)
+    first = runner.sync(runner.source_config(behaviour=[{"fail_after": 7, "how": "auth"}]), dest)
+    assert first.code == 1
+    assert json.loads((first.dir / "state.json").read_text())["streams"]["customers"]["remaining"][0]["gte"] \
+        == 1_600_000_005
+    (runner.dir / "attempts").unlink()
+    second = runner.sync(runner.source_config(), dest)
+    assert second.code == 0, second.stderr
+    assert second.attempts()[-1]["starts"] == {"customers": 5, "charges": 0}
+    assert_complete(second)
+
+
+def test_streams_option_reads_only_those_streams_and_rejects_unknown_ones(runner):
+    r = runner.sync(None, None, "--streams", "charges")
+    assert r.code == 0, r.stderr
+    assert r.attempts()[-1]["catalog"] == ["charges"] and set(r.db()["tables"]) == {"charges"}
+    bad = runner.sync(None, None, "--streams", "nope")
+    assert bad.code == 2 and "unknown stream(s) nope" in bad.stderr and "available: charges, customers" in bad.stderr
+
+
+def test_follow_is_passed_to_the_source_and_secrets_never_show(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"stderr": f"debug: using key {SECRET_KEY}"}]), None, "--follow")
+    assert r.code == 0, r.stderr
+    assert r.attempts()[-1]["follow"] is True
+    assert "source: debug: using key ****" in r.stderr  # the source's stderr, redacted
+
+
+def test_engine_check_prints_a_verdict(runner):
+    ok = subprocess.run(runner.argv("check", runner.source_config(), runner.destination_config()),
+                        capture_output=True, cwd=ROOT, env=child_env(), timeout=30)
+    assert ok.returncode == 0 and b"verdict: ready to sync" in ok.stderr
+    assert json.loads(ok.stdout)["connection_status"]["status"] == "succeeded"
+    bad = subprocess.run(runner.argv("check", runner.source_config(), runner.destination_config(fail_check=True)),
+                         capture_output=True, cwd=ROOT, env=child_env(), timeout=30)
+    assert bad.returncode == 1
+    assert b"destination: FAILED [network] cannot connect to the fake db" in bad.stderr
+    assert b"source: OK - fake source ok" in bad.stderr and b"verdict: NOT ready" in bad.stderr
