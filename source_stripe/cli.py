@@ -1,21 +1,43 @@
-"""Command line of source-stripe (click only): wires the Stripe source into the shared connector CLI."""
+"""Command line of source-stripe (click only): the shared connector CLI wired to source.py.
+
+    source-stripe spec
+    source-stripe check --config src.json
+    source-stripe discover --config src.json
+    source-stripe read --config src.json [--catalog K] [--state S] [--follow]
+"""
 from __future__ import annotations
+
+import click
 
 from protocol.cli import Connector, build_connector_cli
 from protocol.config import connector_config_schema
-from protocol.errors import ConnectorError
+from source_stripe import source
 
 NAME = "source-stripe"
 VERSION = "0.1.0"
 
-
-def _not_yet(_config: dict) -> str:
-    raise ConnectorError("internal_error", "source-stripe is not implemented yet")
-
+STATE_SCHEMA = {
+    "description": "State of one stream: time-windowed streams keep accounted_range + remaining windows; "
+                   "streams without a created filter keep a cursor.",
+    "oneOf": [
+        {"type": "object", "required": ["accounted_range", "remaining"], "properties": {
+            "accounted_range": {"type": "object", "required": ["gte", "lt"],
+                                "properties": {"gte": {"type": "integer"}, "lt": {"type": "integer"}}},
+            "remaining": {"type": "array", "items": {
+                "type": "object", "required": ["gte", "lt"],
+                "properties": {"gte": {"type": "integer"}, "lt": {"type": "integer"},
+                               "cursor": {"type": ["string", "null"]}, "floor": {"type": "string"}}}}}},
+        {"type": "object", "required": ["done"], "properties": {
+            "cursor": {"type": ["string", "null"]}, "done": {"type": "boolean"}}},
+    ],
+}
 
 CONNECTOR = Connector(
     name=NAME, version=VERSION, kind="source", config_schema=connector_config_schema(NAME),
-    check=_not_yet,
+    check=source.check, discover=source.discover, read=source.read, state_schema=STATE_SCHEMA,
+    read_options=[click.Option(["--follow"], is_flag=True, default=False,
+                               help="After the backfill keep polling /v1/events (every events_poll_interval_s) "
+                                    "until SIGINT/SIGTERM, checkpointing as it goes; exits 0 on the signal.")],
     help="Read a Stripe account as JSON-lines protocol messages (records, states, traces).",
 )
 main = build_connector_cli(CONNECTOR)

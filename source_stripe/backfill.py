@@ -1,0 +1,242 @@
+"""Drive the planners of many streams concurrently and emit their messages in a safe order.
+
+A bounded pool of worker threads takes page requests from the active streams (round-robin between
+streams; within a stream, walks already under way before fresh windows, so few windows are half read)
+and makes the HTTP calls through the shared client (rate limiter, retries). Each result is then handled
+under one lock: the stream's planner takes the page, and the page's records, the stream's state
+snapshot and `stream_status` traces for the time ranges it completed are queued as ONE item. A single
+consumer (the caller's generator) writes items in queue order, so lines never interleave and a state
+never covers a record not written before it. The queue is bounded: memory does not grow with the data.
+Only the HTTP calls run outside the lock; handling a page takes well under a millisecond.
+
+At most `max_concurrent_streams` streams are active; when one ends the next starts. A stream that cannot
+be read (403, feature not enabled, endpoint unknown) ends `skipped` with its reason after a stream error;
+one that fails after retries gets a stream error and ends `complete` with its checkpoint where it was.
+A 401 or a bug stops the whole run (ConnectorError raised from `run`).
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from protocol import messages
+from protocol.errors import ConnectorError
+from protocol.ranges import merge, to_wire
+from source_stripe.client import Cancelled, Page, StripeClient
+from source_stripe.errors import StripeAPIError, classify, should_skip
+from source_stripe.streams import Stream
+from source_stripe.windows import CursorPlanner, PageRequest, PaginationError, WindowPlanner
+
+
+@dataclass
+class StreamJob:
+    stream: Stream
+    planner: WindowPlanner | CursorPlanner
+    time_range: tuple[int, int] | None = None
+    ready: deque = field(default_factory=deque)
+    in_flight: int = 0
+    state: str = "pending"  # pending | active | closed
+    records: int = 0
+
+
+def request_params(stream: Stream, req: PageRequest) -> dict:
+    if req.kind == "cursor" and req.limit == 0:  # not paginated: the endpoint's fixed params only
+        return dict(stream.fixed_params)
+    return stream.list_params(gte=req.gte, lt=req.lt, starting_after=req.starting_after,
+                              ending_before=req.ending_before, limit=req.limit)
+
+
+class Backfill:
+    def __init__(self, client: StripeClient, jobs: list[StreamJob], max_concurrent_requests: int = 16,
+                 max_concurrent_streams: int = 4, queue_items: int = 64):
+        self.client, self.jobs = client, jobs
+        self.workers = max(1, max_concurrent_requests)
+        self.max_streams = max(1, max_concurrent_streams)
+        self.stop = client.stop  # the whole run stops (signal, global error)
+        self.halt = threading.Event()  # this backfill is over
+        self.out: queue.Queue = queue.Queue(maxsize=queue_items)
+        self.lock = threading.Condition()
+        self.idle = 0
+        self._rr = 0
+        self._finished = 0
+
+    # ---- scheduling (self.lock held) -------------------------------------------------------------
+    def _activate_next(self) -> list[dict]:
+        msgs: list[dict] = []
+        while sum(1 for j in self.jobs if j.state == "active") < self.max_streams:
+            job = next((j for j in self.jobs if j.state == "pending"), None)
+            if job is None:
+                break
+            job.state = "active"
+            job.ready.extend(job.planner.initial_requests())
+            msgs.append(messages.stream_status(job.stream.name, "started",
+                                               time_range=to_wire(job.time_range) if job.time_range else None,
+                                               request_count=self.client.request_count))
+            if not job.ready:  # nothing to read (e.g. no new time since the last run)
+                msgs.append(messages.stream_state(job.stream.name, job.planner.snapshot()))
+                msgs += self._close(job)
+        return msgs
+
+    def _close(self, job: StreamJob, status: str = "complete", reason: str | None = None) -> list[dict]:
+        job.state = "closed"
+        job.ready.clear()
+        self._finished += 1
+        return [messages.stream_status(job.stream.name, status, reason=reason,
+                                       request_count=self.client.request_count)]
+
+    def _take(self) -> tuple[StreamJob, PageRequest] | None:
+        active = [j for j in self.jobs if j.state == "active" and j.ready]
+        if not active:
+            return None
+        self._rr = (self._rr + 1) % len(active)
+        job = active[self._rr]
+        job.in_flight += 1
+        return job, job.ready.popleft()
+
+    def _all_done(self) -> bool:
+        return self._finished >= len(self.jobs)
+
+    def _put(self, item: tuple) -> None:
+        while True:
+            try:
+                self.out.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                if self.stop.is_set() or self.halt.is_set():
+                    raise Cancelled() from None
+
+    # ---- workers -----------------------------------------------------------------------------------
+    def _worker(self) -> None:
+        try:
+            while True:
+                with self.lock:
+                    task = self._take()
+                    while task is None:
+                        if self._all_done() or self.stop.is_set() or self.halt.is_set():
+                            return
+                        self.idle += 1
+                        self.lock.wait(0.5)
+                        self.idle -= 1
+                        task = self._take()
+                job, req = task
+                self._run(job, req)
+        except Cancelled:
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug: stop the run with a clear error, not a hang
+            self.stop.set()
+            try:
+                self.out.put(("error", ConnectorError("internal_error", f"{type(exc).__name__}: {exc}",
+                                                      hint="this is a bug; run again with --debug")), timeout=5)
+            except queue.Full:
+                pass
+
+    def _run(self, job: StreamJob, req: PageRequest) -> None:
+        page: Page | None = None
+        error: StripeAPIError | None = None
+        try:
+            page = self.client.get(job.stream.path, request_params(job.stream, req))
+        except StripeAPIError as err:
+            if err.is_auth:
+                self.stop.set()
+                self.out.put(("error", classify(err)))
+                raise Cancelled() from None
+            error = err
+        with self.lock:
+            job.in_flight -= 1
+            out = [] if job.state == "closed" else self._handle(job, req, page, error)
+            if job.state == "active" and job.planner.done and job.in_flight == 0 and not job.ready:
+                out += self._close(job)
+            if job.state == "closed":
+                out += self._activate_next()
+            if out:
+                self._put(("msgs", out))
+            if self._all_done():
+                self.halt.set()
+                self._put(("done",))
+            self.lock.notify_all()
+
+    def _handle(self, job: StreamJob, req: PageRequest, page: Page | None, error: StripeAPIError | None
+                ) -> list[dict]:
+        name = job.stream.name
+        try:
+            if error is not None and error.is_missing_cursor:
+                self._schedule(job, job.planner.on_missing_cursor(req))
+                return [messages.log("warn", f"{name}: the cursor object of a checkpoint no longer exists; "
+                                             "re-reading that part (duplicates possible, nothing lost)")]
+            if error is not None:
+                status, reason = ("skipped", error.message) if should_skip(error) else ("complete", None)
+                return [classify(error, name).to_message(), *self._close(job, status, reason)]
+            out, new_reqs = self._on_page(job, req, page)
+            self._schedule(job, new_reqs)
+            return out
+        except PaginationError as exc:
+            err = ConnectorError("server_error", f"{name}: {exc}", scope="stream", stream=name)
+            return [err.to_message(), *self._close(job)]
+
+    @staticmethod
+    def _schedule(job: StreamJob, reqs: list[PageRequest]) -> None:
+        for r in reversed(reqs):
+            if r.kind == "top" and r.starting_after is None:
+                job.ready.append(r)  # a fresh window: after the walks under way
+            else:
+                job.ready.appendleft(r)
+
+    def _on_page(self, job: StreamJob, req: PageRequest, page: Page) -> tuple[list[dict], list[PageRequest]]:
+        stream, planner = job.stream, job.planner
+        ts_field = stream.timestamp_field or "created"
+        data = page.data
+        keys = [(obj.get("id"), obj.get(ts_field)) if isinstance(obj, dict) else (None, None) for obj in data]
+        if req.kind == "anchor":
+            return [], planner.on_anchor(req, keys)
+        outcome = planner.on_page(req, keys, page.has_more, self.idle)
+        a, b = outcome.emit
+        emitted_at = messages.now_ms()
+        out = []
+        for obj in data[a:b]:
+            if not isinstance(obj, dict) or not obj.get("id"):
+                out.append(messages.log("warn", f"{stream.name}: skipped an object without an id"))
+                continue
+            out.append(messages.record(stream.name, obj, emitted_at=emitted_at, updated_at=page.server_time))
+            job.records += 1
+        out.append(messages.stream_state(stream.name, planner.snapshot()))
+        for r in merge(outcome.completed):
+            out.append(messages.stream_status(stream.name, "started", range_complete=to_wire(r),
+                                              request_count=self.client.request_count))
+        return out, outcome.requests
+
+    # ---- the consumer ------------------------------------------------------------------------------
+    def run(self) -> Iterator[dict]:
+        """Yield every message of the backfill; raises ConnectorError on a global error."""
+        with self.lock:
+            first = self._activate_next()
+        yield from first
+        if self._all_done():
+            return
+        threads = [threading.Thread(target=self._worker, name=f"stripe-{i}", daemon=True)
+                   for i in range(self.workers)]
+        for t in threads:
+            t.start()
+        try:
+            while True:
+                try:
+                    item = self.out.get(timeout=0.2)
+                except queue.Empty:
+                    if self.stop.is_set():
+                        return
+                    continue
+                if item[0] == "msgs":
+                    yield from item[1]
+                elif item[0] == "error":
+                    raise item[1]
+                else:
+                    return
+        finally:
+            self.halt.set()
+            for t in threads:
+                t.join(timeout=0.05)
+
+    def summary(self) -> dict:
+        return {name: job.records for name, job in ((j.stream.name, j) for j in self.jobs)}

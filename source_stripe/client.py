@@ -1,0 +1,215 @@
+"""HTTP access to Stripe's API: auth, headers, timeouts, retries, the shared rate limiter.
+
+`StripeClient.get(path, params)` returns a `Page` (the JSON body, `has_more`, the server's time from the
+`Date` header) or raises `errors.StripeAPIError` once the request failed for good. Every attempt first
+takes a token from the key's bucket (rate_limit.py) and counts in `request_count`.
+
+Retried: 429, 5xx, timeouts, connection errors, truncated bodies, and anything with
+`Stripe-Should-Retry: true`; never other 4xx, never a response saying `Stripe-Should-Retry: false`.
+Backoff is exponential with full jitter (`backoff_delay`), at least the `Retry-After` the server asked,
+up to `max_retries` retries. A 429 also slows the shared bucket down (adaptive).
+
+Headers: `Authorization: Bearer <key>`, `Stripe-Version`, `Stripe-Account` (Connect), a User-Agent.
+One `requests.Session` per thread (connection reuse without sharing a session across threads). The key
+never appears in an error: messages are redacted and URLs are reported without their query string.
+"""
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import requests
+
+from protocol.jsonio import JSONDecodeError, loads
+from source_stripe.errors import StripeAPIError
+from source_stripe.rate_limit import TokenBucket
+
+USER_AGENT = "stripe-sync/0.1 (+source-stripe)"
+
+
+class Cancelled(Exception):
+    """The run is stopping (signal or global error): the request was not made or its result is dropped."""
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    api_key: str
+    base_url: str = "https://api.stripe.com"
+    api_version: str | None = None
+    account_id: str | None = None
+    timeout_s: float = 60.0
+    max_retries: int = 8
+    backoff_base_s: float = 0.25
+    backoff_cap_s: float = 30.0
+
+
+@dataclass
+class Page:
+    body: dict
+    server_time: int | None
+    request_id: str | None
+
+    @property
+    def data(self) -> list[dict]:
+        data = self.body.get("data")
+        return data if isinstance(data, list) else []
+
+    @property
+    def has_more(self) -> bool:
+        return bool(self.body.get("has_more"))
+
+
+def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None,
+                  rng: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry number `attempt` (0-based): full jitter, at least Retry-After."""
+    ceiling = min(cap, base * (2 ** attempt))
+    delay = ceiling * (0.5 + 0.5 * rng())
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, cap * 2))
+    return delay
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def parse_http_date(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_fields(resp: requests.Response) -> tuple[str, str | None, str | None]:
+    try:
+        err = loads(resp.content).get("error") or {}
+    except (JSONDecodeError, AttributeError):
+        err = {}
+    if not isinstance(err, dict):
+        err = {}
+    message = err.get("message") or f"{resp.status_code} {resp.reason or ''}".strip()
+    return str(message), err.get("code"), err.get("param")
+
+
+class StripeClient:
+    def __init__(self, settings: ClientSettings, bucket: TokenBucket, stop: threading.Event | None = None,
+                 rng: Callable[[], float] = random.random):
+        self.settings, self.bucket, self.rng = settings, bucket, rng
+        self.stop = stop or threading.Event()
+        self._local = threading.local()
+        self._count_lock = threading.Lock()
+        self.request_count = 0
+        self.retry_count = 0
+        self.last_server_time: int | None = None
+        self._time_noted_at = 0.0
+        headers = {"Authorization": f"Bearer {settings.api_key}", "User-Agent": USER_AGENT}
+        if settings.api_version:
+            headers["Stripe-Version"] = settings.api_version
+        if settings.account_id:
+            headers["Stripe-Account"] = settings.account_id
+        self._headers = headers
+
+    def _session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
+            s.mount("http://", adapter)
+            s.mount("https://", adapter)
+            s.headers.update(self._headers)
+            self._local.session = s
+        return s
+
+    def _count(self, retry: bool) -> None:
+        with self._count_lock:
+            self.request_count += 1
+            if retry:
+                self.retry_count += 1
+
+    def _wait_token(self) -> None:
+        while True:
+            if self.stop.is_set():
+                raise Cancelled()
+            wait = self.bucket.try_acquire()
+            if wait <= 0:
+                return
+            self.stop.wait(min(wait, 0.5))
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Page:
+        url = self.settings.base_url.rstrip("/") + path
+        timeout = (min(10.0, self.settings.timeout_s), self.settings.timeout_s)
+        attempt = 0
+        while True:
+            self._wait_token()
+            self._count(retry=attempt > 0)
+            retry_after: float | None = None
+            try:
+                resp = self._session().get(url, params=params, timeout=timeout)
+            except requests.Timeout:
+                err = StripeAPIError(0, f"timed out after {self.settings.timeout_s:g}s", code="timeout", path=path)
+            except requests.RequestException as exc:
+                err = StripeAPIError(0, f"connection failed ({type(exc).__name__})", code="network", path=path)
+            else:
+                server_time = parse_http_date(resp.headers.get("Date"))
+                request_id = resp.headers.get("Request-Id")
+                if server_time is not None:
+                    self._note_time(server_time)
+                if 200 <= resp.status_code < 300:
+                    try:
+                        body = loads(resp.content)
+                        if not isinstance(body, dict):
+                            raise ValueError("not an object")
+                        return Page(body, server_time, request_id)
+                    except (JSONDecodeError, ValueError, requests.RequestException):
+                        err = StripeAPIError(0, "truncated or invalid JSON body", code="network", path=path)
+                else:
+                    message, code, param = _error_fields(resp)
+                    err = StripeAPIError(resp.status_code, message, code, request_id, param, path)
+                    should_retry = resp.headers.get("Stripe-Should-Retry", "").lower()
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                    if resp.status_code == 429:
+                        self.bucket.on_throttled(retry_after)
+                    retryable = should_retry == "true" or resp.status_code == 429 or resp.status_code >= 500
+                    if should_retry == "false" or not retryable:
+                        raise err
+            if attempt >= self.settings.max_retries:
+                raise err
+            delay = backoff_delay(attempt, self.settings.backoff_base_s, self.settings.backoff_cap_s, retry_after,
+                                  self.rng)
+            attempt += 1
+            if self.stop.wait(delay):
+                raise Cancelled()
+
+    def _note_time(self, t: int) -> None:
+        with self._count_lock:
+            if self.last_server_time is None or t > self.last_server_time:
+                self.last_server_time, self._time_noted_at = t, time.monotonic()
+
+    def server_now(self) -> int:
+        """A lower bound of the server's current second: the last `Date` seen plus the time elapsed since.
+
+        Used as an exclusive upper bound: everything created before it already exists on the server."""
+        with self._count_lock:
+            if self.last_server_time is None:
+                return int(time.time())
+            return self.last_server_time + int(time.monotonic() - self._time_noted_at)
+
+    def close(self) -> None:
+        s = getattr(self._local, "session", None)
+        if s is not None:
+            s.close()

@@ -1,0 +1,87 @@
+"""Errors of the Stripe source, classified where they first appear (the HTTP response).
+
+`StripeAPIError` is a failed HTTP exchange after retries (or one never retried): its status, Stripe's
+error `code`/`message`, the request id. `classify` turns it into the `ConnectorError` the protocol
+carries, with the code and scope that say how to recover:
+
+- 401 -> `auth_failed`, global: the key is wrong or revoked; the run stops.
+- 403, "not set up to use <feature>", 404 "Unrecognized request URL" -> `permission_denied` / `not_found`
+  scoped to the stream, which is skipped (`should_skip`) while the others go on.
+- other 4xx -> `invalid_request` for the stream (a bug or an API change: never retried).
+- 429 / 5xx / network after every retry -> `rate_limited` / `server_error` / `network`, retryable,
+  for the stream; its checkpoint stays where it was.
+
+Messages pass through secret redaction, even though Stripe already masks keys in its own messages.
+"""
+from __future__ import annotations
+
+from protocol.errors import ConnectorError
+from protocol.secrets import redact_text
+
+NOT_ENABLED_MARKERS = ("not set up to use", "not enabled", "has not been activated", "feature is not available")
+
+
+class StripeAPIError(Exception):
+    """A Stripe request that failed for good. `status` 0 means no HTTP response (network/timeout)."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, request_id: str | None = None,
+                 param: str | None = None, path: str = ""):
+        super().__init__(redact_text(message))
+        self.status, self.code, self.request_id, self.param, self.path = status, code, request_id, param, path
+        self.message = redact_text(message)
+
+    @property
+    def is_auth(self) -> bool:
+        return self.status == 401
+
+    @property
+    def is_missing_cursor(self) -> bool:
+        """A `starting_after`/`ending_before` object that no longer exists (deleted since the checkpoint)."""
+        return self.status in (400, 404) and self.code == "resource_missing" \
+            and self.param in ("starting_after", "ending_before")
+
+    @property
+    def not_enabled(self) -> bool:
+        low = self.message.lower()
+        return self.status in (400, 403, 404) and any(m in low for m in NOT_ENABLED_MARKERS)
+
+    @property
+    def unknown_endpoint(self) -> bool:
+        return self.status == 404 and "unrecognized request url" in self.message.lower()
+
+
+def should_skip(err: StripeAPIError) -> bool:
+    """Errors that mean "this account or key cannot read this stream": skip it, go on with the others."""
+    return err.status == 403 or err.not_enabled or err.unknown_endpoint
+
+
+def _code(err: StripeAPIError) -> tuple[str, bool]:
+    if err.status == 0:
+        return ("timeout" if err.code == "timeout" else "network"), True
+    if err.status == 401:
+        return "auth_failed", False
+    if err.status == 403 or err.not_enabled:
+        return "permission_denied", False
+    if err.status == 404:
+        return "not_found", False
+    if err.status == 429:
+        return "rate_limited", True
+    if err.status >= 500:
+        return "server_error", True
+    return "invalid_request", False
+
+
+def classify(err: StripeAPIError, stream: str | None = None) -> ConnectorError:
+    """The protocol error for a failed request: global for auth, else scoped to `stream` when given."""
+    code, retryable = _code(err)
+    scope = "global" if (code == "auth_failed" or stream is None) else "stream"
+    where = f"{stream}: " if stream else ""
+    what = f"HTTP {err.status}" if err.status else "no response"
+    hint = None
+    if code == "auth_failed":
+        hint = "check api_key (a secret key sk_... or a restricted key rk_... of the right mode)"
+    elif code == "permission_denied":
+        hint = "give the key read access to this resource or enable the feature, or leave the stream out"
+    return ConnectorError(code, f"{where}{err.message} ({what} on GET {err.path})", scope=scope,
+                          stream=stream if scope == "stream" else None, retryable=retryable,
+                          http_status=err.status or None, request_id=err.request_id, hint=hint)

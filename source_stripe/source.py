@@ -1,0 +1,189 @@
+"""The source's operations: `check`, `discover`, `read` (glue between config, state, client, backfill, events).
+
+`read` in order: the catalog of the streams it will read (before any network), the account identity
+(`GET /v1/account`; a state made for another account or mode is refused), the run's frozen upper bound
+(the server's clock), then the events: on a first run the events cursor is recorded in a global state
+before any backfill starts; on later runs the events since the cursor are emitted (updates, deletes). Then
+every stream's backfill from its state (new objects: the accounted range extended to the new upper
+bound). With `follow`, events are polled every `events_poll_interval_s` until SIGINT/SIGTERM (exit 0).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+from typing import Iterator
+
+from protocol import messages
+from protocol.cli import ReadRequest
+from protocol.errors import ConfigError, ConnectorError
+from source_stripe import state as st
+from source_stripe.backfill import Backfill, StreamJob
+from source_stripe.client import Cancelled, ClientSettings, StripeClient
+from source_stripe.errors import StripeAPIError, classify
+from source_stripe.events import EventReader, is_expired, new_cursor
+from source_stripe.rate_limit import limiter_for
+from source_stripe.streams import Stream, catalog_streams, object_to_stream, registry, select_streams
+from source_stripe.windows import CursorPlanner, SplitPolicy, WindowPlanner
+
+
+def livemode_of(api_key: str) -> bool:
+    return "_live_" in api_key
+
+
+def parse_start_date(value) -> int:
+    """`start_date` as Unix seconds: an integer, or an ISO date/datetime (UTC unless it says otherwise)."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return max(0, value)
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"--config: start_date: {value!r} is not Unix seconds or an ISO date like 2020-01-01")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return max(0, int(parsed.timestamp()))
+
+
+def make_client(config: dict, stop: threading.Event | None = None) -> StripeClient:
+    settings = ClientSettings(api_key=config["api_key"], base_url=config.get("base_url") or "https://api.stripe.com",
+                              api_version=config.get("api_version"), account_id=config.get("account_id"),
+                              timeout_s=float(config.get("request_timeout_s", 60)),
+                              max_retries=int(config.get("max_retries", 8)))
+    bucket = limiter_for(config["api_key"], config.get("max_requests_per_second"))
+    return StripeClient(settings, bucket, stop)
+
+
+def fetch_account(client: StripeClient, api_key: str) -> dict:
+    """{"id", "livemode"} of the account the key (and Stripe-Account) reads; raises on auth errors."""
+    try:
+        body = client.get("/v1/account").body
+    except StripeAPIError as err:
+        raise classify(err) from None
+    acct = body.get("id")
+    if not isinstance(acct, str):
+        raise ConnectorError("server_error", "GET /v1/account returned no account id")
+    return {"id": acct, "livemode": livemode_of(api_key)}
+
+
+def check(config: dict) -> str:
+    client = make_client(config)
+    account = fetch_account(client, config["api_key"])
+    mode = "live" if account["livemode"] else "test"
+    return f"Connected to {account['id']} ({mode} mode)"
+
+
+def discover(config: dict) -> list[dict]:
+    return catalog_streams(select_streams(config.get("streams")))
+
+
+def selected_streams(request: ReadRequest) -> list[Stream]:
+    if request.catalog is not None:
+        names = []
+        for i, entry in enumerate(request.catalog.get("streams", [])):
+            name = entry.get("name") if isinstance(entry, dict) else entry
+            if not isinstance(name, str):
+                raise ConfigError(f"--catalog: streams[{i}] has no name")
+            names.append(name)
+        return select_streams(names)
+    return select_streams(request.config.get("streams"))
+
+
+def build_jobs(streams: list[Stream], stream_states: dict, lower: int, upper: int, policy: SplitPolicy
+               ) -> list[StreamJob]:
+    jobs = []
+    for s in streams:
+        data = stream_states.get(s.name)
+        if s.mode == "time":
+            acc, windows = st.plan_time_stream(s.name, data, lower, upper)
+            planner = WindowPlanner(acc, windows, policy, ending_before=s.accepts("ending_before"))
+            jobs.append(StreamJob(s, planner, time_range=acc))
+        else:
+            planner = CursorPlanner(st.plan_cursor_stream(s.name, data), paginated=s.paginated, limit=policy.limit)
+            jobs.append(StreamJob(s, planner))
+    return jobs
+
+
+class _Signals:
+    """With --follow: SIGINT/SIGTERM stop the run cleanly (exit 0) instead of raising."""
+
+    def __init__(self, stop: threading.Event, enabled: bool):
+        self.stop, self.enabled, self.saved = stop, enabled and threading.current_thread() is threading.main_thread(), {}
+
+    def __enter__(self):
+        if self.enabled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.saved[sig] = signal.signal(sig, lambda *_: self.stop.set())
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+
+def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[dict]:
+    config = request.config
+    streams = selected_streams(request)
+    stream_states, glob = st.split_aggregate(request.state)
+    yield messages.catalog(catalog_streams(streams))
+    lower = parse_start_date(config.get("start_date"))
+    follow = bool(request.options.get("follow"))
+    stop = threading.Event()
+    client = make_client(config, stop)
+    with _Signals(stop, follow):
+        try:
+            yield from _read(config, client, streams, stream_states, glob, lower, follow, policy or SplitPolicy())
+        except Cancelled:
+            pass
+        finally:
+            client.close()
+    yield messages.log("info", f"source-stripe: {client.request_count} requests ({client.retry_count} retries)",
+                       {"request_count": client.request_count, "retry_count": client.retry_count})
+
+
+def _read(config: dict, client: StripeClient, streams: list[Stream], stream_states: dict, glob: dict | None,
+          lower: int, follow: bool, policy: SplitPolicy) -> Iterator[dict]:
+    account = fetch_account(client, config["api_key"])
+    st.check_account(glob, account)
+    upper = client.server_now()
+    reader = EventReader(client, registry()["events"], object_to_stream(streams))
+    state_data = lambda cur: st.global_data(account, cur)  # noqa: E731
+    cursor = st.events_cursor(glob)
+    if cursor is not None and (is_expired(cursor, upper) or reader.seen_events_vanished(cursor)):
+        names = [s.name for s in streams if s.name in stream_states]
+        yield messages.log("warn", "the events cursor is older than Stripe's 30-day event retention: updates and "
+                                   "deletes since then cannot be read; re-reading these streams in full: "
+                                   + (", ".join(names) or "(none)") + ". Objects deleted meanwhile stay in "
+                                   "the destination.", {"streams": names})
+        stream_states = {k: v for k, v in stream_states.items() if k not in names}
+        cursor = None
+    if cursor is None:
+        cursor = new_cursor(upper)
+        yield messages.global_state(state_data(cursor))
+    else:
+        cursor = yield from _catch_up(reader, cursor, upper, state_data)
+    jobs = build_jobs(streams, stream_states, lower, upper, policy)
+    backfill = Backfill(client, jobs, int(config.get("max_concurrent_requests", 16)),
+                        int(config.get("max_concurrent_streams", 4)))
+    yield from backfill.run()
+    if follow:
+        interval = float(config.get("events_poll_interval_s", 10))
+        while not client.stop.wait(interval):
+            cursor = yield from _catch_up(reader, cursor, client.server_now(), state_data)
+
+
+def _catch_up(reader: EventReader, cursor: dict, upper: int, state_data) -> Iterator[dict]:
+    """Emit the events since `cursor`; returns the new cursor (unchanged when events cannot be read)."""
+    latest = cursor
+    try:
+        for msg in reader.catch_up(cursor, upper, state_data):
+            if msg["type"] == "state":
+                latest = msg["state"]["data"]["events_cursor"]
+            yield msg
+    except StripeAPIError as err:
+        if err.is_auth:
+            raise classify(err) from None
+        yield messages.log("warn", f"events could not be read; updates and deletes were not synced this time: "
+                                   f"{err.message}", {"http_status": err.status})
+    return latest

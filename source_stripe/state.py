@@ -1,0 +1,138 @@
+"""Pure transforms of the source's state (plain dicts in, plain dicts out; no I/O).
+
+Aggregate state (what `read --state` takes): `{"streams": {name: data}, "global": data}`.
+
+Per stream, by the stream's mode (streams.Stream.mode):
+- time: `{"accounted_range": {"gte","lt"}, "remaining": [{"gte","lt","cursor"[, "floor"]}]}`. Everything
+  created in `accounted_range` minus `remaining` was emitted. While `remaining` is non-empty a resumed
+  read keeps the frozen upper bound `accounted_range.lt`; a finished stream extends to the new upper
+  bound of the run (`[old lt, new upper)` becomes remaining). An earlier `start_date` than the accounted
+  range adds the missing older part.
+- cursor / single: `{"cursor": id|null, "done": bool}`. Not done: resume after the cursor. Done: the next
+  run reads the whole list again (there is no time filter to read only what is new).
+
+Global: `{"events_cursor": {"created", "seen", "checked_at"} | null, "account": {"id", "livemode"}}`.
+A state made for another account or mode is refused (`state_mismatch`), never silently reused.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from protocol.errors import ConfigError, ConnectorError
+from protocol.ranges import Range
+
+
+def _bad(stream: str, why: str) -> ConfigError:
+    return ConfigError(f"--state: stream {stream}: {why}",
+                       hint="pass the state printed by `destination-postgres state`, or no --state to start over")
+
+
+def _int(value: Any, stream: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(stream, f"{where} must be an integer (Unix seconds), got {value!r}")
+    return value
+
+
+def parse_time_state(stream: str, data: Any) -> tuple[Range, list[dict]] | None:
+    """(accounted range, remaining windows) of a time stream's state, None when there is none."""
+    if data is None or data == {}:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("accounted_range"), dict):
+        raise _bad(stream, "expected {\"accounted_range\": {\"gte\", \"lt\"}, \"remaining\": [...]}")
+    acc = data["accounted_range"]
+    gte, lt = _int(acc.get("gte"), stream, "accounted_range.gte"), _int(acc.get("lt"), stream, "accounted_range.lt")
+    remaining = data.get("remaining", [])
+    if not isinstance(remaining, list):
+        raise _bad(stream, "remaining must be a list")
+    windows = []
+    for i, w in enumerate(remaining):
+        if not isinstance(w, dict):
+            raise _bad(stream, f"remaining[{i}] must be an object")
+        a, b = _int(w.get("gte"), stream, f"remaining[{i}].gte"), _int(w.get("lt"), stream, f"remaining[{i}].lt")
+        for key in ("cursor", "floor"):
+            if w.get(key) is not None and not isinstance(w[key], str):
+                raise _bad(stream, f"remaining[{i}].{key} must be an object id or null")
+        if a < lt and b > gte:
+            windows.append({"gte": max(a, gte), "lt": min(b, lt), "cursor": w.get("cursor"),
+                            **({"floor": w["floor"]} if w.get("floor") else {})})
+    return (gte, lt), windows
+
+
+def plan_time_stream(stream: str, data: Any, lower: int, upper: int) -> tuple[Range, list[dict]]:
+    """The accounted range and windows this run reads for a time stream.
+
+    `lower` is the configured start (0 = everything), `upper` the run's frozen upper bound."""
+    parsed = parse_time_state(stream, data)
+    if parsed is None:
+        return (lower, upper), ([{"gte": lower, "lt": upper, "cursor": None}] if lower < upper else [])
+    (gte, lt), windows = parsed
+    if windows:  # an unfinished run: keep its frozen upper bound
+        new_gte = min(gte, lower)
+        older = [{"gte": lower, "lt": gte, "cursor": None}] if lower < gte else []
+        return (new_gte, lt), older + windows
+    new_lt = max(lt, upper)
+    new_gte = min(gte, lower)
+    extra = [{"gte": lower, "lt": gte, "cursor": None}] if lower < gte else []
+    if upper > lt:
+        extra.append({"gte": lt, "lt": upper, "cursor": None})
+    return (new_gte, new_lt), extra
+
+
+def parse_cursor_state(stream: str, data: Any) -> tuple[str | None, bool]:
+    """(cursor, done) of a cursor or single stream's state; (None, False) when there is none."""
+    if data is None or data == {}:
+        return None, False
+    if not isinstance(data, dict) or "done" not in data:
+        raise _bad(stream, "expected {\"cursor\": id|null, \"done\": bool}")
+    cursor = data.get("cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise _bad(stream, "cursor must be an object id or null")
+    return cursor, bool(data["done"])
+
+
+def plan_cursor_stream(stream: str, data: Any) -> str | None:
+    """Where this run starts a cursor stream: after the saved cursor if unfinished, else from the top."""
+    cursor, done = parse_cursor_state(stream, data)
+    return None if done else cursor
+
+
+def split_aggregate(state: Any) -> tuple[dict, dict | None]:
+    """(streams, global) of an aggregate state; ({}, None) for no state."""
+    if state is None:
+        return {}, None
+    if not isinstance(state, dict):
+        raise ConfigError("--state: expected {\"streams\": {...}, \"global\": ...}")
+    streams = state.get("streams") or {}
+    if not isinstance(streams, dict):
+        raise ConfigError("--state: streams must be an object {name: state}")
+    glob = state.get("global")
+    if glob is not None and not isinstance(glob, dict):
+        raise ConfigError("--state: global must be an object or null")
+    return streams, glob or None
+
+
+def check_account(global_data: dict | None, account: dict) -> None:
+    """Refuse a state made for a different account or mode (`account` is {"id", "livemode"})."""
+    saved = (global_data or {}).get("account")
+    if not saved:
+        return
+    if saved.get("id") != account["id"] or bool(saved.get("livemode")) != bool(account["livemode"]):
+        mode = lambda a: "live" if a.get("livemode") else "test"  # noqa: E731
+        raise ConnectorError(
+            "state_mismatch",
+            f"the state was made for account {saved.get('id')} ({mode(saved)} mode) but the key reads "
+            f"{account['id']} ({mode(account)} mode); refusing to reuse it",
+            hint="use the state of this account (another destination schema), or start without --state")
+
+
+def events_cursor(global_data: dict | None) -> dict | None:
+    cur = (global_data or {}).get("events_cursor")
+    if cur is None:
+        return None
+    if not isinstance(cur, dict) or not isinstance(cur.get("created"), int):
+        raise ConfigError("--state: global.events_cursor must be {\"created\": int, \"seen\": [...], ...}")
+    return cur
+
+
+def global_data(account: dict, cursor: dict | None) -> dict:
+    return {"events_cursor": cursor, "account": account}

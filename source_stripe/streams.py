@@ -1,0 +1,149 @@
+"""The stream registry: rows of `source_stripe/streams.json` (generated) turned into `Stream` values.
+
+A stream is data, not a subclass: its path, list object type, timestamp field, whether the list takes a
+`created` filter, the query parameters the endpoint declares and the fixed ones we always send
+(`status=all` for subscriptions, `type=card` for payment methods). How a stream is read follows from
+that row (see `Stream.mode`):
+
+- `"time"`: the list takes `created[gte]/created[lt]`: time windows, split and paged in parallel.
+- `"cursor"`: paginated but no `created` filter: paged in full by `starting_after`, one page at a time.
+- `"single"`: not paginated: one request returns the whole list.
+
+`catalog_streams` builds the catalog entries `discover` and `read` print.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+from protocol import messages
+from protocol.errors import ConfigError
+from protocol.jsonio import loads
+
+REGISTRY_PATH = Path(__file__).resolve().parent / "streams.json"
+PAGE_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str
+    path: str
+    object: str
+    timestamp_field: str | None
+    created_filter: bool
+    paginated: bool
+    declared_params: frozenset[str]
+    fixed_params: dict = field(default_factory=dict, hash=False, compare=False)
+    default: bool = True
+    note: str | None = None
+
+    @property
+    def mode(self) -> str:
+        if not self.paginated:
+            return "single"
+        return "time" if self.created_filter else "cursor"
+
+    def accepts(self, param: str) -> bool:
+        return param in self.declared_params
+
+    def list_params(self, *, gte: int | None = None, lt: int | None = None, starting_after: str | None = None,
+                    ending_before: str | None = None, limit: int = PAGE_LIMIT) -> dict[str, str | int]:
+        """Query parameters of one list request, restricted to what the endpoint declares."""
+        params: dict[str, str | int] = dict(self.fixed_params)
+        if self.accepts("limit"):
+            params["limit"] = limit
+        if gte is not None and self.created_filter:
+            params["created[gte]"] = gte
+        if lt is not None and self.created_filter:
+            params["created[lt]"] = lt
+        if starting_after is not None and self.accepts("starting_after"):
+            params["starting_after"] = starting_after
+        if ending_before is not None and self.accepts("ending_before"):
+            params["ending_before"] = ending_before
+        return params
+
+    def matches_fixed_params(self, obj: dict) -> bool:
+        """Whether an object (from an event) belongs to this stream's filtered list (`type=card`...).
+
+        `status=all` is Stripe's "no status filter", so it never excludes anything."""
+        for key, value in self.fixed_params.items():
+            if value == "all":
+                continue
+            if key in obj and obj[key] != value:
+                return False
+        return True
+
+
+def _stream_from_row(row: dict) -> Stream:
+    return Stream(name=row["name"], path=row["path"], object=row["object"],
+                  timestamp_field=row.get("timestamp_field"), created_filter=bool(row.get("created_filter")),
+                  paginated=bool(row.get("paginated", True)),
+                  declared_params=frozenset(row.get("declared_params") or ()),
+                  fixed_params=dict(row.get("fixed_params") or {}), default=bool(row.get("default")),
+                  note=row.get("note"))
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[str, Stream]:
+    """Every stream of the registry by name (default and non-default)."""
+    data = loads(REGISTRY_PATH.read_bytes())
+    return {row["name"]: _stream_from_row(row) for row in data["streams"]}
+
+
+def registry_api_version() -> str:
+    return loads(REGISTRY_PATH.read_bytes())["api_version"]
+
+
+def default_streams() -> list[Stream]:
+    return [s for s in registry().values() if s.default]
+
+
+def select_streams(names: Iterable[str] | None) -> list[Stream]:
+    """The streams to read: `names` in registry order, or every default stream when `names` is None.
+
+    Raises ConfigError naming each unknown stream, and each non-default one with the reason it is off."""
+    if names is None:
+        return default_streams()
+    wanted = list(dict.fromkeys(names))
+    reg = registry()
+    problems = []
+    for name in wanted:
+        stream = reg.get(name)
+        if stream is None:
+            problems.append(f"{name}: unknown stream")
+        elif not stream.default:
+            problems.append(f"{name}: not readable by this source ({stream.note or 'not a default stream'})")
+    if problems:
+        raise ConfigError("streams: " + "; ".join(problems),
+                          hint="run `source-stripe discover --config ...` for the list of streams")
+    chosen = set(wanted)
+    return [s for s in reg.values() if s.name in chosen]
+
+
+def stream_schema(name: str) -> dict:
+    from specs import STRIPE_DIR
+
+    return loads((STRIPE_DIR / f"{name}.json").read_bytes())
+
+
+def catalog_entry(stream: Stream) -> dict:
+    """The catalog entry of one stream (DESIGN.md section 2, `catalog`)."""
+    return messages.catalog_stream(
+        stream.name, stream_schema(stream.name), primary_key=[["id"]],
+        cursor_field=[stream.timestamp_field] if stream.timestamp_field else [],
+        supports_time_range=stream.created_filter,
+        metadata={"path": stream.path, "object": stream.object, "sync_mode": stream.mode})
+
+
+def catalog_streams(streams: Iterable[Stream]) -> list[dict]:
+    return [catalog_entry(s) for s in streams]
+
+
+def object_to_stream(streams: Iterable[Stream]) -> dict[str, Stream]:
+    """Map an API object type (`customer`, `subscription`) to the selected stream that lists it."""
+    out: dict[str, Stream] = {}
+    for s in streams:
+        out.setdefault(s.object, s)
+    return out
