@@ -227,3 +227,13 @@ def test_report_format_is_one_line_per_check_with_masked_excerpts():
         "SKIP  c: later -- no --config given",
         "result: FAIL (1 passed, 1 failed, 1 skipped)",
     ]
+
+
+def test_destination_postgres_passes_the_kit_on_a_real_database(pg_url, pg_schema):
+    from protocol.jsonio import dumps
+
+    path = Path(sys.executable).parent / "destination-postgres"
+    cmd = [str(path)] if path.exists() else [sys.executable, "-m", "destination_postgres"]
+    report = check_destination(cmd, Options(config=dumps({"url": pg_url, "schema": pg_schema}).decode()))
+    assert report.passed, report.format()
+    assert report.checks["write: every state is echoed"].reason == "7 states echoed"
