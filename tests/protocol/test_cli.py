@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from protocol.config import connector_config_schema
 from protocol.jsonio import dumps, loads
 from protocol.validate import MessageValidator
+from tests.protocol.conftest import FAKES, installed_command as exe
 
-BIN = Path(sys.executable).parent
-FAKES = Path(__file__).parent / "fakes"
 SCAFFOLD = [sys.executable, str(FAKES / "scaffold_connector.py")]
 KEY = "sk_test_cliSecretKey4242"
 VALIDATOR = MessageValidator(full=True)
@@ -27,11 +25,6 @@ def run(argv: list[str], stdin: bytes = b"") -> tuple[int, list[dict], str]:
     for msg in lines:
         assert VALIDATOR.errors(msg) == [], msg
     return proc.returncode, lines, proc.stderr.decode()
-
-
-def exe(name: str) -> list[str]:
-    path = BIN / name
-    return [str(path)] if path.exists() else [sys.executable, "-m", name.replace("-", "_")]
 
 
 @pytest.mark.parametrize("name", ["source-stripe", "destination-postgres"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,8 @@ from protocol import messages
 from protocol.conformance import Options, check_destination, check_source
 from protocol.conformance_checks import EchoChecker, ReadChecker
 from protocol.conformance_report import FAIL, PASS, SKIP, Report
+from tests.protocol.conftest import FAKES
 
-FAKES = Path(__file__).parent / "fakes"
 KEY = "sk_test_kitSecret0042"
 CONFIG = '{"api_key": "%s"}' % KEY
 DST_CONFIG = '{"url": "postgresql://kit:kit-pw-0042@localhost/db"}'
@@ -141,10 +140,8 @@ def test_a_python_connector_built_on_protocol_cli_passes(mode):
 
 
 @pytest.mark.parametrize("kind,name", [("source", "source-stripe"), ("destination", "destination-postgres")])
-def test_installed_executables_pass_spec_and_usage_checks(kind, name):
-    path = Path(sys.executable).parent / name
-    cmd = [str(path)] if path.exists() else [sys.executable, "-m", name.replace("-", "_")]
-    report = (check_source if kind == "source" else check_destination)(cmd, Options())
+def test_installed_executables_pass_spec_and_usage_checks(kind, name, installed):
+    report = (check_source if kind == "source" else check_destination)(installed(name), Options())
     assert report.passed, report.format()
     assert report.checks["spec: one spec message with protocol_version \"1\""].status == PASS
     assert report.checks["usage: exit code"].reason == "exit code 2"
@@ -229,11 +226,9 @@ def test_report_format_is_one_line_per_check_with_masked_excerpts():
     ]
 
 
-def test_destination_postgres_passes_the_kit_on_a_real_database(pg_url, pg_schema):
+def test_destination_postgres_passes_the_kit_on_a_real_database(pg_url, pg_schema, installed):
     from protocol.jsonio import dumps
 
-    path = Path(sys.executable).parent / "destination-postgres"
-    cmd = [str(path)] if path.exists() else [sys.executable, "-m", "destination_postgres"]
-    report = check_destination(cmd, Options(config=dumps({"url": pg_url, "schema": pg_schema}).decode()))
+    report = check_destination(installed("destination-postgres"), Options(config=dumps({"url": pg_url, "schema": pg_schema}).decode()))
     assert report.passed, report.format()
     assert report.checks["write: every state is echoed"].reason == "7 states echoed"
