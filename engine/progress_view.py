@@ -111,7 +111,8 @@ def render_frame(snapshot: dict, width: int = 100, color: bool = True) -> list[s
     for name, s in rows[:MAX_ROWS]:
         share = coverage(s)
         pct = f"{share * 100:5.1f}%" if share is not None else "   ?  "
-        row = f"  {name[:name_w]:<{name_w}} {bar(s)} {pct} {fmt_int(s.get('record_count', 0)):>10}  {s.get('status')}"
+        label = "failed" if s.get("errors") and s.get("status") in ("complete", "skipped") else s.get("status")
+        row = f"  {name[:name_w]:<{name_w}} {bar(s)} {pct} {fmt_int(s.get('record_count', 0)):>10}  {label}"
         lines.append(_clip(row, width))
         for err in (s.get("errors") or [])[-1:]:
             lines.append(red + _clip(f"    {_error_line(err)}", width) + reset)

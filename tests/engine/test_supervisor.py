@@ -1,0 +1,119 @@
+"""Unit tests of engine.supervisor (restart decisions, classification, generation tags) and of the
+pure parts of engine.state_store (atomic state file, totals)."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from engine.state_store import StateStore, Totals, add_stats, sync_id
+from engine.supervisor import (Failure, History, RestartPolicy, apply_confirmation, backoff, classify_error,
+                               decide, generation_of, tag_state)
+from protocol.errors import ConfigError
+from protocol.jsonio import loads
+
+POLICY = RestartPolicy(max_restarts=4, poison_threshold=3, base_delay=1.0, max_delay=10.0, jitter=0.2)
+CRASH = Failure("exit", "source_failed", "the source exited with code 1", 1)
+
+
+@pytest.mark.parametrize("payload,kind", [
+    ({"scope": "global", "code": "auth_failed", "retryable": False}, "global_permanent"),
+    ({"scope": "global", "code": "invalid_config", "retryable": True}, "global_permanent"),
+    ({"scope": "global", "code": "server_error", "retryable": True}, "transient"),
+    ({"scope": "transient", "code": "network", "retryable": True}, "transient"),
+    ({"scope": "stream", "stream": "charges", "code": "permission_denied", "retryable": False}, "stream_permanent"),
+    ({"scope": "stream", "stream": "charges", "code": "rate_limited", "retryable": True}, "stream_retryable"),
+    ({"scope": "stream", "code": "x", "retryable": False}, "global_permanent"),  # a stream error without a stream
+])
+def test_classify_error(payload, kind):
+    assert classify_error(payload) == kind
+
+
+def test_backoff_doubles_caps_and_jitters():
+    assert [backoff(POLICY, n, 0.5) for n in (1, 2, 3, 4, 5, 6)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert backoff(POLICY, 1, 0.0) == pytest.approx(0.8) and backoff(POLICY, 1, 0.999) == pytest.approx(1.2, abs=1e-3)
+
+
+def test_the_same_failure_n_times_in_a_row_gives_up():
+    history, delays = History(), []
+    for _ in range(2):
+        decision = decide(POLICY, history, CRASH, progressed=False, rand=0.5)
+        assert decision.restart
+        delays.append(decision.delay)
+        history = decision.history
+    assert delays == [1.0, 2.0]
+    decision = decide(POLICY, history, CRASH, progressed=False, rand=0.5)
+    assert not decision.restart and "3 times in a row" in decision.reason
+
+
+def test_different_failures_still_end_after_max_restarts_without_progress():
+    history = History()
+    for n in range(4):
+        failure = Failure("exit", "source_failed", f"exit {n}", n + 1)
+        decision = decide(POLICY, history, failure, progressed=False, rand=0.5)
+        assert decision.restart
+        history = decision.history
+    decision = decide(POLICY, history, Failure("hang", "timeout", "hung"), progressed=False, rand=0.5)
+    assert not decision.restart and "4 restarts without progress" in decision.reason
+
+
+def test_progress_resets_the_counters_and_the_backoff():
+    history = History()
+    for _ in range(2):
+        history = decide(POLICY, history, CRASH, progressed=False, rand=0.5).history
+    decision = decide(POLICY, history, CRASH, progressed=True, rand=0.5)
+    assert decision.restart and decision.delay == 1.0 and decision.history.total_restarts == 3
+
+
+def test_permanent_failures_are_never_retried():
+    decision = decide(POLICY, History(), Failure("permanent", "auth_failed", "bad key"), progressed=True, rand=0.5)
+    assert not decision.restart and "not retried" in decision.reason
+
+
+def test_generation_tag_round_trip_keeps_every_key():
+    msg = {"type": "state", "state": {"state_type": "stream", "stream": "c", "data": {"x": 1}, "extra": True}}
+    tagged = loads(tag_state(msg, 7))
+    assert tagged["state"] == {**msg["state"], "_generation": 7}
+    assert generation_of(tagged["state"]) == 7 and generation_of({"_generation": True}) is None
+    assert msg["state"].get("_generation") is None  # the input is not modified
+
+
+def test_apply_confirmation_is_pure_and_reports_changes():
+    base = {"streams": {"a": {"n": 1}}, "global": None}
+    same, changed = apply_confirmation(base, {"state_type": "stream", "stream": "a", "data": {"n": 1}})
+    assert same is base and not changed
+    new, changed = apply_confirmation(base, {"state_type": "stream", "stream": "b", "data": {"n": 2}})
+    assert changed and new == {"streams": {"a": {"n": 1}, "b": {"n": 2}}, "global": None}
+    assert base == {"streams": {"a": {"n": 1}}, "global": None}
+    new, changed = apply_confirmation(new, {"state_type": "global", "data": {"events_cursor": 3}})
+    assert changed and new["global"] == {"events_cursor": 3}
+
+
+def test_state_store_atomic_private_files(tmp_path):
+    store = StateStore(tmp_path / "sub" / "state.json")
+    assert store.load() is None
+    store.save({"streams": {"a": {"n": 1}}, "global": {"events_cursor": 1}})
+    assert store.load() == {"streams": {"a": {"n": 1}}, "global": {"events_cursor": 1}}
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+    assert [p.name for p in store.path.parent.iterdir()] == ["state.json"]  # no temporary file left
+    store.path.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        store.load()
+
+
+def test_totals_accumulate_and_survive_bad_files(tmp_path):
+    store = StateStore(tmp_path / "state.json")
+    assert store.load_totals() == Totals()
+    totals = Totals(runs=1).plus(records=10, requests=3, elapsed_ms=500, stats={"inserted": 8, "updated": 2})
+    store.save_totals(totals)
+    assert store.load_totals() == Totals(runs=1, records=10, requests=3, elapsed_ms=500, inserted=8, updated=2)
+    store.totals_path.write_text("[]")
+    assert store.load_totals() == Totals()
+    assert add_stats({"inserted": 1}, {"inserted": 2, "deleted": "x"}) == {"inserted": 3, "updated": 0, "deleted": 0}
+
+
+def test_sync_id_is_stable_and_secret_free():
+    a = sync_id({"destination_config": {"url": "postgresql://u@h/db", "schema": "s"}})
+    assert a == sync_id({"destination_config": {"url": "postgresql://u@h/db", "schema": "s"}})
+    assert a != sync_id({"destination_config": {"url": "postgresql://u@h/db", "schema": "t"}})
