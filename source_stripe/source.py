@@ -126,8 +126,8 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
     config = request.config
     streams = selected_streams(request)
     stream_states, glob = st.split_aggregate(request.state)
-    yield messages.catalog(catalog_streams(streams))
     lower = parse_start_date(config.get("start_date"))
+    yield messages.catalog(catalog_streams(streams))
     follow = bool(request.options.get("follow"))
     stop = threading.Event()
     client = make_client(config, stop)

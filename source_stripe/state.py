@@ -102,7 +102,8 @@ def split_aggregate(state: Any) -> tuple[dict, dict | None]:
         return {}, None
     if not isinstance(state, dict):
         raise ConfigError("--state: expected {\"streams\": {...}, \"global\": ...}")
-    streams = state.get("streams") or {}
+    streams = state.get("streams")
+    streams = {} if streams is None else streams
     if not isinstance(streams, dict):
         raise ConfigError("--state: streams must be an object {name: state}")
     glob = state.get("global")

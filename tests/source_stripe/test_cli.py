@@ -1,0 +1,65 @@
+"""The source-stripe executable: spec, check, discover, read (as a subprocess), messages valid on the wire."""
+from __future__ import annotations
+
+from protocol.jsonio import dumps
+from protocol.validate import MessageValidator
+from tests.source_stripe.conftest import parse_lines, run_cli, src_config, traces
+
+
+def test_spec_carries_config_and_state_schemas():
+    proc = run_cli("spec")
+    (msg,) = parse_lines(proc.stdout)
+    spec = msg["spec"]
+    assert spec["connector"]["name"] == "source-stripe"
+    assert spec["config_schema"]["properties"]["api_key"]["secret"] is True
+    assert "oneOf" in spec["state_schema"]
+
+
+def test_check_names_the_account_and_mode(emulator):
+    emu = emulator()
+    proc = run_cli("check", "--config", dumps(src_config(emu)).decode())
+    (msg,) = parse_lines(proc.stdout)
+    assert proc.returncode == 0
+    assert msg["connection_status"] == {"status": "succeeded",
+                                        "message": f"Connected to {emu.account_id} (test mode)"}
+
+
+def test_discover_lists_the_default_streams(emulator):
+    emu = emulator()
+    proc = run_cli("discover", "--config", dumps(src_config(emu)).decode())
+    (msg,) = parse_lines(proc.stdout)
+    streams = {s["name"]: s for s in msg["catalog"]["streams"]}
+    assert len(streams) == 56
+    assert streams["invoiceitems"]["cursor_field"] == ["date"]
+    assert streams["customers"]["supports_time_range"] is True
+    assert streams["checkout_sessions"]["supports_time_range"] is False
+    assert streams["customers"]["metadata"]["path"] == "/v1/customers"
+    assert streams["customers"]["primary_key"] == [["id"]]
+    assert "email" in streams["customers"]["json_schema"]["properties"]
+
+
+def test_read_with_a_catalog_emits_valid_messages_catalog_first(emulator):
+    emu = emulator({"profile": "small", "dataset": {"customers": 260, "checkout_sessions": 120}})
+    catalog = {"streams": [{"name": "customers"}, {"name": "checkout_sessions"}, {"name": "reporting_report_types"}]}
+    proc = run_cli("read", "--config", dumps(src_config(emu)).decode(), "--catalog", dumps(catalog).decode())
+    assert proc.returncode == 0, proc.stderr
+    msgs = parse_lines(proc.stdout)
+    assert msgs[0]["type"] == "catalog"
+    assert [s["name"] for s in msgs[0]["catalog"]["streams"]] == ["checkout_sessions", "customers",
+                                                                   "reporting_report_types"]
+    validator = MessageValidator(full=True)
+    problems = [(m["type"], validator.errors(m)) for m in msgs if validator.errors(m)]
+    assert not problems, problems[:3]
+    assert sum(m["type"] == "record" for m in msgs) == 380 + len(emu.dump("reporting_report_types")["objects"])
+    assert not traces(msgs, "error")
+    assert emu.api_key not in proc.stdout + proc.stderr
+
+
+def test_bad_config_and_unknown_streams_are_usage_errors():
+    proc = run_cli("read", "--config", '{"api_key": "sk_test_x", "max_requests_per_second": -1}')
+    assert proc.returncode == 2 and "max_requests_per_second" in proc.stderr
+    proc = run_cli("read", "--config", '{"api_key": "sk_test_x", "streams": ["customers", "nope", "events"]}')
+    assert proc.returncode == 2
+    assert "nope: unknown stream" in proc.stderr and "events: not readable" in proc.stderr
+    proc = run_cli("read", "--config", '{"api_key": "sk_test_x", "start_date": "last tuesday"}')
+    assert proc.returncode == 2 and "start_date" in proc.stderr

@@ -1,0 +1,38 @@
+"""Pure helpers of the HTTP client and error classification."""
+from __future__ import annotations
+
+from source_stripe.client import backoff_delay, parse_http_date, parse_retry_after
+from source_stripe.errors import StripeAPIError, classify, should_skip
+
+
+def test_backoff_grows_is_capped_and_honours_retry_after():
+    assert backoff_delay(0, 0.5, 30, None, rng=lambda: 1.0) == 0.5
+    assert backoff_delay(3, 0.5, 30, None, rng=lambda: 1.0) == 4.0
+    assert backoff_delay(20, 0.5, 30, None, rng=lambda: 1.0) == 30
+    assert backoff_delay(0, 0.5, 30, None, rng=lambda: 0.0) == 0.25  # jitter
+    assert backoff_delay(0, 0.5, 30, 7.0, rng=lambda: 0.0) == 7.0
+
+
+def test_header_parsing():
+    assert parse_retry_after("2") == 2.0 and parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT") == 1700000000
+    assert parse_http_date("garbage") is None
+
+
+def test_classification():
+    auth = classify(StripeAPIError(401, "Invalid API Key provided: sk_test_****abcd", path="/v1/customers"), "customers")
+    assert (auth.code, auth.scope, auth.stream) == ("auth_failed", "global", None)
+    denied = StripeAPIError(403, "The provided key does not have the required permissions", path="/v1/issuing/cards")
+    assert should_skip(denied) and classify(denied, "issuing_cards").scope == "stream"
+    off = StripeAPIError(400, "Your account is not set up to use Issuing.", path="/v1/issuing/cards")
+    assert should_skip(off) and classify(off, "issuing_cards").code == "permission_denied"
+    boom = classify(StripeAPIError(500, "An unknown error occurred", path="/v1/charges"), "charges")
+    assert (boom.code, boom.retryable) == ("server_error", True)
+    assert not should_skip(StripeAPIError(400, "Received unknown parameter: foo"))
+    missing = StripeAPIError(404, "No such customer: 'cus_1'", code="resource_missing", param="starting_after")
+    assert missing.is_missing_cursor
+
+
+def test_secret_keys_are_redacted_from_messages():
+    err = StripeAPIError(401, "Invalid API Key provided: sk_test_abcdef123456")
+    assert "abcdef123456" not in err.message and "abcdef123456" not in classify(err).message

@@ -1,0 +1,118 @@
+"""Events-based incremental sync against the emulator: exactly the changes, retention, --follow."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from protocol.jsonio import dumps, loads
+from tests.source_stripe.conftest import (REPO, aggregate_state, ids, next_second, read, records, src_config,
+                                          truth)
+
+DATA = {"profile": "small", "dataset": {"customers": 120, "subscriptions": 30, "products": 15}}
+STREAMS = ["customers", "subscriptions", "products"]
+
+
+def test_first_run_records_the_events_cursor_before_any_backfill(emulator):
+    emu = emulator(DATA)
+    msgs = read(emu, STREAMS)
+    first_state = next(i for i, m in enumerate(msgs) if m["type"] == "state")
+    first_record = next(i for i, m in enumerate(msgs) if m["type"] == "record")
+    assert msgs[first_state]["state"]["state_type"] == "global" and first_state < first_record
+    glob = msgs[first_state]["state"]["data"]
+    assert glob["account"] == {"id": emu.account_id, "livemode": False}
+    assert isinstance(glob["events_cursor"]["created"], int)
+
+
+def test_next_read_emits_exactly_the_updates_deletes_and_new_objects(emulator):
+    emu = emulator(DATA)
+    state = aggregate_state(read(emu, STREAMS))
+    custs = sorted(truth(emu, "customers"))
+    subs = sorted(truth(emu, "subscriptions"))
+    prods = sorted(truth(emu, "products"))
+    for c in custs[:3]:
+        emu.update("customers", c, {"metadata": {"tier": "gold"}})
+    emu.update("customers", custs[0], {"name": "Renamed twice"})  # two updates of one object
+    for c in custs[3:5]:
+        emu.delete("customers", c)
+    created = [emu.create("customers", {"name": f"new {i}"})["id"] for i in range(2)]
+    emu.delete("subscriptions", subs[0])  # Stripe cancels: the subscription stays, status canceled
+    emu.update("products", prods[0], {"active": False})
+    next_second()
+    msgs = read(emu, STREAMS, state=state)
+    changed = {("customers", c) for c in custs[:5] + created} | {("subscriptions", subs[0]), ("products", prods[0])}
+    assert {(r["stream"], r["data"]["id"]) for r in records(msgs)} == changed
+    latest = {}
+    for r in records(msgs):  # what a destination keeps: greatest updated_at, ties to the later message
+        key = (r["stream"], r["data"]["id"])
+        if key not in latest or r["updated_at"] >= latest[key]["updated_at"]:
+            latest[key] = r
+    assert latest[("customers", custs[0])]["data"]["name"] == "Renamed twice"
+    assert latest[("customers", custs[0])]["data"]["metadata"]["tier"] == "gold"
+    assert all(latest[("customers", c)].get("deleted") for c in custs[3:5])
+    assert latest[("subscriptions", subs[0])]["data"]["status"] == "canceled"
+    assert not latest[("subscriptions", subs[0])].get("deleted")
+    assert latest[("products", prods[0])]["data"]["active"] is False
+    next_second()
+    again = read(emu, STREAMS, state=aggregate_state(msgs, state))
+    assert records(again) == []
+
+
+def test_expired_events_cursor_warns_and_rebackfills(emulator):
+    emu = emulator(DATA)
+    state = aggregate_state(read(emu, ["customers"]))
+    victim = sorted(truth(emu, "customers"))[0]
+    emu.update("customers", victim, {"metadata": {"x": "1"}})
+    next_second()
+    state = aggregate_state(read(emu, ["customers"], state=state), state)
+    assert state["global"]["events_cursor"]["seen"]
+    emu.advance_clock(31 * 86400)  # Stripe drops events after 30 days
+    msgs = read(emu, ["customers"], state=state)
+    warns = [m["log"]["message"] for m in msgs if m["type"] == "log" and m["log"]["level"] == "warn"]
+    assert any("30-day" in w and "customers" in w for w in warns), warns
+    assert set(ids(msgs, "customers")) == truth(emu, "customers")
+
+
+def test_state_of_another_account_is_refused(emulator):
+    emu = emulator(DATA)
+    state = aggregate_state(read(emu, ["products"]))
+    state["global"]["account"]["id"] = "acct_someoneelse"
+    msgs = []
+    try:
+        msgs = read(emu, ["products"], state=state)
+    except Exception as exc:  # noqa: BLE001
+        assert getattr(exc, "code", None) == "state_mismatch" and "acct_someoneelse" in str(exc)
+    else:
+        raise AssertionError(f"state of another account accepted: {msgs[-3:]}")
+
+
+def test_follow_polls_events_until_sigterm_and_exits_0(emulator):
+    emu = emulator(DATA)
+    cfg = src_config(emu, streams=["products"], events_poll_interval_s=0.2)
+    proc = subprocess.Popen([sys.executable, "-m", "source_stripe", "read", "--config", dumps(cfg).decode(),
+                             "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        lines = []
+        while True:  # until the backfill is complete
+            msg = loads(proc.stdout.readline())
+            lines.append(msg)
+            if msg["type"] == "trace" and msg["trace"].get("stream_status", {}).get("status") == "complete":
+                break
+        prod = sorted(truth(emu, "products"))[1]
+        emu.update("products", prod, {"name": "followed"})
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            msg = loads(proc.stdout.readline())
+            lines.append(msg)
+            if msg["type"] == "record" and msg["record"]["data"]["id"] == prod:
+                break
+        assert lines[-1]["record"]["data"]["name"] == "followed"
+        msg = loads(proc.stdout.readline())
+        assert msg["type"] == "state" and msg["state"]["state_type"] == "global"  # checkpointed as it goes
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err

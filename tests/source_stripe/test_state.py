@@ -1,0 +1,69 @@
+"""Pure state transforms: planning a stream's run from its state, the account check, bad state messages."""
+from __future__ import annotations
+
+import pytest
+
+from protocol.errors import ConfigError, ConnectorError
+from source_stripe import state as st
+
+
+def test_first_run_reads_everything_up_to_the_frozen_upper_bound():
+    assert st.plan_time_stream("customers", None, 0, 1000) == ((0, 1000), [{"gte": 0, "lt": 1000, "cursor": None}])
+
+
+def test_unfinished_run_keeps_its_upper_bound_and_windows():
+    data = {"accounted_range": {"gte": 0, "lt": 1000}, "remaining": [{"gte": 10, "lt": 20, "cursor": "cus_1"}]}
+    assert st.plan_time_stream("customers", data, 0, 5000) == ((0, 1000), [{"gte": 10, "lt": 20, "cursor": "cus_1"}])
+
+
+def test_finished_stream_extends_to_the_new_upper_bound():
+    data = {"accounted_range": {"gte": 0, "lt": 1000}, "remaining": []}
+    assert st.plan_time_stream("customers", data, 0, 5000) == ((0, 5000), [{"gte": 1000, "lt": 5000, "cursor": None}])
+    assert st.plan_time_stream("customers", data, 0, 1000) == ((0, 1000), [])
+
+
+def test_an_earlier_start_date_adds_the_older_part():
+    data = {"accounted_range": {"gte": 500, "lt": 1000}, "remaining": []}
+    acc, windows = st.plan_time_stream("customers", data, 100, 1000)
+    assert acc == (100, 1000) and windows == [{"gte": 100, "lt": 500, "cursor": None}]
+
+
+def test_windows_outside_the_accounted_range_are_clipped_and_floor_kept():
+    data = {"accounted_range": {"gte": 0, "lt": 100},
+            "remaining": [{"gte": 50, "lt": 200, "cursor": None}, {"gte": 7, "lt": 8, "cursor": "a", "floor": "b"}]}
+    _, windows = st.parse_time_state("x", data)
+    assert windows == [{"gte": 50, "lt": 100, "cursor": None}, {"gte": 7, "lt": 8, "cursor": "a", "floor": "b"}]
+
+
+@pytest.mark.parametrize("bad, where", [
+    ({"remaining": []}, "accounted_range"),
+    ({"accounted_range": {"gte": "0", "lt": 5}}, "accounted_range.gte"),
+    ({"accounted_range": {"gte": 0, "lt": 5}, "remaining": [{"gte": 0, "lt": 5, "cursor": 3}]}, "remaining[0].cursor"),
+])
+def test_bad_state_names_stream_and_field(bad, where):
+    with pytest.raises(ConfigError) as exc:
+        st.plan_time_stream("customers", bad, 0, 10)
+    assert "customers" in exc.value.message and where in exc.value.message
+
+
+def test_cursor_streams_resume_unless_done():
+    assert st.plan_cursor_stream("apple_pay_domains", None) is None
+    assert st.plan_cursor_stream("apple_pay_domains", {"cursor": "apwc_1", "done": False}) == "apwc_1"
+    assert st.plan_cursor_stream("apple_pay_domains", {"cursor": None, "done": True}) is None
+
+
+def test_state_of_another_account_or_mode_is_refused():
+    glob = st.global_data({"id": "acct_A", "livemode": False}, None)
+    st.check_account(glob, {"id": "acct_A", "livemode": False})
+    st.check_account(None, {"id": "acct_B", "livemode": True})
+    for other in ({"id": "acct_B", "livemode": False}, {"id": "acct_A", "livemode": True}):
+        with pytest.raises(ConnectorError) as exc:
+            st.check_account(glob, other)
+        assert exc.value.code == "state_mismatch" and "acct_A" in exc.value.message
+
+
+def test_aggregate_state_shape_errors():
+    assert st.split_aggregate(None) == ({}, None)
+    assert st.split_aggregate({"streams": {"a": {}}, "global": None}) == ({"a": {}}, None)
+    with pytest.raises(ConfigError):
+        st.split_aggregate({"streams": []})
