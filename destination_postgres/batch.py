@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from destination_postgres.types import NULL
+
 
 def supersedes(new_upd: int, new_deleted: bool, old_upd: int, old_deleted: bool) -> bool:
     """True when a version (new) that arrived after another (old) should replace it."""
@@ -22,30 +24,24 @@ def supersedes(new_upd: int, new_deleted: bool, old_upd: int, old_deleted: bool)
     return new_deleted or not old_deleted
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def copy_text(value: str) -> bytes:
-    """A text value escaped for COPY text format (backslash, tab, newline, carriage return)."""
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        value = value.translate(_COPY_ESCAPES)
-    return value.encode("utf-8", errors="surrogatepass")
-
-
-def copy_line(id_text: bytes, upd: int, deleted: bool, json_bytes: bytes) -> bytes:
-    """One COPY text line for the stage table (id, upd, del, raw).
+def copy_line(id_text: bytes, upd: int, deleted: bool, typed: bytes, json_bytes: bytes) -> bytes:
+    """One COPY text line for a stage table: id, _updated_at, _deleted_at, the typed columns (already
+    COPY text joined by tabs, or empty), _raw_data.
 
     `json_bytes` is compact JSON as written by protocol.jsonio: control characters are already escaped
-    there, so only its backslashes need doubling for COPY.
+    there, so only its backslashes need doubling for COPY, and it never holds a tab.
     """
     if b"\\" in json_bytes:
         json_bytes = json_bytes.replace(b"\\", b"\\\\")
-    return b"%b\t%d\t%b\t%b\n" % (id_text, upd, b"t" if deleted else b"f", json_bytes)
+    deleted_at = b"%d" % upd if deleted else NULL
+    if typed:
+        return b"%b\t%d\t%b\t%b\t%b\n" % (id_text, upd, deleted_at, typed, json_bytes)
+    return b"%b\t%d\t%b\t%b\n" % (id_text, upd, deleted_at, json_bytes)
 
 
 def line_json(line: bytes) -> bytes:
     """The JSON of the object in a COPY line made by `copy_line` (its backslashes undoubled)."""
-    raw = line.split(b"\t", 3)[3][:-1]
+    raw = line[line.rindex(b"\t") + 1:-1]
     return raw.replace(b"\\\\", b"\\") if b"\\" in raw else raw
 
 

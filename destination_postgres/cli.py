@@ -6,7 +6,6 @@ aggregate state as one JSON line so a shell pipeline can resume:
 """
 from __future__ import annotations
 
-import select
 import sys
 from typing import Iterator
 
@@ -14,13 +13,16 @@ import click
 
 from destination_postgres.config import options_from_config
 from destination_postgres.loader import Loader
+from destination_postgres.stdin import ChunkReader
 from destination_postgres.writer import Writer
 from protocol.cli import CONFIG_HELP, Connector, WriteRequest, build_connector_cli, run_messages
 from protocol.config import connector_config_schema, load_config
+from protocol.reader import iter_lines
 
 NAME = "destination-postgres"
 VERSION = "0.1.0"
 CONFIG_SCHEMA = connector_config_schema(NAME)
+IDLE_SECONDS = 0.02  # input silent this long counts as idle: commit and echo the pending checkpoints
 
 
 def check(config: dict) -> str:
@@ -32,21 +34,21 @@ def check(config: dict) -> str:
         writer.close()
 
 
-def stdin_has_input() -> bool:
-    """Whether more input is already waiting on stdin (a regular file always has)."""
-    try:
-        return bool(select.select([sys.stdin.buffer], [], [], 0)[0])
-    except (OSError, ValueError):
-        return False
-
-
 def write(request: WriteRequest) -> Iterator[dict]:
     opts = options_from_config(request.config)
+    lines, input_pending = request.lines, lambda: False
+    try:  # read stdin ourselves (nothing was read yet) to know when more input is already waiting
+        reader = ChunkReader(sys.stdin.buffer.fileno())
+        lines, input_pending = iter_lines(reader), lambda: reader.has_line(IDLE_SECONDS)
+    except (AttributeError, OSError, ValueError):
+        pass  # not a real file (in-process tests): commit at every checkpoint
     writer = Writer(opts)
     writer.open()
+    loader = Loader(opts, writer, input_pending=input_pending)
     try:
-        yield from Loader(opts, writer, input_pending=stdin_has_input).run(request.catalog, request.lines)
+        yield from loader.run(request.catalog, lines)
     finally:
+        loader.close()
         writer.close()
 
 

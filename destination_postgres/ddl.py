@@ -95,11 +95,30 @@ def columns_query(schema: str) -> str:
             "AND NOT a.attisdropped ORDER BY c.relname, a.attnum")
 
 
-STAGE = f"pg_temp.{quote(STAGE_TABLE)}"
-CREATE_STAGE = (f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(STAGE_TABLE)} "
-                "(id text NOT NULL, upd bigint NOT NULL, del boolean NOT NULL, raw jsonb NOT NULL)")
-COPY_STAGE = f"COPY {STAGE} (id, upd, del, raw) FROM STDIN"
-TRUNCATE_STAGE = f"TRUNCATE {STAGE}"
+def stage_table(index: int) -> str:
+    """Name of a session temporary table that stages rows for one table (one per column set)."""
+    return f"{STAGE_TABLE}_{index}"
+
+
+def _stage_columns(columns: list[Column]) -> str:
+    return ", ".join([quote(ID), quote(UPDATED_AT), quote(DELETED_AT), *(quote(c.name) for c in columns),
+                      quote(RAW_DATA)])
+
+
+def create_stage(stage: str, columns: list[Column]) -> str:
+    """The stage: what `batch.copy_line` writes (typed values already converted by types.converter)."""
+    typed = "".join(f"{quote(c.name)} {c.pg_type}, " for c in columns)
+    return (f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(stage)} ({quote(ID)} text NOT NULL, "
+            f"{quote(UPDATED_AT)} bigint NOT NULL, {quote(DELETED_AT)} bigint, {typed}{quote(RAW_DATA)} jsonb NOT NULL)")
+
+
+def copy_stage(stage: str, columns: list[Column]) -> str:
+    return f"COPY pg_temp.{quote(stage)} ({_stage_columns(columns)}) FROM STDIN"
+
+
+def truncate_stage(stage: str) -> str:
+    return f"TRUNCATE pg_temp.{quote(stage)}"
+
 
 # Replace the stored row only with a newer version; on a tie only with a different later version,
 # and never a tombstone with a live version (batch.supersedes is the same rule for one batch).
@@ -108,31 +127,31 @@ _NEWER = (f"t.{quote(UPDATED_AT)} < excluded.{quote(UPDATED_AT)} OR (t.{quote(UP
           f"IS NOT NULL OR t.{quote(RAW_DATA)} IS DISTINCT FROM excluded.{quote(RAW_DATA)}))")
 
 
-def upsert(schema: str, table: str, columns: list[Column], stream: str | None = None) -> str:
+def upsert(schema: str, table: str, stage: str, columns: list[Column], stream: str | None = None) -> str:
     """Move the stage into the table; returns one row (inserted, updated, deleted).
 
     A tombstone keeps the last known values: its keys are merged over the stored `_raw_data` and the
-    typed columns are read from the merged object (the batch merges the same way, see loader.py). With `stream` given (hard delete),
-    live rows whose id has a tombstone of the same second or newer in `_sync_deleted` are skipped and
-    the stage must hold live rows only (see `hard_delete`).
+    typed columns are read from the merged object (the batch merges the same way, see loader.py).
+    With `stream` given (hard delete), only live rows are moved, and not those whose id has a
+    tombstone of the same second or newer in `_sync_deleted` (see `hard_delete`).
     """
     live = f"excluded.{quote(DELETED_AT)} IS NULL"
     merged = f"(t.{quote(RAW_DATA)} || excluded.{quote(RAW_DATA)})"
-    names = ", ".join(quote(c.name) for c in columns)
-    reads = ", ".join(types.read_expression(c.pg_type, "s.raw", literal(c.key)) for c in columns)
+    names = "".join(f"{quote(c.name)}, " for c in columns)
     sets = "".join(f"{quote(c.name)} = CASE WHEN {live} THEN excluded.{quote(c.name)} "
                    f"ELSE {types.read_expression(c.pg_type, merged, literal(c.key))} END, " for c in columns)
     where = ""
     if stream is not None:
-        where = (f" WHERE NOT s.del AND NOT EXISTS (SELECT 1 FROM {qualified(schema, DELETED_TABLE)} d "
-                 f"WHERE d.stream = {literal(stream)} AND d.id = s.id AND d.deleted_at >= s.upd)")
+        where = (f" WHERE s.{quote(DELETED_AT)} IS NULL AND NOT EXISTS (SELECT 1 FROM "
+                 f"{qualified(schema, DELETED_TABLE)} d WHERE d.stream = {literal(stream)} AND d.id = s.{quote(ID)} "
+                 f"AND d.deleted_at >= s.{quote(UPDATED_AT)})")
     return (
-        f"WITH up AS (INSERT INTO {qualified(schema, table)} AS t ({quote(ID)}, {names}{', ' if names else ''}"
+        f"WITH up AS (INSERT INTO {qualified(schema, table)} AS t ({quote(ID)}, {names}"
         f"{quote(RAW_DATA)}, {quote(UPDATED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED_AT)}) "
-        f"SELECT s.id, {reads}{', ' if reads else ''}s.raw, s.upd, now(), CASE WHEN s.del THEN s.upd END "
-        f"FROM {STAGE} s{where} ON CONFLICT ({quote(ID)}) DO UPDATE SET {sets}"
-        f"{quote(RAW_DATA)} = CASE WHEN {live} THEN excluded.{quote(RAW_DATA)} "
-        f"ELSE {merged} END, "
+        f"SELECT s.{quote(ID)}, {''.join(f's.{quote(c.name)}, ' for c in columns)}s.{quote(RAW_DATA)}, "
+        f"s.{quote(UPDATED_AT)}, now(), s.{quote(DELETED_AT)} FROM pg_temp.{quote(stage)} s{where} "
+        f"ON CONFLICT ({quote(ID)}) DO UPDATE SET {sets}"
+        f"{quote(RAW_DATA)} = CASE WHEN {live} THEN excluded.{quote(RAW_DATA)} ELSE {merged} END, "
         f"{quote(UPDATED_AT)} = excluded.{quote(UPDATED_AT)}, {quote(SYNCED_AT)} = excluded.{quote(SYNCED_AT)}, "
         f"{quote(DELETED_AT)} = excluded.{quote(DELETED_AT)} WHERE {_NEWER} "
         f"RETURNING t.xmax = 0 AS ins, t.{quote(DELETED_AT)} IS NOT NULL AS del) "
@@ -140,7 +159,7 @@ def upsert(schema: str, table: str, columns: list[Column], stream: str | None = 
         "count(*) FILTER (WHERE del) FROM up")
 
 
-def hard_delete(schema: str, table: str, stream: str) -> str:
+def hard_delete(schema: str, table: str, stage: str, stream: str) -> str:
     """Apply the stage's tombstones as deletes (hard delete mode); returns one row (0, 0, deleted).
 
     Each tombstone is remembered in `_sync_deleted` (newest per id) so that an older live version
@@ -148,7 +167,8 @@ def hard_delete(schema: str, table: str, stream: str) -> str:
     """
     deleted = qualified(schema, DELETED_TABLE)
     return (
-        f"WITH tomb AS (SELECT id, upd FROM {STAGE} WHERE del), "
+        f"WITH tomb AS (SELECT {quote(ID)} AS id, {quote(DELETED_AT)} AS upd FROM pg_temp.{quote(stage)} "
+        f"WHERE {quote(DELETED_AT)} IS NOT NULL), "
         f"reg AS (INSERT INTO {deleted} AS d (stream, id, deleted_at) SELECT {literal(stream)}, id, upd FROM tomb "
         "ON CONFLICT (stream, id) DO UPDATE SET deleted_at = excluded.deleted_at "
         "WHERE d.deleted_at < excluded.deleted_at RETURNING 1), "

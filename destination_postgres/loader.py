@@ -1,13 +1,15 @@
 """The `write` loop: messages in, rows and checkpoints committed, states echoed.
 
 - `catalog` (from --catalog, or in band at any point): tables and new columns are created at once.
-- `record`: buffered in a `Batch` (newest version per id). When the batch reaches `batch_size` rows or
-  `batch_bytes`, everything buffered is written and committed, together with pending checkpoints.
-- `state`: a fence. It is committed in the same transaction as every row before it, then echoed with
-  `destination_stats` (rows inserted/updated/deleted since the previous echo of that stream; for a
-  global state, of all streams). When more input is already waiting, the commit is delayed (at most
-  `max_commit_delay` seconds, never past the batch limits) so that one transaction covers several
-  checkpoints; each is still echoed, in order, only once committed.
+- `record`: converted to one COPY line (typed columns + `_raw_data`) and buffered in a `Batch` (newest
+  version per id). When the batch reaches `batch_size` rows or `batch_bytes`, it is committed.
+- `state`: a fence. It is committed in the same transaction as every row before it (a `Unit`), then
+  echoed with `destination_stats` (rows inserted/updated/deleted since the previous echo of that
+  stream; for a global state, of all streams). While more input is already waiting, the commit is
+  delayed (at most `max_commit_delay` seconds, never past the batch limits) so that one transaction
+  covers several checkpoints; each is still echoed, in order, and only once committed.
+- Commits run on a background thread while the next batch is parsed (one at a time); before reading
+  on when no input is waiting, the loader waits for the commit, so echoes are never held back.
 - `trace`, `log`, `eof`, `control`, `spec`, `connection_status` are ignored; an unknown type gets one
   warning and is skipped.
 
@@ -17,34 +19,28 @@ Failures (nothing is lost silently):
   committed any more (nor are global checkpoints), so a rerun fetches it again; other streams go on.
 - A line that is not a JSON object, or a record without a stream name, could belong to any stream:
   everything before it is committed, then the run stops with a global `bad_message` error.
-- A lost connection: reconnect with backoff and replay the uncommitted batch (`retries` times), then a
+- A lost connection: reconnect with backoff and replay the uncommitted unit (`retries` times), then a
   global `network` error naming what was not committed.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from destination_postgres import ddl, errors
-from destination_postgres.batch import Batch, Row, copy_line, copy_text, line_json, supersedes
+from destination_postgres import ddl
+from destination_postgres.batch import Batch, Row, copy_line, line_json, supersedes
 from destination_postgres.config import Options
 from destination_postgres.state_store import GLOBAL, state_key
-from destination_postgres.writer import ZERO, Stats, TransactionRetry, Writer, add_stats, describe_target
+from destination_postgres.types import NULL, converter, copy_text
+from destination_postgres.unit import Job, Outcome, Pending, Unit, run_unit
+from destination_postgres.writer import ZERO, Stats, Writer, add_stats
 from protocol import messages
-from protocol.errors import ConnectorError
+from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import dumps, loads
 from protocol.reader import BadLine, Line
 
 IGNORED_TYPES = frozenset(("trace", "log", "eof", "control", "spec", "connection_status"))
 ERRORS_PER_STREAM = 10  # stream error messages per stream; further lost records are only counted
-
-
-@dataclass
-class Pending:
-    line_no: int
-    message: dict  # the state message to echo once committed
-    key: tuple[str, str]
 
 
 class Loader:
@@ -54,12 +50,16 @@ class Loader:
         self.input_pending, self.clock = input_pending, clock
         self.batch = Batch(opts.batch_size, opts.batch_bytes)
         self.columns: dict[str, list[ddl.Column]] = {}  # writable streams -> columns their upserts fill
+        self.converters: dict[str, list[tuple]] = {}  # stream -> (property, types.converter) per column
         self.unavailable: dict[str, str] = {}  # stream -> why its table cannot be written
         self.frozen: dict[str, int] = {}  # stream -> first line of a record that was not written
         self.lost: dict[str, int] = {}  # stream -> number of records not written
-        self.pending: list[Pending] = []
+        self.pending: list[Pending] = []  # checkpoints not handed to a unit yet
         self.pending_since = 0.0
+        self.inflight: Job[Outcome] | None = None
         self.counts: dict[str, Stats] = {}  # stream -> stats since its previous echo
+        self.mismatched: dict[tuple[str, str], tuple[int, str]] = {}  # (stream, property) -> (line, type)
+        self.reported: set[tuple[str, str]] = set()
         self.warned: set[str] = set()
 
     # -- the loop -----------------------------------------------------------------------------
@@ -95,7 +95,7 @@ class Loader:
             elif kind not in IGNORED_TYPES:
                 yield from self.warn_once(f"type:{kind}", f"line {item.line_no}: unknown message type "
                                           f"{kind!r} ignored")
-        yield from self.commit()
+        yield from self.commit(wait=True)
         yield from self.summary()
 
     def make_row(self, stream: str, rec: dict, line_no: int) -> Row | str:
@@ -104,7 +104,7 @@ class Loader:
         if not isinstance(data, dict):
             return f"line {line_no}: record data is not an object"
         rid = data.get("id")
-        if not isinstance(rid, str):
+        if type(rid) is not str:
             if type(rid) is not int:
                 return f"line {line_no}: record has no string 'id'"
             rid = str(rid)
@@ -119,7 +119,20 @@ class Loader:
             old = self.batch.get(stream, rid)
             if old is not None and supersedes(upd, True, old.upd, old.deleted):
                 data = {**loads(line_json(old.line)), **data}
-        return Row(rid, upd, deleted, copy_line(copy_text(rid), upd, deleted, dumps(data)), line_no, line_no)
+        fields = []
+        for key, convert in self.converters[stream]:
+            value = data.get(key)
+            if value is None:
+                fields.append(NULL)
+                continue
+            text = convert(value)
+            if text is None:
+                if (stream, key) not in self.mismatched:
+                    self.mismatched[(stream, key)] = (line_no, type(value).__name__)
+                text = NULL
+            fields.append(text)
+        line = copy_line(copy_text(rid), upd, deleted, b"\t".join(fields), dumps(data))
+        return Row(rid, upd, deleted, line, line_no, line_no)
 
     def commit_due(self) -> bool:
         return not self.input_pending() or self.clock() - self.pending_since >= self.opts.max_commit_delay
@@ -136,6 +149,8 @@ class Loader:
         self.pending.append(Pending(line_no, msg, key))
         if self.batch.full() or self.commit_due():
             yield from self.commit()
+        elif self.inflight is not None and self.inflight.done():
+            yield from self.collect()
 
     def not_writable(self, stream: str) -> str:
         if stream in self.unavailable:
@@ -144,94 +159,77 @@ class Loader:
 
     def stop(self, line_no: int, reason: str) -> Iterator[dict]:
         """Commit what came before a line that could belong to any stream, then end the run."""
-        yield from self.commit()
+        yield from self.commit(wait=True)
         raise ConnectorError("bad_message", f"line {line_no}: {reason}; stopped there: nothing from this line "
                              "on was written and the last committed checkpoints are kept",
                              hint="fix the producer of the input, then rerun from the committed state")
 
     # -- catalog ------------------------------------------------------------------------------
     def apply_catalog(self, catalog: dict, line_no: int) -> Iterator[dict]:
+        """Create tables and add columns for the streams of a catalog (rows already buffered were
+        converted for the old columns, so they are committed first)."""
         wanted: dict[str, list[ddl.Column]] = {}
         for entry in catalog.get("streams") or []:
             name = entry.get("name") if isinstance(entry, dict) else None
             if not isinstance(name, str) or not name:
-                where = f"line {line_no}" if line_no else "--catalog"
-                raise ConnectorError("bad_message", f"{where}: catalog stream without a name: {str(entry)[:80]}")
+                problem = f"catalog stream without a name: {str(entry)[:80]}"
+                if not line_no:
+                    raise ConfigError(f"--catalog: {problem}")
+                yield from self.stop(line_no, problem)
             wanted[name] = ddl.plan_columns(entry.get("json_schema"))
-        results = self.with_retries(lambda: self.writer.ensure_tables(wanted), "creating tables")
+        if any(self.batch.streams.get(name) for name in wanted):
+            yield from self.commit(wait=True)
+        else:
+            yield from self.collect()  # the connection is free once no unit is in flight
+        results = self.writer.retrying(lambda: self.writer.ensure_tables(wanted), "creating tables",
+                                       lambda: "the tables of this catalog")
         for stream, result in results.items():
             if isinstance(result, list):
                 self.columns[stream] = result
+                self.converters[stream] = [(c.key, converter(c.pg_type)) for c in result]
                 self.unavailable.pop(stream, None)
             elif stream not in self.columns:  # a table that exists keeps being written
                 self.unavailable[stream] = result
                 yield from self.lose(stream, line_no, result, count=False)
 
     # -- commit -------------------------------------------------------------------------------
-    def committable(self, p: Pending) -> bool:
-        if p.key[0] == GLOBAL:
-            return not self.frozen or min(self.frozen.values()) >= p.line_no
-        first_lost = self.frozen.get(p.key[1])
-        return first_lost is None or first_lost >= p.line_no
+    def commit(self, wait: bool = False) -> Iterator[dict]:
+        """Hand the batch and pending checkpoints to a unit (after the previous one is collected);
+        wait for it when asked or when no input is waiting, so its echoes go out before we block."""
+        yield from self.collect()
+        if not self.batch.empty() or self.pending:
+            unit = Unit({s: list(by_id.values()) for s, by_id in self.batch.streams.items() if by_id},
+                        {s: self.columns[s] for s, by_id in self.batch.streams.items() if by_id},
+                        self.pending, dict(self.frozen))
+            self.batch.clear()
+            self.pending = []
+            self.inflight = Job(lambda: run_unit(self.writer, unit))
+        if wait or not self.input_pending():
+            yield from self.collect()
 
-    def commit(self) -> Iterator[dict]:
-        """Write the batch and the still valid pending checkpoints in one transaction, then echo."""
-        if self.batch.empty() and not self.pending:
+    def collect(self) -> Iterator[dict]:
+        """Wait for the unit in flight, report its problems, echo its committed checkpoints."""
+        if self.inflight is None:
             return
-        problems: list[dict] = []
-
-        def unit() -> dict[str, Stats]:
-            stats = self.write_batch(problems)
-            latest = {p.key: p.message["state"] for p in self.pending if self.committable(p)}
-            for payload in latest.values():
-                self.writer.save_state(payload)
-            self.writer.commit()
-            return stats
-
-        try:
-            stats = self.with_retries(unit, "committing")
-        except ConnectorError:
-            yield from problems
-            raise
-        yield from problems
-        for stream, s in stats.items():
+        job, self.inflight = self.inflight, None
+        outcome = job.result()
+        for stream, row, reason in outcome.bad:
+            yield from self.lose(stream, row.first_line_no, f"record {row.id!r} (line {row.line_no}) could not "
+                                 f"be written: {reason}", code="write_failed")
+        yield from self.report_mismatches()
+        for stream, s in outcome.stats.items():
             self.counts[stream] = add_stats(self.counts.get(stream, ZERO), s)
-        self.batch.clear()
-        for p in self.pending:
-            if self.committable(p):
-                yield self.echo(p)
-        self.pending = []
+        for p in outcome.committed:
+            yield self.echo(p)
 
-    def write_batch(self, problems: list[dict]) -> dict[str, Stats]:
-        out = {}
-        for stream, by_id in self.batch.streams.items():
-            if not by_id:
-                continue
-            stats, bad = self.writer.write_rows(stream, self.columns[stream], list(by_id.values()))
-            for row, reason in bad:
-                self.batch.remove(stream, row.id)
-                problems.extend(self.lose(stream, row.first_line_no, f"record {row.id!r} (line {row.line_no}) "
-                                          f"could not be written: {reason}", code="write_failed"))
-            out[stream] = stats
-        return out
-
-    def with_retries(self, work: Callable, doing: str):
-        """Run `work` in a transaction; on a lost connection reconnect and run it again."""
-        for attempt in range(self.opts.retries + 1):
+    def close(self) -> None:
+        """Let a unit in flight finish before the connection is closed (its outcome is dropped)."""
+        if self.inflight is not None:
             try:
-                return work()
-            except (errors.ConnectionLost, TransactionRetry) as exc:
-                last = exc
-                if attempt == self.opts.retries:
-                    break
-                self.writer.reopen(exc)
-        waiting = sorted({p.key[1] or "(global)" for p in self.pending})
-        raise ConnectorError(
-            "network", f"{doing}: lost the connection to {describe_target(self.opts.url)} "
-            f"({last}); not committed: {self.batch.summary()}"
-            + (f" and the checkpoints of {', '.join(map(repr, waiting))}" if waiting else "")
-            + f"; the committed checkpoints in {self.opts.schema}._sync_state are intact", retryable=True,
-            hint="rerun from the committed state once the database is reachable")
+                self.inflight.result()
+            except BaseException:  # noqa: BLE001 - already failing or interrupted
+                pass
+            self.inflight = None
 
     def echo(self, p: Pending) -> dict:
         if p.key[0] == GLOBAL:
@@ -253,6 +251,16 @@ class Loader:
         if n <= ERRORS_PER_STREAM:
             yield messages.error("stream", code, f"stream {stream!r}: {reason}; its checkpoints after line "
                                  f"{self.frozen[stream]} are not committed", stream=stream)
+
+    def report_mismatches(self) -> Iterator[dict]:
+        for (stream, key), (line_no, kind) in list(self.mismatched.items()):
+            if (stream, key) not in self.reported:
+                self.reported.add((stream, key))
+                column = next(c for c in self.columns[stream] if c.key == key)
+                yield messages.log("warn", f"stream {stream!r}: property {key!r} holds a {kind} (first on line "
+                                   f"{line_no}) that does not fit column {column.name!r} ({column.pg_type}); "
+                                   "the column gets NULL there and the value stays in _raw_data",
+                                   {"stream": stream, "property": key, "line": line_no})
 
     def warn_once(self, key: str, text: str) -> Iterator[dict]:
         if key not in self.warned:

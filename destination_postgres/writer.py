@@ -15,7 +15,8 @@ import io
 import random
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator, TypeVar
 
 import psycopg2
 import psycopg2.extensions
@@ -32,6 +33,18 @@ LOCK_CLASS = 0x5353  # first key of our advisory locks (namespace); the second i
 COPY_CHUNK = 1 << 20
 Stats = tuple[int, int, int]  # inserted, updated, deleted
 ZERO: Stats = (0, 0, 0)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """The statements that move a batch of one stream (one column set) into its table."""
+
+    stage: str
+    create: str
+    copy: str
+    moves: list[str]
+    truncate: str
 
 
 class TransactionRetry(Exception):
@@ -100,7 +113,9 @@ class Writer:
     def __init__(self, opts: Options):
         self.opts = opts
         self.conn: psycopg2.extensions.connection | None = None
-        self._sql_cache: dict[tuple, list[str]] = {}
+        self._plans: dict[tuple, StagePlan] = {}
+        self._staged: set[str] = set()
+        self._locked = False
 
     # -- connection ---------------------------------------------------------------------------
     def open(self, write: bool = True) -> None:
@@ -108,17 +123,16 @@ class Writer:
         self.conn = connect_with_retries(self.opts)
         if not write:
             return
+        self._staged = set()  # stage tables exist per session
         with self.guard("taking the schema lock"):
             self._lock()
-            with self.conn.cursor() as cur:
-                cur.execute(ddl.CREATE_STAGE)
-            self.conn.commit()
 
     def reopen(self, exc: Exception) -> None:
         """Recover from ConnectionLost (new connection) or TransactionRetry (rollback)."""
         if isinstance(exc, TransactionRetry) and self.conn is not None and not self.conn.closed:
             try:
                 self.conn.rollback()
+                self._staged = set()  # stage tables created in the rolled back transaction are gone
                 return
             except psycopg2.Error:
                 pass
@@ -126,7 +140,17 @@ class Writer:
         self.open()
 
     def close(self) -> None:
+        """Release the schema lock at once (the server would only notice the closed socket later), close."""
         if self.conn is not None:
+            try:
+                if self._locked and not self.conn.closed:
+                    self.conn.rollback()
+                    with self.conn.cursor() as cur:
+                        cur.execute("SELECT pg_advisory_unlock_all()")
+                    self.conn.commit()
+            except psycopg2.Error:
+                pass
+            self._locked = False
             try:
                 self.conn.close()
             except psycopg2.Error:
@@ -141,6 +165,7 @@ class Writer:
                 cur.execute(f"SELECT pg_try_advisory_lock({LOCK_CLASS}, {key})")
                 if cur.fetchone()[0]:
                     self.conn.commit()
+                    self._locked = True
                     return
                 if time.monotonic() >= deadline:
                     break
@@ -171,6 +196,26 @@ class Writer:
     def commit(self) -> None:
         with self.guard("committing"):
             self.conn.commit()
+
+    def retrying(self, work: Callable[[], T], doing: str, not_committed: Callable[[], str]) -> T:
+        """Run `work` (one transaction); after a lost connection or race, reopen and run it again,
+        `retries` times, then a global `network` error naming what `not_committed()` describes."""
+        for attempt in range(self.opts.retries + 1):
+            try:
+                return work()
+            except (errors.ConnectionLost, TransactionRetry) as exc:
+                last = exc
+                if attempt == self.opts.retries:
+                    break
+                try:
+                    self.reopen(exc)
+                except ConnectorError as failed:
+                    raise ConnectorError(failed.code, f"{doing}: {failed.message}; not committed: "
+                                         f"{not_committed()}", retryable=failed.retryable, hint=failed.hint) from None
+        raise ConnectorError(
+            "network", f"{doing}: lost the connection to {describe_target(self.opts.url)} ({last}); not "
+            f"committed: {not_committed()}; the committed checkpoints in {self.opts.schema}._sync_state are "
+            "intact", retryable=True, hint="rerun from the committed state once the database is reachable")
 
     # -- schema -------------------------------------------------------------------------------
     def existing_columns(self) -> dict[str, dict[str, str]]:
@@ -230,32 +275,37 @@ class Writer:
         return None
 
     # -- rows and checkpoints -----------------------------------------------------------------
-    def _statements(self, stream: str, columns: list[ddl.Column]) -> list[str]:
+    def _plan(self, stream: str, columns: list[ddl.Column]) -> StagePlan:
         key = (stream, tuple(columns))
-        sqls = self._sql_cache.get(key)
-        if sqls is None:
-            schema, table = self.opts.schema, table_name(stream)
+        plan = self._plans.get(key)
+        if plan is None:
+            schema, table, stage = self.opts.schema, table_name(stream), ddl.stage_table(len(self._plans))
+            moves = [ddl.upsert(schema, table, stage, columns)]
             if self.opts.hard_delete:
-                sqls = [ddl.hard_delete(schema, table, stream), ddl.upsert(schema, table, columns, stream)]
-            else:
-                sqls = [ddl.upsert(schema, table, columns)]
-            self._sql_cache[key] = sqls
-        return sqls
+                moves = [ddl.hard_delete(schema, table, stage, stream),
+                         ddl.upsert(schema, table, stage, columns, stream)]
+            plan = self._plans[key] = StagePlan(stage, ddl.create_stage(stage, columns),
+                                                ddl.copy_stage(stage, columns), moves, ddl.truncate_stage(stage))
+        return plan
 
     def write_rows(self, stream: str, columns: list[ddl.Column], rows: list[Row]) -> tuple[Stats, list]:
         """Upsert rows (distinct ids) into the stream's table; returns (stats, [(bad row, reason)])."""
+        plan = self._plan(stream, columns)
         with self.guard(f"writing stream {stream!r}"), self.conn.cursor() as cur:
-            return self._write_part(cur, self._statements(stream, columns), rows)
+            if plan.stage not in self._staged:
+                cur.execute(plan.create)
+                self._staged.add(plan.stage)
+            return self._write_part(cur, plan, rows)
 
-    def _write_part(self, cur, sqls: list[str], rows: list[Row]) -> tuple[Stats, list]:
+    def _write_part(self, cur, plan: StagePlan, rows: list[Row]) -> tuple[Stats, list]:
         cur.execute("SAVEPOINT part")
         try:
-            cur.copy_expert(ddl.COPY_STAGE, io.BytesIO(b"".join(r.line for r in rows)), size=COPY_CHUNK)
+            cur.copy_expert(plan.copy, io.BytesIO(b"".join(r.line for r in rows)), size=COPY_CHUNK)
             stats = ZERO
-            for sql in sqls:
+            for sql in plan.moves:
                 cur.execute(sql)
                 stats = add_stats(stats, cur.fetchone())
-            cur.execute(ddl.TRUNCATE_STAGE)
+            cur.execute(plan.truncate)
         except psycopg2.Error as exc:
             if errors.classify(exc) != errors.ROW:
                 raise
@@ -264,8 +314,8 @@ class Writer:
             if len(rows) == 1:
                 return ZERO, [(rows[0], errors.describe(exc))]
             mid = len(rows) // 2
-            first, bad_first = self._write_part(cur, sqls, rows[:mid])
-            second, bad_second = self._write_part(cur, sqls, rows[mid:])
+            first, bad_first = self._write_part(cur, plan, rows[:mid])
+            second, bad_second = self._write_part(cur, plan, rows[mid:])
             return add_stats(first, second), bad_first + bad_second
         cur.execute("RELEASE SAVEPOINT part")
         return stats, []

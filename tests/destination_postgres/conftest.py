@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture
 def dst_config(pg_url, pg_schema) -> dict:
-    return {"url": pg_url, "schema": pg_schema, "retries": 1, "lock_wait_seconds": 0}
+    return {"url": pg_url, "schema": pg_schema, "retries": 1, "lock_wait_seconds": 2}
 
 
 @pytest.fixture

@@ -1,11 +1,12 @@
 """The in-memory batch: newest version per id, COPY encoding, limits."""
 from hypothesis import given, strategies as st
 
-from destination_postgres.batch import Batch, Row, copy_line, copy_text, line_json, supersedes
+from destination_postgres.batch import Batch, Row, copy_line, line_json, supersedes
+from destination_postgres.types import copy_text
 
 
 def row(rid, upd, deleted=False, line_no=1, payload=b"{}"):
-    return Row(rid, upd, deleted, copy_line(copy_text(rid), upd, deleted, payload), line_no, line_no)
+    return Row(rid, upd, deleted, copy_line(copy_text(rid), upd, deleted, b"", payload), line_no, line_no)
 
 
 def test_supersedes_rule():
@@ -18,9 +19,11 @@ def test_supersedes_rule():
 
 def test_copy_encoding_escapes_what_copy_interprets():
     assert copy_text("a\tb\nc\\d\re") == b"a\\tb\\nc\\\\d\\re"
-    line = copy_line(b"cus_1", 5, True, b'{"a":"x\\ny"}')
-    assert line == b'cus_1\t5\tt\t{"a":"x\\\\ny"}\n'
+    line = copy_line(b"cus_1", 5, True, b"t\t\\N", b'{"a":"x\\ny"}')
+    assert line == b'cus_1\t5\t5\tt\t\\N\t{"a":"x\\\\ny"}\n'
     assert line_json(line) == b'{"a":"x\\ny"}'
+    live = copy_line(b"cus_1", 5, False, b"", b"{}")
+    assert live == b"cus_1\t5\t\\N\t{}\n" and line_json(live) == b"{}"
 
 
 def test_batch_keeps_newest_and_counts():

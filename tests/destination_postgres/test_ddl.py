@@ -35,21 +35,32 @@ def test_create_table_quotes_hostile_names():
 
 
 def test_upsert_guard_and_tombstone_merge():
-    sql = ddl.upsert("s", "charges", [Column("amount", "bigint", "amount")])
+    sql = ddl.upsert("s", "charges", "_sync_stage_0", [Column("amount", "bigint", "amount")])
     assert 'INSERT INTO "s"."charges" AS t ("id", "amount", "_raw_data"' in sql
+    assert 'SELECT s."id", s."amount", s."_raw_data", s."_updated_at", now(), s."_deleted_at" FROM ' \
+           'pg_temp."_sync_stage_0" s ON CONFLICT' in sql
     assert 'ON CONFLICT ("id") DO UPDATE' in sql
     assert 'WHERE t."_updated_at" < excluded."_updated_at" OR (t."_updated_at" = excluded."_updated_at" ' \
            'AND t."_deleted_at" IS NULL' in sql
     assert '(t."_raw_data" || excluded."_raw_data")' in sql
     assert "_sync_deleted" not in sql
-    hard = ddl.upsert("s", "charges", [], stream="it's")
-    assert "NOT s.del AND NOT EXISTS" in hard and "d.stream = E'it''s'" in hard
+    hard = ddl.upsert("s", "charges", "_sync_stage_0", [], stream="it's")
+    assert 's."_deleted_at" IS NULL AND NOT EXISTS' in hard and "d.stream = E'it''s'" in hard
 
 
 def test_hard_delete_remembers_tombstones():
-    sql = ddl.hard_delete("s", "charges", "charges")
+    sql = ddl.hard_delete("s", "charges", "_sync_stage_0", "charges")
     assert 'INSERT INTO "s"."_sync_deleted" AS d' in sql and 'DELETE FROM "s"."charges" t' in sql
     assert 't."_updated_at" <= tomb.upd' in sql
+
+
+def test_stage_matches_the_copy_line_layout():
+    columns = [Column("amount", "bigint", "amount"), Column("paid", "boolean", "paid")]
+    assert ddl.create_stage("_sync_stage_1", columns) == (
+        'CREATE TEMPORARY TABLE IF NOT EXISTS "_sync_stage_1" ("id" text NOT NULL, "_updated_at" bigint NOT NULL, '
+        '"_deleted_at" bigint, "amount" bigint, "paid" boolean, "_raw_data" jsonb NOT NULL)')
+    assert ddl.copy_stage("_sync_stage_1", columns) == ('COPY pg_temp."_sync_stage_1" ("id", "_updated_at", '
+                                                        '"_deleted_at", "amount", "paid", "_raw_data") FROM STDIN')
 
 
 def test_state_row_is_written_with_literals():

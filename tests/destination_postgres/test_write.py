@@ -51,7 +51,9 @@ def test_typed_columns_and_values_that_do_not_fit(dst_config, db):
     items = [catalog(customers=PROPS),
              rec("customers", cus(1, balance="12", default_source={"id": "card_1", "object": "card"})),
              rec("customers", cus(2, balance=1.5, created=None, default_source="card_2"))]
-    assert write(dst_config, items).exit_code == 0
+    run = write(dst_config, items)
+    assert run.exit_code == 0
+    assert [lg["data"] for lg in run.of_type("log")] == [{"stream": "customers", "property": "balance", "line": 2}]
     rows = table(db, dst_config["schema"], "customers")
     assert [(r["balance"], r["created"], r["default_source"]) for r in rows] == \
         [(None, T0 + 1, "card_1"), (None, None, "card_2")]
@@ -198,12 +200,13 @@ def test_second_writer_of_a_schema_gets_a_clear_error(dst_config, pg_url):
             cur.execute("SELECT pg_advisory_lock(%s, %s), pg_backend_pid()",
                         (LOCK_CLASS, schema_lock_key(dst_config["schema"])))
             pid = cur.fetchone()[1]
-        run = write(dst_config, [catalog(customers=PROPS)])
+        run = write({**dst_config, "lock_wait_seconds": 0.5}, [catalog(customers=PROPS)])
     finally:
         holder.close()
     assert run.exit_code == 1
     [err] = run.errors()
     assert "being written by another destination-postgres" in err["message"] and str(pid) in err["message"]
+    assert write(dst_config, [catalog(customers=PROPS)]).exit_code == 0  # released with its session
 
 
 def test_check_and_unreachable_server_never_show_the_password(dst_config):

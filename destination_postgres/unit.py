@@ -1,0 +1,111 @@
+"""One commit: the rows buffered since the previous commit and the checkpoints that came with them.
+
+`run_unit` writes every stream's rows, then the checkpoints that are still valid, then commits, all in
+one transaction; on a lost connection it reconnects and replays the whole unit (rows stay in the unit
+until committed). A row the database refuses is left out and reported; checkpoints after it (of its
+stream, and global ones) are then not committed (`committable`).
+
+The loader runs one unit at a time on a `Job` thread while it parses the next batch: psycopg2 releases
+the GIL while the server works, so parsing and writing overlap. Only the unit's thread touches the
+connection until the loader has collected the unit's outcome.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Generic, TypeVar
+
+from destination_postgres import ddl
+from destination_postgres.batch import Row
+from destination_postgres.state_store import GLOBAL
+from destination_postgres.writer import Stats, Writer
+
+T = TypeVar("T")
+
+
+@dataclass
+class Pending:
+    line_no: int
+    message: dict  # the state message to echo once committed
+    key: tuple[str, str]  # (scope, stream) as in _sync_state
+
+
+def committable(p: Pending, frozen: dict[str, int]) -> bool:
+    """Whether a checkpoint covers only written records (`frozen`: stream -> first line not written)."""
+    if p.key[0] == GLOBAL:
+        return not frozen or min(frozen.values()) > p.line_no
+    first_lost = frozen.get(p.key[1])
+    return first_lost is None or first_lost > p.line_no
+
+
+@dataclass
+class Unit:
+    rows: dict[str, list[Row]]  # stream -> rows with distinct ids
+    columns: dict[str, list[ddl.Column]]
+    pending: list[Pending]
+    frozen: dict[str, int]  # a copy: stream -> first line of a record that was not written
+
+    def summary(self) -> str:
+        parts = [f"{len(rows)} of {name!r}" for name, rows in self.rows.items() if rows]
+        text = f"{sum(len(r) for r in self.rows.values())} rows ({', '.join(parts)})" if parts else "no rows"
+        waiting = sorted({p.key[1] or "(global)" for p in self.pending})
+        return text + (f" and the checkpoints of {', '.join(map(repr, waiting))}" if waiting else "")
+
+
+@dataclass
+class Outcome:
+    stats: dict[str, Stats] = field(default_factory=dict)
+    bad: list[tuple[str, Row, str]] = field(default_factory=list)  # (stream, row, reason)
+    committed: list[Pending] = field(default_factory=list)
+
+
+def run_unit(writer: Writer, unit: Unit) -> Outcome:
+    """Write and commit a unit (retrying lost connections); raises ConnectorError when it cannot."""
+    outcome = Outcome()
+
+    def attempt() -> Outcome:
+        outcome.stats = {}
+        for stream, rows in unit.rows.items():
+            if not rows:
+                continue
+            stats, failed = writer.write_rows(stream, unit.columns[stream], rows)
+            outcome.stats[stream] = stats
+            if failed:
+                for row, reason in failed:
+                    outcome.bad.append((stream, row, reason))
+                    unit.frozen[stream] = min(unit.frozen.get(stream, row.first_line_no), row.first_line_no)
+                gone = {row.id for row, _ in failed}
+                unit.rows[stream] = [r for r in rows if r.id not in gone]  # a replay leaves them out
+        outcome.committed = [p for p in unit.pending if committable(p, unit.frozen)]
+        for payload in {p.key: p.message["state"] for p in outcome.committed}.values():
+            writer.save_state(payload)
+        writer.commit()
+        return outcome
+
+    return writer.retrying(attempt, "committing", unit.summary)
+
+
+class Job(Generic[T]):
+    """A function running on its own daemon thread; `result()` waits and re-raises its exception."""
+
+    def __init__(self, fn: Callable[[], T]):
+        self._fn, self._result, self._error = fn, None, None
+        self._done = threading.Event()
+        threading.Thread(target=self._run, name="destination-postgres-commit", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self._result = self._fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self) -> T:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
