@@ -8,6 +8,8 @@ the whole key for the `Retry-After` the server asked; then the rate climbs linea
 rate over `recovery_s`. The clock and sleep are injectable so the logic is tested without waiting.
 
 Defaults (`default_rate`): about half of Stripe's limits, 50/s for live keys and 12/s for test keys.
+The bucket holds half a second of tokens: a short burst after a quiet start, yet half a second of slack
+against a server-side bucket of the same rate, so timing jitter does not turn into 429s.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ class TokenBucket:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.base_rate = float(rate)
-        self.capacity = float(capacity) if capacity else max(1.0, self.base_rate / 4)
+        self.capacity = float(capacity) if capacity else max(1.0, self.base_rate / 2)
         self._clock, self._sleep = clock, sleep
         self._backoff, self._min_rate = backoff_factor, self.base_rate * min_rate_fraction
         self._recovery_s, self._gap = recovery_s, throttle_gap_s

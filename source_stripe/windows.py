@@ -103,14 +103,16 @@ def geometric_parts(lo: int, hi: int, first_span: int, growth: float, max_parts:
 
 
 def split_ranges(gte: int, t: int, covered_span: int, n: int, policy: SplitPolicy, idle: int = 0,
-                 age: int | None = None) -> list[Range] | None:
+                 age: int | None = None, deepest: bool = False) -> list[Range] | None:
     """How to cut the remaining window [gte, t+1) after a page of `n` items covering `covered_span` seconds.
 
     The page's density is only trusted down to a horizon `age_factor` x `age` seconds below t (`age`: how
     far t is below the stream's upper bound; data seldom reaches back uniformly to the epoch). Parts are
     laid out above the horizon; whatever lies below it becomes one tail window, which splits itself
     when its own first page shows it is big. Returns parts top first (the first keeps the cursor, which
-    sits in second t), or None to go on paging the window as it is."""
+    sits in second t), or None to go on paging the window as it is. With idle workers and too little
+    known to cut, the deepest window (reaching the stream's lower bound) still splits off the part below
+    the horizon: that probe costs one request if the past is empty, and a parallel walk if it is not."""
     if t <= gte or n <= 0:
         return None
     density = n / max(1, covered_span)
@@ -120,7 +122,9 @@ def split_ranges(gte: int, t: int, covered_span: int, n: int, policy: SplitPolic
         part_objects, growth, max_parts = policy.part_pages * policy.limit, policy.growth, policy.max_parts - 1
     elif idle > 0 and est_pages >= 2 * policy.idle_part_pages:
         wanted = min(idle + 1, int(est_pages // policy.idle_part_pages), policy.max_parts - 1)
-        part_objects, growth, max_parts = est_pages * policy.limit / wanted, 1.0, wanted
+        part_objects, growth, max_parts = policy.idle_part_pages * policy.limit, policy.growth, wanted
+    elif idle > 0 and deepest and horizon > gte:  # idle workers: probe the unexplored past as its own window
+        return [(horizon, t + 1), (gte, horizon)]
     else:
         return None
     first_span = max(1, round(part_objects / density))
@@ -225,7 +229,8 @@ class WindowPlanner:
             self._add(w.gte, t)
             w.gte = t
         elif t > w.gte:
-            parts = split_ranges(w.gte, t, lt - t, n, self.policy, idle, age=self.accounted[1] - t)
+            parts = split_ranges(w.gte, t, lt - t, n, self.policy, idle, age=self.accounted[1] - t,
+                                 deepest=w.gte <= self.accounted[0])
             if parts:
                 w.gte = parts[0][0]
                 for a, b in parts[1:]:
