@@ -56,7 +56,7 @@ class Confirmations:
                 elif kind == "trace" and payload.get("trace_type") == "error":
                     error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
                     with self.lock:
-                        self.errors.append(error)
+                        self.errors = (self.errors + [error])[-10:]
                     self.notices.put(("message", msg))
                     self.notices.put(("event", "error", f"destination [{error.get('code')}] {error.get('message')}"))
                 elif kind in ("log", "trace"):

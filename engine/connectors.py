@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from engine.supervisor import exit_text
 from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import dumps
 from protocol.reader import Line, iter_lines
@@ -58,17 +59,6 @@ class ArgFile:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-
-
-def exit_text(code: int | None) -> str:
-    if code is None:
-        return "is still running"
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
 
 
 class Child:

@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -74,6 +75,52 @@ def classify_error(payload: dict) -> str:
     if scope == "transient" or (retryable and payload.get("code") not in PERMANENT_CODES):
         return "transient"
     return "global_permanent"
+
+
+def signal_failure(kind: str, payload: dict) -> tuple[Failure | None, tuple[str, str] | None]:
+    """What a Processor signal means for the attempt: (its failure or None, (stream, why) to leave out)."""
+    if kind == "bad_message":
+        return Failure("bad_message", "bad_message", f"bad line from the source: {payload.get('message')}"), None
+    if kind != "error":
+        return None, None
+    text = f"[{payload.get('code')}] {payload.get('message')}"
+    code = str(payload.get("code", "source_failed"))
+    cls = classify_error(payload)
+    if cls == "global_permanent":
+        return Failure("permanent", code, f"source error {text}"), None
+    if cls == "transient":
+        return Failure("transient", code, f"transient source error {text}"), None
+    if cls == "stream_permanent":
+        return None, (payload["stream"], text)
+    return None, None
+
+
+def exit_failure(code: int | None, stderr_tail: str, unfinished: list[str], retry: list[str]) -> Failure | None:
+    """How a source attempt that printed its last line ended: None when well (exit 0, streams finished)."""
+    if code == 2:
+        return Failure("permanent", "invalid_config", f"the source {exit_text(code)} (usage error): {stderr_tail}", 2)
+    if code != 0:
+        kind = "crash" if code is None or code < 0 else "exit"
+        return Failure(kind, "source_failed", f"the source {exit_text(code)}" + (f": {stderr_tail}" if stderr_tail
+                                                                                   else ""), code)
+    if unfinished:
+        return Failure("incomplete", "source_failed",
+                       f"the source exited without finishing stream(s) {', '.join(sorted(unfinished))}")
+    if retry:
+        return Failure("transient", "source_failed", f"retryable errors in stream(s) {', '.join(sorted(retry))}")
+    return None
+
+
+def exit_text(code: int | None) -> str:
+    """`exited with code 1`, `was killed by SIGKILL` (pure)."""
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 def backoff(policy: RestartPolicy, attempt: int, rand: float) -> float:

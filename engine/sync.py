@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from engine.confirmations import Confirmations
-from engine.connectors import ArgFile, Child, destination_state, discover, exit_text
+from engine.outcome import RunSummary, confirmed_text, run_status, summary
+from engine.connectors import ArgFile, Child, destination_state, discover
 from engine.pipe import PipeOptions, Processor, Signal
 from engine.state_store import StateStore, Totals
-from engine.supervisor import Failure, History, RestartPolicy, classify_error, decide, empty_state, tag_state
+from engine.supervisor import (Failure, History, RestartPolicy, decide, empty_state, exit_failure, exit_text,
+                               signal_failure, tag_state)
 from protocol import messages
 from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import MessageWriter
@@ -70,16 +72,13 @@ class DestinationSink:
     def __init__(self, run: "SyncRun"):
         self.run = run
         self.stdin: BinaryIO = run.destination.proc.stdin  # type: ignore[assignment]
-        self.records_since_state = 0
 
     def data(self, raw: bytes) -> None:
-        self.records_since_state += 1
         self._write(raw)
 
     def state(self, raw: bytes, payload: dict) -> None:
         self._write(tag_state({"type": "state", "state": payload}, self.run.generation))
         self.run.forwarded_states += 1
-        self.records_since_state = 0
         self.flush()
 
     def message(self, msg: dict) -> None:
@@ -178,7 +177,7 @@ class SyncRun:
     def _progress_extra(self) -> dict:
         _, confirmed = self.confirmations.snapshot()
         return {"totals": self._totals().to_dict(), "restarts": self.restarts, "generation": self.generation,
-                "confirmed_state_count": confirmed}
+                "confirmed_state_count": confirmed, "discarded_line_count": self.discarded_lines}
 
     # ---- setup -------------------------------------------------------------------------------------
     def _load_state(self, dest_config: ArgFile) -> dict:
@@ -358,43 +357,25 @@ class SyncRun:
         return self._exit_failure(source, code)
 
     def _exit_failure(self, source: Child, code: int | None) -> Failure | None:
-        tail = source.stderr_tail()
-        if code == 2:
-            return Failure("permanent", "invalid_config", f"the source {exit_text(code)} (usage error): {tail}", 2)
-        if code != 0:
-            kind = "crash" if code is None or code < 0 else "exit"
-            return Failure(kind, "source_failed", f"the source {exit_text(code)}" + (f": {tail}" if tail else ""), code)
         tracker = self.processor.tracker
         announced = {s["name"] for s in self._streams_to_read()} if self.processor.catalog else set()
         unfinished = [n for n in tracker.unfinished() if n in announced and n not in self.excluded]
-        if unfinished:
-            return Failure("incomplete", "source_failed",
-                           f"the source exited without finishing stream(s) {', '.join(sorted(unfinished))}")
         retry = [n for n, t in tracker.streams.items() if t.retryable_error and n not in self.excluded]
-        if retry:
+        failure = exit_failure(code, source.stderr_tail(), unfinished, retry)
+        if failure is not None and failure.kind == "transient":
             self.retry_only = set(retry)
-            return Failure("transient", "source_failed", f"retryable errors in stream(s) {', '.join(sorted(retry))}")
-        return None
+        return failure
 
     def _on_signal(self, sig: Signal) -> Failure | None:
-        payload = sig.payload
         if sig.kind == "bad_message":
-            self.event(f"the source printed a bad line: {payload['message']}", "warn")
-            return Failure("bad_message", "bad_message", f"bad line from the source: {payload['message']}")
-        if sig.kind == "control":
+            self.event(f"the source printed a bad line: {sig.payload['message']}", "warn")
+        elif sig.kind == "control":
             self.event("the source sent a config_update; engine sync does not store configs: update "
                        "your source config by hand", "warn")
-            return None
-        kind = classify_error(payload)
-        text = f"[{payload.get('code')}] {payload.get('message')}"
-        if kind == "global_permanent":
-            return Failure("permanent", str(payload.get("code", "source_failed")), f"source error {text}")
-        if kind == "transient":
-            return Failure("transient", str(payload.get("code", "source_failed")), f"transient source error {text}")
-        stream = payload["stream"]
-        if kind == "stream_permanent" and stream not in self.excluded:
-            self.excluded[stream] = text
-        return None
+        failure, exclude = signal_failure(sig.kind, sig.payload)
+        if exclude is not None and exclude[0] not in self.excluded:
+            self.excluded[exclude[0]] = exclude[1]
+        return failure
 
     def _check_destination(self) -> None:
         code = self.destination.poll()
@@ -457,21 +438,14 @@ class SyncRun:
         tracker = self.processor.tracker
         if self.destination_failure is not None:
             outcome = "destination"
-        if outcome == "interrupted":
-            status, exit_code = "partial", 128 + (self.stop_signal or signal.SIGINT)
-        elif outcome == "done" and unconfirmed <= 0:
-            status = tracker.outcome(True)
-            exit_code = 0 if status == "succeeded" else 1
-        else:
-            status, exit_code = "failed", 1
-        if outcome == "destination":
-            self.final_error = ("destination_failed", f"{self.destination_failure}. {self._confirmed_text(unconfirmed)}")
+            self.final_error = ("destination_failed",
+                                f"{self.destination_failure}. {confirmed_text(state, confirmed, unconfirmed)}")
         elif outcome == "done" and unconfirmed > 0:
-            self.final_error = ("destination_failed", f"the destination exited without confirming "
-                                f"{unconfirmed} state(s); {self._confirmed_text(unconfirmed)}")
+            self.final_error = ("destination_failed", f"the destination exited without confirming {unconfirmed} "
+                                f"state(s); {confirmed_text(state, confirmed, unconfirmed)}")
+        status, exit_code = run_status(outcome, unconfirmed, tracker.outcome(True), self.stop_signal)
         if self.final_error is not None:
-            payload = messages.error_payload("global", self.final_error[0], self.final_error[1])
-            self.processor.emit_error(payload)
+            self.processor.emit_error(messages.error_payload("global", self.final_error[0], self.final_error[1]))
         has_more = status != "succeeded" or tracker.has_more() or self.options.follow
         self._save_totals(complete=status == "succeeded" and not has_more)
         final = self.processor.snapshot()
@@ -479,31 +453,12 @@ class SyncRun:
         if self.writer is not None:
             self.writer.flush()
         self.view.close(final)
-        self._summary(status, exit_code, outcome, unconfirmed)
+        text = summary(RunSummary(
+            status, exit_code, tracker.record_count, time.monotonic() - self.start, self.restarts,
+            str(self.options.state_file) if self.store is not None else None, self.final_error,
+            sorted(set(tracker.unfinished()) | set(tracker.errored()) | set(self.excluded)), tracker.skipped()))
+        print(redact_text(text), file=sys.stderr, flush=True)
         return exit_code
-
-    def _confirmed_text(self, unconfirmed: int) -> str:
-        state, confirmed = self.confirmations.snapshot()
-        streams = ", ".join(sorted(state.get("streams") or {})) or "none"
-        text = f"Confirmed state covers: {streams} ({confirmed} confirmation(s) this run)"
-        if unconfirmed > 0:
-            text += f"; {unconfirmed} forwarded state(s) were not confirmed and will be re-read next run"
-        return text + "."
-
-    def _summary(self, status: str, exit_code: int, outcome: str, unconfirmed: int) -> None:
-        tracker = self.processor.tracker
-        where = f"; state saved to {self.options.state_file}" if self.store is not None else ""
-        line = f"engine: sync {status}: {tracker.record_count:,} records in {time.monotonic() - self.start:.1f}s, " \
-               f"{self.restarts} restart(s){where}"
-        if outcome == "interrupted":
-            line += f"; interrupted by {signal.Signals(exit_code - 128).name}: the next run resumes from the " \
-                    "confirmed state"
-        if self.final_error is not None:
-            line += f"\nengine: error [{self.final_error[0]}]: {self.final_error[1]}"
-        not_synced = sorted(set(tracker.unfinished()) | set(tracker.errored()) | set(self.excluded))
-        if status != "succeeded" and not_synced:
-            line += f"\nengine: not (fully) synced: {', '.join(not_synced)}"
-        print(redact_text(line), file=sys.stderr, flush=True)
 
     # ---- signals -----------------------------------------------------------------------------------
     def handle_signal(self, signum: int, _frame: Any = None) -> None:

@@ -48,6 +48,7 @@ class StreamTrack:
     estimate: int | None = None
     last_state: Any = _UNSET
     restartable: bool = False  # a new source attempt may announce this stream again
+    source_skipped: bool = False  # the source itself ended it `skipped` (with a reason): not a failure
     warned: set[str] = field(default_factory=set)
 
     def rate(self, now_ms: int) -> float:
@@ -214,6 +215,7 @@ class Tracker:
             else:
                 changed = track.status != status
             track.status, track.ended_ms, track.restartable = status, now_ms, False
+            track.source_skipped = status == SKIPPED
             if status == SKIPPED and payload.get("reason"):
                 track.reason = str(payload["reason"])
             if track.started_ms is None:
@@ -301,7 +303,13 @@ class Tracker:
         return [n for n, t in self.streams.items() if t.status not in TERMINAL]
 
     def errored(self) -> list[str]:
-        return [n for n, t in self.streams.items() if t.permanent_error or t.retryable_error]
+        """Streams whose data may be incomplete because of an error (not those the source chose to skip)."""
+        return [n for n, t in self.streams.items()
+                if (t.permanent_error or t.retryable_error) and not t.source_skipped]
+
+    def skipped(self) -> dict[str, str]:
+        """Streams the source skipped, with its reason (e.g. a feature not enabled on the account)."""
+        return {n: t.reason or "" for n, t in self.streams.items() if t.source_skipped}
 
     def has_more(self) -> bool:
         """True when another run would bring more data: a stream unfinished or with ranges remaining."""

@@ -117,3 +117,49 @@ def test_sync_id_is_stable_and_secret_free():
     a = sync_id({"destination_config": {"url": "postgresql://u@h/db", "schema": "s"}})
     assert a == sync_id({"destination_config": {"url": "postgresql://u@h/db", "schema": "s"}})
     assert a != sync_id({"destination_config": {"url": "postgresql://u@h/db", "schema": "t"}})
+
+
+def test_signal_failure_maps_errors_to_attempt_failures_and_left_out_streams():
+    from engine.supervisor import signal_failure
+
+    failure, out = signal_failure("error", {"scope": "global", "code": "auth_failed", "retryable": False,
+                                            "message": "Invalid API key"})
+    assert failure.permanent and failure.code == "auth_failed" and out is None
+    failure, out = signal_failure("error", {"scope": "transient", "code": "network", "retryable": True,
+                                            "message": "reset"})
+    assert failure.kind == "transient" and not failure.permanent
+    failure, out = signal_failure("error", {"scope": "stream", "stream": "charges", "code": "permission_denied",
+                                            "retryable": False, "message": "no"})
+    assert failure is None and out == ("charges", "[permission_denied] no")
+    assert signal_failure("bad_message", {"message": "line 3: invalid JSON"})[0].kind == "bad_message"
+    assert signal_failure("control", {}) == (None, None)
+
+
+def test_exit_failure_reads_exit_codes_and_unfinished_streams():
+    from engine.supervisor import exit_failure
+
+    assert exit_failure(0, "", [], []) is None
+    assert exit_failure(2, "Error: no such option", [], []).permanent
+    crash = exit_failure(-9, "", [], [])
+    assert crash.kind == "crash" and crash.message == "the source was killed by SIGKILL"
+    assert exit_failure(1, "boom", [], []).message == "the source exited with code 1: boom"
+    assert "without finishing stream(s) a, b" in exit_failure(0, "", ["b", "a"], []).message
+    assert exit_failure(0, "", [], ["c"]).kind == "transient"
+
+
+def test_run_status_and_summary():
+    from engine.outcome import RunSummary, run_status, summary
+
+    assert run_status("done", 0, "succeeded", None) == ("succeeded", 0)
+    assert run_status("done", 0, "partial", None) == ("partial", 1)
+    assert run_status("done", 2, "succeeded", None) == ("failed", 1)  # states the destination never confirmed
+    assert run_status("interrupted", 5, "partial", 15) == ("partial", 143)
+    assert run_status("failed", 0, "succeeded", None) == ("failed", 1)
+    text = summary(RunSummary("partial", 143, 1200, 3.25, 1, "/s.json", ("source_failed", "gave up"),
+                              ["charges"], {"issuing_cards": "not enabled"}))
+    assert text.splitlines() == [
+        "engine: sync partial: 1,200 records in 3.2s, 1 restart(s); state saved to /s.json; interrupted by "
+        "SIGTERM: the next run resumes from the confirmed state",
+        "engine: error [source_failed]: gave up",
+        "engine: not (fully) synced: charges",
+        "engine: skipped by the source: issuing_cards (not enabled)"]

@@ -79,7 +79,10 @@ def test_outcome_and_has_more():
     assert t.outcome(False) == "failed"
     t.on_error({"scope": "stream", "stream": "charges", "code": "permission_denied", "retryable": False,
                 "message": "no"})
-    assert t.outcome(True) == "partial" and t.errored() == ["charges"]
+    assert t.outcome(True) == "succeeded" and t.skipped() == {"charges": "not enabled"}  # the source skipped it
+    t.on_error({"scope": "stream", "stream": "customers", "code": "server_error", "retryable": True,
+                "message": "502"})
+    assert t.outcome(True) == "partial" and t.errored() == ["customers"] and t.has_more()
     t.on_error({"scope": "global", "code": "auth_failed", "retryable": False, "message": "bad key"})
     assert t.outcome(True) == "failed"
 

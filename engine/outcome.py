@@ -1,0 +1,57 @@
+"""How an `engine sync` run ended, as pure functions: its eof status and exit code, and the words.
+
+`run_status` maps the way the run stopped (`done`, `interrupted`, `failed`, `destination`) plus what
+is known at the end to the `eof` status and the exit code (0 succeeded; 1 failed or partial; 128+N
+after signal N). `confirmed_text` says what the destination confirmed and what it did not;
+`summary` is the stderr summary that names what was not synced.
+"""
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+
+
+def run_status(outcome: str, unconfirmed: int, tracker_outcome: str, stop_signal: int | None) -> tuple[str, int]:
+    """(eof status, exit code)."""
+    if outcome == "interrupted":
+        return "partial", 128 + (stop_signal or signal.SIGINT)
+    if outcome == "done" and unconfirmed <= 0:
+        return tracker_outcome, 0 if tracker_outcome == "succeeded" else 1
+    return "failed", 1
+
+
+def confirmed_text(state: dict, confirmed: int, unconfirmed: int) -> str:
+    streams = ", ".join(sorted(state.get("streams") or {})) or "none"
+    text = f"Confirmed state covers: {streams} ({confirmed} confirmation(s) this run)"
+    if unconfirmed > 0:
+        text += f"; {unconfirmed} forwarded state(s) were not confirmed and will be re-read next run"
+    return text + "."
+
+
+@dataclass
+class RunSummary:
+    status: str
+    exit_code: int
+    records: int
+    seconds: float
+    restarts: int
+    state_file: str | None = None
+    final_error: tuple[str, str] | None = None
+    not_synced: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def summary(s: RunSummary) -> str:
+    """The stderr lines that end a run."""
+    where = f"; state saved to {s.state_file}" if s.state_file else ""
+    text = f"engine: sync {s.status}: {s.records:,} records in {s.seconds:.1f}s, {s.restarts} restart(s){where}"
+    if s.exit_code > 128:
+        text += f"; interrupted by {signal.Signals(s.exit_code - 128).name}: the next run resumes from the " \
+                "confirmed state"
+    if s.final_error is not None:
+        text += f"\nengine: error [{s.final_error[0]}]: {s.final_error[1]}"
+    if s.status != "succeeded" and s.not_synced:
+        text += f"\nengine: not (fully) synced: {', '.join(sorted(s.not_synced))}"
+    if s.skipped:
+        text += "\nengine: skipped by the source: " + "; ".join(f"{n} ({why})" for n, why in sorted(s.skipped.items()))
+    return text
