@@ -54,11 +54,11 @@ def vary(stream: str, template: dict, i: int) -> dict:
     obj = dict(template)
     created = T0 + i * 7
     if stream == "customers":
-        obj.update(id=f"cus_{i:014d}", email=f"customer{i}@example.com", created=created, balance=i % 1000 - 500,
-                   metadata={"crm_id": str(i)}, name=f"Customer {i}")
+        obj.update(id=f"cus_{i:014d}", email=f"customer{i}@example.com", created=created,
+                   balance=i % 1000 - 500, metadata={"crm_id": str(i)}, name=f"Customer {i}")
     else:
-        obj.update(id=f"ch_{i:016d}", amount=100 + i % 99_000, amount_captured=100 + i % 99_000, created=created,
-                   customer=f"cus_{i // 3:014d}", balance_transaction=f"txn_{i:016d}",
+        obj.update(id=f"ch_{i:016d}", amount=100 + i % 99_000, amount_captured=100 + i % 99_000,
+                   created=created, customer=f"cus_{i // 3:014d}", balance_transaction=f"txn_{i:016d}",
                    receipt_url=f"https://pay.stripe.com/receipts/{i:020d}", paid=i % 17 != 0)
     return obj
 
@@ -92,15 +92,16 @@ def write_inputs(directory: Path, records: int) -> tuple[Path, dict[str, Path]]:
                 out.write(dumps_line(messages.record(stream, obj, emitted_at=updated_at * 1000,
                                                      updated_at=updated_at)))
                 copies[stream].write(baseline_line(obj, columns[stream], updated_at))
-            out.write(dumps_line(messages.stream_state(stream, {"accounted_range": {"gte": T0, "lt": T0 + emitted},
-                                                                "remaining": [], "page": page})))
+            page_state = {"accounted_range": {"gte": T0, "lt": T0 + emitted}, "remaining": [], "page": page}
+            out.write(dumps_line(messages.stream_state(stream, page_state)))
     for f in copies.values():
         f.close()
     return lines_path, copy_paths
 
 
 def baseline_line(obj: dict, columns: list[ddl.Column], updated_at: int) -> bytes:
-    """One COPY line of the baseline table: id, typed columns, _raw_data, _updated_at, _synced_at, _deleted_at."""
+    """One COPY line of the baseline table: id, typed columns, _raw_data, _updated_at, _synced_at,
+    _deleted_at (the same columns the destination fills)."""
     fields = [copy_text(obj["id"])]
     for c in columns:
         v = obj.get(c.key)
@@ -112,7 +113,8 @@ def baseline_line(obj: dict, columns: list[ddl.Column], updated_at: int) -> byte
             fields.append(b"t" if v else b"f")
         else:
             fields.append(copy_text(str(v)))
-    fields += [dumps(obj).replace(b"\\", b"\\\\"), str(updated_at).encode(), b"2024-01-01 00:00:00+00", b"\\N"]
+    raw = dumps(obj).replace(b"\\", b"\\\\")
+    fields += [raw, str(updated_at).encode(), b"2024-01-01 00:00:00+00", b"\\N"]
     return b"\t".join(fields) + b"\n"
 
 
@@ -149,14 +151,15 @@ def prepare_baseline(url: str, schema: str, template_schema: str) -> None:
     with conn, conn.cursor() as cur:
         cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"')
         for stream in STREAMS:
-            cur.execute(f'CREATE TABLE "{schema}"."{stream}" (LIKE "{template_schema}"."{stream}" INCLUDING ALL)')
+            cur.execute(f'CREATE TABLE "{schema}"."{stream}" '
+                        f'(LIKE "{template_schema}"."{stream}" INCLUDING ALL)')
     conn.close()
 
 
 def count_rows(url: str, schema: str) -> int:
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
-        cur.execute(" + ".join(f'(SELECT count(*) FROM "{schema}"."{s}")' for s in STREAMS).join(["SELECT ", ""]))
+        cur.execute("SELECT " + " + ".join(f'(SELECT count(*) FROM "{schema}"."{s}")' for s in STREAMS))
         n = cur.fetchone()[0]
     conn.close()
     return n

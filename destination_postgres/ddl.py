@@ -18,6 +18,10 @@ from destination_postgres.identifiers import (
     UPDATED_AT, column_name, literal, qualified, quote)
 
 
+# the bookkeeping columns, quoted once
+_ID, _RAW, _UPD, _SYNCED, _DEL = (quote(c) for c in (ID, RAW_DATA, UPDATED_AT, SYNCED_AT, DELETED_AT))
+
+
 @dataclass(frozen=True)
 class Column:
     name: str  # column name (unquoted, valid identifier)
@@ -75,9 +79,9 @@ def create_deleted_table(schema: str) -> str:
 
 def create_table(schema: str, table: str, columns: list[Column]) -> str:
     typed = "".join(f"{quote(c.name)} {c.pg_type}, " for c in columns)
-    return (f"CREATE TABLE IF NOT EXISTS {qualified(schema, table)} ({quote(ID)} text PRIMARY KEY, {typed}"
-            f"{quote(RAW_DATA)} jsonb NOT NULL, {quote(UPDATED_AT)} bigint NOT NULL, "
-            f"{quote(SYNCED_AT)} timestamptz NOT NULL DEFAULT now(), {quote(DELETED_AT)} bigint)")
+    return (f"CREATE TABLE IF NOT EXISTS {qualified(schema, table)} ({_ID} text PRIMARY KEY, {typed}"
+            f"{_RAW} jsonb NOT NULL, {_UPD} bigint NOT NULL, {_SYNCED} timestamptz NOT NULL DEFAULT now(), "
+            f"{_DEL} bigint)")
 
 
 def alter_table(schema: str, table: str, columns: list[Column]) -> str | None:
@@ -100,20 +104,16 @@ def stage_table(index: int) -> str:
     return f"{STAGE_TABLE}_{index}"
 
 
-def _stage_columns(columns: list[Column]) -> str:
-    return ", ".join([quote(ID), quote(UPDATED_AT), quote(DELETED_AT), *(quote(c.name) for c in columns),
-                      quote(RAW_DATA)])
-
-
 def create_stage(stage: str, columns: list[Column]) -> str:
     """The stage: what `batch.copy_line` writes (typed values already converted by types.converter)."""
     typed = "".join(f"{quote(c.name)} {c.pg_type}, " for c in columns)
-    return (f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(stage)} ({quote(ID)} text NOT NULL, "
-            f"{quote(UPDATED_AT)} bigint NOT NULL, {quote(DELETED_AT)} bigint, {typed}{quote(RAW_DATA)} jsonb NOT NULL)")
+    return (f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(stage)} ({_ID} text NOT NULL, "
+            f"{_UPD} bigint NOT NULL, {_DEL} bigint, {typed}{_RAW} jsonb NOT NULL)")
 
 
 def copy_stage(stage: str, columns: list[Column]) -> str:
-    return f"COPY pg_temp.{quote(stage)} ({_stage_columns(columns)}) FROM STDIN"
+    names = ", ".join([_ID, _UPD, _DEL, *(quote(c.name) for c in columns), _RAW])
+    return f"COPY pg_temp.{quote(stage)} ({names}) FROM STDIN"
 
 
 def truncate_stage(stage: str) -> str:
@@ -122,9 +122,8 @@ def truncate_stage(stage: str) -> str:
 
 # Replace the stored row only with a newer version; on a tie only with a different later version,
 # and never a tombstone with a live version (batch.supersedes is the same rule for one batch).
-_NEWER = (f"t.{quote(UPDATED_AT)} < excluded.{quote(UPDATED_AT)} OR (t.{quote(UPDATED_AT)} = "
-          f"excluded.{quote(UPDATED_AT)} AND t.{quote(DELETED_AT)} IS NULL AND (excluded.{quote(DELETED_AT)} "
-          f"IS NOT NULL OR t.{quote(RAW_DATA)} IS DISTINCT FROM excluded.{quote(RAW_DATA)}))")
+_NEWER = (f"t.{_UPD} < excluded.{_UPD} OR (t.{_UPD} = excluded.{_UPD} AND t.{_DEL} IS NULL "
+          f"AND (excluded.{_DEL} IS NOT NULL OR t.{_RAW} IS DISTINCT FROM excluded.{_RAW}))")
 
 
 def upsert(schema: str, table: str, stage: str, columns: list[Column], stream: str | None = None) -> str:
@@ -135,26 +134,23 @@ def upsert(schema: str, table: str, stage: str, columns: list[Column], stream: s
     With `stream` given (hard delete), only live rows are moved, and not those whose id has a
     tombstone of the same second or newer in `_sync_deleted` (see `hard_delete`).
     """
-    live = f"excluded.{quote(DELETED_AT)} IS NULL"
-    merged = f"(t.{quote(RAW_DATA)} || excluded.{quote(RAW_DATA)})"
-    names = "".join(f"{quote(c.name)}, " for c in columns)
-    sets = "".join(f"{quote(c.name)} = CASE WHEN {live} THEN excluded.{quote(c.name)} "
-                   f"ELSE {types.read_expression(c.pg_type, merged, literal(c.key))} END, " for c in columns)
+    live, merged = f"excluded.{_DEL} IS NULL", f"(t.{_RAW} || excluded.{_RAW})"
+    typed = [quote(c.name) for c in columns]
+    sets = "".join(f"{name} = CASE WHEN {live} THEN excluded.{name} "
+                   f"ELSE {types.read_expression(c.pg_type, merged, literal(c.key))} END, "
+                   for name, c in zip(typed, columns))
     where = ""
     if stream is not None:
-        where = (f" WHERE s.{quote(DELETED_AT)} IS NULL AND NOT EXISTS (SELECT 1 FROM "
-                 f"{qualified(schema, DELETED_TABLE)} d WHERE d.stream = {literal(stream)} AND d.id = s.{quote(ID)} "
-                 f"AND d.deleted_at >= s.{quote(UPDATED_AT)})")
+        where = (f" WHERE s.{_DEL} IS NULL AND NOT EXISTS (SELECT 1 FROM {qualified(schema, DELETED_TABLE)} "
+                 f"d WHERE d.stream = {literal(stream)} AND d.id = s.{_ID} AND d.deleted_at >= s.{_UPD})")
     return (
-        f"WITH up AS (INSERT INTO {qualified(schema, table)} AS t ({quote(ID)}, {names}"
-        f"{quote(RAW_DATA)}, {quote(UPDATED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED_AT)}) "
-        f"SELECT s.{quote(ID)}, {''.join(f's.{quote(c.name)}, ' for c in columns)}s.{quote(RAW_DATA)}, "
-        f"s.{quote(UPDATED_AT)}, now(), s.{quote(DELETED_AT)} FROM pg_temp.{quote(stage)} s{where} "
-        f"ON CONFLICT ({quote(ID)}) DO UPDATE SET {sets}"
-        f"{quote(RAW_DATA)} = CASE WHEN {live} THEN excluded.{quote(RAW_DATA)} ELSE {merged} END, "
-        f"{quote(UPDATED_AT)} = excluded.{quote(UPDATED_AT)}, {quote(SYNCED_AT)} = excluded.{quote(SYNCED_AT)}, "
-        f"{quote(DELETED_AT)} = excluded.{quote(DELETED_AT)} WHERE {_NEWER} "
-        f"RETURNING t.xmax = 0 AS ins, t.{quote(DELETED_AT)} IS NOT NULL AS del) "
+        f"WITH up AS (INSERT INTO {qualified(schema, table)} AS t "
+        f"({', '.join([_ID, *typed, _RAW, _UPD, _SYNCED, _DEL])}) "
+        f"SELECT {', '.join(f's.{n}' for n in [_ID, *typed, _RAW, _UPD])}, now(), s.{_DEL} "
+        f"FROM pg_temp.{quote(stage)} s{where} ON CONFLICT ({_ID}) DO UPDATE SET {sets}"
+        f"{_RAW} = CASE WHEN {live} THEN excluded.{_RAW} ELSE {merged} END, {_UPD} = excluded.{_UPD}, "
+        f"{_SYNCED} = excluded.{_SYNCED}, {_DEL} = excluded.{_DEL} WHERE {_NEWER} "
+        f"RETURNING t.xmax = 0 AS ins, t.{_DEL} IS NOT NULL AS del) "
         "SELECT count(*) FILTER (WHERE ins AND NOT del), count(*) FILTER (WHERE NOT ins AND NOT del), "
         "count(*) FILTER (WHERE del) FROM up")
 
@@ -165,22 +161,22 @@ def hard_delete(schema: str, table: str, stage: str, stream: str) -> str:
     Each tombstone is remembered in `_sync_deleted` (newest per id) so that an older live version
     arriving later is not resurrected by `upsert(..., stream=...)`.
     """
-    deleted = qualified(schema, DELETED_TABLE)
     return (
-        f"WITH tomb AS (SELECT {quote(ID)} AS id, {quote(DELETED_AT)} AS upd FROM pg_temp.{quote(stage)} "
-        f"WHERE {quote(DELETED_AT)} IS NOT NULL), "
-        f"reg AS (INSERT INTO {deleted} AS d (stream, id, deleted_at) SELECT {literal(stream)}, id, upd FROM tomb "
-        "ON CONFLICT (stream, id) DO UPDATE SET deleted_at = excluded.deleted_at "
-        "WHERE d.deleted_at < excluded.deleted_at RETURNING 1), "
-        f"gone AS (DELETE FROM {qualified(schema, table)} t USING tomb WHERE t.{quote(ID)} = tomb.id "
-        f"AND t.{quote(UPDATED_AT)} <= tomb.upd RETURNING 1) "
+        f"WITH tomb AS (SELECT {_ID} AS id, {_DEL} AS upd FROM pg_temp.{quote(stage)} "
+        f"WHERE {_DEL} IS NOT NULL), "
+        f"reg AS (INSERT INTO {qualified(schema, DELETED_TABLE)} AS d (stream, id, deleted_at) "
+        f"SELECT {literal(stream)}, id, upd FROM tomb ON CONFLICT (stream, id) DO UPDATE "
+        "SET deleted_at = excluded.deleted_at WHERE d.deleted_at < excluded.deleted_at RETURNING 1), "
+        f"gone AS (DELETE FROM {qualified(schema, table)} t USING tomb WHERE t.{_ID} = tomb.id "
+        f"AND t.{_UPD} <= tomb.upd RETURNING 1) "
         "SELECT 0, 0, count(*) FROM reg")  # `gone` runs although unread (PostgreSQL runs every DML CTE)
 
 
 def save_state(schema: str, scope: str, stream: str, data_json: str) -> str:
     return (f"INSERT INTO {qualified(schema, STATE_TABLE)} (scope, stream, data, committed_at) VALUES "
             f"({literal(scope)}, {literal(stream)}, {literal(data_json)}::jsonb, now()) "
-            "ON CONFLICT (scope, stream) DO UPDATE SET data = excluded.data, committed_at = excluded.committed_at")
+            "ON CONFLICT (scope, stream) DO UPDATE SET data = excluded.data, "
+            "committed_at = excluded.committed_at")
 
 
 def load_states(schema: str) -> str:

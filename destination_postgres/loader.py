@@ -160,8 +160,8 @@ class Loader:
     def stop(self, line_no: int, reason: str) -> Iterator[dict]:
         """Commit what came before a line that could belong to any stream, then end the run."""
         yield from self.commit(wait=True)
-        raise ConnectorError("bad_message", f"line {line_no}: {reason}; stopped there: nothing from this line "
-                             "on was written and the last committed checkpoints are kept",
+        raise ConnectorError("bad_message", f"line {line_no}: {reason}; stopped there: nothing from this "
+                             "line on was written and the last committed checkpoints are kept",
                              hint="fix the producer of the input, then rerun from the committed state")
 
     # -- catalog ------------------------------------------------------------------------------
@@ -214,8 +214,8 @@ class Loader:
         job, self.inflight = self.inflight, None
         outcome = job.result()
         for stream, row, reason in outcome.bad:
-            yield from self.lose(stream, row.first_line_no, f"record {row.id!r} (line {row.line_no}) could not "
-                                 f"be written: {reason}", code="write_failed")
+            yield from self.lose(stream, row.first_line_no, f"record {row.id!r} (line {row.line_no}) "
+                                 f"could not be written: {reason}", code="write_failed")
         yield from self.report_mismatches()
         for stream, s in outcome.stats.items():
             self.counts[stream] = add_stats(self.counts.get(stream, ZERO), s)
@@ -239,7 +239,7 @@ class Loader:
             self.counts.clear()
         else:
             total = self.counts.pop(p.key[1], ZERO)
-        p.message["state"]["destination_stats"] = {"inserted": total[0], "updated": total[1], "deleted": total[2]}
+        p.message["state"]["destination_stats"] = dict(zip(("inserted", "updated", "deleted"), total))
         return p.message
 
     # -- problems -----------------------------------------------------------------------------
@@ -257,9 +257,10 @@ class Loader:
             if (stream, key) not in self.reported:
                 self.reported.add((stream, key))
                 column = next(c for c in self.columns[stream] if c.key == key)
-                yield messages.log("warn", f"stream {stream!r}: property {key!r} holds a {kind} (first on line "
-                                   f"{line_no}) that does not fit column {column.name!r} ({column.pg_type}); "
-                                   "the column gets NULL there and the value stays in _raw_data",
+                yield messages.log("warn", f"stream {stream!r}: property {key!r} holds a {kind} (first on "
+                                   f"line {line_no}) that does not fit column {column.name!r} "
+                                   f"({column.pg_type}); the column gets NULL there and the value stays in "
+                                   "_raw_data",
                                    {"stream": stream, "property": key, "line": line_no})
 
     def warn_once(self, key: str, text: str) -> Iterator[dict]:

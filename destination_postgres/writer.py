@@ -119,7 +119,7 @@ class Writer:
 
     # -- connection ---------------------------------------------------------------------------
     def open(self, write: bool = True) -> None:
-        """Connect (with retries); to write, also take the schema lock and create the stage table."""
+        """Connect (with retries); to write, also take the schema lock (stage tables come later)."""
         self.conn = connect_with_retries(self.opts)
         if not write:
             return
@@ -211,7 +211,8 @@ class Writer:
                     self.reopen(exc)
                 except ConnectorError as failed:
                     raise ConnectorError(failed.code, f"{doing}: {failed.message}; not committed: "
-                                         f"{not_committed()}", retryable=failed.retryable, hint=failed.hint) from None
+                                         f"{not_committed()}", retryable=failed.retryable,
+                                         hint=failed.hint) from None
         raise ConnectorError(
             "network", f"{doing}: lost the connection to {describe_target(self.opts.url)} ({last}); not "
             f"committed: {not_committed()}; the committed checkpoints in {self.opts.schema}._sync_state are "
@@ -284,8 +285,9 @@ class Writer:
             if self.opts.hard_delete:
                 moves = [ddl.hard_delete(schema, table, stage, stream),
                          ddl.upsert(schema, table, stage, columns, stream)]
-            plan = self._plans[key] = StagePlan(stage, ddl.create_stage(stage, columns),
-                                                ddl.copy_stage(stage, columns), moves, ddl.truncate_stage(stage))
+            plan = StagePlan(stage, ddl.create_stage(stage, columns), ddl.copy_stage(stage, columns), moves,
+                             ddl.truncate_stage(stage))
+            self._plans[key] = plan
         return plan
 
     def write_rows(self, stream: str, columns: list[ddl.Column], rows: list[Row]) -> tuple[Stats, list]:
@@ -342,7 +344,7 @@ class Writer:
         if not allowed:
             raise ConnectorError("permission_denied", f"connected to {target}, but schema "
                                  f"{self.opts.schema!r} needs {missing}",
-                                 hint=f"GRANT the missing privilege, or pick another schema")
+                                 hint="GRANT the missing privilege, or pick another schema")
         return f"connected to {target}; schema {self.opts.schema!r} {verdict}"
 
     def load_state(self) -> dict:

@@ -8,8 +8,9 @@ SCHEMA = {"properties": {"id": {"type": "string"}, "email": {"type": ["string", 
 
 
 def test_plan_columns_skips_reserved_and_nested():
-    assert ddl.plan_columns(SCHEMA) == [Column("email", "text", "email"), Column("amount", "bigint", "amount"),
-                                        Column("paid", "boolean", "paid")]
+    email, amount, paid = Column("email", "text", "email"), Column("amount", "bigint", "amount"), \
+        Column("paid", "boolean", "paid")
+    assert ddl.plan_columns(SCHEMA) == [email, amount, paid]
 
 
 def test_schema_evolution_only_adds():
@@ -18,8 +19,8 @@ def test_schema_evolution_only_adds():
                 "_updated_at": "bigint", "_synced_at": "timestamp with time zone", "_deleted_at": "bigint"}
     assert ddl.columns_to_add(wanted, existing) == [Column("paid", "boolean", "paid")]
     # `amount` keeps its existing type (text); `old`, gone from the schema, is still filled
-    assert ddl.filled_columns(wanted, existing) == [Column("email", "text", "email"),
-                                                    Column("amount", "text", "amount"), Column("old", "bigint", "old")]
+    assert ddl.filled_columns(wanted, existing) == [
+        Column("email", "text", "email"), Column("amount", "text", "amount"), Column("old", "bigint", "old")]
     assert ddl.missing_reserved(existing) == []
     assert ddl.missing_reserved({"id": "text"}) == ["_raw_data", "_updated_at", "_synced_at", "_deleted_at"]
     assert ddl.alter_table("s", "t", []) is None
@@ -30,8 +31,8 @@ def test_schema_evolution_only_adds():
 
 def test_create_table_quotes_hostile_names():
     sql = ddl.create_table("stripe", 'x"; drop table y; --', [Column('a"b', "text", 'a"b')])
-    assert sql.startswith('CREATE TABLE IF NOT EXISTS "stripe"."x""; drop table y; --" ("id" text PRIMARY KEY, '
-                          '"a""b" text, "_raw_data" jsonb NOT NULL')
+    assert sql.startswith('CREATE TABLE IF NOT EXISTS "stripe"."x""; drop table y; --" '
+                          '("id" text PRIMARY KEY, "a""b" text, "_raw_data" jsonb NOT NULL')
 
 
 def test_upsert_guard_and_tombstone_merge():
@@ -57,10 +58,12 @@ def test_hard_delete_remembers_tombstones():
 def test_stage_matches_the_copy_line_layout():
     columns = [Column("amount", "bigint", "amount"), Column("paid", "boolean", "paid")]
     assert ddl.create_stage("_sync_stage_1", columns) == (
-        'CREATE TEMPORARY TABLE IF NOT EXISTS "_sync_stage_1" ("id" text NOT NULL, "_updated_at" bigint NOT NULL, '
-        '"_deleted_at" bigint, "amount" bigint, "paid" boolean, "_raw_data" jsonb NOT NULL)')
-    assert ddl.copy_stage("_sync_stage_1", columns) == ('COPY pg_temp."_sync_stage_1" ("id", "_updated_at", '
-                                                        '"_deleted_at", "amount", "paid", "_raw_data") FROM STDIN')
+        'CREATE TEMPORARY TABLE IF NOT EXISTS "_sync_stage_1" ("id" text NOT NULL, '
+        '"_updated_at" bigint NOT NULL, "_deleted_at" bigint, "amount" bigint, "paid" boolean, '
+        '"_raw_data" jsonb NOT NULL)')
+    assert ddl.copy_stage("_sync_stage_1", columns) == (
+        'COPY pg_temp."_sync_stage_1" ("id", "_updated_at", "_deleted_at", "amount", "paid", "_raw_data") '
+        'FROM STDIN')
 
 
 def test_state_row_is_written_with_literals():

@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 
-import psycopg2
 
 from destination_postgres.writer import LOCK_CLASS, schema_lock_key
 from protocol.jsonio import dumps, dumps_line, loads
@@ -62,8 +61,8 @@ def test_lost_connection_is_reopened_and_the_batch_replayed(dst_config, db):
         key = schema_lock_key(dst_config["schema"])
         with db.cursor() as cur:
             for _ in range(100):  # the writer holds the schema lock once connected
-                cur.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s",
-                            (LOCK_CLASS, key))
+                cur.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
+                            "AND objid = %s", (LOCK_CLASS, key))
                 row = cur.fetchone()
                 if row:
                     break
@@ -96,7 +95,9 @@ def check_covered(conn, schema: str, items: list[dict]) -> int:
     with conn.cursor() as cur:
         cur.execute(f'SELECT scope, stream, data FROM "{schema}"._sync_state')
         committed = {(scope, stream): data["upto"] for scope, stream, data in cur.fetchall()}
-    rows = {s: {r["id"]: r["seq"] for r in table(conn, schema, s, "id, seq")} for s in "abc"} if committed else {}
+    if not committed:
+        return 0
+    rows = {s: {r["id"]: r["seq"] for r in table(conn, schema, s, "id, seq")} for s in "abc"}
     for item in items:
         if item["type"] != "record":
             continue

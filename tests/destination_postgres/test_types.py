@@ -38,9 +38,9 @@ def test_read_expressions_never_cast_without_a_type_check():
     assert types.read_expression("jsonb", "s.raw", "E'k'") is None
 
 
-VALUES = [None, "abc", "", "tab\there", "12.50", "-3", "1e5", "x1", 7, -7, 10**18 - 1, 10**18, -(10**18), 1.5, 1e16,
-          -1.2345678901234568e+16, 1e18, 5e-05, 1e-7,
-          -0.25, 2.0, True, False, {"id": "card_1"}, {"id": 5}, {"object": "card"}, [], ["a"], {}]
+VALUES = [None, "abc", "", "tab\there", "12.50", "-3", "1e5", "x1", 7, -7, 10**18 - 1, 10**18, -(10**18), 1.5,
+          1e16, -1.2345678901234568e+16, 1e18, 5e-05, 1e-7, -0.25, 2.0, True, False, {"id": "card_1"},
+          {"id": 5}, {"object": "card"}, [], ["a"], {}]
 
 
 def test_python_converters_agree_with_sql_read_expressions(pg_url):
@@ -59,7 +59,8 @@ def test_python_converters_agree_with_sql_read_expressions(pg_url):
                 convert = types.converter(pg_type)
                 cur.execute(f"CREATE TEMPORARY TABLE conv_{pg_type} (i int, v {pg_type})")
                 converted = [None if v is None else convert(v) for v in VALUES]
-                lines = b"".join(b"%d\t%b\n" % (i, types.NULL if c is None else c) for i, c in enumerate(converted))
+                lines = b"".join(b"%d\t%b\n" % (i, types.NULL if c is None else c)
+                                 for i, c in enumerate(converted))
                 cur.copy_expert(f"COPY conv_{pg_type} FROM STDIN", io.BytesIO(lines))
                 cur.execute(f"SELECT v::text FROM conv_{pg_type} ORDER BY i")
                 from_python = [r[0] for r in cur.fetchall()]
