@@ -199,24 +199,24 @@ class Writer:
 
     def retrying(self, work: Callable[[], T], doing: str, not_committed: Callable[[], str]) -> T:
         """Run `work` (one transaction); after a lost connection or race, reopen and run it again,
-        `retries` times, then a global `network` error naming what `not_committed()` describes."""
+        `retries` times, then a global error naming what `not_committed()` describes."""
         for attempt in range(self.opts.retries + 1):
             try:
                 return work()
             except (errors.ConnectionLost, TransactionRetry) as exc:
-                last = exc
+                failure = ConnectorError("network", f"lost the connection to {describe_target(self.opts.url)} "
+                                         f"({exc})", retryable=True)
                 if attempt == self.opts.retries:
                     break
                 try:
                     self.reopen(exc)
-                except ConnectorError as failed:
-                    raise ConnectorError(failed.code, f"{doing}: {failed.message}; not committed: "
-                                         f"{not_committed()}", retryable=failed.retryable,
-                                         hint=failed.hint) from None
+                except ConnectorError as reopen_failed:
+                    failure = reopen_failed
+                    break
         raise ConnectorError(
-            "network", f"{doing}: lost the connection to {describe_target(self.opts.url)} ({last}); not "
-            f"committed: {not_committed()}; the committed checkpoints in {self.opts.schema}._sync_state are "
-            "intact", retryable=True, hint="rerun from the committed state once the database is reachable")
+            failure.code, f"{doing}: {failure.message}; not committed: {not_committed()}; the committed "
+            f"checkpoints in {self.opts.schema}._sync_state are intact", retryable=failure.retryable,
+            hint=failure.hint or "rerun from the committed state once the database is reachable")
 
     # -- schema -------------------------------------------------------------------------------
     def existing_columns(self) -> dict[str, dict[str, str]]:

@@ -6,6 +6,7 @@ import os
 import random
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -147,3 +148,71 @@ def _feed(proc: subprocess.Popen, payload: bytes) -> None:
         proc.stdin.close()
     except (BrokenPipeError, ValueError, OSError):
         pass
+
+
+class Proxy:
+    """A TCP forwarder to the test server that can be cut, to play a database that goes away."""
+
+    def __init__(self, port: int):
+        self.target, self.sockets = port, []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            self.sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() and stops listening
+        self.listener.close()
+        for s in self.sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def test_database_gone_for_good_ends_with_an_error_naming_what_was_not_committed(dst_config, pg_url):
+    port = int(pg_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = Proxy(port)
+    proxied = pg_url.replace(f":{port}/", f":{proxy.port}/")
+    proc = start({**dst_config, "url": proxied, "retries": 1})
+    try:
+        send(proc, catalog(items=PROPS), state("items", "first"))
+        assert read_line(proc, 10)["state"]["data"] == "first"
+        send(proc, *[rec("items", {"id": f"i{n}", "seq": n}) for n in range(10)])
+        proxy.cut()
+        send(proc, state("items", "second"))
+        proc.stdin.close()
+        out = [loads(line) for line in proc.stdout.read().splitlines()]
+        assert proc.wait(30) == 1, (out, proc.stderr.read())
+        [error] = [m["trace"]["error"] for m in out if m["type"] == "trace"]
+        assert error["scope"] == "global" and error["code"] == "network"
+        assert "not committed: 10 rows (10 of 'items') and the checkpoints of 'items'" in error["message"]
+        assert error["message"].endswith("_sync_state are intact")
+        stderr = proc.stderr.read().decode()
+        assert "Traceback" not in stderr and proxied.split("@")[0].split(":")[-1] not in stderr
+    finally:
+        proc.kill()
