@@ -56,12 +56,14 @@ class Backfill:
         self.workers = max(1, max_concurrent_requests)
         self.max_streams = max(1, max_concurrent_streams)
         self.stop = client.stop  # the whole run stops (signal, global error)
-        self.halt = threading.Event()  # this backfill is over
+        self.halt = threading.Event()  # this backfill is over: idle workers exit
+        self.gone = threading.Event()  # the consumer stopped reading: blocked workers give up
         self.out: queue.Queue = queue.Queue(maxsize=queue_items)
         self.lock = threading.Condition()
         self.idle = 0
         self._rr = 0
         self._finished = 0
+        self.threads: list[threading.Thread] = []
 
     # ---- scheduling (self.lock held) -------------------------------------------------------------
     def _activate_next(self) -> list[dict]:
@@ -105,7 +107,7 @@ class Backfill:
                 self.out.put(item, timeout=0.2)
                 return
             except queue.Full:
-                if self.stop.is_set() or self.halt.is_set():
+                if self.stop.is_set() or self.gone.is_set():
                     raise Cancelled() from None
 
     # ---- workers -----------------------------------------------------------------------------------
@@ -126,12 +128,16 @@ class Backfill:
         except Cancelled:
             return
         except Exception as exc:  # noqa: BLE001 - a bug: stop the run with a clear error, not a hang
-            self.stop.set()
-            try:
-                self.out.put(("error", ConnectorError("internal_error", f"{type(exc).__name__}: {exc}",
-                                                      hint="this is a bug; run again with --debug")), timeout=5)
-            except queue.Full:
-                pass
+            self._fail(ConnectorError("internal_error", f"{type(exc).__name__}: {exc}",
+                                      hint="this is a bug; run again with --debug"))
+
+    def _fail(self, err: ConnectorError) -> None:
+        """End the run with a global error: queue it first (so it is never lost), then stop everything."""
+        try:
+            self._put(("error", err))
+        except Cancelled:
+            pass
+        self.stop.set()
 
     def _run(self, job: StreamJob, req: PageRequest) -> None:
         page: Page | None = None
@@ -140,8 +146,7 @@ class Backfill:
             page = self.client.get(job.stream.path, request_params(job.stream, req))
         except StripeAPIError as err:
             if err.is_auth:
-                self.stop.set()
-                self.out.put(("error", classify(err)))
+                self._fail(classify(err))
                 raise Cancelled() from None
             error = err
         with self.lock:
@@ -153,9 +158,9 @@ class Backfill:
                 out += self._activate_next()
             if out:
                 self._put(("msgs", out))
-            if self._all_done():
-                self.halt.set()
+            if self._all_done() and not self.halt.is_set():
                 self._put(("done",))
+                self.halt.set()
             self.lock.notify_all()
 
     def _handle(self, job: StreamJob, req: PageRequest, page: Page | None, error: StripeAPIError | None
@@ -215,8 +220,8 @@ class Backfill:
         yield from first
         if self._all_done():
             return
-        threads = [threading.Thread(target=self._worker, name=f"stripe-{i}", daemon=True)
-                   for i in range(self.workers)]
+        threads = self.threads = [threading.Thread(target=self._worker, name=f"source-stripe-{i}", daemon=True)
+                                  for i in range(self.workers)]
         for t in threads:
             t.start()
         try:
@@ -234,6 +239,7 @@ class Backfill:
                 else:
                     return
         finally:
+            self.gone.set()
             self.halt.set()
             for t in threads:
                 t.join(timeout=0.05)

@@ -137,6 +137,7 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
         except Cancelled:
             pass
         finally:
+            stop.set()  # the run is over (or its reader went away): in-flight retries stop waiting
             client.close()
     yield messages.log("info", f"source-stripe: {client.request_count} requests ({client.retry_count} retries)",
                        {"request_count": client.request_count, "retry_count": client.retry_count})

@@ -105,3 +105,34 @@ def test_objects_created_during_the_run_wait_for_the_next_run(emulator):
     next_second()  # a run's upper bound is the server's current second, exclusive
     nxt = read(emu, ["customers"], state=state)
     assert late["id"] in ids(nxt, "customers")
+
+
+def test_a_slow_reader_with_a_tiny_queue_neither_hangs_nor_loses_anything(emulator):
+    import threading
+    import time
+
+    from source_stripe.backfill import Backfill
+    from source_stripe.source import build_jobs, make_client
+    from source_stripe.streams import select_streams
+    from source_stripe.windows import SplitPolicy
+    from tests.source_stripe.conftest import src_config
+    emu = emulator({"profile": "small", "dataset": {"customers": 1200, "charges": 300, "checkout_sessions": 150}})
+    streams = select_streams(["customers", "charges", "checkout_sessions"])
+    client = make_client(src_config(emu), threading.Event())
+    now = int(time.time())
+    backfill = Backfill(client, build_jobs(streams, {}, 0, now, SplitPolicy()), 8, 2, queue_items=1)
+    msgs = []
+    for msg in backfill.run():
+        msgs.append(msg)
+        if len(msgs) % 200 == 0:
+            time.sleep(0.01)
+    for stream in ("customers", "charges", "checkout_sessions"):
+        assert_exact(msgs, emu, stream)
+        assert statuses(msgs, stream) == ["started", "complete"]
+    early = Backfill(make_client(src_config(emu), threading.Event()),
+                     build_jobs(streams, {}, 0, now, SplitPolicy()), 8, 2, queue_items=1)
+    gen = early.run()
+    next(gen)
+    gen.close()  # the reader goes away: blocked workers give up instead of hanging
+    time.sleep(0.5)
+    assert not [t for t in early.threads if t.is_alive()]
