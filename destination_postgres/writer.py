@@ -82,8 +82,10 @@ def connect(opts: Options) -> psycopg2.extensions.connection:
         raise ConfigError("--config: url: not a valid PostgreSQL URL or connection string",
                           hint="e.g. postgresql://user:password@localhost:5432/db") from None
     try:
+        # TCP keepalives: a peer that vanished without a reset is noticed within about a minute
         return psycopg2.connect(opts.url, application_name=APPLICATION_NAME,
-                                connect_timeout=opts.connect_timeout)
+                                connect_timeout=opts.connect_timeout, keepalives=1, keepalives_idle=30,
+                                keepalives_interval=10, keepalives_count=3)
     except psycopg2.Error as exc:
         text = errors.describe(exc)
         if any(p in text.lower() for p in _PERMANENT_CONNECT):
@@ -204,8 +206,9 @@ class Writer:
             try:
                 return work()
             except (errors.ConnectionLost, TransactionRetry) as exc:
-                failure = ConnectorError("network", f"lost the connection to {describe_target(self.opts.url)} "
-                                         f"({exc})", retryable=True)
+                target = describe_target(self.opts.url)
+                failure = ConnectorError("network", f"lost the connection to {target} ({exc})",
+                                         retryable=True)
                 if attempt == self.opts.retries:
                     break
                 try:
