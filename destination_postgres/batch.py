@@ -3,7 +3,7 @@
 A `Batch` holds, per stream, at most one row per id: the newest version seen since the last commit
 (`supersedes`, the same rule the upsert's guard applies in the database). Each row is kept already
 encoded as one line of COPY text format, so a flush is a single `join`, and a failed transaction can be
-replayed from the batch after a reconnect: rows leave the batch only once committed. `full()` says when
+replayed after a reconnect: a `Unit` keeps the rows until they are committed. `full()` says when
 the configured row or byte limit is reached, which bounds memory whatever the input size.
 
 Version rule: a version replaces another when its `updated_at` is greater; on a tie the later message
@@ -89,17 +89,6 @@ class Batch:
     def empty(self) -> bool:
         return self.rows == 0
 
-    def remove(self, stream: str, row_id: str) -> None:
-        row = self.streams.get(stream, {}).pop(row_id, None)
-        if row is not None:
-            self.rows -= 1
-            self.bytes -= len(row.line)
-
     def clear(self) -> None:
         self.streams.clear()
         self.rows = self.bytes = 0
-
-    def summary(self) -> str:
-        """Human description of what is buffered, for 'not committed' error messages."""
-        parts = [f"{len(rows)} of {name!r}" for name, rows in self.streams.items() if rows]
-        return f"{self.rows} rows ({', '.join(parts)})" if parts else "no rows"
