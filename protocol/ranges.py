@@ -57,7 +57,8 @@ def covers(ranges: Iterable[Range], target: Range) -> bool:
 
 
 def intersect(ranges: Iterable[Range], window: Range) -> list[Range]:
-    return subtract(ranges, subtract(merge(ranges), [window]))
+    """The parts of `ranges` inside `window`, merged."""
+    return merge((max(a, window[0]), min(b, window[1])) for a, b in ranges)
 
 
 def total_length(ranges: Iterable[Range]) -> int:
