@@ -1,6 +1,8 @@
 """`destination-postgres write` against a real PostgreSQL: versions, tombstones, schema changes, errors."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import psycopg2
 
 from protocol.jsonio import dumps
@@ -222,3 +224,25 @@ def test_check_and_unreachable_server_never_show_the_password(dst_config):
         assert run.exit_code == 1
         text = dumps(run.out).decode() + run.stderr
         assert "Sup3rSecretPw" not in text and "127.0.0.1:1/db" in text, text
+
+
+def test_a_user_without_privileges_gets_a_clear_error(dst_config, db, pg_url):
+    role = f"{dst_config['schema']}_ro"
+    with db.cursor() as cur:
+        cur.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'Limited-Pw-123'")
+    try:
+        parts = urlsplit(pg_url)
+        url = urlunsplit(parts._replace(netloc=f"{role}:Limited-Pw-123@{parts.hostname}:{parts.port}"))
+        limited = {**dst_config, "url": url}
+        check = run_cli(["check", "--config", dumps(limited).decode()])
+        assert check.exit_code == 1
+        status = check.out[0]["connection_status"]
+        assert status["status"] == "failed" and status["error"]["code"] == "permission_denied"
+        assert "needs CREATE on the database" in status["message"]
+        run = write(limited, [catalog(customers=PROPS)])
+        assert run.exit_code == 1
+        [err] = run.errors()
+        assert err["code"] == "permission_denied" and "Limited-Pw-123" not in dumps(run.out).decode()
+    finally:
+        with db.cursor() as cur:
+            cur.execute(f"DROP ROLE {role}")
