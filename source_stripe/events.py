@@ -148,7 +148,7 @@ class EventReader:
         try:
             self.client.get(f"{self.events_stream.path}/{seen[-1]}")
         except StripeAPIError as err:
-            if err.status == 404:
-                return True
-            raise
+            if err.is_auth:
+                raise
+            return err.status == 404  # other errors: cannot tell; the catch-up will report them
         return False

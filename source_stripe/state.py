@@ -117,7 +117,8 @@ def check_account(global_data: dict | None, account: dict) -> None:
     saved = (global_data or {}).get("account")
     if not saved:
         return
-    if saved.get("id") != account["id"] or bool(saved.get("livemode")) != bool(account["livemode"]):
+    ids_known = saved.get("id") is not None and account.get("id") is not None
+    if (ids_known and saved["id"] != account["id"]) or bool(saved.get("livemode")) != bool(account["livemode"]):
         mode = lambda a: "live" if a.get("livemode") else "test"  # noqa: E731
         raise ConnectorError(
             "state_mismatch",

@@ -3,8 +3,8 @@ that keeps failing ends with an error and its checkpoint where it was, a deleted
 from __future__ import annotations
 
 from protocol.jsonio import dumps
-from tests.source_stripe.conftest import (aggregate_state, ids, parse_lines, read, run_cli, src_config, statuses,
-                                          traces, truth)
+from tests.source_stripe.conftest import (aggregate_state, ids, next_second, parse_lines, read, run_cli,
+                                          src_config, statuses, traces, truth)
 
 
 def test_invalid_key_is_a_global_error_and_the_key_never_shows(emulator):
@@ -65,3 +65,15 @@ def test_deleted_cursor_object_rereads_that_part_and_loses_nothing(emulator):
     assert any("no longer exists" in w for w in warns)
     assert set(ids(first, "customers") + ids(rest, "customers")) >= truth(emu, "customers")
     assert not traces(rest, "error")
+
+
+def test_a_restricted_key_that_cannot_read_the_account_still_syncs(emulator):
+    emu = emulator({"profile": "small", "restricted_keys": {"rk_test_noacct": ["account", "event"]}})
+    msgs = read(emu, ["customers"], api_key="rk_test_noacct")
+    assert set(ids(msgs, "customers")) == truth(emu, "customers")
+    state = aggregate_state(msgs)
+    assert state["global"]["account"] == {"id": None, "livemode": False}
+    next_second()
+    msgs = read(emu, ["customers"], api_key="rk_test_noacct", state=state)  # events forbidden: a warning
+    assert any(m["type"] == "log" and "events could not be read" in m["log"]["message"] for m in msgs)
+    assert not traces(msgs, "error")

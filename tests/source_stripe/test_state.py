@@ -67,3 +67,10 @@ def test_aggregate_state_shape_errors():
     assert st.split_aggregate({"streams": {"a": {}}, "global": None}) == ({"a": {}}, None)
     with pytest.raises(ConfigError):
         st.split_aggregate({"streams": []})
+
+
+def test_unknown_account_ids_compare_the_mode_only():
+    glob = st.global_data({"id": None, "livemode": False}, None)
+    st.check_account(glob, {"id": "acct_A", "livemode": False})
+    with pytest.raises(ConnectorError):
+        st.check_account(glob, {"id": None, "livemode": True})
