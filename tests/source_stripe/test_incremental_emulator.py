@@ -116,3 +116,13 @@ def test_follow_polls_events_until_sigterm_and_exits_0(emulator):
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
+
+
+def test_connect_account_id_reads_the_connected_account(emulator):
+    emu = emulator({"profile": "small", "connected_accounts": {"acct_1Connected000001": {"dataset": {"customers": 30}}}})
+    msgs = read(emu, ["customers"], account_id="acct_1Connected000001")
+    got = set(ids(msgs, "customers"))
+    assert got == {o["id"] for o in emu.dump("customers", account="acct_1Connected000001")["objects"]}
+    assert got.isdisjoint(truth(emu, "customers"))
+    assert aggregate_state(msgs)["global"]["account"]["id"] == "acct_1Connected000001"
+    assert all(r["account"] == "acct_1Connected000001" for r in emu.requests() if r["path"].startswith("/v1/"))
