@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import click
 from engine import configs
 from engine.check import run_check
 from engine.connectors import split_command
-from engine.pipe import PipeOptions, run_pipe
+from engine.pipe import Interrupted, PipeOptions, run_pipe
 from engine.progress_view import make_view
 from engine.state_store import default_state_dir, sync_id
 from engine.supervisor import RestartPolicy
@@ -74,6 +75,11 @@ def main(ctx: click.Context, catalog_arg: str | None, state_arg: str | None, val
         usage_error(exc)
         return
     view = make_view(progress_mode, sys.stderr)
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        raise Interrupted(signum)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         code = run_pipe(sys.stdin.buffer, sys.stdout.buffer, options, view)
     except BrokenPipeError:

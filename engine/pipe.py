@@ -67,10 +67,7 @@ class WriterSink:
 
     def __init__(self, writer: MessageWriter):
         self.writer = writer
-        self.data = writer.stream.write  # type: ignore[method-assign]
-
-    def data(self, raw: bytes) -> None:
-        self.writer.stream.write(raw)
+        self.data = writer.stream.write  # records: straight into the buffered stream (the hot path)
 
     def state(self, raw: bytes, payload: dict) -> None:
         self.writer.stream.write(raw)
@@ -372,12 +369,21 @@ def iter_parsed(stream: BinaryIO, max_line_bytes: int) -> Iterator[tuple[int, by
             yield slow_item(stream, raw, line_no, max_line_bytes)
 
 
+class Interrupted(Exception):
+    """Raised by a signal handler to end pipe mode early (still with an eof line)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View | None = None) -> int:
-    """Pipe mode: read `stdin`, write `stdout`, end with `eof`. Returns the exit code (0 only on success)."""
+    """Pipe mode: read `stdin`, write `stdout`, end with `eof`. Returns the exit code: 0 only on success,
+    1 failed or partial, 128+N when interrupted by signal N (SIGINT counts as KeyboardInterrupt)."""
     writer = MessageWriter(stdout, flush_each=False, redact=redact_message)
     processor = Processor(options, WriterSink(writer), view)
     handle_line, monotonic, next_tick = processor.handle_line, time.monotonic, 0.0
-    ended_normally = True
+    ended_normally, interrupted = True, 0
     try:
         for item in iter_parsed(stdin, options.max_line_bytes):
             if type(item) is tuple:
@@ -392,9 +398,9 @@ def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View
             if now >= next_tick:
                 next_tick = now + TICK_SECONDS
                 processor.tick()
-    except KeyboardInterrupt:
-        ended_normally = False
-        processor.emit_error(messages.error_payload("global", "internal_error", "interrupted"))
+    except (KeyboardInterrupt, Interrupted) as exc:
+        ended_normally, interrupted = False, getattr(exc, "signum", 2)
+        processor.emit_error(messages.error_payload("global", "internal_error", f"interrupted by signal {interrupted}"))
     tracker = processor.tracker
     processor.flush_early()
     if processor.catalog is None and ended_normally:
@@ -406,4 +412,4 @@ def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View
     writer.write(messages.eof(status, tracker.has_more(), tracker.state_aggregate(), final))
     writer.flush()
     processor.view.close(final)
-    return 0 if status == "succeeded" else 1
+    return 128 + interrupted if interrupted else 0 if status == "succeeded" else 1

@@ -182,10 +182,10 @@ class SyncRun:
     # ---- setup -------------------------------------------------------------------------------------
     def _load_state(self, dest_config: ArgFile) -> dict:
         supported, state = destination_state(self.options.destination_cmd, dest_config)
-        file_state = self.store.load() if self.store is not None else None
         if supported:
             self.view.event("loaded the confirmed state from the destination")
             return state or empty_state()
+        file_state = self.store.load() if self.store is not None else None
         if file_state is not None:
             self.view.event(f"loaded the confirmed state from {self.options.state_file}")
         return file_state or empty_state()
@@ -293,6 +293,8 @@ class SyncRun:
         self.confirmations.begin_generation(self.generation)
         try:
             source = Child("source", argv, files, on_stderr=self._on_stderr)
+        except ConnectorError as exc:
+            return Failure("permanent", exc.code, exc.message)
         finally:
             for f in files[1:]:
                 f.close()

@@ -198,3 +198,43 @@ def test_states_reach_stdout_as_soon_as_they_are_read():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_memory_does_not_grow_with_the_number_of_records():
+    import tracemalloc
+
+    class Discard(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, b):
+            return len(b)
+
+    def peak(n: int) -> int:
+        lines = [dumps_line(CATALOG), dumps_line(started("customers"))]
+        rec = dumps_line(messages.record("customers", {"id": "cus_x", "pad": "x" * 500}, emitted_at=1))
+        data = io.BytesIO(b"".join(lines) + rec * n)
+        tracemalloc.start()
+        run_pipe(data, io.BufferedWriter(Discard()), PipeOptions())
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    small, large = peak(1_000), peak(15_000)
+    assert large < small + 256 * 1024, (small, large)
+
+
+def test_sigterm_ends_pipe_mode_with_an_eof_and_exit_143():
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "--progress", "none"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    proc.stdin.write(dumps_line(CATALOG) + dumps_line(messages.stream_state("customers", {"n": 1})))
+    proc.stdin.flush()
+    while loads(proc.stdout.readline())["type"] != "state":
+        pass
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    eof = loads(out.splitlines()[-1])["eof"]
+    assert eof["status"] == "failed" and eof["state"]["streams"] == {"customers": {"n": 1}}

@@ -178,3 +178,13 @@ def test_engine_check_prints_a_verdict(runner):
     assert bad.returncode == 1
     assert b"destination: FAILED [network] cannot connect to the fake db" in bad.stderr
     assert b"source: OK - fake source ok" in bad.stderr and b"verdict: NOT ready" in bad.stderr
+
+
+def test_a_source_command_that_does_not_exist_is_a_clear_error(runner):
+    argv = runner.argv("sync", runner.source_config(), runner.destination_config(), "--state-file",
+                       str(runner.dir / "state.json"), "--output", "json", "--progress", "none")
+    argv[argv.index("--source") + 1] = "/nonexistent/source-stripe"
+    proc = subprocess.run(argv, capture_output=True, timeout=60, cwd=ROOT, env=child_env())
+    r = runner.result(proc.returncode, proc.stdout, proc.stderr)
+    assert r.code == 1 and r.eof["status"] == "failed"
+    assert "cannot start the source '/nonexistent/source-stripe'" in r.stderr
