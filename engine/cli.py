@@ -68,8 +68,12 @@ def main(ctx: click.Context, catalog_arg: str | None, state_arg: str | None, val
     if ctx.invoked_subcommand is not None:
         return
     try:
+        catalog = _catalog_payload(catalog_arg)
+        if catalog is not None and not all(isinstance(s, dict) and isinstance(s.get("name"), str) and s["name"]
+                                           for s in catalog["streams"]):
+            raise ConfigError("--catalog: every stream needs a non-empty string 'name'")
         options = PipeOptions(validate=validate, on_bad_message=on_bad_message,
-                              progress_interval=progress_interval, catalog=_catalog_payload(catalog_arg),
+                              progress_interval=progress_interval, catalog=catalog,
                               state=_state_payload(state_arg), max_line_bytes=max_line_bytes)
     except ConfigError as exc:
         usage_error(exc)

@@ -238,3 +238,10 @@ def test_sigterm_ends_pipe_mode_with_an_eof_and_exit_143():
     assert proc.returncode == 143
     eof = loads(out.splitlines()[-1])["eof"]
     assert eof["status"] == "failed" and eof["state"]["streams"] == {"customers": {"n": 1}}
+
+
+def test_a_bad_catalog_option_is_a_usage_error():
+    proc = subprocess.run([sys.executable, "-m", "engine", "--catalog", '{"streams": [{"x": 1}]}'], input=b"",
+                          capture_output=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert proc.returncode == 2 and b"every stream needs a non-empty string 'name'" in proc.stderr
+    assert b"Traceback" not in proc.stderr

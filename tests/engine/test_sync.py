@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 
+from protocol.validate import MessageValidator
 from tests.engine.conftest import ROOT, SECRET_KEY, child_env
 
 ALL = {"customers": 12, "charges": 7}
@@ -35,6 +36,8 @@ def test_happy_path_confirms_state_and_persists_it(runner):
     assert totals["records"] == 19 and totals["inserted"] == 19 and totals["sync_complete"] is True
     assert r.messages[0]["type"] != "record" and not r.of("record")  # records go to the destination only
     assert "sync succeeded: 19 records" in r.stderr
+    validator = MessageValidator(full=True)
+    assert all(validator.errors(m) == [] for m in r.messages)
     again = runner.sync()  # the next run starts from the confirmed state: nothing left to read
     assert again.code == 0 and again.attempts()[-1]["starts"] == {"customers": 12, "charges": 7}
 
