@@ -59,6 +59,7 @@ def test_pipeline_block_syncs_and_resumes(workdir, pg_url, pg_schema):
         cur.execute(f'SELECT id FROM "{pg_schema}".customers')
         assert {r[0] for r in cur.fetchall()} == {o["id"] for o in emu.dump("customers")["objects"]}
     emu.create("customers", {"email": "late@example.com"})
+    emu.advance_clock(2)  # a run reads up to the server's current second, exclusive: move past the creation
     second = run_block("pipeline", cwd)  # resumes from the destination's state: picks up the new object
     assert second.returncode == 0, second.stderr[-2000:]
     with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
