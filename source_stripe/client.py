@@ -209,6 +209,16 @@ class StripeClient:
                 return int(time.time())
             return self.last_server_time + int(time.monotonic() - self._time_noted_at)
 
+    def wait_past(self, second: int) -> None:
+        """Block until the server's clock is surely past `second` (at most ~1 s after its `Date` was seen)."""
+        with self._count_lock:
+            if self.last_server_time is None or self.last_server_time > second:
+                return
+            due = self._time_noted_at + (second + 1 - self.last_server_time)
+        delay = due - time.monotonic()
+        if delay > 0 and self.stop.wait(delay):
+            raise Cancelled()
+
     def close(self) -> None:
         s = getattr(self._local, "session", None)
         if s is not None:

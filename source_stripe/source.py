@@ -2,7 +2,9 @@
 
 `read` in order: the catalog of the streams it will read (before any network), the account identity
 (`GET /v1/account`; a state made for another account or mode is refused), the run's frozen upper bound
-(the server's clock), then the events: on a first run the events cursor is recorded in a global state
+(the server's clock, exclusive: a first run reads up to the last whole second; a run from a state waits
+up to a second so that the current one is whole and included, with changes made just before it), then
+the events: on a first run the events cursor is recorded in a global state
 before any backfill starts; on later runs the events since the cursor are emitted (updates, deletes). Then
 every stream's backfill from its state (new objects: the accounted range extended to the new upper
 bound). With `follow`, events are polled every `events_poll_interval_s` until SIGINT/SIGTERM (exit 0).
@@ -154,6 +156,9 @@ def _read(config: dict, client: StripeClient, streams: list[Stream], stream_stat
     account = fetch_account(client, config["api_key"], config.get("account_id"))
     st.check_account(glob, account)
     upper = client.server_now()
+    if glob is not None or stream_states:  # a later run: wait out the current second so that changes
+        client.wait_past(upper)  # made just before it are in it (a first run starts at once)
+        upper += 1
     reader = EventReader(client, registry()["events"], object_to_stream(streams))
     state_data = lambda cur: st.global_data(account, cur)  # noqa: E731
     cursor = st.events_cursor(glob)

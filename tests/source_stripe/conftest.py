@@ -5,7 +5,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -113,11 +112,6 @@ def aggregate_state(msgs: list[dict], base: dict | None = None) -> dict:
 
 def list_requests(emu, path: str) -> list[dict]:
     return [r for r in emu.requests(path) if r["path"] == path]
-
-
-def next_second() -> None:
-    """Sleep into the next wall-clock second (the emulator's Date header is the wall clock)."""
-    time.sleep(1.02 - time.time() % 1)
 
 
 def min_pages(n: int) -> int:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import random
 
-from tests.source_stripe.conftest import (aggregate_state, assert_exact, ids, list_requests, min_pages,
-                                          next_second, read, records, statuses, traces)
+from tests.source_stripe.conftest import (aggregate_state, assert_exact, ids, list_requests, min_pages, read,
+                                          records, statuses, traces)
 
 SKEWED = {"profile": "small", "dataset": {
     "customers": {"count": 2500, "years": 3, "skew": 3, "bursts": [{"at": -86400, "count": 1000}]},
@@ -95,16 +95,19 @@ def test_all_default_streams_send_only_declared_parameters(emulator):
     assert all(r["query"].get("type") == "card" for r in list_requests(emu, "/v1/payment_methods"))
 
 
-def test_objects_created_during_the_run_wait_for_the_next_run(emulator):
+def test_an_unfinished_run_keeps_its_upper_bound_and_the_next_run_extends_it(emulator):
     emu = emulator({"profile": "small", "dataset": {"customers": 300}})
     first = read(emu, ["customers"], cut_after=1)  # the first page and its checkpoint
+    frozen = aggregate_state(first)["streams"]["customers"]["accounted_range"]["lt"]
     late = emu.create("customers", {"name": "late"})
+    emu.clear_requests()
     rest = read(emu, ["customers"], state=aggregate_state(first))
-    assert late["id"] not in ids(first, "customers") + ids(rest, "customers")
     state = aggregate_state(first + rest)
-    next_second()  # a run's upper bound is the server's current second, exclusive
+    assert state["streams"]["customers"] == {"accounted_range": {"gte": 0, "lt": frozen}, "remaining": []}
+    assert all(int(r["query"]["created[lt]"]) <= frozen for r in list_requests(emu, "/v1/customers"))
+    assert ids(rest, "customers").count(late["id"]) == 1  # from its customer.created event, not the list
     nxt = read(emu, ["customers"], state=state)
-    assert late["id"] in ids(nxt, "customers")
+    assert aggregate_state(nxt, state)["streams"]["customers"]["accounted_range"]["lt"] > frozen
 
 
 def test_a_slow_reader_with_a_tiny_queue_neither_hangs_nor_loses_anything(emulator):
