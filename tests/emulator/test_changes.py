@@ -186,3 +186,15 @@ def test_churn_produces_changes_and_events(make_emulator):
     assert len(evs) == st["changes"]
     assert {e["type"].split(".")[0] for e in evs} <= {"customer", "product"}
     assert {e["type"].split(".")[1] for e in evs} <= {"created", "updated", "deleted"}
+
+
+def test_date_header_follows_the_emulated_clock(make_emulator):
+    from email.utils import parsedate_to_datetime
+
+    emu = make_emulator()
+    http = StripeHttp(emu.url, emu.api_key)
+    before = parsedate_to_datetime(http.get("/v1/customers").headers["Date"]).timestamp()
+    assert abs(before - emu.now()) <= 1
+    emu.advance_clock(3600)
+    after = parsedate_to_datetime(http.get("/v1/customers").headers["Date"]).timestamp()
+    assert 3599 <= after - before <= 3602

@@ -88,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _write(self, resp: Response) -> None:
         head = [
             f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}\r\n".encode(),
-            f"Date: {formatdate(usegmt=True)}\r\n".encode(),
+            f"Date: {formatdate(self.server.app.clock.now_float(), usegmt=True)}\r\n".encode(),
             STATIC_HEADERS,
         ]
         headers = {"Content-Type": "application/json", **resp.headers}
