@@ -26,7 +26,7 @@ def load_json_arg(value: str, option: str) -> Any:
         path = Path(value)
         if not path.is_file():
             raise ConfigError(f"{option}: file not found: {value}",
-                              hint=f"pass a path to a JSON file or inline JSON starting with '{{'")
+                              hint="pass a path to a JSON file or inline JSON starting with '{'")
         source, raw = str(path), path.read_bytes()
     try:
         return loads(raw)

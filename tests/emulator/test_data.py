@@ -4,7 +4,6 @@ start fast and stream out of the dump endpoint."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import orjson
@@ -132,13 +131,11 @@ def test_bursts_share_one_second(make_emulator):
     assert len(got) == 400 == len({o["id"] for o in got})
 
 
-def test_large_resource_starts_fast_and_dumps(tmp_path):
+def test_large_resource_starts_and_dumps(tmp_path):
+    """120k objects serve and dump correctly (start-up time is measured by bench/emulator_pages.py)."""
     cfg = EmulatorConfig.from_dict({"profile": "bench", "start_time": START})
-    t0 = time.monotonic()
     emu = Emulator(cfg).start()
-    startup = time.monotonic() - t0
     try:
-        assert startup < 4.0, startup  # ~1 s on the 2-core dev box
         http = StripeHttp(emu.url, emu.api_key)
         page = http.ok("/v1/customers", {"limit": 100})
         assert len(page["data"]) == 100 and page["has_more"]
