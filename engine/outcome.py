@@ -53,5 +53,9 @@ def summary(s: RunSummary) -> str:
     if s.status != "succeeded" and s.not_synced:
         text += f"\nengine: not (fully) synced: {', '.join(sorted(s.not_synced))}"
     if s.skipped:
-        text += "\nengine: skipped by the source: " + "; ".join(f"{n} ({why})" for n, why in sorted(s.skipped.items()))
+        by_reason: dict[str, list[str]] = {}
+        for name, why in sorted(s.skipped.items()):
+            by_reason.setdefault(why, []).append(name)
+        text += "\nengine: skipped by the source: " + "; ".join(
+            f"{', '.join(names)} ({why})" for why, names in sorted(by_reason.items(), key=lambda kv: kv[1]))
     return text

@@ -163,3 +163,12 @@ def test_run_status_and_summary():
         "engine: error [source_failed]: gave up",
         "engine: not (fully) synced: charges",
         "engine: skipped by the source: issuing_cards (not enabled)"]
+
+
+def test_summary_groups_skipped_streams_by_reason():
+    from engine.outcome import RunSummary, summary
+
+    text = summary(RunSummary("succeeded", 0, 10, 1.0, 0, None, None, [],
+                              {"issuing_cards": "not enabled", "issuing_disputes": "not enabled", "quotes": "403"}))
+    assert text.splitlines()[-1] == \
+        "engine: skipped by the source: issuing_cards, issuing_disputes (not enabled); quotes (403)"
