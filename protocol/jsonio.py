@@ -50,8 +50,8 @@ class MessageWriter:
     """Writes protocol messages as JSON lines to a binary stream.
 
     `flush_each` defaults to True for pipes, sockets and terminals and False for regular files.
-    A `redact` callable, when given, is applied to every log/trace/connection_status message before it
-    is written (records are data and pass untouched).
+    A `redact` callable, when given, is applied to every log/trace/connection_status/control/eof message
+    before it is written (records are data and pass untouched; eof repeats error messages in its progress).
     """
 
     def __init__(self, stream: BinaryIO | None = None, flush_each: bool | None = None, redact=None):
@@ -60,7 +60,7 @@ class MessageWriter:
         self.redact = redact
 
     def write(self, message: dict) -> None:
-        if self.redact is not None and message.get("type") in ("log", "trace", "connection_status", "control"):
+        if self.redact is not None and message.get("type") in ("log", "trace", "connection_status", "control", "eof"):
             message = self.redact(message)
         self.write_raw(dumps_line(message))
 

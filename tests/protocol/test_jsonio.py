@@ -1,6 +1,7 @@
 """protocol/jsonio.py: one line per message, flushed per message on a pipe, buffered on a file."""
 from __future__ import annotations
 
+import io
 import os
 import select
 import subprocess
@@ -65,3 +66,17 @@ def test_redaction_applies_to_logs_and_traces_not_records():
     writer.write(MSG)
     writer.write(record("s", {"id": "1"}))
     assert seen == ["log"]
+
+
+def test_eof_is_redacted_too_its_progress_repeats_error_messages():
+    from protocol import messages
+    from protocol.secrets import redact_message
+
+    buf = io.BytesIO()
+    error = {"code": "x", "message": "bad key sk_live_abcdefSECRET123 for postgresql://u:hunter2pw@h/db"}
+    progress = {"elapsed_ms": 1, "record_count": 0, "records_per_second": 0.0,
+                "streams": {"s": {"status": "complete", "errors": [error]}}}
+    MessageWriter(buf, flush_each=True, redact=redact_message).write(
+        messages.eof("partial", True, {"streams": {}, "global": None}, progress))
+    out = buf.getvalue()
+    assert b"SECRET123" not in out and b"hunter2pw" not in out and b"sk_live_****" in out
