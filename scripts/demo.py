@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 import psycopg2
 
-from protocol.jsonio import loads
+from protocol.jsonio import dumps, loads
 from protocol.secrets import redact_text, register_secret
 
 REPO = Path(__file__).resolve().parents[1]
@@ -178,6 +178,7 @@ def main(profile: str, schema: str, progress: str, incremental: bool, rate: floa
     real_key = os.environ.get("STRIPE_API_KEY")
     db_url = os.environ.get("DATABASE_URL")
     emulator = cluster = None
+    cleanup: list[Path] = []
     state_dir = Path(os.environ.get("STRIPE_SYNC_STATE_DIR") or REPO / ".stripe-sync")
     try:
         env = dict(os.environ)
@@ -202,9 +203,14 @@ def main(profile: str, schema: str, progress: str, incremental: bool, rate: floa
         state_dir.mkdir(parents=True, exist_ok=True)
         state_file = state_dir / ("real.json" if real_key else f"demo-{os.getpid()}.json")
         args = ["--schema", schema, "--state-file", str(state_file)]
-        if emulator is not None:
+        if emulator is not None:  # a file only we can read: a key never goes on a command line (ps)
             src_cfg = {"api_key": emulator.api_key, "base_url": emulator.url, "max_requests_per_second": rate}
-            args += ["--source-config", orjson_text(src_cfg)]
+            config_file = state_dir / f"source-config-{os.getpid()}.json"
+            fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(dumps(src_cfg))
+            cleanup.append(config_file)
+            args += ["--source-config", str(config_file)]
 
         click.echo("\n== Full sync ==", err=True)
         first = run_engine_sync(env, args, progress)
@@ -236,16 +242,12 @@ def main(profile: str, schema: str, progress: str, incremental: bool, rate: floa
         click.echo("\nExample queries (paste them into psql against your own DATABASE_URL):\n")
         show_example_queries(db_url, schema)
     finally:
+        for path in cleanup:
+            path.unlink(missing_ok=True)
         if emulator is not None:
             emulator.stop()
         if cluster is not None:
             cluster.stop()
-
-
-def orjson_text(obj: dict) -> str:
-    from protocol.jsonio import dumps
-
-    return dumps(obj).decode()
 
 
 def fail(result: SyncResult, what: str) -> None:
