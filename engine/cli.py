@@ -142,6 +142,8 @@ def build_configs(source_config: str | None, destination_config: str | None, str
               help="Restarts in a row without confirmed progress before giving up.")
 @click.option("--poison-threshold", type=int, default=3, show_default=True,
               help="The same failure this many times in a row ends the run.")
+@click.option("--max-total-restarts", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Restarts in one run, with progress or not, before giving up (a backstop; 0 = no cap).")
 @click.option("--restart-delay", type=float, default=1.0, show_default=True,
               help="First backoff delay in seconds (doubles each restart, with jitter).")
 @click.option("--max-restart-delay", type=float, default=60.0, show_default=True)
@@ -156,6 +158,7 @@ def build_configs(source_config: str | None, destination_config: str | None, str
 def sync(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
          stripe_base_url: str | None, schema: str | None, streams: str | None, state_file: Path | None,
          follow: bool, source_timeout: float | None, max_restarts: int, poison_threshold: int,
+         max_total_restarts: int,
          restart_delay: float, max_restart_delay: float, validate: str, on_bad_message: str,
          progress_mode: str, progress_interval: float, output: str) -> None:
     """Run a whole sync: source -> engine -> destination, resuming from the confirmed state.
@@ -175,6 +178,7 @@ def sync(source_cmd: str, source_config: str | None, destination_cmd: str, desti
             state_file=state_file, streams=[s.strip() for s in streams.split(",") if s.strip()] if streams else None,
             follow=follow, source_timeout=source_timeout if source_timeout is not None else (None if follow else 300.0),
             policy=RestartPolicy(max_restarts=max_restarts, poison_threshold=poison_threshold,
+                                 max_total_restarts=max_total_restarts,
                                  base_delay=restart_delay, max_delay=max_restart_delay),
             pipe=PipeOptions(validate=validate, on_bad_message=on_bad_message, progress_interval=progress_interval))
         out = sys.stdout.buffer

@@ -5,7 +5,8 @@ preserved plus `destination_stats`. `Confirmations.run` reads those echoes and:
 - applies each to the confirmed aggregate state (`supervisor.apply_confirmation`), unless it carries a
   `_generation` older than the source attempt in flight (output of a superseded attempt is never
   applied; its rows are committed anyway, so its stats still count);
-- remembers which generations confirmed new state (the supervisor's notion of progress);
+- remembers which generations made real progress (`supervisor.is_progress`: rows written, or a
+  stream's remaining work shrank; not a state that only follows the new upper bound);
 - sums `destination_stats`; persists the state file at most every `save_interval` seconds (and on
   `save(force=True)`); hands destination errors and logs to the main thread through `notices`.
 Everything shared with the main thread is guarded by one lock.
@@ -18,7 +19,7 @@ import time
 from typing import BinaryIO
 
 from engine.state_store import StateStore, add_stats
-from engine.supervisor import apply_confirmation, generation_of
+from engine.supervisor import apply_confirmation, generation_of, is_progress
 from protocol.reader import BadLine, iter_lines
 
 
@@ -79,10 +80,12 @@ class Confirmations:
             if generation is not None and generation < self.min_generation:
                 self.stale += 1
                 return
+            progress = is_progress(self.state, payload)
             self.state, changed = apply_confirmation(self.state, payload)
             if changed:
                 self._dirty = True
-                self.progressed.add(generation if generation is not None else self.min_generation)
+                if progress:
+                    self.progressed.add(generation if generation is not None else self.min_generation)
         self.save()
 
     def save(self, force: bool = False) -> None:

@@ -179,6 +179,18 @@ def describe_failure(name: str, result: ChildResult) -> str:
     return text
 
 
+RETRYABLE_CODES = frozenset({"network"})
+
+
+def child_error(result: ChildResult, default_code: str, message: str) -> ConnectorError:
+    """The error of a failed short command, keeping the code and retryability the child reported: a
+    network or connection failure (code `network`, or `retryable: true`) stays retryable."""
+    err = result.error() or {}
+    code = err.get("code") if isinstance(err.get("code"), str) else default_code
+    retryable = err.get("retryable") is True or code in RETRYABLE_CODES
+    return ConnectorError(code, message, retryable=retryable)
+
+
 def destination_state(argv: list[str], config: ArgFile) -> tuple[bool, dict | None]:
     """(supported, state) from `<destination> state --config C`.
 
@@ -195,8 +207,8 @@ def destination_state(argv: list[str], config: ArgFile) -> tuple[bool, dict | No
         return True, {"streams": state.get("streams") or {}, "global": state.get("global")}
     if result.code == 2 and result.error() is None:
         return False, None
-    raise ConnectorError(result.error().get("code", "destination_failed") if result.error() else "destination_failed",
-                         "cannot load the confirmed state: " + describe_failure("`destination state`", result))
+    raise child_error(result, "destination_failed",
+                      "cannot load the confirmed state: " + describe_failure("`destination state`", result))
 
 
 def discover(argv: list[str], config: ArgFile) -> dict:
@@ -204,7 +216,6 @@ def discover(argv: list[str], config: ArgFile) -> dict:
     result = run_child("source", argv + ["discover", "--config", config.path], [config])
     catalog = result.first("catalog")
     if result.code != 0 or catalog is None or not isinstance(catalog.get("streams"), list):
-        err = result.error() or {}
-        raise ConnectorError(err.get("code", "source_failed"), "cannot list the source's streams: "
-                             + describe_failure("`source discover`", result))
+        raise child_error(result, "source_failed",
+                          "cannot list the source's streams: " + describe_failure("`source discover`", result))
     return catalog

@@ -5,9 +5,14 @@
   the rest of the run), `stream_retryable` (retry that stream on the next attempt).
 - `decide(policy, history, failure, progressed, rand)`: restart (after an exponential backoff with
   jitter) or give up. It gives up when the same failure happened `poison_threshold` times in a row, or
-  after `max_restarts` restarts without confirmed progress, or at once for a permanent failure: no hot
-  loop. Confirmed progress (a state the destination confirmed that differs from the previous one)
-  resets both counters and the backoff.
+  after `max_restarts` restarts without confirmed progress, or after `max_total_restarts` restarts in
+  the run whatever happened (a backstop), or at once for a permanent failure: no hot loop. Confirmed
+  progress resets the first two counters and the backoff.
+- `is_progress(aggregate, payload)`: whether a confirmation is real progress: rows written
+  (`destination_stats`) or a stream's remaining work shrank or finished. A new attempt always confirms
+  a slightly different state even when no data moved (the events cursor's `checked_at` and a finished
+  stream's `accounted_range.lt` follow the new upper bound); such changes are not progress, or a source
+  that fails at the same place would be restarted forever.
 - Generation tags: each source attempt has a number; states forwarded to the destination carry it as
   `_generation` (an engine-reserved key that destinations echo back), so a confirmation is attributed
   to the attempt that produced it.
@@ -46,6 +51,7 @@ class Failure:
 class RestartPolicy:
     max_restarts: int = 5  # restarts in a row without confirmed progress
     poison_threshold: int = 3  # the same failure this many times in a row ends the run
+    max_total_restarts: int = 50  # restarts in one run, progress or not (0: no cap)
     base_delay: float = 1.0
     max_delay: float = 60.0
     jitter: float = 0.2  # +- share of the delay
@@ -145,6 +151,9 @@ def decide(policy: RestartPolicy, history: History, failure: Failure, progressed
     if without > policy.max_restarts:
         return Decision(False, 0.0, f"gave up after {policy.max_restarts} restarts without progress; last "
                         f"failure: {failure.message}", updated)
+    if policy.max_total_restarts and history.total_restarts >= policy.max_total_restarts:
+        return Decision(False, 0.0, f"gave up after {history.total_restarts} restarts in this run (the "
+                        f"--max-total-restarts cap); last failure: {failure.message}", updated)
     return Decision(True, backoff(policy, without, rand), failure.message, updated)
 
 
@@ -170,6 +179,91 @@ def apply_confirmation(aggregate: dict, payload: dict) -> tuple[dict, bool]:
     if not isinstance(stream, str) or (stream in streams and streams[stream] == data):
         return aggregate, False
     return {**aggregate, "streams": {**streams, stream: data}}, True
+
+
+def is_progress(aggregate: dict, payload: dict) -> bool:
+    """Whether a confirmed state payload is real progress over `aggregate` (pure): rows written, or a
+    stream whose remaining work shrank or finished, or events handled. Not progress: an unchanged state,
+    a finished stream whose `accounted_range` follows the new upper bound, an events cursor whose only
+    change is `checked_at`."""
+    is_global = payload.get("state_type") == "global"
+    if is_global:
+        old = aggregate.get("global")
+    else:
+        stream = payload.get("stream")
+        old = (aggregate.get("streams") or {}).get(stream) if isinstance(stream, str) else None
+    new = payload.get("data")
+    if old == new:
+        return False
+    if rows_written(payload.get("destination_stats")):
+        return True
+    return _global_progress(old, new) if is_global else _stream_progress(old, new)
+
+
+def rows_written(stats: Any) -> int:
+    if not isinstance(stats, dict):
+        return 0
+    return sum(v for k in ("inserted", "updated", "deleted")
+               if isinstance(v := stats.get(k), int) and not isinstance(v, bool) and v > 0)
+
+
+def _span(value: Any) -> tuple[int, int] | None:
+    if isinstance(value, dict) and all(isinstance(value.get(k), int) and not isinstance(value.get(k), bool)
+                                       for k in ("gte", "lt")):
+        return value["gte"], value["lt"]
+    return None
+
+
+def _windows(data: Any) -> tuple[tuple[int, int], list[tuple[int, int, Any]]] | None:
+    """(accounted range, remaining windows) of a time-mode stream state; None for another shape."""
+    if not isinstance(data, dict) or not isinstance(data.get("remaining"), list):
+        return None
+    accounted = _span(data.get("accounted_range"))
+    if accounted is None:
+        return None
+    windows = []
+    for item in data["remaining"]:
+        span = _span(item)
+        if span is None:
+            return None
+        windows.append((span[0], span[1], item.get("cursor")))
+    return accounted, windows
+
+
+def _clip(windows: list[tuple[int, int, Any]], within: tuple[int, int]) -> list[tuple[int, int, Any]]:
+    out = [(max(g, within[0]), min(lt, within[1]), c) for g, lt, c in windows]
+    return [w for w in out if w[0] < w[1]]
+
+
+def _stream_progress(old: Any, new: Any) -> bool:
+    """A changed stream state: progress when the work left inside the old accounted range shrank (or
+    a page inside a window was read: a new cursor). Work added by a new upper bound does not count.
+    States of another shape (cursor streams: `{"cursor", "done"}`) count whenever they changed."""
+    new_w = _windows(new)
+    if new_w is None:
+        return True
+    old_w = _windows(old)
+    if old_w is None:
+        if old is not None:
+            return True  # another shape before: not comparable
+        old_w = (new_w[0], [(new_w[0][0], new_w[0][1], None)])  # no state yet: all of it to do
+    within = old_w[0]
+    before, after = _clip(old_w[1], within), _clip(new_w[1], within)
+    left_before = sum(lt - g for g, lt, _ in before)
+    left_after = sum(lt - g for g, lt, _ in after)
+    if left_after != left_before:
+        return left_after < left_before
+    cursors_before = {c for _, _, c in before if c is not None}
+    return any(c is not None and c not in cursors_before for _, _, c in after)
+
+
+def _global_progress(old: Any, new: Any) -> bool:
+    """Events handled: the events cursor's `created` or `seen` moved (never `checked_at` alone)."""
+    before = old.get("events_cursor") if isinstance(old, dict) else None
+    after = new.get("events_cursor") if isinstance(new, dict) else None
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return False
+    return (before.get("created"), before.get("seen")) != (after.get("created"), after.get("seen"))
 
 
 def empty_state() -> dict:

@@ -14,7 +14,9 @@ generation is stale), confirmations still in flight are awaited briefly, and `su
 restarts it from the confirmed state after a backoff, or gives up (same failure N times, too many
 restarts without progress, permanent error). A stream's permanent error leaves that stream out of
 later attempts. SIGINT/SIGTERM: stop the source, close the destination's stdin so it commits what it
-has, save state, exit 130/143. The run ends with `eof` on stdout and one summary line on stderr.
+has, save state, exit 130/143. The run ends with `eof` on stdout and one summary line on stderr, also
+when it fails before any source started (state not loadable, discover failed, a connector that cannot
+start): then `eof` is `failed`, `has_more` true, and its state the last known one (`early_failure`).
 """
 from __future__ import annotations
 
@@ -115,6 +117,7 @@ class SyncRun:
         self.final_error: tuple[str, str] | None = None
         self.lines: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=QUEUE_LINES)
         self.start = time.monotonic()
+        self.known_state: dict | None = None  # the confirmed state loaded at the start
         self._next_tick = 0.0
         self._last_totals_save = self.start
 
@@ -207,7 +210,7 @@ class SyncRun:
         dest_cfg = ArgFile(self.options.destination_config, "destination-config")
         self.source_cfg = source_cfg
         try:
-            confirmed = self._load_state(dest_cfg)
+            confirmed = self.known_state = self._load_state(dest_cfg)
             self.totals_base = self.store.load_totals() if self.store is not None else Totals()
             if self.totals_base.sync_complete:
                 self.totals_base = Totals()
@@ -462,6 +465,38 @@ class SyncRun:
         print(redact_text(text), file=sys.stderr, flush=True)
         return exit_code
 
+    def early_failure(self, exc: ConnectorError) -> int:
+        """End a run that failed before the sync proper (no destination writer, no Processor yet): the
+        error, then `eof` failed with the last known state, then the stderr line. Returns the exit code."""
+        payload = exc.payload()
+        self.view.event(f"[{exc.code}] {exc.message}", "error")
+        self.emit(exc.to_message())
+        elapsed = int((time.monotonic() - self.start) * 1000)
+        final = {"elapsed_ms": elapsed, "record_count": 0, "records_per_second": 0.0,
+                 "window_records_per_second": 0.0, "streams": {}, "errors": [payload]}
+        self.emit(messages.eof("failed", True, self._last_known_state(), final))
+        if self.writer is not None:
+            try:
+                self.writer.flush()
+            except (BrokenPipeError, ValueError):
+                self.writer = None
+        print(redact_text(f"engine: error [{exc.code}]: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else "")),
+              file=sys.stderr, flush=True)
+        return 1
+
+    def _last_known_state(self) -> dict:
+        """What was known: the state loaded this run, else the state file if readable, else empty."""
+        if self.known_state is not None:
+            return self.known_state
+        if self.store is not None:
+            try:
+                loaded = self.store.load()
+            except (ConfigError, OSError):
+                loaded = None
+            if loaded is not None:
+                return loaded
+        return empty_state()
+
     # ---- signals -----------------------------------------------------------------------------------
     def handle_signal(self, signum: int, _frame: Any = None) -> None:
         if self.stop_signal is None:
@@ -482,11 +517,7 @@ def run_sync(options: SyncOptions, out: BinaryIO | None, view: Any) -> int:
     except ConnectorError as exc:
         if isinstance(exc, ConfigError):
             raise
-        view.event(f"[{exc.code}] {exc.message}", "error")
-        sync.emit(exc.to_message())
-        print(redact_text(f"engine: error [{exc.code}]: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else "")),
-              file=sys.stderr, flush=True)
-        return 1
+        return sync.early_failure(exc)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

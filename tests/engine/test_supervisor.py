@@ -9,7 +9,7 @@ import pytest
 
 from engine.state_store import StateStore, Totals, add_stats, sync_id
 from engine.supervisor import (Failure, History, RestartPolicy, apply_confirmation, backoff, classify_error,
-                               decide, generation_of, tag_state)
+                               decide, generation_of, is_progress, tag_state)
 from protocol.errors import ConfigError
 from protocol.jsonio import loads
 
@@ -172,3 +172,55 @@ def test_summary_groups_skipped_streams_by_reason():
                               {"issuing_cards": "not enabled", "issuing_disputes": "not enabled", "quotes": "403"}))
     assert text.splitlines()[-1] == \
         "engine: skipped by the source: issuing_cards, issuing_disputes (not enabled); quotes (403)"
+
+
+def test_the_total_restart_cap_ends_even_a_run_that_progresses():
+    policy = RestartPolicy(max_restarts=4, poison_threshold=3, max_total_restarts=3)
+    history = History()
+    for _ in range(3):
+        decision = decide(policy, history, CRASH, progressed=True, rand=0.5)
+        assert decision.restart
+        history = decision.history
+    decision = decide(policy, history, CRASH, progressed=True, rand=0.5)
+    assert not decision.restart and "3 restarts in this run" in decision.reason and CRASH.message in decision.reason
+    unlimited = RestartPolicy(max_total_restarts=0)
+    assert decide(unlimited, History(total_restarts=10_000), CRASH, progressed=True, rand=0.5).restart
+
+
+def _stream(data, stats=None, stream="customers"):
+    payload = {"state_type": "stream", "stream": stream, "data": data}
+    return payload if stats is None else {**payload, "destination_stats": stats}
+
+
+def _time(lt, *remaining):
+    return {"accounted_range": {"gte": 100, "lt": lt},
+            "remaining": [{"gte": g, "lt": e, "cursor": c} for g, e, c in remaining]}
+
+
+def test_only_real_progress_counts():
+    half = {"streams": {"customers": _time(200, (150, 200, None))}, "global": None}
+    done = {"streams": {"customers": _time(200)}, "global": None}
+    no_rows = {"inserted": 0, "updated": 0, "deleted": 0}
+    # remaining work shrank, finished, or a page inside a window was read (a new cursor)
+    assert is_progress(half, _stream(_time(200, (170, 200, None)), no_rows))
+    assert is_progress(half, _stream(_time(200), no_rows))
+    assert is_progress(half, _stream(_time(200, (150, 200, "cus_9"))))
+    assert is_progress({"streams": {}, "global": None}, _stream(_time(200, (150, 200, None))))
+    # a finished stream following the new upper bound, an unchanged state, a first state with all to do
+    assert not is_progress(done, _stream(_time(260), no_rows))
+    assert not is_progress(done, _stream(_time(200), {"inserted": 5}))
+    assert not is_progress(half, _stream(_time(300, (150, 300, None)), no_rows))
+    assert not is_progress({"streams": {}, "global": None}, _stream(_time(200, (100, 200, None))))
+    # rows written count, e.g. objects created since the last run in the new part of the range
+    assert is_progress(done, _stream(_time(260), {"inserted": 2, "updated": 0, "deleted": 0}))
+    # cursor streams: any change is progress
+    assert is_progress({"streams": {"x": {"cursor": "a", "done": False}}}, _stream({"cursor": "b", "done": False},
+                                                                                     stream="x"))
+    # the events cursor: checked_at alone is not progress; handled events are
+    cursor = {"created": 10, "seen": ["evt_1"], "checked_at": 50}
+    aggregate = {"streams": {}, "global": {"events_cursor": cursor}}
+    moved = {"state_type": "global", "data": {"events_cursor": {**cursor, "checked_at": 90}}}
+    assert not is_progress(aggregate, moved)
+    assert not is_progress({"streams": {}, "global": None}, moved)
+    assert is_progress(aggregate, {"state_type": "global", "data": {"events_cursor": {**cursor, "seen": ["evt_2"]}}})
+    assert is_progress(aggregate, {**moved, "destination_stats": {"deleted": 1}})

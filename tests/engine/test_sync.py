@@ -191,3 +191,93 @@ def test_a_source_command_that_does_not_exist_is_a_clear_error(runner):
     r = runner.result(proc.returncode, proc.stdout, proc.stderr)
     assert r.code == 1 and r.eof["status"] == "failed"
     assert "cannot start the source '/nonexistent/source-stripe'" in r.stderr
+
+
+# ---- giving up: only real progress resets the counters; a hard cap on restarts -------------------------
+
+def test_state_changes_without_data_are_not_progress_the_same_crash_ends_the_run(runner):
+    # every attempt confirms a different global state (the events cursor's checked_at follows the new
+    # upper bound) but reads nothing, then crashes the same way: three attempts, not a restart loop
+    r = runner.sync(runner.source_config(behaviour=[{"bump": True, "fail_after": 0, "how": "exit1"}]),
+                    None, "--max-restarts", "50", timeout=30)
+    assert r.code == 1, r.stderr
+    assert len(r.attempts()) == 3
+    assert r.eof["status"] == "failed" and r.eof["has_more"] is True
+    error = r.errors()[-1]
+    assert error["code"] == "source_failed"
+    assert "same failure happened 3 times in a row" in error["message"] and "exited with code 1" in error["message"]
+    assert r.eof["state"]["global"]["events_cursor"]["checked_at"] == 1_600_001_003  # confirmed, and saved
+    assert json.loads((r.dir / "state.json").read_text()) == r.eof["state"]
+
+
+def test_a_crash_at_the_first_record_of_a_stream_after_others_completed_ends_the_run(runner):
+    # customers completes (real progress, once); charges crashes at its first record on every attempt;
+    # later attempts only move the finished stream's accounted_range.lt and the events cursor
+    r = runner.sync(runner.source_config(behaviour=[{"bump": True, "fail_at_stream": "charges", "how": "exit1"}]),
+                    None, "--streams", "customers,charges", "--max-restarts", "50", timeout=30)
+    assert r.code == 1, r.stderr
+    assert [a["starts"] for a in r.attempts()] == [{"customers": 0, "charges": 0}] + \
+        [{"customers": 12, "charges": 0}] * 2
+    error = r.errors()[-1]
+    assert "same failure happened 3 times in a row" in error["message"] and "simulated crash" in error["message"]
+    assert_complete(r, {"customers": 12})
+    saved = json.loads((r.dir / "state.json").read_text())
+    assert saved == r.eof["state"] and saved["streams"]["customers"]["accounted_range"]["lt"] == 1_600_000_014
+    assert "charges" not in saved["streams"]
+    assert "not (fully) synced: charges" in r.stderr and "2 restart(s)" in r.stderr
+
+
+def test_restarts_with_progress_end_at_the_total_restart_cap(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"fail_after": 6, "how": "exit1"}]), None,
+                    "--max-total-restarts", "2", timeout=30)
+    assert r.code == 1, r.stderr
+    assert len(r.attempts()) == 3  # every attempt confirmed new pages: only the cap stops it
+    assert "gave up after 2 restarts in this run" in r.errors()[-1]["message"]
+    assert r.eof["status"] == "failed" and r.eof["progress"]["restarts"] == 2
+    assert json.loads((r.dir / "state.json").read_text()) == r.eof["state"]
+
+
+# ---- a run that fails before the source starts still ends with eof ------------------------------------
+
+def _eof_last(r) -> dict:
+    assert r.messages[-1]["type"] == "eof", r.messages
+    eof = r.eof
+    assert eof["status"] == "failed" and eof["has_more"] is True
+    assert MessageValidator(full=True).errors(r.messages[-1]) == []
+    return eof
+
+
+def test_a_missing_destination_command_ends_with_a_failed_eof_carrying_the_state_file(runner):
+    known = {"streams": {"customers": {"accounted_range": {"gte": 1, "lt": 2}, "remaining": []}}, "global": None}
+    (runner.dir / "state.json").write_text(json.dumps(known))
+    argv = runner.argv("sync", runner.source_config(), runner.destination_config(), "--state-file",
+                       str(runner.dir / "state.json"), "--output", "json", "--progress", "none")
+    argv[argv.index("--destination") + 1] = "/nonexistent/destination-postgres"
+    proc = subprocess.run(argv, capture_output=True, timeout=60, cwd=ROOT, env=child_env())
+    r = runner.result(proc.returncode, proc.stdout, proc.stderr)
+    assert r.code == 1
+    assert _eof_last(r)["state"] == known
+    assert r.errors()[-1]["code"] == "destination_failed"
+    assert "cannot start the destination" in r.stderr
+
+
+def test_an_unreachable_destination_ends_with_a_failed_eof_and_a_retryable_network_error(runner):
+    r = runner.sync(None, runner.destination_config(state_error="network"))
+    assert r.code == 1
+    assert _eof_last(r)["state"] == {"streams": {}, "global": None}  # no state file: nothing known
+    error = r.errors()[-1]
+    assert error["code"] == "network" and error["retryable"] is True
+    assert "cannot load the confirmed state" in error["message"] and "cannot connect to the fake db" in r.stderr
+    bad_password = runner.sync(None, runner.destination_config(state_error="auth_failed"))
+    assert bad_password.code == 1 and _eof_last(bad_password)
+    assert bad_password.errors()[-1]["code"] == "auth_failed" and bad_password.errors()[-1]["retryable"] is False
+
+
+def test_a_discover_failure_ends_with_a_failed_eof_carrying_the_loaded_state(runner):
+    first = runner.sync(runner.source_config(behaviour=[{"fail_after": 7, "how": "auth"}]))
+    assert first.code == 1
+    loaded = first.db()["state"]
+    r = runner.sync(runner.source_config(fail_discover=True), None, "--streams", "customers")
+    assert r.code == 1
+    assert _eof_last(r)["state"] == loaded and loaded["streams"]["customers"]["remaining"]
+    assert r.errors()[-1]["code"] == "network" and "cannot list the source's streams" in r.stderr

@@ -5,7 +5,8 @@
     fake_destination.py check --config C
 
 Config: {"db": path, "no_state_command": bool (behave like a destination without `state`),
-"fail_after_states": N (exit 1 after committing N states), "fail_check": bool}. Records are
+"fail_after_states": N (exit 1 after committing N states), "fail_check": bool, "state_error": code
+(`state` fails with that error code, as destination-postgres does when the database is unreachable)}. Records are
 buffered and committed with each state, atomically, together with the state (as destination-postgres
 does); each state is echoed after its commit with every payload key kept plus destination_stats.
 """
@@ -38,6 +39,12 @@ def main():
         if config.get("no_state_command"):
             print("Usage: fake_destination.py [OPTIONS] COMMAND\nError: No such command 'state'.", file=sys.stderr)
             return 2
+        if config.get("state_error"):
+            code = config["state_error"]
+            print(json.dumps({"type": "trace", "trace": {"trace_type": "error", "emitted_at": 0, "error": {
+                "scope": "global", "code": code, "retryable": code == "network",
+                "message": f"cannot connect to the fake db ({code})"}}}))
+            return 1
         print(json.dumps(load_db(config["db"])["state"]))
         return 0
     if command == "check":

@@ -7,7 +7,11 @@ Config: {"streams": {"customers": 30, ...} (records per stream), "page": 5 (reco
 "run_dir": dir (attempt counter and a log of each attempt's start offsets), "behaviour": [one object
 per attempt, the last repeats]}. A behaviour may hold: "fail_after": N records then "how": exit1 |
 garbage | hang | transient | auth | sigkill; "stream_error": {"stream": s, "retryable": false} (that
-stream errors instead of reading); "sleep": seconds between records; "stderr": a line for stderr.
+stream errors instead of reading); "sleep": seconds between records; "stderr": a line for stderr;
+"fail_at_stream": s (fail "how" at the first record of stream s); "bump": true (like the real source
+on every run: a global state whose events cursor only moves `checked_at`, and for each finished
+stream a state whose `accounted_range.lt` follows the new upper bound; no records).
+Config "fail_discover": true makes `discover` fail with a network error.
 Record i of stream s has id "s_0000i" and created t0 + i; a stream state's `remaining` says where to
 resume, as the real source's does.
 """
@@ -61,6 +65,9 @@ def main():
         out({"type": "connection_status", "connection_status": {"status": "succeeded", "message": "fake source ok"}})
         return 0
     if command == "discover":
+        if config.get("fail_discover"):
+            trace("error", {"scope": "global", "code": "network", "retryable": True, "message": "connection refused"})
+            return 1
         out({"type": "catalog", "catalog": catalog_of(streams)})
         return 0
     run_dir = config["run_dir"]
@@ -84,6 +91,9 @@ def main():
     if b.get("stderr"):
         print(b["stderr"], file=sys.stderr, flush=True)
     out({"type": "catalog", "catalog": catalog_of(names)})
+    if b.get("bump"):
+        out({"type": "state", "state": {"state_type": "global", "data": {
+            "events_cursor": {"created": T0, "seen": [], "checked_at": T0 + 1000 + attempt}}}})
     emitted, page = 0, config.get("page", 5)
     for n, name in enumerate(names):
         total = streams[name]
@@ -96,7 +106,13 @@ def main():
             trace("stream_status", {"stream": name, "status": "complete"})
             continue
         i = starts[name]
+        old = (state.get("streams") or {}).get(name)
+        if b.get("bump") and i >= total and old:
+            out({"type": "state", "state": {"state_type": "stream", "stream": name, "data": {
+                "accounted_range": {"gte": T0, "lt": old["accounted_range"]["lt"] + 1}, "remaining": []}}})
         while i < total:
+            if b.get("fail_at_stream") == name:
+                return fail(b["how"])
             if "fail_after" in b and emitted >= b["fail_after"]:
                 return fail(b["how"])
             out({"type": "record", "record": {"stream": name, "emitted_at": now_ms(), "updated_at": T0,
