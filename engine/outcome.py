@@ -59,3 +59,22 @@ def summary(s: RunSummary) -> str:
         text += "\nengine: skipped by the source: " + "; ".join(
             f"{', '.join(names)} ({why})" for why, names in sorted(by_reason.items(), key=lambda kv: kv[1]))
     return text
+
+
+def pipe_failure_line(status: str, snapshot: dict) -> str:
+    """The one human line that ends a pipe-mode run that did not succeed (stdout already has the details)."""
+    errors = snapshot.get("errors") or []
+    if errors:
+        last = errors[-1]
+        return f"engine: run {status}: [{last.get('code', '?')}] {last.get('message', '')}"
+    streams = snapshot.get("streams") or {}
+    open_streams = sorted(n for n, s in streams.items() if s.get("status") not in ("complete", "skipped"))
+    errored = sorted(n for n, s in streams.items() if s.get("errors"))
+    parts = []
+    if open_streams:
+        parts.append(f"not complete: {', '.join(open_streams[:10])}" + (" ..." if len(open_streams) > 10 else ""))
+    if errored:
+        parts.append(f"errors in: {', '.join(errored[:10])}" + (" ..." if len(errored) > 10 else ""))
+    if snapshot.get("bad_message_count"):
+        parts.append(f"{snapshot['bad_message_count']} bad line(s) skipped")
+    return f"engine: run {status}: " + ("; ".join(parts) or "see the error traces on stdout")

@@ -15,16 +15,18 @@ change and at most every `progress_interval` seconds otherwise. `run_pipe` is th
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator, Protocol
 
+from engine.outcome import pipe_failure_line
 from engine.progress_view import NoView
 from engine.tracker import TERMINAL, Tracker
 from protocol import messages
 from protocol.jsonio import JSONDecodeError, MessageWriter, dumps_line, loads
 from protocol.reader import DEFAULT_MAX_LINE_BYTES, BadLine, Line, excerpt_of, iter_lines
-from protocol.secrets import redact_message
+from protocol.secrets import redact_message, redact_text
 from protocol.validate import MessageValidator, check_envelope
 
 
@@ -412,4 +414,6 @@ def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View
     writer.write(messages.eof(status, tracker.has_more(), tracker.state_aggregate(), final))
     writer.flush()
     processor.view.close(final)
+    if status != "succeeded":
+        sys.stderr.write(redact_text(pipe_failure_line(status, final)) + "\n")
     return 128 + interrupted if interrupted else 0 if status == "succeeded" else 1

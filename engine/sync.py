@@ -390,6 +390,9 @@ class SyncRun:
     def _destination_gone(self, detail: str) -> None:
         if self.destination_failure is None:
             self.confirmations.eof.wait(2.0)
+            code = self.destination.wait(2.0)  # a broken pipe says less than the destination's own exit
+            if code not in (None, 0):
+                detail = f"the destination {exit_text(code)}"
             tail = self.destination.stderr_tail()
             errors = self.confirmations.errors
             reason = f"[{errors[-1].get('code')}] {errors[-1].get('message')}" if errors else tail

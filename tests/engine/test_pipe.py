@@ -245,3 +245,28 @@ def test_a_bad_catalog_option_is_a_usage_error():
                           capture_output=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert proc.returncode == 2 and b"every stream needs a non-empty string 'name'" in proc.stderr
     assert b"Traceback" not in proc.stderr
+
+
+def test_a_failed_pipe_run_ends_with_one_human_line_on_stderr():
+    catalog = b'{"type":"catalog","catalog":{"streams":[{"name":"customers","json_schema":{}}]}}\n'
+    cwd = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    failed = subprocess.run([sys.executable, "-m", "engine", "--progress", "none"], input=catalog + b"[1,2]\n",
+                            capture_output=True, cwd=cwd)
+    assert failed.returncode == 1
+    assert failed.stderr.decode().splitlines() == [
+        "engine: run failed: [bad_message] line 2: expected a JSON object, got list (starts with: [1,2])"]
+    lifecycle = b"".join(
+        b'{"type":"trace","trace":{"trace_type":"stream_status","emitted_at":1,"stream_status":'
+        b'{"stream":"customers","status":"%s"}}}\n' % status for status in (b"started", b"complete"))
+    ok = subprocess.run([sys.executable, "-m", "engine", "--progress", "none"], input=catalog + lifecycle,
+                        capture_output=True, cwd=cwd)
+    assert ok.returncode == 0 and ok.stderr == b""
+
+
+def test_pipe_failure_line_names_open_streams_and_skipped_lines():
+    from engine.outcome import pipe_failure_line
+
+    snapshot = {"streams": {"a": {"status": "complete"}, "b": {"status": "started", "errors": [{"code": "x"}]}},
+                "bad_message_count": 2}
+    assert pipe_failure_line("partial", snapshot) == \
+        "engine: run partial: not complete: b; errors in: b; 2 bad line(s) skipped"

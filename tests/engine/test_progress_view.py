@@ -82,6 +82,7 @@ PLAIN_SNAPSHOT = """\
 [T]   charges: complete, 12 records, 100% of its time range
 [T]   issuing_cards: complete, 0 records, error [permission_denied] The key has no access to issuing_cards
 [T]   payouts: pending, 0 records
+engine: run partial: not complete: payouts; errors in: issuing_cards
 """
 
 
