@@ -7,6 +7,7 @@ aggregate state as one JSON line so a shell pipeline can resume:
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from typing import Iterator
 
 import click
@@ -25,13 +26,19 @@ CONFIG_SCHEMA = connector_config_schema(NAME)
 IDLE_SECONDS = 0.02  # input silent this long counts as idle: commit and echo the pending checkpoints
 
 
-def check(config: dict) -> str:
+@contextmanager
+def _read_only_writer(config: dict) -> Iterator[Writer]:
     writer = Writer(options_from_config(config))
     writer.open(write=False)
     try:
-        return writer.check_access()
+        yield writer
     finally:
         writer.close()
+
+
+def check(config: dict) -> str:
+    with _read_only_writer(config) as writer:
+        return writer.check_access()
 
 
 def write(request: WriteRequest) -> Iterator[dict]:
@@ -53,12 +60,8 @@ def write(request: WriteRequest) -> Iterator[dict]:
 
 
 def read_state(config: dict) -> dict:
-    writer = Writer(options_from_config(config))
-    writer.open(write=False)
-    try:
+    with _read_only_writer(config) as writer:
         return writer.load_state()
-    finally:
-        writer.close()
 
 
 CONNECTOR = Connector(
