@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 import orjson
 
@@ -54,7 +54,7 @@ class MessageWriter:
     before it is written (records are data and pass untouched; eof repeats error messages in its progress).
     """
 
-    def __init__(self, stream: BinaryIO | None = None, flush_each: bool | None = None, redact=None):
+    def __init__(self, stream: BinaryIO | None = None, flush_each: bool | None = None, redact: Callable[[dict], dict] | None = None):
         self.stream = stream if stream is not None else sys.stdout.buffer
         self.flush_each = _is_interactive_stream(self.stream) if flush_each is None else flush_each
         self.redact = redact

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Iterator
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 
 from protocol.jsonio import loads
@@ -68,7 +68,7 @@ def validator_for(schema_name: str) -> Draft202012Validator:
     return Draft202012Validator(load_protocol_schemas()[schema_name], registry=_registry())
 
 
-def _path(err) -> str:
+def _path(err: ValidationError) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path).lstrip(".") or "(message)"
 
 

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 import psycopg2
@@ -78,7 +79,7 @@ def table_counts(url: str, schema: str) -> dict[str, tuple[int, int]]:
     return out
 
 
-def compare_with_truth(url: str, schema: str, emulator, streams: list[str]) -> list[str]:
+def compare_with_truth(url: str, schema: str, emulator: Any, streams: list[str]) -> list[str]:
     """Streams whose live rows differ from the emulator's ground truth, object by object (empty = exact)."""
     mismatches = []
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
@@ -94,7 +95,7 @@ def compare_with_truth(url: str, schema: str, emulator, streams: list[str]) -> l
     return mismatches
 
 
-def apply_changes(emulator) -> dict[str, int]:
+def apply_changes(emulator: Any) -> dict[str, int]:
     """Scripted changes between the two syncs: updates, deletes and new objects."""
     client = emulator.client
     customers = client.dump("customers")["objects"][:40]
