@@ -109,7 +109,37 @@ def split_aggregate(state: Any) -> tuple[dict, dict | None]:
     glob = state.get("global")
     if glob is not None and not isinstance(glob, dict):
         raise ConfigError("--state: global must be an object or null")
+    if glob:
+        _check_global(glob)
     return streams, glob or None
+
+
+def _bad_global(where: str, why: str) -> ConfigError:
+    return ConfigError(f"--state: {where} {why}",
+                       hint="pass the state printed by `destination-postgres state`, or no --state to start over")
+
+
+def _check_global(glob: dict) -> None:
+    """Refuse a global state of the wrong shape up front (a clear error rather than a crash later)."""
+    account = glob.get("account")
+    if account is not None:
+        if not isinstance(account, dict):
+            raise _bad_global("global.account", "must be {\"id\": \"acct_...\"|null, \"livemode\": bool}")
+        if account.get("id") is not None and not isinstance(account["id"], str):
+            raise _bad_global("global.account.id", "must be an account id or null")
+        if account.get("livemode") is not None and not isinstance(account["livemode"], bool):
+            raise _bad_global("global.account.livemode", "must be a boolean")
+    cur = glob.get("events_cursor")
+    if cur is None:
+        return
+    if not isinstance(cur, dict) or isinstance(cur.get("created"), bool) or not isinstance(cur.get("created"), int):
+        raise _bad_global("global.events_cursor", "must be {\"created\": int, \"seen\": [...], \"checked_at\": int}")
+    seen = cur.get("seen")
+    if seen is not None and (not isinstance(seen, list) or not all(isinstance(i, str) for i in seen)):
+        raise _bad_global("global.events_cursor.seen", "must be a list of event ids")
+    checked = cur.get("checked_at")
+    if checked is not None and (isinstance(checked, bool) or not isinstance(checked, int)):
+        raise _bad_global("global.events_cursor.checked_at", "must be an integer (Unix seconds)")
 
 
 def check_account(global_data: dict | None, account: dict) -> None:

@@ -74,3 +74,28 @@ def test_unknown_account_ids_compare_the_mode_only():
     st.check_account(glob, {"id": "acct_A", "livemode": False})
     with pytest.raises(ConnectorError):
         st.check_account(glob, {"id": None, "livemode": True})
+
+
+_NOW = 1_700_000_000
+
+
+@pytest.mark.parametrize("glob, where", [
+    ({"account": "acct_1", "events_cursor": None}, "global.account"),
+    ({"account": ["acct_1"], "events_cursor": None}, "global.account"),
+    ({"account": {"id": 5, "livemode": False}, "events_cursor": None}, "global.account.id"),
+    ({"events_cursor": {"created": _NOW, "seen": 5, "checked_at": _NOW}}, "global.events_cursor.seen"),
+    ({"events_cursor": {"created": _NOW, "seen": "evt_1", "checked_at": _NOW}}, "global.events_cursor.seen"),
+    ({"events_cursor": {"created": _NOW, "seen": [None], "checked_at": _NOW}}, "global.events_cursor.seen"),
+    ({"events_cursor": {"created": _NOW, "seen": [], "checked_at": "x"}}, "global.events_cursor.checked_at"),
+    ({"events_cursor": {"created": True, "seen": [], "checked_at": _NOW}}, "global.events_cursor"),
+])
+def test_malformed_global_state_is_a_clear_config_error_not_a_crash(emulator, glob, where):
+    """A global state of the wrong shape used to crash `read` (AttributeError/TypeError -> internal_error)."""
+    from tests.source_stripe.conftest import read
+    emu = emulator()
+    if "events_cursor" in glob and isinstance(glob["events_cursor"], dict):  # a fresh cursor: no expiry shortcut
+        glob = {**glob, "events_cursor": {k: (emu.now() if v == _NOW else v)
+                                          for k, v in glob["events_cursor"].items()}}
+    with pytest.raises(ConfigError) as exc:
+        read(emu, ["customers"], state={"streams": {}, "global": glob})
+    assert where in exc.value.message
