@@ -204,7 +204,7 @@ class Backfill:
             if not isinstance(obj, dict) or not obj.get("id"):
                 out.append(messages.log("warn", f"{stream.name}: skipped an object without an id"))
                 continue
-            out.append(messages.record(stream.name, obj, emitted_at=emitted_at, updated_at=page.server_time))
+            out.append(messages.record(stream.name, obj, emitted_at=emitted_at, updated_at=page.snapshot_time))
             job.records += 1
         out.append(messages.stream_state(stream.name, planner.snapshot()))
         for r in merge(outcome.completed):

@@ -1,7 +1,7 @@
 """HTTP access to Stripe's API: auth, headers, timeouts, retries, the shared rate limiter.
 
 `StripeClient.get(path, params)` returns a `Page` (the JSON body, `has_more`, the server's time from the
-`Date` header) or raises `errors.StripeAPIError` once the request failed for good. Every attempt first
+`Date` header, and `snapshot_time`: a lower bound of the server's second when it built the body) or raises `errors.StripeAPIError` once the request failed for good. Every attempt first
 takes a token from the key's bucket (rate_limit.py) and counts in `request_count`.
 
 Retried: 429, 5xx, timeouts, connection errors, truncated bodies, and anything with
@@ -16,6 +16,7 @@ never appears in an error: messages are redacted and URLs are reported without t
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import threading
 import time
@@ -50,8 +51,12 @@ class ClientSettings:
 @dataclass
 class Page:
     body: dict
-    server_time: int | None
+    server_time: int | None  # the response's `Date`: when the server answered
     request_id: str | None
+    # A second at or before the moment the server built the body (`Date` minus the request's duration, or the
+    # server clock when it was sent). `Date` itself can be a later second than the data: an object changed
+    # or deleted while the page was in flight would then look older than the page, and its event would lose.
+    snapshot_time: int | None = None
 
     @property
     def data(self) -> list[dict]:
@@ -93,6 +98,15 @@ def parse_http_date(value: str | None) -> int | None:
         return int(email.utils.parsedate_to_datetime(value).timestamp())
     except (TypeError, ValueError):
         return None
+
+
+def _snapshot_time(date: int | None, elapsed: float, floor_at_send: int | None) -> int | None:
+    """A lower bound of the server's second when it built a response: its `Date` minus the time the request
+    took (measured here, so at least the server's share), never below the server clock when it was sent."""
+    if date is None:
+        return floor_at_send
+    lower = date - math.ceil(max(0.0, elapsed))
+    return min(date, max(lower, floor_at_send)) if floor_at_send is not None else lower
 
 
 def _error_fields(resp: requests.Response) -> tuple[str, str | None, str | None]:
@@ -158,6 +172,8 @@ class StripeClient:
             self._wait_token()
             self._count(retry=attempt > 0)
             retry_after: float | None = None
+            floor_at_send = self.server_now() if self.last_server_time is not None else None
+            sent = time.monotonic()
             try:
                 resp = self._session().get(url, params=params, timeout=timeout)
             except requests.Timeout:
@@ -174,7 +190,8 @@ class StripeClient:
                         body = loads(resp.content)
                         if not isinstance(body, dict):
                             raise ValueError("not an object")
-                        return Page(body, server_time, request_id)
+                        return Page(body, server_time, request_id,
+                                    _snapshot_time(server_time, time.monotonic() - sent, floor_at_send))
                     except (JSONDecodeError, ValueError, requests.RequestException):
                         err = StripeAPIError(0, "truncated or invalid JSON body", code="network", path=path)
                 else:

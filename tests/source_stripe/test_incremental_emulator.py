@@ -123,3 +123,42 @@ def test_connect_account_id_reads_the_connected_account(emulator):
     assert got.isdisjoint(truth(emu, "customers"))
     assert aggregate_state(msgs)["global"]["account"]["id"] == "acct_1Connected000001"
     assert all(r["account"] == "acct_1Connected000001" for r in emu.requests() if r["path"].startswith("/v1/"))
+
+
+def _change_during_a_slow_page(emulator, monkeypatch, change) -> tuple[dict, dict, str]:
+    """A customer changes (at second te) while the backfill's page is in flight: the page was built before the
+    change but its `Date` comes later (here 1.3 s of server latency, so always a later second than te). The
+    next run brings the change's event. Returns what an updated_at-keeping destination holds, the truth, the id."""
+    from source_stripe import client as client_mod
+    import threading
+    emu = emulator({"profile": "small", "dataset": {"customers": 5}})
+    victim = sorted(truth(emu, "customers"))[0]
+    emu.set_faults(latency={"ms": 1300}, paths=["/v1/customers"])
+    real_get, fired = client_mod.StripeClient.get, []
+
+    def get(self, path, params=None):
+        if path == "/v1/customers" and not fired:
+            fired.append(threading.Timer(0.1, change, (emu, victim)))
+            fired[0].start()  # after the server built the page, long before it answers
+        return real_get(self, path, params)
+    monkeypatch.setattr(client_mod.StripeClient, "get", get)
+    first = read(emu, ["customers"])
+    fired[0].join()
+    emu.reset_faults()
+    second = read(emu, ["customers"], state=aggregate_state(first))
+    kept: dict = {}
+    for r in records(first + second):  # greatest updated_at, ties to the later message
+        if r["data"]["id"] not in kept or r["updated_at"] >= kept[r["data"]["id"]]["updated_at"]:
+            kept[r["data"]["id"]] = r
+    return kept, {o["id"]: o for o in emu.dump("customers")["objects"]}, victim
+
+
+def test_a_delete_while_its_page_is_in_flight_is_not_undone_by_the_page(emulator, monkeypatch):
+    kept, now, victim = _change_during_a_slow_page(emulator, monkeypatch, lambda emu, v: emu.delete("customers", v))
+    assert victim not in now and kept[victim].get("deleted") is True
+
+
+def test_an_update_while_its_page_is_in_flight_is_not_undone_by_the_page(emulator, monkeypatch):
+    kept, now, victim = _change_during_a_slow_page(
+        emulator, monkeypatch, lambda emu, v: emu.update("customers", v, {"name": "Changed meanwhile"}))
+    assert now[victim]["name"] == "Changed meanwhile" and kept[victim]["data"]["name"] == "Changed meanwhile"
