@@ -63,9 +63,10 @@ def plan_time_stream(stream: str, data: Any, lower: int, upper: int) -> tuple[Ra
 
     `lower` is the configured start (0 = everything), `upper` the run's frozen upper bound."""
     parsed = parse_time_state(stream, data)
-    if parsed is None:
-        return (lower, upper), ([{"gte": lower, "lt": upper, "cursor": None}] if lower < upper else [])
+    if parsed is None:  # a start_date in the future: an empty range at start_date, never an inverted one
+        return (lower, max(lower, upper)), ([{"gte": lower, "lt": upper, "cursor": None}] if lower < upper else [])
     (gte, lt), windows = parsed
+    lt = max(lt, gte)  # an inverted range (written for a future start_date) accounts for nothing
     if windows:  # an unfinished run: keep its frozen upper bound
         new_gte = min(gte, lower)
         older = [{"gte": lower, "lt": gte, "cursor": None}] if lower < gte else []

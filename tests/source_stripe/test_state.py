@@ -99,3 +99,15 @@ def test_malformed_global_state_is_a_clear_config_error_not_a_crash(emulator, gl
     with pytest.raises(ConfigError) as exc:
         read(emu, ["customers"], state={"streams": {}, "global": glob})
     assert where in exc.value.message
+
+
+def test_a_start_date_after_the_upper_bound_reads_nothing_now_and_only_from_start_date_later():
+    """A future start_date used to give an inverted accounted range (gte > lt) on the wire, and the next
+    run then read [old upper, new upper): objects from before start_date."""
+    acc, windows = st.plan_time_stream("customers", None, 5000, 1000)
+    assert acc[0] <= acc[1] and windows == []
+    data = {"accounted_range": {"gte": acc[0], "lt": acc[1]}, "remaining": []}
+    acc2, windows2 = st.plan_time_stream("customers", data, 5000, 7000)
+    assert acc2 == (5000, 7000) and windows2 == [{"gte": 5000, "lt": 7000, "cursor": None}]
+    inverted = {"accounted_range": {"gte": 5000, "lt": 1000}, "remaining": []}  # written by the old code
+    assert st.plan_time_stream("customers", inverted, 5000, 7000) == (acc2, windows2)
