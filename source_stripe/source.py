@@ -162,7 +162,7 @@ def _read(config: dict, client: StripeClient, streams: list[Stream], stream_stat
     reader = EventReader(client, registry()["events"], object_to_stream(streams))
     state_data = lambda cur: st.global_data(account, cur)  # noqa: E731
     cursor = st.events_cursor(glob)
-    if cursor is not None and (is_expired(cursor, upper) or reader.seen_events_vanished(cursor)):
+    if cursor is not None and (is_expired(cursor, upper) or reader.seen_events_vanished(cursor, upper)):
         names = [s.name for s in streams if s.name in stream_states]
         yield messages.log("warn", "the events cursor is older than Stripe's 30-day event retention: updates and "
                                    "deletes since then cannot be read; re-reading these streams in full: "

@@ -162,3 +162,18 @@ def test_an_update_while_its_page_is_in_flight_is_not_undone_by_the_page(emulato
     kept, now, victim = _change_during_a_slow_page(
         emulator, monkeypatch, lambda emu, v: emu.update("customers", v, {"name": "Changed meanwhile"}))
     assert now[victim]["name"] == "Changed meanwhile" and kept[victim]["data"]["name"] == "Changed meanwhile"
+
+
+def test_a_quiet_account_synced_regularly_is_not_rebackfilled_when_its_last_event_ages_out(emulator):
+    """The cursor keeps the ids of its newest event's second; with no newer event, that event ages out of
+    Stripe's 30 days although every run checked the events since (checked_at is fresh). That used to be taken
+    for an expired cursor: a warning and a full re-read of every stream."""
+    emu = emulator({"profile": "small", "dataset": {"customers": 10}})
+    state = aggregate_state(read(emu, ["customers"]))
+    emu.update("customers", sorted(truth(emu, "customers"))[0], {"name": "Last change for a while"})
+    for _ in range(3):  # a run every 16 days: day 0, 16, 32
+        msgs = read(emu, ["customers"], state=state)
+        state = aggregate_state(msgs, state)
+        assert not [m for m in msgs if m["type"] == "log" and m["log"]["level"] == "warn"]
+        emu.advance_clock(16 * 86400)
+    assert records(msgs) == []
