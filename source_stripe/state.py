@@ -88,7 +88,9 @@ def parse_cursor_state(stream: str, data: Any) -> tuple[str | None, bool]:
     cursor = data.get("cursor")
     if cursor is not None and not isinstance(cursor, str):
         raise _bad(stream, "cursor must be an object id or null")
-    return cursor, bool(data["done"])
+    if not isinstance(data["done"], bool):
+        raise _bad(stream, f"done must be true or false, got {data['done']!r}")
+    return cursor, data["done"]
 
 
 def plan_cursor_stream(stream: str, data: Any) -> str | None:

@@ -111,3 +111,11 @@ def test_a_start_date_after_the_upper_bound_reads_nothing_now_and_only_from_star
     assert acc2 == (5000, 7000) and windows2 == [{"gte": 5000, "lt": 7000, "cursor": None}]
     inverted = {"accounted_range": {"gte": 5000, "lt": 1000}, "remaining": []}  # written by the old code
     assert st.plan_time_stream("customers", inverted, 5000, 7000) == (acc2, windows2)
+
+
+@pytest.mark.parametrize("done", ["false", "true", 0, None])
+def test_a_cursor_state_whose_done_is_not_a_boolean_is_refused(done):
+    """`"done": "false"` used to be read as done (bool("false") is True): the stream silently restarted."""
+    with pytest.raises(ConfigError) as exc:
+        st.plan_cursor_stream("checkout_sessions", {"cursor": "cs_1", "done": done})
+    assert "checkout_sessions" in exc.value.message and "done" in exc.value.message
