@@ -143,7 +143,7 @@ class Backfill:
         page: Page | None = None
         error: StripeAPIError | None = None
         try:
-            page = self.client.get(job.stream.path, request_params(job.stream, req))
+            page = self.client.get(job.stream.path, request_params(job.stream, req), expect_list=True)
         except StripeAPIError as err:
             if err.is_auth:
                 self._fail(classify(err))

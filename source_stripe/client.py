@@ -68,6 +68,16 @@ class Page:
         return bool(self.body.get("has_more"))
 
 
+def list_body_problem(body: dict) -> str | None:
+    """Why a 2xx body is not a usable list page, or None: `data` must be a list, and a page that says
+    `has_more` must hold at least one object (else there is no cursor to continue from)."""
+    if not isinstance(body.get("data"), list):
+        return "list response without a 'data' list"
+    if body.get("has_more") and not body["data"]:
+        return "list response says has_more but holds no objects"
+    return None
+
+
 def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None,
                   rng: Callable[[], float] = random.random) -> float:
     """Seconds to wait before retry number `attempt` (0-based): full jitter, at least Retry-After."""
@@ -164,7 +174,10 @@ class StripeClient:
                 return
             self.stop.wait(min(wait, 0.5))
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Page:
+    def get(self, path: str, params: dict[str, Any] | None = None, expect_list: bool = False) -> Page:
+        """GET with retries. `expect_list`: the body must be a list page (see `list_body_problem`); one that is
+        not (a proxy's empty body, `has_more` without objects) is retried like a truncated body, never
+        taken as the end of the list."""
         url = self.settings.base_url.rstrip("/") + path
         timeout = (min(10.0, self.settings.timeout_s), self.settings.timeout_s)
         attempt = 0
@@ -190,10 +203,15 @@ class StripeClient:
                         body = loads(resp.content)
                         if not isinstance(body, dict):
                             raise ValueError("not an object")
+                        problem = list_body_problem(body) if expect_list else None
+                        if problem:
+                            raise ValueError(problem)
                         return Page(body, server_time, request_id,
                                     _snapshot_time(server_time, time.monotonic() - sent, floor_at_send))
-                    except (JSONDecodeError, ValueError, requests.RequestException):
-                        err = StripeAPIError(0, "truncated or invalid JSON body", code="network", path=path)
+                    except (JSONDecodeError, ValueError, requests.RequestException) as exc:
+                        detail = str(exc) if isinstance(exc, ValueError) and not isinstance(exc, JSONDecodeError) \
+                            else "truncated or invalid JSON body"
+                        err = StripeAPIError(0, detail, code="network", path=path)
                 else:
                     message, code, param = _error_fields(resp)
                     err = StripeAPIError(resp.status_code, message, code, request_id, param, path)

@@ -97,7 +97,7 @@ class EventReader:
         cursor = None
         pages = 0
         while True:
-            page = self.client.get(self.events_stream.path, self._params(gte, lt, cursor))
+            page = self.client.get(self.events_stream.path, self._params(gte, lt, cursor), expect_list=True)
             data = [e for e in page.data if isinstance(e, dict)]
             events.extend(data)
             pages += 1

@@ -136,11 +136,11 @@ def _change_during_a_slow_page(emulator, monkeypatch, change) -> tuple[dict, dic
     emu.set_faults(latency={"ms": 1300}, paths=["/v1/customers"])
     real_get, fired = client_mod.StripeClient.get, []
 
-    def get(self, path, params=None):
+    def get(self, path, params=None, **kwargs):
         if path == "/v1/customers" and not fired:
             fired.append(threading.Timer(0.1, change, (emu, victim)))
             fired[0].start()  # after the server built the page, long before it answers
-        return real_get(self, path, params)
+        return real_get(self, path, params, **kwargs)
     monkeypatch.setattr(client_mod.StripeClient, "get", get)
     first = read(emu, ["customers"])
     fired[0].join()
