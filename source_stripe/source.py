@@ -154,7 +154,7 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
 def _read(config: dict, client: StripeClient, streams: list[Stream], stream_states: dict, glob: dict | None,
           lower: int, follow: bool, policy: SplitPolicy) -> Iterator[dict]:
     account = fetch_account(client, config["api_key"], config.get("account_id"))
-    st.check_account(glob, account)
+    st.check_account(glob, account, has_stream_states=bool(stream_states))
     upper = client.server_now()
     if glob is not None or stream_states:  # a later run: wait out the current second so that changes
         client.wait_past(upper)  # made just before it are in it (a first run starts at once)

@@ -145,10 +145,17 @@ def _check_global(glob: dict) -> None:
         raise _bad_global("global.events_cursor.checked_at", "must be an integer (Unix seconds)")
 
 
-def check_account(global_data: dict | None, account: dict) -> None:
-    """Refuse a state made for a different account or mode (`account` is {"id", "livemode"})."""
+def check_account(global_data: dict | None, account: dict, has_stream_states: bool = False) -> None:
+    """Refuse a state made for a different account or mode (`account` is {"id", "livemode"}), and stream
+    checkpoints that carry no account identity at all (source-stripe always commits its global state, which
+    holds the identity, before any stream checkpoint: such a state was made elsewhere and cannot be trusted)."""
     saved = (global_data or {}).get("account")
     if not saved:
+        if has_stream_states:
+            raise ConnectorError(
+                "state_mismatch", "the state has stream checkpoints but no account identity (global.account); "
+                "refusing to reuse it, since it may belong to another account or mode",
+                hint="pass the state source-stripe made for this account, or start without --state")
         return
     ids_known = saved.get("id") is not None and account.get("id") is not None
     if (ids_known and saved["id"] != account["id"]) or bool(saved.get("livemode")) != bool(account["livemode"]):

@@ -119,3 +119,13 @@ def test_a_cursor_state_whose_done_is_not_a_boolean_is_refused(done):
     with pytest.raises(ConfigError) as exc:
         st.plan_cursor_stream("checkout_sessions", {"cursor": "cs_1", "done": done})
     assert "checkout_sessions" in exc.value.message and "done" in exc.value.message
+
+
+def test_stream_checkpoints_without_an_account_identity_are_refused():
+    me = {"id": "acct_A", "livemode": False}
+    st.check_account(None, me, has_stream_states=False)  # a first run: nothing to check
+    st.check_account({"events_cursor": None}, me, has_stream_states=False)
+    for glob in (None, {"events_cursor": None}, {"account": None}):
+        with pytest.raises(ConnectorError) as exc:
+            st.check_account(glob, me, has_stream_states=True)
+        assert exc.value.code == "state_mismatch" and "no account identity" in exc.value.message
