@@ -204,6 +204,8 @@ def main(profile: str, schema: str, progress: str, incremental: bool, rate: floa
         state_dir.mkdir(parents=True, exist_ok=True)
         state_file = state_dir / ("real.json" if real_key else f"demo-{os.getpid()}.json")
         args = ["--schema", schema, "--state-file", str(state_file)]
+        if cluster is not None:  # its state describes a database removed at exit: remove it too
+            cleanup += [state_file, state_file.with_name(state_file.name + ".totals.json")]
         if emulator is not None:  # a file only we can read: a key never goes on a command line (ps)
             src_cfg = {"api_key": emulator.api_key, "base_url": emulator.url, "max_requests_per_second": rate}
             config_file = state_dir / f"source-config-{os.getpid()}.json"
