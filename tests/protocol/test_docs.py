@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from protocol import messages
-from protocol.conformance_checks import EchoChecker, ReadChecker
+from protocol.conformance.checks import EchoChecker, ReadChecker
 from protocol.jsonio import loads
 from protocol.validate import MessageValidator, load_protocol_schemas
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from protocol.conformance_report import Report
+from protocol.conformance.report import Report
 from protocol.jsonio import dumps
 from protocol.reader import BadLine, Line
 from protocol.validate import MessageValidator, check_envelope

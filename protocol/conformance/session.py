@@ -1,33 +1,23 @@
-"""Conformance kit: checks that any executable, in any language, speaks the stripe-sync protocol.
+"""One conformance session: run a command's `spec`, a usage probe, `check`, and `discover`/`read` or
+`write`, feeding every stdout line to the checkers of `checks.py`.
 
-    python -m protocol.conformance source [--config C] [--catalog K] [--state S] [--timeout 60] -- CMD...
-    python -m protocol.conformance destination [--config C] [--records 6] [--timeout 60] -- CMD...
-
-It runs `CMD spec`, a usage-error probe (`CMD check --config <missing file>`), and with `--config`:
-`CMD check`, then for a source `CMD discover` and `CMD read`, for a destination `CMD write` fed with a
-generated input. Every stdout line is validated against specs/protocol (full schema) and checked against
-the ordering rules (protocol/conformance_checks.py); secrets of the config (fields marked
-`"secret": true` in the spec's config_schema) must never appear on stdout or stderr. It prints one line
-per check (PASS/FAIL/SKIP, with the line number and an excerpt of the first offending line) and exits 0
-when nothing failed, 1 otherwise. `check_source`/`check_destination` return the `Report` for tests.
-A `discover` that fails as an unknown command (exit 2, no stdout) is reported as SKIP "not supported":
-`read` emits the same catalog first, so discover is optional. docs/conformance.md has the details.
+`check_source(cmd, opts)` / `check_destination(cmd, opts)` return the `Report`; the click commands are in
+`cli.py`. The secrets to look for come from the spec's `config_schema` (fields marked `"secret": true`),
+else from key names (`protocol.secrets.guessed_secret_values`).
 """
 from __future__ import annotations
 
 import re
 import shlex
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import click
 
-from protocol.conformance_checks import (EchoChecker, ReadChecker, StdoutChecker, check_exit,
+from protocol.conformance.checks import (EchoChecker, ReadChecker, StdoutChecker, check_exit,
                                          secret_byte_forms, secrets_check_name)
-from protocol.conformance_input import destination_input, sent_states
-from protocol.conformance_report import Report
-from protocol.conformance_run import RunResult, run_command
+from protocol.conformance.input import destination_input, sent_states
+from protocol.conformance.report import Report
+from protocol.conformance.run import RunResult, run_command
 from protocol.config import config_errors, load_json_arg
 from protocol.errors import ConfigError
 from protocol.jsonio import dumps_line
@@ -239,53 +229,3 @@ def _write(session: _Session) -> None:
         checker.finish()
     check_exit(session.report, "write", result.exit_code, result.stderr_head, out.global_error_line,
                expect=(0,))
-
-
-_COMMON = [
-    click.option("--config", help="Connector config (path or inline JSON), passed to the command as given. "
-                                   "Without it only spec and the usage probe run."),
-    click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds allowed per command."),
-    click.argument("cmd", nargs=-1, required=True),
-]
-
-
-def _with_common(func):
-    for decorator in reversed(_COMMON):
-        func = decorator(func)
-    return func
-
-
-def _finish(report: Report) -> None:
-    click.echo(report.format())
-    sys.exit(0 if report.passed else 1)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """Check that an executable speaks the stripe-sync protocol (docs/conformance.md).
-
-    Example: python -m protocol.conformance source --config src.json -- ./my-source
-    """
-
-
-@main.command(help="Check a source: spec, usage errors, check, discover, read.\n\n"
-                   "Example: python -m protocol.conformance source --config '{}' -- sh my_source.sh")
-@_with_common
-@click.option("--catalog", help="Passed to read as --catalog (path or inline JSON).")
-@click.option("--state", help="Passed to read as --state (path or inline JSON).")
-def source(cmd: tuple[str, ...], config: str | None, timeout: float, catalog: str | None,
-           state: str | None) -> None:
-    _finish(check_source(list(cmd), Options(config, catalog, state, timeout)))
-
-
-@main.command(help="Check a destination: spec, usage errors, check, write with a generated input.\n\n"
-                   "Example: python -m protocol.conformance destination --config dst.json -- destination-postgres")
-@_with_common
-@click.option("--records", type=click.IntRange(1, 1_000_000), default=6, show_default=True,
-              help="Records per stream in the generated input.")
-def destination(cmd: tuple[str, ...], config: str | None, timeout: float, records: int) -> None:
-    _finish(check_destination(list(cmd), Options(config, timeout=timeout, records=records)))
-
-
-if __name__ == "__main__":
-    main()
