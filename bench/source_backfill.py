@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from protocol.cli import ReadRequest  # noqa: E402
+from connector_kit.connector import ReadRequest  # noqa: E402
 from protocol.jsonio import MessageWriter  # noqa: E402
 from source_stripe import source  # noqa: E402
 from source_stripe.windows import SplitPolicy  # noqa: E402

@@ -1,6 +1,6 @@
 """Command line of destination-postgres (click only): wires the loader into the shared connector CLI.
 
-Commands: `spec`, `check`, `write` (from protocol.cli) and `state`, which prints the last committed
+Commands: `spec`, `check`, `write` (from connector_kit.cli) and `state`, which prints the last committed
 aggregate state as one JSON line so a shell pipeline can resume:
 `source-stripe read --config s.json --state "$(destination-postgres state --config d.json)" | ...`
 """
@@ -16,7 +16,8 @@ from destination_postgres.config import options_from_config
 from destination_postgres.loader import Loader
 from destination_postgres.stdin import ChunkReader
 from destination_postgres.writer import Writer
-from protocol.cli import CONFIG_HELP, Connector, WriteRequest, build_connector_cli, run_messages
+from connector_kit.cli import CONFIG_HELP, build_connector_cli, run_messages
+from connector_kit.connector import Connector, WriteRequest
 from protocol.config import connector_config_schema, load_config
 from protocol.reader import iter_lines
 

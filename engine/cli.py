@@ -25,7 +25,7 @@ from engine.progress_view import make_view
 from engine.state_store import default_state_dir, sync_id
 from engine.supervisor import RestartPolicy
 from engine.sync import SyncOptions, run_sync
-from protocol.cli import _catalog_payload, _state_payload
+from protocol.config import load_catalog_arg, load_state_arg
 from protocol.errors import ConfigError
 from protocol.reader import DEFAULT_MAX_LINE_BYTES
 from protocol.secrets import redact_text
@@ -68,13 +68,13 @@ def main(ctx: click.Context, catalog_arg: str | None, state_arg: str | None, val
     if ctx.invoked_subcommand is not None:
         return
     try:
-        catalog = _catalog_payload(catalog_arg)
+        catalog = load_catalog_arg(catalog_arg)
         if catalog is not None and not all(isinstance(s, dict) and isinstance(s.get("name"), str) and s["name"]
                                            for s in catalog["streams"]):
             raise ConfigError("--catalog: every stream needs a non-empty string 'name'")
         options = PipeOptions(validate=validate, on_bad_message=on_bad_message,
                               progress_interval=progress_interval, catalog=catalog,
-                              state=_state_payload(state_arg), max_line_bytes=max_line_bytes)
+                              state=load_state_arg(state_arg), max_line_bytes=max_line_bytes)
     except ConfigError as exc:
         usage_error(exc)
         return

@@ -34,6 +34,32 @@ def load_json_arg(value: str, option: str) -> Any:
         raise ConfigError(f"{option}: {source} is not valid JSON ({exc})") from None
 
 
+def _optional_arg(value: str | None, option: str) -> Any:
+    return None if value is None else load_json_arg(value, option)
+
+
+def load_catalog_arg(value: str | None, option: str = "--catalog") -> dict | None:
+    """A `--catalog` argument: a catalog message or its payload `{"streams": [...]}`; None when not given."""
+    data = _optional_arg(value, option)
+    if data is None:
+        return None
+    if isinstance(data, dict) and data.get("type") == "catalog":
+        data = data.get("catalog")
+    if not isinstance(data, dict) or not isinstance(data.get("streams"), list):
+        raise ConfigError(f"{option}: expected {{\"streams\": [...]}} or a catalog message")
+    return data
+
+
+def load_state_arg(value: str | None, option: str = "--state") -> dict | None:
+    """A `--state` argument: an aggregate state object; None when not given."""
+    data = _optional_arg(value, option)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{option}: expected a JSON object {{\"streams\": {{...}}, \"global\": ...}}")
+    return data
+
+
 def apply_defaults(config: dict, schema: dict) -> dict:
     """A copy of `config` with top-level `default`s of the schema filled in."""
     out = copy.deepcopy(config)

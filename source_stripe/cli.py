@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import click
 
-from protocol.cli import Connector, build_connector_cli
+from connector_kit.cli import build_connector_cli
+from connector_kit.connector import Connector
 from protocol.config import connector_config_schema
 from source_stripe import source
 

@@ -16,8 +16,8 @@ import signal
 import threading
 from typing import Iterator
 
+from connector_kit.connector import ReadRequest
 from protocol import messages
-from protocol.cli import ReadRequest
 from protocol.errors import ConfigError, ConnectorError
 from source_stripe import state as st
 from source_stripe.backfill import Backfill, StreamJob

@@ -1,5 +1,5 @@
-"""The conformance kit (protocol/conformance*.py) on connectors written in POSIX shell (language-agnostic),
-on a Python connector built on protocol.cli, and on the installed executables; plus its pure checkers."""
+"""The conformance kit (protocol/conformance/) on connectors written in POSIX shell (language-agnostic),
+on a Python connector built on connector_kit, and on the installed executables; plus its pure checkers."""
 from __future__ import annotations
 
 import subprocess
@@ -9,8 +9,9 @@ import pytest
 
 from protocol import messages
 from protocol.conformance import Options, check_destination, check_source
-from protocol.conformance_checks import EchoChecker, ReadChecker
-from protocol.conformance_report import FAIL, PASS, SKIP, Report
+from protocol.conformance.checks import EchoChecker, ReadChecker
+from protocol.conformance.report import FAIL, PASS, SKIP, Report
+from tests.connector_kit.conftest import FAKES as KIT_FAKES
 from tests.protocol.conftest import FAKES
 
 KEY = "sk_test_kitSecret0042"
@@ -129,7 +130,7 @@ def test_each_broken_shell_destination_fails_for_the_right_reason(bug, check, re
 
 @pytest.mark.parametrize("mode", ["ok", "stream_error", "global_error"])
 def test_a_python_connector_built_on_protocol_cli_passes(mode):
-    cmd = [sys.executable, str(FAKES / "scaffold_connector.py")]
+    cmd = [sys.executable, str(KIT_FAKES / "scaffold_connector.py")]
     report = check_source(cmd + ["source"], Options(config='{"api_key": "%s", "mode": "%s"}' % (KEY, mode)))
     if mode == "global_error":  # a rejected key: check fails (exit 1), read ends with a global error
         assert list(failures(report)) == ["check: connection succeeded"]

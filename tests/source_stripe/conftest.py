@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from protocol.cli import ReadRequest
+from connector_kit.connector import ReadRequest
 from protocol.jsonio import dumps, loads
 from source_stripe import source
 from tests.stripe_emulator import start_emulator

@@ -1,5 +1,5 @@
 """The connector CLI scaffolding through real subprocesses: the three installed executables, and a tiny
-connector built on protocol.cli (tests/protocol/fakes/scaffold_connector.py) for read/write paths.
+connector built on connector_kit (tests/connector_kit/fakes/scaffold_connector.py) for read/write paths.
 Bad input ends in exit 2 with a trace error on stdout and one line on stderr; failures in exit 1; never a
 traceback (unless --debug) and never a secret."""
 from __future__ import annotations
@@ -12,7 +12,8 @@ import pytest
 from protocol.config import connector_config_schema
 from protocol.jsonio import dumps, loads
 from protocol.validate import MessageValidator
-from tests.protocol.conftest import FAKES, installed_command as exe
+from tests.connector_kit.conftest import FAKES
+from tests.protocol.conftest import installed_command as exe
 
 SCAFFOLD = [sys.executable, str(FAKES / "scaffold_connector.py")]
 KEY = "sk_test_cliSecretKey4242"

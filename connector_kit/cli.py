@@ -1,4 +1,4 @@
-"""Connector CLI scaffolding shared by every executable (DESIGN.md section 3).
+"""Connector CLI scaffolding shared by every executable (docs/protocol.md, "Commands and exit codes").
 
 `build_connector_cli(connector)` makes a click group with `spec`, `check`, and `discover`/`read` for a
 source or `write` for a destination. The connector supplies plain functions; this module owns the rest:
@@ -11,51 +11,18 @@ from __future__ import annotations
 
 import sys
 import traceback
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import click
 
+from connector_kit.connector import Connector, ReadRequest, WriteRequest
 from protocol import messages
-from protocol.config import load_config, load_json_arg
-from protocol.errors import ConfigError, ConnectorError
+from protocol.config import load_catalog_arg, load_config, load_state_arg
+from protocol.errors import ConnectorError
 from protocol.jsonio import MessageWriter
-from protocol.reader import BadLine, Line, iter_lines
+from protocol.reader import iter_lines
 from protocol.secrets import redact_message, redact_text
-
-
-@dataclass
-class ReadRequest:
-    config: dict
-    catalog: dict | None  # catalog payload {"streams": [...]} or None for the default streams
-    state: dict | None  # aggregate state {"streams": {...}, "global": ...} or None
-    options: dict = field(default_factory=dict)  # extra command options (e.g. follow)
-
-
-@dataclass
-class WriteRequest:
-    config: dict
-    catalog: dict | None
-    lines: Iterator[Line | BadLine]
-    options: dict = field(default_factory=dict)
-
-
-@dataclass
-class Connector:
-    """What a connector supplies. `check` returns a success message or raises ConnectorError."""
-
-    name: str
-    version: str
-    kind: str  # "source" | "destination"
-    config_schema: dict
-    check: Callable[[dict], str]
-    discover: Callable[[dict], list[dict]] | None = None
-    read: Callable[[ReadRequest], Iterable[dict]] | None = None
-    write: Callable[[WriteRequest], Iterable[dict]] | None = None
-    state_schema: dict | None = None
-    read_options: list[click.Option] = field(default_factory=list)
-    write_options: list[click.Option] = field(default_factory=list)
-    help: str = ""
 
 
 def stderr_line(text: str) -> None:
@@ -109,30 +76,6 @@ def _emit_error(writer: MessageWriter, exc: ConnectorError, debug: bool, name: s
     if debug:
         stderr_line(traceback.format_exc())
     stderr_line(f"{name}: error [{exc.code}]: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
-
-
-def _load_optional(value: str | None, option: str) -> Any:
-    return None if value is None else load_json_arg(value, option)
-
-
-def _catalog_payload(value: str | None) -> dict | None:
-    data = _load_optional(value, "--catalog")
-    if data is None:
-        return None
-    if isinstance(data, dict) and data.get("type") == "catalog":
-        data = data.get("catalog")
-    if not isinstance(data, dict) or not isinstance(data.get("streams"), list):
-        raise ConfigError("--catalog: expected {\"streams\": [...]} or a catalog message")
-    return data
-
-
-def _state_payload(value: str | None) -> dict | None:
-    data = _load_optional(value, "--state")
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise ConfigError("--state: expected a JSON object {\"streams\": {...}, \"global\": ...}")
-    return data
 
 
 CONFIG_HELP = "Connector config: a JSON file path or inline JSON, e.g. --config config.json"
@@ -201,7 +144,7 @@ def build_connector_cli(connector: Connector) -> click.Group:
                  **options: Any) -> None:
             def produce():
                 config = load_config(config_arg, connector.config_schema)
-                request = ReadRequest(config, _catalog_payload(catalog_arg), _state_payload(state_arg), options)
+                request = ReadRequest(config, load_catalog_arg(catalog_arg), load_state_arg(state_arg), options)
                 yield from connector.read(request)
             run(ctx, produce)
         read.params.extend(connector.read_options)
@@ -218,7 +161,7 @@ def build_connector_cli(connector: Connector) -> click.Group:
         def write(ctx: click.Context, config_arg: str, catalog_arg: str | None, **options: Any) -> None:
             def produce():
                 config = load_config(config_arg, connector.config_schema)
-                request = WriteRequest(config, _catalog_payload(catalog_arg), iter_lines(sys.stdin.buffer), options)
+                request = WriteRequest(config, load_catalog_arg(catalog_arg), iter_lines(sys.stdin.buffer), options)
                 yield from connector.write(request)
             run(ctx, produce)
         write.params.extend(connector.write_options)

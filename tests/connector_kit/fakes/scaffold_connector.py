@@ -1,4 +1,4 @@
-"""A tiny source and destination built on protocol.cli, to test the shared CLI scaffolding end to end.
+"""A tiny source and destination built on connector_kit, to test the shared CLI scaffolding end to end.
 
     python scaffold_connector.py source spec|check|discover|read ...
     python scaffold_connector.py destination spec|check|write ...
@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 
 from protocol import messages
-from protocol.cli import Connector, ReadRequest, WriteRequest, build_connector_cli
+from connector_kit.cli import build_connector_cli
+from connector_kit.connector import Connector, ReadRequest, WriteRequest
 from protocol.errors import ConnectorError
 from protocol.reader import BadLine
 

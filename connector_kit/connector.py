@@ -1,0 +1,51 @@
+"""What a connector supplies to the CLI scaffolding, and what its `read` / `write` receive.
+
+A connector is plain functions in a `Connector` value (no base class): `check` returns a success message
+or raises `ConnectorError`; `discover` returns catalog streams; `read` yields messages for a `ReadRequest`;
+`write` yields messages (echoed states, errors, logs) for a `WriteRequest`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import click
+
+from protocol.reader import BadLine, Line
+
+ConnectorKind = Literal["source", "destination"]
+
+
+@dataclass
+class ReadRequest:
+    config: dict
+    catalog: dict | None  # catalog payload {"streams": [...]} or None for the default streams
+    state: dict | None  # aggregate state {"streams": {...}, "global": ...} or None
+    options: dict[str, Any] = field(default_factory=dict)  # extra command options (e.g. follow)
+
+
+@dataclass
+class WriteRequest:
+    config: dict
+    catalog: dict | None
+    lines: Iterator[Line | BadLine]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Connector:
+    """What a connector supplies. `check` returns a success message or raises ConnectorError."""
+
+    name: str
+    version: str
+    kind: ConnectorKind
+    config_schema: dict
+    check: Callable[[dict], str]
+    discover: Callable[[dict], list[dict]] | None = None
+    read: Callable[[ReadRequest], Iterable[dict]] | None = None
+    write: Callable[[WriteRequest], Iterable[dict]] | None = None
+    state_schema: dict | None = None
+    read_options: list[click.Option] = field(default_factory=list)
+    write_options: list[click.Option] = field(default_factory=list)
+    help: str = ""
