@@ -14,12 +14,11 @@ import click
 
 from destination_postgres.config import options_from_config
 from destination_postgres.loader import Loader
-from destination_postgres.stdin import ChunkReader
 from destination_postgres.writer import Writer
 from connector_kit.cli import CONFIG_HELP, build_connector_cli, run_messages
 from connector_kit.connector import Connector, WriteRequest
 from protocol.config import connector_config_schema, load_config
-from protocol.reader import iter_lines
+from protocol.reader import ChunkReader, iter_lines
 
 NAME = "destination-postgres"
 VERSION = "0.1.0"

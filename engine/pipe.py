@@ -14,17 +14,16 @@ change and at most every `progress_interval` seconds otherwise. `run_pipe` is th
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator, Protocol
+from typing import BinaryIO, Callable, Protocol
 
 from engine.outcome import pipe_failure_line
 from engine.progress_view import NoView
 from engine.tracker import TERMINAL, Tracker
 from protocol import messages
-from protocol.jsonio import JSONDecodeError, MessageWriter, dumps_line, loads
+from protocol.jsonio import MessageWriter, dumps_line
 from protocol.reader import DEFAULT_MAX_LINE_BYTES, BadLine, Line, excerpt_of, iter_lines
 from protocol.secrets import redact_message, redact_text
 from protocol.validate import MessageValidator, check_envelope
@@ -331,46 +330,6 @@ def _error_text(payload: dict) -> str:
     return f"[{payload.get('code', '?')}] {where}{payload.get('message', '')}"
 
 
-class _Prefixed:
-    """A readline-able stream that first returns one line already read (to reuse `iter_lines`)."""
-
-    def __init__(self, first: bytes, stream: BinaryIO):
-        self.first: bytes | None = first
-        self.stream = stream
-
-    def readline(self, size: int = -1) -> bytes:
-        if self.first is not None:
-            first, self.first = self.first, None
-            return first
-        return self.stream.readline(size)
-
-
-def slow_item(stream: BinaryIO, raw: bytes, line_no: int, max_line_bytes: int) -> Line | BadLine:
-    """What `iter_lines` makes of a non-blank line that did not parse as an object (drains an over-long one)."""
-    item = next(iter_lines(_Prefixed(raw, stream), max_line_bytes, skip_blank=False))
-    return dataclasses.replace(item, line_no=line_no)
-
-
-def iter_parsed(stream: BinaryIO, max_line_bytes: int) -> Iterator[tuple[int, bytes, dict] | BadLine]:
-    """Like `protocol.reader.iter_lines`, faster on good lines: yields (line_no, raw, message) or BadLine."""
-    readline, limit, line_no = stream.readline, max_line_bytes + 1, 0
-    while True:
-        raw = readline(limit)
-        if not raw:
-            return
-        line_no += 1
-        msg = None
-        if len(raw) <= max_line_bytes or raw.endswith(b"\n"):
-            try:
-                msg = loads(raw)
-            except JSONDecodeError:
-                pass
-        if type(msg) is dict:
-            yield line_no, raw, msg
-        elif raw.strip():  # blank lines are skipped, as iter_lines does
-            yield slow_item(stream, raw, line_no, max_line_bytes)
-
-
 class Interrupted(Exception):
     """Raised by a signal handler to end pipe mode early (still with an eof line)."""
 
@@ -387,11 +346,11 @@ def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View
     handle_line, monotonic, next_tick = processor.handle_line, time.monotonic, 0.0
     ended_normally, interrupted = True, 0
     try:
-        for item in iter_parsed(stdin, options.max_line_bytes):
-            if type(item) is tuple:
+        for item in iter_lines(stdin, options.max_line_bytes):
+            if type(item) is Line:
                 signal = handle_line(*item)
             else:
-                signal = processor.handle(item)  # type: ignore[arg-type]
+                signal = processor.handle(item)
             if signal is not None and signal.kind == "bad_message":
                 processor.emit_error(signal.payload)
                 ended_normally = False

@@ -1,8 +1,7 @@
-"""ChunkReader: lines as protocol.reader expects them, and an exact 'is a line waiting' answer."""
+"""protocol.reader.ChunkReader: lines as iter_lines expects them, and an exact 'is a line waiting' answer."""
 import os
 
-from destination_postgres.stdin import ChunkReader
-from protocol.reader import BadLine, iter_lines
+from protocol.reader import BadLine, ChunkReader, iter_lines
 
 
 def test_lines_limits_and_has_line():
