@@ -21,7 +21,8 @@ from typing import BinaryIO, Callable, Protocol
 
 from engine.outcome import pipe_failure_line
 from engine.progress_view import NoView
-from engine.tracker import TERMINAL, Tracker
+from engine.tracker import Tracker
+from protocol.lifecycle import TERMINAL
 from protocol import messages
 from protocol.jsonio import MessageWriter, dumps_line
 from protocol.reader import DEFAULT_MAX_LINE_BYTES, BadLine, Line, excerpt_of, iter_lines

@@ -2,10 +2,11 @@
 
 The `Tracker` is fed the messages a source emits (records by stream name, states, stream_status,
 errors, estimates) with explicit `now_ms` times, and answers with what the engine must print:
-enriched `stream_status` payloads, anomaly warnings (strings, never exceptions: DESIGN.md section 5
-says processing is tolerant), `progress` snapshots and the run's outcome.
+enriched `stream_status` payloads, anomaly warnings (strings, never exceptions: processing is tolerant,
+docs/engine.md), `progress` snapshots and the run's outcome.
 
-Per stream it keeps: lifecycle status (`pending` -> `started` -> `complete` | `skipped`), record and
+Per stream it keeps: lifecycle status (`pending` -> `started` -> `complete` | `skipped`, moved by the
+table of `protocol.lifecycle`, which the conformance kit applies strictly), record and
 state counts, `total_range` (the `time_range` of `started`, or the stream state's `accounted_range`),
 `completed_ranges` (every `range_complete`, merged half-open with `protocol.ranges`), errors (the last
 few, plus a count) and the last state data seen. Memory is bounded by the number of catalog streams.
@@ -18,10 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from protocol import ranges
+from protocol.lifecycle import COMPLETE, PENDING, SKIPPED, STARTED, TERMINAL, Status, status_event, step
 from protocol.ranges import Range
 
-PENDING, STARTED, COMPLETE, SKIPPED = "pending", "started", "complete", "skipped"
-TERMINAL = (COMPLETE, SKIPPED)
 MAX_ERRORS_KEPT = 5
 MAX_UNKNOWN_STREAMS_WARNED = 100
 WINDOW_MS = 10_000
@@ -33,7 +33,7 @@ class StreamTrack:
     """Everything the engine knows about one stream during a run."""
 
     name: str
-    status: str = PENDING
+    status: Status = PENDING
     record_count: int = 0
     state_count: int = 0
     total_range: Range | None = None
@@ -160,7 +160,7 @@ class Tracker:
             self.dropped_record_count += 1
             return self._unknown(stream, "record")
         track.record_count += 1
-        if track.status in TERMINAL:
+        if step(track.status, "record")[1] == "after_end":
             return _once(track, f"record after {track.status}",
                          f"stream {stream!r}: record after the stream was {track.status}")
         return None
@@ -176,7 +176,7 @@ class Tracker:
             return False, self._unknown(str(stream), "state")
         track.state_count += 1
         track.last_state = payload.get("data")
-        if track.status == PENDING:
+        if step(track.status, "state")[1] == "state_before_start":
             return True, _once(track, "state before start", f"stream {stream!r}: state before the stream started")
         return True, None
 
@@ -192,7 +192,7 @@ class Tracker:
             warning = self._unknown(str(stream), "stream_status")
             return None, [warning] if warning else [], False
         self._note_requests(payload)
-        warnings: list[str] = []
+        warnings: list[str | None] = []
         changed = False
         done = _wire_range(payload.get("range_complete"))
         if done is not None:
@@ -201,29 +201,35 @@ class Tracker:
             declared = _wire_range(payload.get("time_range"))
             if declared is not None:
                 track.total_range = declared
-            if track.status == PENDING or track.restartable:
-                changed = track.status != STARTED
-                track.status, track.restartable, track.retryable_error = STARTED, False, False
-                track.ended_ms = None
-                if track.started_ms is None:
-                    track.started_ms = now_ms
-            elif done is None:
-                warnings.append(_once(track, "duplicate start", f"stream {stream!r}: started twice"))
-        elif status in TERMINAL:
-            if track.status in TERMINAL and not track.restartable:
+        event = status_event(status, done is not None)
+        if event is not None:
+            current = PENDING if track.restartable else track.status  # a new attempt may announce it again
+            new, violation = step(current, event)
+            if violation == "ended_twice":
                 warnings.append(_once(track, "duplicate end", f"stream {stream!r}: {status} after {track.status}"))
-            else:
-                changed = track.status != status
-            track.status, track.ended_ms, track.restartable = status, now_ms, False
-            track.source_skipped = status == SKIPPED
-            if status == SKIPPED and payload.get("reason"):
-                track.reason = str(payload["reason"])
-            if track.started_ms is None:
-                track.started_ms = now_ms
+            elif event == "start" and violation is not None:
+                warnings.append(_once(track, "duplicate start", f"stream {stream!r}: started twice"))
+            elif new != current:
+                changed = self._enter(track, new, payload, now_ms)
         enriched = {**payload, "record_count": track.record_count, "records_per_second": track.rate(now_ms),
                     "completed_ranges": ranges.list_to_wire(track.completed),
                     "total_range": ranges.to_wire(track.total_range) if track.total_range else None}
         return enriched, [w for w in warnings if w], changed
+
+    @staticmethod
+    def _enter(track: StreamTrack, status: Status, payload: dict, now_ms: int) -> bool:
+        """Move a stream to `status` (started or terminal); True when its status changed."""
+        changed = track.status != status
+        track.status, track.restartable = status, False
+        if track.started_ms is None:
+            track.started_ms = now_ms
+        if status == STARTED:
+            track.retryable_error, track.ended_ms = False, None
+            return changed
+        track.ended_ms, track.source_skipped = now_ms, status == SKIPPED
+        if status == SKIPPED and payload.get("reason"):
+            track.reason = str(payload["reason"])
+        return changed
 
     def on_error(self, payload: dict) -> None:
         scope, stream = payload.get("scope"), payload.get("stream")

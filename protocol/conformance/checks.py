@@ -4,7 +4,8 @@ Each checker is fed one stdout line at a time and keeps only per-stream bookkeep
 size is checked in constant memory per stream:
 - `StdoutChecker`: every line is a JSON object that validates against `specs/protocol/` (full schema),
   no configured secret appears, nothing follows an `eof`. Returns the message for the rule checkers.
-- `ReadChecker`: the ordering rules of a source `read` (DESIGN.md section 2 and the stream lifecycle).
+- `ReadChecker`: the ordering rules of a source `read` (docs/protocol.md; the lifecycle table of
+  `protocol.lifecycle`, which the engine's tracker uses too).
 - `EchoChecker`: a destination echoes every state it was sent, once, in order, with all keys kept.
 - `check_exit`: exit code 0 on success, 1 only after an error message.
 Check names are stable: docs/conformance.md lists them.
@@ -15,11 +16,9 @@ from typing import Iterable
 
 from protocol.conformance.report import Report
 from protocol.jsonio import dumps
+from protocol.lifecycle import PENDING, STARTED, Event, Status, Violation, status_event, step
 from protocol.reader import BadLine, Line
 from protocol.validate import MessageValidator, check_envelope
-
-TERMINAL = ("complete", "skipped")
-
 
 def secret_byte_forms(secrets: Iterable[str]) -> list[bytes]:
     """How each secret can appear in a JSON line: raw, and JSON-escaped when that differs."""
@@ -66,7 +65,7 @@ class StdoutChecker:
             self.report.fail(self.valid_name, f"{msg.get('type')} message does not match its schema: "
                              f"{errors[0]}", item.line_no, raw)
         if msg.get("type") == "control" and isinstance(msg.get("control"), dict):
-            # a config_update carries the full replacement config by design (DESIGN.md section 2)
+            # a config_update carries the full replacement config by design (docs/protocol.md, `control`)
             raw = dumps({**msg, "control": {k: v for k, v in msg["control"].items() if k != "config"}})
         self._check_secret(item.line_no, raw)
         if msg.get("type") == "eof" and self.eof_line is None:
@@ -129,6 +128,7 @@ class ReadChecker:
         for name in (self.FIRST, self.KNOWN, self.STARTED, self.STATE, self.TERMINAL, self.AFTER, self.GLOBAL):
             report.check(name)
         self.catalog: list[str] | None = None
+        self.status: dict[str, Status] = {}  # stream -> lifecycle status (absent: pending)
         self.started: dict[str, int] = {}  # stream -> line of its started status
         self.ended: dict[str, tuple[int, str]] = {}  # stream -> (line, complete|skipped)
         self.global_error: int | None = None
@@ -171,77 +171,71 @@ class ReadChecker:
             return False  # one reason is enough: the lifecycle rules are not checked for unknown streams
         return True
 
-    def _not_ended(self, line_no: int, stream: str, what: str, raw: bytes) -> None:
-        if stream in self.ended:
-            end_line, status = self.ended[stream]
-            self.report.fail(self.AFTER, f"{what} for stream {stream!r} after its {status} status "
-                             f"(line {end_line})", line_no, raw)
-
     def _after_global_error(self, line_no: int, what: str, raw: bytes) -> None:
         if self.global_error is not None:
             self.report.fail(self.GLOBAL, f"{what} after the global error of line {self.global_error}",
                              line_no, raw)
 
+    def _step(self, line_no: int, stream: str, event: Event, what: str, raw: bytes) -> Violation | None:
+        """Move `stream` through the lifecycle table; fail the check of the rule the event breaks."""
+        status = self.status.get(stream, PENDING)
+        new, violation = step(status, event)
+        if violation is not None:
+            check, reason = self._explain(violation, stream, what)
+            self.report.fail(check, reason, line_no, raw)
+        if new != status:
+            self.status[stream] = new
+            if new == STARTED:
+                self.started[stream] = line_no
+            else:
+                self.ended[stream] = (line_no, new)
+        return violation
+
+    def _explain(self, violation: Violation, stream: str, what: str) -> tuple[str, str]:
+        if violation == "record_before_start":
+            return self.STARTED, f"record for stream {stream!r} before its stream_status started"
+        if violation == "state_before_start":
+            return self.STATE, f"state for stream {stream!r} before its stream_status started"
+        if violation == "started_twice":
+            return self.STARTED, f"stream {stream!r} started twice (first at line {self.started[stream]})"
+        if violation == "complete_without_start":
+            return self.STARTED, f"stream {stream!r} complete without having started"
+        end_line, status = self.ended[stream]
+        if violation == "ended_twice":
+            return self.TERMINAL, f"second terminal status for stream {stream!r} (first at line {end_line})"
+        return self.AFTER, f"{what} for stream {stream!r} after its {status} status (line {end_line})"
+
     def _record(self, line_no: int, stream: object, raw: bytes) -> None:
         self._after_global_error(line_no, "record", raw)
-        if not self._known(line_no, stream, "record", raw):
-            return
-        if stream not in self.started and stream not in self.ended:
-            self.report.fail(self.STARTED, f"record for stream {stream!r} before its stream_status started",
-                             line_no, raw)
-        self._not_ended(line_no, stream, "record", raw)
+        if self._known(line_no, stream, "record", raw):
+            self._step(line_no, str(stream), "record", "record", raw)
 
     def _state(self, line_no: int, payload: dict, raw: bytes) -> None:
         self._after_global_error(line_no, "state", raw)
-        if payload.get("state_type") != "stream":
-            return
         stream = payload.get("stream")
-        if not self._known(line_no, stream, "stream state", raw):
-            return
-        if stream not in self.started and stream not in self.ended:
-            self.report.fail(self.STATE, f"state for stream {stream!r} before its stream_status started",
-                             line_no, raw)
-        self._not_ended(line_no, stream, "state", raw)
+        if payload.get("state_type") == "stream" and self._known(line_no, stream, "stream state", raw):
+            self._step(line_no, str(stream), "state", "state", raw)
 
     def _trace(self, line_no: int, trace: dict, raw: bytes) -> None:
         trace_type = trace.get("trace_type")
-        body = trace.get(trace_type) if isinstance(trace.get(trace_type), dict) else {}
+        body = trace.get(trace_type) if isinstance(trace_type, str) else None
+        body = body if isinstance(body, dict) else {}
+        stream = body.get("stream")
         if trace_type == "error":
             if body.get("scope") == "global":
                 self.global_error = self.global_error or line_no
-            elif body.get("scope") == "stream" and self._known(line_no, body.get("stream"), "stream error", raw):
-                self._not_ended(line_no, body["stream"], "error", raw)
+            elif body.get("scope") == "stream" and self._known(line_no, stream, "stream error", raw):
+                self._step(line_no, str(stream), "note", "error", raw)
         elif trace_type == "estimate":
-            if self._known(line_no, body.get("stream"), "estimate", raw):
-                self._not_ended(line_no, body["stream"], "estimate", raw)
-        elif trace_type == "stream_status":
-            stream = body.get("stream")
-            if self._known(line_no, stream, "stream_status", raw):
-                self._status(line_no, stream, body, raw)
-
-    def _status(self, line_no: int, stream: str, body: dict, raw: bytes) -> None:
-        status = body.get("status")
-        if status == "started":
-            if stream in self.ended:
-                self._not_ended(line_no, stream, "started status", raw)
-            elif stream in self.started:
-                self.report.fail(self.STARTED, f"stream {stream!r} started twice (first at line "
-                                 f"{self.started[stream]})", line_no, raw)
-            else:
-                self.started[stream] = line_no
-            return
-        if status not in TERMINAL:
-            self._not_ended(line_no, stream, f"{status} status", raw)  # e.g. a range_complete progress note
-            return
-        if stream in self.ended:
-            self.report.fail(self.TERMINAL, f"second terminal status for stream {stream!r} (first at line "
-                             f"{self.ended[stream][0]})", line_no, raw)
-            return
-        if status == "complete" and stream not in self.started:
-            self.report.fail(self.STARTED, f"stream {stream!r} complete without having started", line_no, raw)
-        if status == "skipped" and not body.get("reason"):
-            self.report.fail(self.TERMINAL, f"stream {stream!r} skipped without a reason", line_no, raw)
-        self.ended[stream] = (line_no, status)
+            if self._known(line_no, stream, "estimate", raw):
+                self._step(line_no, str(stream), "note", "estimate", raw)
+        elif trace_type == "stream_status" and self._known(line_no, stream, "stream_status", raw):
+            status = body.get("status")
+            event = status_event(status, "range_complete" in body) or "note"
+            what = "started status" if event in ("start", "progress") else f"{status} status"
+            violation = self._step(line_no, str(stream), event, what, raw)
+            if event == "skip" and violation != "ended_twice" and not body.get("reason"):
+                self.report.fail(self.TERMINAL, f"stream {stream!r} skipped without a reason", line_no, raw)
 
     def finish(self) -> None:
         """End-of-output rules: a catalog was sent, every stream reached one terminal status."""

@@ -148,3 +148,17 @@ def test_errors_are_bounded():
     snap = t.snapshot(0)["streams"]["customers"]
     assert len(snap["errors"]) == 5 and snap["error_count"] == 20
     assert snap["errors"][-1]["message"] == "boom 19"
+
+
+def test_the_tracker_follows_the_protocol_lifecycle_table_tolerantly():
+    # the same table as the conformance kit (protocol.lifecycle): the first terminal status wins, a second
+    # one is a warning; notes after the end and a record before the start are tolerated silently
+    t = make(["customers"])
+    assert t.on_record("customers") is None
+    t.on_status(status("customers", "started"), 0)
+    t.on_status(status("customers", "complete"), 0)
+    _, warnings, changed = t.on_status(status("customers", "skipped", reason="x"), 0)
+    assert warnings == ["stream 'customers': skipped after complete"] and not changed
+    _, warnings, changed = t.on_status(status("customers", "started", range_complete={"gte": 0, "lt": 5}), 0)
+    assert not warnings and not changed
+    assert t.streams["customers"].status == "complete" and t.skipped() == {}

@@ -233,3 +233,14 @@ def test_destination_postgres_passes_the_kit_on_a_real_database(pg_url, pg_schem
     report = check_destination(installed("destination-postgres"), Options(config=dumps({"url": pg_url, "schema": pg_schema}).decode()))
     assert report.passed, report.format()
     assert report.checks["write: every state is echoed"].reason == "7 states echoed"
+
+
+def test_read_checker_takes_range_complete_as_a_note_on_a_started_stream():
+    # source-stripe reports every finished window as `started` with `range_complete` (docs/protocol.md): the
+    # lifecycle table (protocol.lifecycle) makes that a note on a running stream, not a second start
+    note = messages.stream_status("a", "started", range_complete=messages.time_range(0, 10))
+    assert _read_report(CATALOG, STARTED, note, note, COMPLETE, SKIPPED_B).passed
+    assert _read_report(CATALOG, note, COMPLETE, SKIPPED_B).passed  # a note also starts a pending stream
+    assert failures(_read_report(CATALOG, STARTED, COMPLETE, note, SKIPPED_B)) == {
+        "read: nothing for a stream after its terminal status":
+            "line 4: started status for stream 'a' after its complete status (line 3) | "}
