@@ -30,14 +30,14 @@ from typing import Callable, Iterable, Iterator
 from destination_postgres import ddl
 from destination_postgres.batch import Batch, Row, copy_line, line_json, supersedes
 from destination_postgres.config import Options
-from destination_postgres.state_store import GLOBAL, state_key
 from destination_postgres.types import NULL, converter, copy_text
 from destination_postgres.unit import Job, Outcome, Pending, Unit, run_unit
-from destination_postgres.writer import ZERO, Stats, Writer, add_stats
+from destination_postgres.writer import Writer
 from protocol import messages
 from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import dumps, loads
 from protocol.reader import BadLine, Line
+from protocol.state import GLOBAL, ZERO, Stats, state_key
 
 IGNORED_TYPES = frozenset(("trace", "log", "eof", "control", "spec", "connection_status"))
 ERRORS_PER_STREAM = 10  # stream error messages per stream; further lost records are only counted
@@ -218,7 +218,7 @@ class Loader:
                                  f"could not be written: {reason}", code="write_failed")
         yield from self.report_mismatches()
         for stream, s in outcome.stats.items():
-            self.counts[stream] = add_stats(self.counts.get(stream, ZERO), s)
+            self.counts[stream] = self.counts.get(stream, ZERO).plus(s)
         for p in outcome.committed:
             yield self.echo(p)
 
@@ -235,11 +235,11 @@ class Loader:
         if p.key[0] == GLOBAL:
             total = ZERO
             for s in self.counts.values():
-                total = add_stats(total, s)
+                total = total.plus(s)
             self.counts.clear()
         else:
             total = self.counts.pop(p.key[1], ZERO)
-        p.message["state"]["destination_stats"] = dict(zip(("inserted", "updated", "deleted"), total))
+        p.message["state"]["destination_stats"] = total.to_wire()
         return p.message
 
     # -- problems -----------------------------------------------------------------------------

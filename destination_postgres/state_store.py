@@ -11,34 +11,25 @@ from typing import Iterable
 from destination_postgres import ddl
 from destination_postgres.identifiers import STATE_TABLE, literal, qualified
 from protocol.jsonio import dumps, loads
-
-STREAM, GLOBAL = "stream", "global"
-
-
-def state_key(payload: dict) -> tuple[str, str] | None:
-    """(scope, stream) of a state payload, or None when it is malformed."""
-    kind = payload.get("state_type")
-    if kind == "global":
-        return GLOBAL, ""
-    if kind == "stream" and isinstance(payload.get("stream"), str):
-        return STREAM, payload["stream"]
-    return None
+from protocol.state import GLOBAL, STREAM, build, state_key
 
 
 def aggregate(rows: Iterable[tuple[str, str, object]]) -> dict:
-    """The aggregate state from (scope, stream, data) rows."""
-    out: dict = {"streams": {}, "global": None}
+    """The aggregate state from (scope, stream, data) rows (scope and stream as `protocol.state.state_key`)."""
+    streams, global_data = {}, None
     for scope, stream, data in rows:
         if scope == GLOBAL:
-            out["global"] = data
+            global_data = data
         elif scope == STREAM:
-            out["streams"][stream] = data
-    return out
+            streams[stream] = data
+    return build(streams, global_data)
 
 
 def save(cursor, schema: str, payload: dict) -> None:
-    """Write one state (in the caller's transaction)."""
-    scope, stream = state_key(payload)
+    """Write one state (in the caller's transaction); `payload` has a valid `state_key`."""
+    key = state_key(payload)
+    assert key is not None, "checked by the loader"
+    scope, stream = key
     cursor.execute(ddl.save_state(schema, scope, stream, dumps(payload.get("data")).decode()))
 
 

@@ -17,8 +17,8 @@ from typing import Callable, Generic, TypeVar
 
 from destination_postgres import ddl
 from destination_postgres.batch import Row
-from destination_postgres.state_store import GLOBAL
-from destination_postgres.writer import Stats, Writer
+from destination_postgres.writer import Writer
+from protocol.state import GLOBAL, Stats
 
 T = TypeVar("T")
 

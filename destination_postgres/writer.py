@@ -27,12 +27,11 @@ from destination_postgres.config import Options
 from destination_postgres.identifiers import literal, table_name
 from protocol.errors import ConfigError, ConnectorError
 from protocol.secrets import redact_text
+from protocol.state import ZERO, Stats
 
 APPLICATION_NAME = "destination-postgres"
 LOCK_CLASS = 0x5353  # first key of our advisory locks (namespace); the second is the schema's hash
 COPY_CHUNK = 1 << 20
-Stats = tuple[int, int, int]  # inserted, updated, deleted
-ZERO: Stats = (0, 0, 0)
 T = TypeVar("T")
 
 
@@ -49,10 +48,6 @@ class StagePlan:
 
 class TransactionRetry(Exception):
     """The transaction lost a race (deadlock, serialization); roll back and replay it."""
-
-
-def add_stats(a: Stats, b: Stats) -> Stats:
-    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
 
 
 def describe_target(url: str) -> str:
@@ -309,7 +304,7 @@ class Writer:
             stats = ZERO
             for sql in plan.moves:
                 cur.execute(sql)
-                stats = add_stats(stats, cur.fetchone())
+                stats = stats.plus(Stats(*cur.fetchone()))
             cur.execute(plan.truncate)
         except psycopg2.Error as exc:
             if errors.classify(exc) != errors.ROW:
@@ -321,7 +316,7 @@ class Writer:
             mid = len(rows) // 2
             first, bad_first = self._write_part(cur, plan, rows[:mid])
             second, bad_second = self._write_part(cur, plan, rows[mid:])
-            return add_stats(first, second), bad_first + bad_second
+            return first.plus(second), bad_first + bad_second
         cur.execute("RELEASE SAVEPOINT part")
         return stats, []
 

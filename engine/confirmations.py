@@ -2,7 +2,7 @@
 
 A destination echoes each state only after committing everything before it, with every payload key
 preserved plus `destination_stats`. `Confirmations.run` reads those echoes and:
-- applies each to the confirmed aggregate state (`supervisor.apply_confirmation`), unless it carries a
+- applies each to the confirmed aggregate state (`protocol.state.apply`), unless it carries a
   `_generation` older than the source attempt in flight (output of a superseded attempt is never
   applied; its rows are committed anyway, so its stats still count);
 - remembers which generations made real progress (`supervisor.is_progress`: rows written, or a
@@ -18,9 +18,11 @@ import threading
 import time
 from typing import BinaryIO
 
-from engine.state_store import StateStore, add_stats
-from engine.supervisor import apply_confirmation, generation_of, is_progress
+from engine.state_store import StateStore
+from engine.supervisor import generation_of, is_progress
+from protocol import state as protocol_state
 from protocol.reader import BadLine, iter_lines
+from protocol.state import ZERO, Stats
 
 
 class Confirmations:
@@ -31,7 +33,7 @@ class Confirmations:
         self.store, self.notices, self.save_interval = store, notices, save_interval
         self.count = 0  # echoed states received (every generation)
         self.stale = 0  # echoes of superseded attempts, not applied
-        self.stats = {"inserted": 0, "updated": 0, "deleted": 0}
+        self.stats = ZERO
         self.min_generation = 0
         self.progressed: set[int] = set()
         self.errors: list[dict] = []
@@ -72,7 +74,7 @@ class Confirmations:
         generation = generation_of(payload)
         with self.lock:
             self.count += 1
-            self.stats = add_stats(self.stats, payload.get("destination_stats"))
+            self.stats = self.stats.plus(Stats.from_wire(payload.get("destination_stats")))
             if generation is None and not self._warned_untagged:
                 self._warned_untagged = True
                 self.notices.put(("event", "warn", "the destination echoes states without their _generation key; "
@@ -81,7 +83,7 @@ class Confirmations:
                 self.stale += 1
                 return
             progress = is_progress(self.state, payload)
-            self.state, changed = apply_confirmation(self.state, payload)
+            self.state, changed = protocol_state.apply(self.state, payload)
             if changed:
                 self._dirty = True
                 if progress:

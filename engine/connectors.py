@@ -24,6 +24,7 @@ from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import dumps
 from protocol.reader import Line, iter_lines
 from protocol.secrets import redact_text
+from protocol.state import normalize
 
 STDERR_TAIL_LINES = 20
 STDERR_LINE_CHARS = 2000
@@ -199,12 +200,13 @@ def destination_state(argv: list[str], config: ArgFile) -> tuple[bool, dict | No
     """
     result = run_child("destination", argv + ["state", "--config", config.path], [config], timeout=120.0)
     if result.code == 0:
-        state = next((m for m in reversed(result.messages) if "streams" in m or "global" in m), None)
-        if state is None and not result.messages:
+        printed = next((m for m in reversed(result.messages) if "streams" in m or "global" in m), None)
+        if printed is None and not result.messages:
             return True, None
-        if state is None or not isinstance(state.get("streams", {}), dict):
+        state = normalize(printed)
+        if state is None:
             raise ConnectorError("destination_failed", "`destination state` printed no aggregate state object")
-        return True, {"streams": state.get("streams") or {}, "global": state.get("global")}
+        return True, state
     if result.code == 2 and result.error() is None:
         return False, None
     raise child_error(result, "destination_failed",

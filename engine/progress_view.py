@@ -40,24 +40,23 @@ def fmt_elapsed(ms: int) -> str:
 
 def coverage(stream: dict) -> float | None:
     """Share of the stream's total_range covered by its completed ranges, or None without a range."""
-    total = stream.get("total_range")
-    if not total:
+    span = ranges.from_wire(stream.get("total_range"))
+    if span is None:
         return 1.0 if stream.get("status") == "complete" else None
-    span = (total["gte"], total["lt"])
     length = span[1] - span[0]
     if length <= 0:
         return 1.0
-    done = ranges.intersect(ranges.list_from_wire(stream.get("completed_ranges") or []), span)
+    done = ranges.intersect(ranges.list_from_wire(stream.get("completed_ranges")), span)
     return ranges.total_length(done) / length
 
 
 def bar(stream: dict, width: int = BAR_WIDTH) -> str:
     """A bar of `width` cells: full where the time range is completed, half where partly, light otherwise."""
-    total = stream.get("total_range")
-    if not total or total["lt"] <= total["gte"]:
+    total = ranges.from_wire(stream.get("total_range"))
+    if total is None or total[1] <= total[0]:
         return ("█" if stream.get("status") == "complete" else "░") * width
-    gte, lt = total["gte"], total["lt"]
-    done = ranges.list_from_wire(stream.get("completed_ranges") or [])
+    gte, lt = total
+    done = ranges.list_from_wire(stream.get("completed_ranges"))
     cells = []
     for i in range(width):
         a = gte + (lt - gte) * i // width

@@ -22,6 +22,7 @@ from typing import Any
 
 from protocol.errors import ConfigError
 from protocol.jsonio import JSONDecodeError, dumps, dumps_pretty, loads
+from protocol.state import ZERO, Stats, normalize
 
 
 @dataclass
@@ -36,29 +37,20 @@ class Totals:
     sync_complete: bool = False
 
     @classmethod
-    def from_dict(cls, raw: Any) -> "Totals":
+    def from_dict(cls, raw: Any) -> Totals:
         if not isinstance(raw, dict):
             return cls()
         known = {f.name: raw[f.name] for f in fields(cls) if f.name in raw and isinstance(raw[f.name], (int, bool))}
         return cls(**known)
 
-    def plus(self, records: int = 0, requests: int = 0, elapsed_ms: int = 0, stats: dict | None = None) -> "Totals":
+    def plus(self, records: int = 0, requests: int = 0, elapsed_ms: int = 0, stats: Stats = ZERO) -> Totals:
         """These totals with one run's figures added (pure)."""
-        stats = stats or {}
         return Totals(self.runs, self.records + records, self.requests + requests, self.elapsed_ms + elapsed_ms,
-                      self.inserted + int(stats.get("inserted", 0)), self.updated + int(stats.get("updated", 0)),
-                      self.deleted + int(stats.get("deleted", 0)), self.sync_complete)
+                      self.inserted + stats.inserted, self.updated + stats.updated, self.deleted + stats.deleted,
+                      self.sync_complete)
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def add_stats(total: dict, stats: Any) -> dict:
-    """Add a destination_stats object {inserted, updated, deleted} to a running sum (pure, tolerant)."""
-    if not isinstance(stats, dict):
-        return total
-    return {k: total.get(k, 0) + (stats.get(k) if isinstance(stats.get(k), int) else 0)
-            for k in ("inserted", "updated", "deleted")}
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -112,10 +104,11 @@ class StateStore:
         raw = self._read(self.path)
         if raw is None:
             return None
-        if not isinstance(raw, dict) or not isinstance(raw.get("streams", {}), dict):
+        state = normalize(raw)
+        if state is None:
             raise ConfigError(f"state file {self.path}: expected {{\"streams\": {{...}}, \"global\": ...}}",
                               hint="fix or delete the file to start over")
-        return {"streams": raw.get("streams") or {}, "global": raw.get("global")}
+        return state
 
     def save(self, state: dict) -> None:
         atomic_write(self.path, dumps_pretty(state).encode())

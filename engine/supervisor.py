@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from protocol.jsonio import dumps_line
+from protocol.ranges import from_wire
+from protocol.state import Stats
 
 GENERATION_KEY = "_generation"
 PERMANENT_CODES = frozenset({"auth_failed", "invalid_config", "state_mismatch"})
@@ -167,20 +169,6 @@ def generation_of(payload: dict) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def apply_confirmation(aggregate: dict, payload: dict) -> tuple[dict, bool]:
-    """The aggregate state after a confirmed state payload, and whether it changed (pure)."""
-    data: Any = payload.get("data")
-    if payload.get("state_type") == "global":
-        if aggregate.get("global") == data:
-            return aggregate, False
-        return {**aggregate, "global": data}, True
-    stream = payload.get("stream")
-    streams = aggregate.get("streams") or {}
-    if not isinstance(stream, str) or (stream in streams and streams[stream] == data):
-        return aggregate, False
-    return {**aggregate, "streams": {**streams, stream: data}}, True
-
-
 def is_progress(aggregate: dict, payload: dict) -> bool:
     """Whether a confirmed state payload is real progress over `aggregate` (pure): rows written, or a
     stream whose remaining work shrank or finished, or events handled. Not progress: an unchanged state,
@@ -195,35 +183,21 @@ def is_progress(aggregate: dict, payload: dict) -> bool:
     new = payload.get("data")
     if old == new:
         return False
-    if rows_written(payload.get("destination_stats")):
+    if Stats.from_wire(payload.get("destination_stats")).rows_written:
         return True
     return _global_progress(old, new) if is_global else _stream_progress(old, new)
-
-
-def rows_written(stats: Any) -> int:
-    if not isinstance(stats, dict):
-        return 0
-    return sum(v for k in ("inserted", "updated", "deleted")
-               if isinstance(v := stats.get(k), int) and not isinstance(v, bool) and v > 0)
-
-
-def _span(value: Any) -> tuple[int, int] | None:
-    if isinstance(value, dict) and all(isinstance(value.get(k), int) and not isinstance(value.get(k), bool)
-                                       for k in ("gte", "lt")):
-        return value["gte"], value["lt"]
-    return None
 
 
 def _windows(data: Any) -> tuple[tuple[int, int], list[tuple[int, int, Any]]] | None:
     """(accounted range, remaining windows) of a time-mode stream state; None for another shape."""
     if not isinstance(data, dict) or not isinstance(data.get("remaining"), list):
         return None
-    accounted = _span(data.get("accounted_range"))
+    accounted = from_wire(data.get("accounted_range"))
     if accounted is None:
         return None
     windows = []
     for item in data["remaining"]:
-        span = _span(item)
+        span = from_wire(item)
         if span is None:
             return None
         windows.append((span[0], span[1], item.get("cursor")))
@@ -265,6 +239,3 @@ def _global_progress(old: Any, new: Any) -> bool:
         return False
     return (before.get("created"), before.get("seen")) != (after.get("created"), after.get("seen"))
 
-
-def empty_state() -> dict:
-    return {"streams": {}, "global": None}

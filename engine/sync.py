@@ -35,9 +35,10 @@ from engine.outcome import RunSummary, confirmed_text, run_status, summary
 from engine.connectors import ArgFile, Child, destination_state, discover
 from engine.pipe import PipeOptions, Processor, Signal
 from engine.state_store import StateStore, Totals
-from engine.supervisor import (Failure, History, RestartPolicy, decide, empty_state, exit_failure, exit_text,
-                               signal_failure, tag_state)
+from engine.supervisor import (Failure, History, RestartPolicy, decide, exit_failure, exit_text, signal_failure,
+                               tag_state)
 from protocol import messages
+from protocol import state as protocol_state
 from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import MessageWriter
 from protocol.reader import iter_lines
@@ -187,11 +188,11 @@ class SyncRun:
         supported, state = destination_state(self.options.destination_cmd, dest_config)
         if supported:
             self.view.event("loaded the confirmed state from the destination")
-            return state or empty_state()
+            return state or protocol_state.empty()
         file_state = self.store.load() if self.store is not None else None
         if file_state is not None:
             self.view.event(f"loaded the confirmed state from {self.options.state_file}")
-        return file_state or empty_state()
+        return file_state or protocol_state.empty()
 
     def _catalog_for_streams(self, source_config: ArgFile) -> dict | None:
         if not self.options.streams:
@@ -498,7 +499,7 @@ class SyncRun:
                 loaded = None
             if loaded is not None:
                 return loaded
-        return empty_state()
+        return protocol_state.empty()
 
     # ---- signals -----------------------------------------------------------------------------------
     def handle_signal(self, signum: int, _frame: Any = None) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from protocol import ranges
+from protocol import state as protocol_state
 from protocol.lifecycle import COMPLETE, PENDING, SKIPPED, STARTED, TERMINAL, Status, status_event, step
 from protocol.ranges import Range
 
@@ -76,21 +77,14 @@ def per_second(count: int, elapsed_ms: int) -> float:
     return round(count * 1000.0 / elapsed_ms, 1) if elapsed_ms > 0 else 0.0
 
 
-def _wire_range(value: Any) -> Range | None:
-    """A `{gte, lt}` dict as a range tuple, or None when it is not one (tolerant of bad input)."""
-    if isinstance(value, dict) and isinstance(value.get("gte"), int) and isinstance(value.get("lt"), int):
-        return (value["gte"], value["lt"])
-    return None
-
-
 def completed_from_state(data: Any) -> tuple[Range | None, list[Range]]:
     """(accounted range, completed ranges) of a source stream state: accounted minus `remaining`."""
     if not isinstance(data, dict):
         return None, []
-    accounted = _wire_range(data.get("accounted_range"))
+    accounted = ranges.from_wire(data.get("accounted_range"))
     if accounted is None:
         return None, []
-    remaining = [r for r in map(_wire_range, data.get("remaining") or []) if r is not None]
+    remaining = ranges.list_from_wire(data.get("remaining"))
     return accounted, ranges.subtract([accounted], remaining)
 
 
@@ -194,11 +188,11 @@ class Tracker:
         self._note_requests(payload)
         warnings: list[str | None] = []
         changed = False
-        done = _wire_range(payload.get("range_complete"))
+        done = ranges.from_wire(payload.get("range_complete"))
         if done is not None:
             track.completed = ranges.add(track.completed, done)
         if status == STARTED:
-            declared = _wire_range(payload.get("time_range"))
+            declared = ranges.from_wire(payload.get("time_range"))
             if declared is not None:
                 track.total_range = declared
         event = status_event(status, done is not None)
@@ -303,7 +297,7 @@ class Tracker:
     def state_aggregate(self) -> dict:
         """Aggregate state of the last states seen (`{"streams": ..., "global": ...}`)."""
         streams = {n: t.last_state for n, t in self.streams.items() if t.last_state is not _UNSET}
-        return {"streams": streams, "global": None if self.global_state is _UNSET else self.global_state}
+        return protocol_state.build(streams, None if self.global_state is _UNSET else self.global_state)
 
     def unfinished(self) -> list[str]:
         return [n for n, t in self.streams.items() if t.status not in TERMINAL]

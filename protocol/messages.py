@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable
 
+from protocol import ranges
+
 PROTOCOL_VERSION = "1"
 
 MESSAGE_TYPES = ("spec", "connection_status", "catalog", "record", "state", "log", "trace", "control", "eof")
@@ -114,4 +116,4 @@ def eof(status: str, has_more: bool, state: dict, progress_snapshot: dict) -> di
 
 
 def time_range(gte: int, lt: int) -> dict:
-    return {"gte": gte, "lt": lt}
+    return ranges.to_wire((gte, lt))

@@ -2,12 +2,16 @@
 
 Ranges are tuples `(gte, lt)` with `gte < lt`; empty ranges (`gte >= lt`) are dropped everywhere.
 `merge` sorts and joins overlapping *and adjacent* ranges (`[1,3)` + `[3,5)` -> `[1,5)`), `subtract`
-removes one set from another, `covers` tells whether a set includes a range. `to_wire`/`from_wire`
-convert to and from the `{"gte": .., "lt": ..}` form used on the wire.
+removes one set from another, `covers` tells whether a set includes a range.
+
+The wire form `{"gte": <int>, "lt": <int>}` (docs/protocol.md, "Framing") is read and written only here:
+`to_wire` writes it; `from_wire` is the one reader, tolerant: anything that is not an object with two
+integers (booleans are not integers) is None, so a bad range in a message never crashes its reader.
+Strict readers (a source checking its own state) say why with `wire_problem`.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 Range = tuple[int, int]
 
@@ -69,13 +73,33 @@ def to_wire(r: Range) -> dict:
     return {"gte": r[0], "lt": r[1]}
 
 
-def from_wire(d: dict) -> Range:
-    return (int(d["gte"]), int(d["lt"]))
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def wire_problem(value: Any) -> str | None:
+    """Why `value` is not a wire range (`'gte must be an integer (Unix seconds), got ...'`), or None."""
+    if not isinstance(value, dict):
+        return "must be an object {\"gte\": int, \"lt\": int}"
+    for key in ("gte", "lt"):
+        if not _is_int(value.get(key)):
+            return f"{key} must be an integer (Unix seconds), got {value.get(key)!r}"
+    return None
+
+
+def from_wire(value: Any) -> Range | None:
+    """The range of a wire `{gte, lt}` object, or None when `value` is not one."""
+    if isinstance(value, dict) and _is_int(value.get("gte")) and _is_int(value.get("lt")):
+        return (value["gte"], value["lt"])
+    return None
 
 
 def list_to_wire(ranges: Iterable[Range]) -> list[dict]:
     return [to_wire(r) for r in ranges]
 
 
-def list_from_wire(items: Iterable[dict]) -> list[Range]:
-    return [from_wire(d) for d in items]
+def list_from_wire(items: Any) -> list[Range]:
+    """The ranges of a wire list, leaving out items that are not ranges."""
+    if not isinstance(items, list):
+        return []
+    return [r for r in map(from_wire, items) if r is not None]

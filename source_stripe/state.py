@@ -1,9 +1,11 @@
 """Pure transforms of the source's state (plain dicts in, plain dicts out; no I/O).
 
-Aggregate state (what `read --state` takes): `{"streams": {name: data}, "global": data}`.
+Aggregate state (what `read --state` takes): `{"streams": {name: data}, "global": data}`, read with
+`protocol.state.split`.
 
 Per stream, by the stream's mode (streams.Stream.mode):
-- time: `{"accounted_range": {"gte","lt"}, "remaining": [{"gte","lt","cursor"[, "floor"]}]}`. Everything
+- time: the protocol's time-window checkpoint (`protocol.state`):
+  `{"accounted_range": {"gte","lt"}, "remaining": [{"gte","lt","cursor"[, "floor"]}]}`. Everything
   created in `accounted_range` minus `remaining` was emitted. While `remaining` is non-empty a resumed
   read keeps the frozen upper bound `accounted_range.lt`; a finished stream extends to the new upper
   bound of the run (`[old lt, new upper)` becomes remaining). An earlier `start_date` than the accounted
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocol import state as protocol_state
 from protocol.errors import ConfigError, ConnectorError
 from protocol.ranges import Range
 
@@ -27,31 +30,19 @@ def _bad(stream: str, why: str) -> ConfigError:
                        hint="pass the state printed by `destination-postgres state`, or no --state to start over")
 
 
-def _int(value: Any, stream: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(stream, f"{where} must be an integer (Unix seconds), got {value!r}")
-    return value
-
-
 def parse_time_state(stream: str, data: Any) -> tuple[Range, list[dict]] | None:
     """(accounted range, remaining windows) of a time stream's state, None when there is none."""
     if data is None or data == {}:
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("accounted_range"), dict):
-        raise _bad(stream, "expected {\"accounted_range\": {\"gte\", \"lt\"}, \"remaining\": [...]}")
-    acc = data["accounted_range"]
-    gte, lt = _int(acc.get("gte"), stream, "accounted_range.gte"), _int(acc.get("lt"), stream, "accounted_range.lt")
-    remaining = data.get("remaining", [])
-    if not isinstance(remaining, list):
-        raise _bad(stream, "remaining must be a list")
+    try:
+        (gte, lt), remaining = protocol_state.parse_time_window(data)
+    except protocol_state.StateShapeError as exc:
+        raise _bad(stream, str(exc)) from None
     windows = []
     for i, w in enumerate(remaining):
-        if not isinstance(w, dict):
-            raise _bad(stream, f"remaining[{i}] must be an object")
-        a, b = _int(w.get("gte"), stream, f"remaining[{i}].gte"), _int(w.get("lt"), stream, f"remaining[{i}].lt")
-        for key in ("cursor", "floor"):
-            if w.get(key) is not None and not isinstance(w[key], str):
-                raise _bad(stream, f"remaining[{i}].{key} must be an object id or null")
+        if w.get("floor") is not None and not isinstance(w["floor"], str):
+            raise _bad(stream, f"remaining[{i}].floor must be an object id or null")
+        a, b = w["gte"], w["lt"]
         if a < lt and b > gte:
             windows.append({"gte": max(a, gte), "lt": min(b, lt), "cursor": w.get("cursor"),
                             **({"floor": w["floor"]} if w.get("floor") else {})})
@@ -101,20 +92,10 @@ def plan_cursor_stream(stream: str, data: Any) -> str | None:
 
 def split_aggregate(state: Any) -> tuple[dict, dict | None]:
     """(streams, global) of an aggregate state; ({}, None) for no state."""
-    if state is None:
-        return {}, None
-    if not isinstance(state, dict):
-        raise ConfigError("--state: expected {\"streams\": {...}, \"global\": ...}")
-    streams = state.get("streams")
-    streams = {} if streams is None else streams
-    if not isinstance(streams, dict):
-        raise ConfigError("--state: streams must be an object {name: state}")
-    glob = state.get("global")
-    if glob is not None and not isinstance(glob, dict):
-        raise ConfigError("--state: global must be an object or null")
+    streams, glob = protocol_state.split(state)
     if glob:
         _check_global(glob)
-    return streams, glob or None
+    return streams, glob
 
 
 def _bad_global(where: str, why: str) -> ConfigError:

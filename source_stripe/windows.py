@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from protocol.ranges import Range
+from protocol.state import time_window
 
 Key = tuple[str, "int | None"]  # (object id, timestamp second or None)
 
@@ -172,7 +173,7 @@ class WindowPlanner:
                 prev["lt"] = w.lt
             else:
                 merged.append(wire)
-        return {"accounted_range": {"gte": self.accounted[0], "lt": self.accounted[1]}, "remaining": merged}
+        return time_window(self.accounted, merged)
 
     def _top(self, w: Window) -> PageRequest:
         return PageRequest("top", w.wid, w.gte, w.lt, starting_after=w.cursor, limit=self.policy.limit)

@@ -8,12 +8,14 @@ each batch of a stream, a global state, and the engine's final `eof`. Every stat
 from __future__ import annotations
 
 from protocol import messages
+from protocol import state as protocol_state
 
 STREAMS = ("conformance_customers", "conformance_invoices")
 _ID_PREFIX = {"conformance_customers": ("cus", "customer"), "conformance_invoices": ("in", "invoice")}
 EMITTED_AT = 1_700_000_000_000
 UPDATED_AT = 1_700_000_000
-TIME_RANGE = messages.time_range(1_600_000_000, UPDATED_AT)
+WINDOW = (1_600_000_000, UPDATED_AT)
+TIME_RANGE = messages.time_range(*WINDOW)
 
 _SCHEMA = {
     "type": "object",
@@ -47,7 +49,7 @@ def _state(stream: str | None, seq: int) -> dict:
     if stream is None:
         return messages.global_state({"events_cursor": f"evt_conf_{seq}", "conformance_seq": seq},
                                      _generation=1)
-    data = {"accounted_range": TIME_RANGE, "remaining": [], "conformance_seq": seq}
+    data = {**protocol_state.time_window(WINDOW, []), "conformance_seq": seq}
     return messages.stream_state(stream, data, _generation=1)
 
 
@@ -71,8 +73,8 @@ def destination_input(records_per_stream: int = 6, batches: int = 2) -> list[dic
         out += [tomb, _state(stream, seq), messages.stream_status(stream, "complete", range_complete=TIME_RANGE)]
     seq += 1
     out.append(_state(None, seq))
-    final_state = {"streams": {s: {"accounted_range": TIME_RANGE, "remaining": []} for s in STREAMS},
-                   "global": {"events_cursor": f"evt_conf_{seq}"}}
+    final_state = protocol_state.build({s: protocol_state.time_window(WINDOW, []) for s in STREAMS},
+                                       {"events_cursor": f"evt_conf_{seq}"})
     out.append(messages.eof("succeeded", False, final_state,
                             {"elapsed_ms": 1, "record_count": 2 * (records_per_stream + 1),
                              "records_per_second": 0.0, "streams": {}}))

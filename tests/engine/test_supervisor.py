@@ -7,11 +7,12 @@ import stat
 
 import pytest
 
-from engine.state_store import StateStore, Totals, add_stats, sync_id
-from engine.supervisor import (Failure, History, RestartPolicy, apply_confirmation, backoff, classify_error,
+from engine.state_store import StateStore, Totals, sync_id
+from engine.supervisor import (Failure, History, RestartPolicy, backoff, classify_error,
                                decide, generation_of, is_progress, tag_state)
 from protocol.errors import ConfigError
 from protocol.jsonio import loads
+from protocol.state import Stats
 
 POLICY = RestartPolicy(max_restarts=4, poison_threshold=3, base_delay=1.0, max_delay=10.0, jitter=0.2)
 CRASH = Failure("exit", "source_failed", "the source exited with code 1", 1)
@@ -79,17 +80,6 @@ def test_generation_tag_round_trip_keeps_every_key():
     assert msg["state"].get("_generation") is None  # the input is not modified
 
 
-def test_apply_confirmation_is_pure_and_reports_changes():
-    base = {"streams": {"a": {"n": 1}}, "global": None}
-    same, changed = apply_confirmation(base, {"state_type": "stream", "stream": "a", "data": {"n": 1}})
-    assert same is base and not changed
-    new, changed = apply_confirmation(base, {"state_type": "stream", "stream": "b", "data": {"n": 2}})
-    assert changed and new == {"streams": {"a": {"n": 1}, "b": {"n": 2}}, "global": None}
-    assert base == {"streams": {"a": {"n": 1}}, "global": None}
-    new, changed = apply_confirmation(new, {"state_type": "global", "data": {"events_cursor": 3}})
-    assert changed and new["global"] == {"events_cursor": 3}
-
-
 def test_state_store_atomic_private_files(tmp_path):
     store = StateStore(tmp_path / "sub" / "state.json")
     assert store.load() is None
@@ -105,12 +95,11 @@ def test_state_store_atomic_private_files(tmp_path):
 def test_totals_accumulate_and_survive_bad_files(tmp_path):
     store = StateStore(tmp_path / "state.json")
     assert store.load_totals() == Totals()
-    totals = Totals(runs=1).plus(records=10, requests=3, elapsed_ms=500, stats={"inserted": 8, "updated": 2})
+    totals = Totals(runs=1).plus(records=10, requests=3, elapsed_ms=500, stats=Stats(inserted=8, updated=2))
     store.save_totals(totals)
     assert store.load_totals() == Totals(runs=1, records=10, requests=3, elapsed_ms=500, inserted=8, updated=2)
     store.totals_path.write_text("[]")
     assert store.load_totals() == Totals()
-    assert add_stats({"inserted": 1}, {"inserted": 2, "deleted": "x"}) == {"inserted": 3, "updated": 0, "deleted": 0}
 
 
 def test_sync_id_is_stable_and_secret_free():

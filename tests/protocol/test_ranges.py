@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from protocol import ranges
 from protocol.ranges import add, covers, from_wire, intersect, list_from_wire, list_to_wire, merge, subtract, \
-    to_wire, total_length
+    to_wire, total_length, wire_problem
 
 range_st = st.tuples(st.integers(0, 40), st.integers(0, 40))  # includes empty and reversed ranges
 ranges_st = st.lists(range_st, max_size=8)
@@ -95,7 +95,15 @@ def test_table_of_edge_cases():
 
 def test_wire_round_trip():
     assert to_wire((1, 2)) == {"gte": 1, "lt": 2}
-    assert from_wire({"gte": "1", "lt": 2}) == (1, 2)
+    assert from_wire({"gte": "1", "lt": 2}) is None  # no coercion: the wire form holds integers
     rs = [(1, 2), (5, 9)]
     assert list_from_wire(list_to_wire(rs)) == rs
     assert ranges.normalize([(3, 1), (1, 3)]) == [(1, 3)]
+
+
+def test_from_wire_is_the_one_tolerant_reader_of_the_wire_form():
+    assert from_wire({"gte": 1, "lt": 2, "extra": 0}) == (1, 2)
+    assert [from_wire(v) for v in (None, [], {"gte": 1}, {"gte": True, "lt": 2}, {"gte": 1.0, "lt": 2})] == [None] * 5
+    assert list_from_wire([{"gte": 1, "lt": 2}, "x", {"gte": 3}]) == [(1, 2)] and list_from_wire(None) == []
+    assert wire_problem({"gte": 1, "lt": "2"}) == "lt must be an integer (Unix seconds), got '2'"
+    assert wire_problem({"gte": 1, "lt": 2}) is None
