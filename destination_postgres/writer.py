@@ -21,6 +21,7 @@ from typing import Callable, Iterator, TypeVar
 import psycopg2
 import psycopg2.extensions
 
+from connector_kit.backoff import backoff_delay
 from destination_postgres import ddl, errors, state_store
 from destination_postgres.batch import Row
 from destination_postgres.config import Options
@@ -94,7 +95,7 @@ def connect_with_retries(opts: Options, sleep=time.sleep) -> psycopg2.extensions
     last = ""
     for attempt in range(opts.retries + 1):
         if attempt:
-            sleep(min(10.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+            sleep(backoff_delay(attempt - 1, 0.5, 10.0, random.random()))
         try:
             return connect(opts)
         except errors.ConnectionLost as exc:

@@ -14,9 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from protocol.config import connector_config_schema, load_json_arg
 from protocol.errors import ConfigError
-from protocol.secrets import register_config_secrets, register_secret
-
-SECRET_WORDS = ("key", "secret", "password", "token", "url", "dsn", "credential")
+from protocol.secrets import guessed_secret_values, looks_secret, register_config_secrets, register_secret
 
 
 def register_all_secrets(config: Any, schema_name: str | None = None) -> None:
@@ -26,23 +24,7 @@ def register_all_secrets(config: Any, schema_name: str | None = None) -> None:
             register_config_secrets(config, connector_config_schema(schema_name))
         except OSError:
             pass
-    if isinstance(config, dict):
-        for key, value in config.items():
-            if isinstance(value, str) and any(w in str(key).lower() for w in SECRET_WORDS):
-                if "url" in str(key).lower():
-                    register_secret_url(value)
-                else:
-                    register_secret(value)
-            elif isinstance(value, (dict, list)):
-                register_all_secrets(value)
-    elif isinstance(config, list):
-        for value in config:
-            register_all_secrets(value)
-
-
-def register_secret_url(value: str) -> None:
-    """A URL is secret only through its password (registering the whole of a base URL would mask it)."""
-    if "@" in value:
+    for value in guessed_secret_values(config):
         register_secret(value)
 
 
@@ -101,6 +83,6 @@ def identity(config: dict) -> dict:
         lowered = str(key).lower()
         if isinstance(value, str) and "url" in lowered:
             out[key] = strip_url_password(value)
-        elif isinstance(value, (str, int, float, bool)) and not any(w in lowered for w in SECRET_WORDS):
+        elif isinstance(value, (str, int, float, bool)) and not looks_secret(key):
             out[key] = value
     return out

@@ -23,6 +23,7 @@ import signal
 from dataclasses import dataclass, replace
 from typing import Any
 
+from connector_kit.backoff import backoff_delay
 from protocol.jsonio import dumps_line
 from protocol.ranges import from_wire
 from protocol.state import Stats
@@ -133,8 +134,8 @@ def exit_text(code: int | None) -> str:
 
 def backoff(policy: RestartPolicy, attempt: int, rand: float) -> float:
     """Delay before restart number `attempt` (1-based): base * 2^(attempt-1), capped, +- jitter (rand in [0,1))."""
-    delay = min(policy.max_delay, policy.base_delay * (2 ** max(0, attempt - 1)))
-    return max(0.0, delay * (1 + policy.jitter * (2 * rand - 1)))
+    return max(0.0, backoff_delay(attempt - 1, policy.base_delay, policy.max_delay, rand,
+                                  (1 - policy.jitter, 1 + policy.jitter)))
 
 
 def decide(policy: RestartPolicy, history: History, failure: Failure, progressed: bool, rand: float) -> Decision:

@@ -1,6 +1,7 @@
 """Keeps secrets out of every log, error, progress line and state.
 
-Values of config fields marked `"secret": true` are registered when a config is loaded; `redact_text`
+Values of config fields marked `"secret": true` are registered when a config is loaded (where no schema
+is known, `guessed_secret_values` picks values by key name: the one heuristic); `redact_text`
 replaces them (and, as a second line of defence, anything shaped like a Stripe secret key or a password
 inside a URL) with a masked form. `redact_message` applies that to every string of a message.
 """
@@ -81,6 +82,33 @@ def config_secret_values(config: Any, schema: dict) -> list[str]:
         for part in path:
             node = node.get(part) if isinstance(node, dict) else None
         values.extend(form for form in secret_forms(node) if form not in values)
+    return values
+
+
+SECRET_NAME_WORDS = ("key", "secret", "password", "token", "url", "dsn", "credential")
+
+
+def looks_secret(name: object) -> bool:
+    """Whether a config key's name suggests a secret (only where no schema marks the secrets)."""
+    lowered = str(name).lower()
+    return any(word in lowered for word in SECRET_NAME_WORDS)
+
+
+def guessed_secret_values(config: Any) -> list[str]:
+    """Secret values of a config whose schema is unknown: the string values of keys that look secret, at
+    any depth. A URL is secret only through its credentials (`scheme://user:password@host`): a value of a
+    URL-named key without `@` is kept, so a plain base URL is not masked everywhere."""
+    values: list[str] = []
+    if isinstance(config, dict):
+        for key, value in config.items():
+            if isinstance(value, str) and looks_secret(key):
+                if "url" not in str(key).lower() or "@" in value:
+                    values.append(value)
+            elif isinstance(value, (dict, list)):
+                values.extend(guessed_secret_values(value))
+    elif isinstance(config, list):
+        for value in config:
+            values.extend(guessed_secret_values(value))
     return values
 
 

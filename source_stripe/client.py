@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import requests
 
+from connector_kit.backoff import backoff_delay as exponential_delay
 from protocol.jsonio import JSONDecodeError, loads
 from source_stripe.errors import StripeAPIError
 from source_stripe.rate_limit import TokenBucket
@@ -80,9 +81,8 @@ def list_body_problem(body: dict) -> str | None:
 
 def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None,
                   rng: Callable[[], float] = random.random) -> float:
-    """Seconds to wait before retry number `attempt` (0-based): full jitter, at least Retry-After."""
-    ceiling = min(cap, base * (2 ** attempt))
-    delay = ceiling * (0.5 + 0.5 * rng())
+    """Seconds to wait before retry number `attempt` (0-based): jittered exponential, at least Retry-After."""
+    delay = exponential_delay(attempt, base, cap, rng())
     if retry_after is not None:
         delay = max(delay, min(retry_after, cap * 2))
     return delay

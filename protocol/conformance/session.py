@@ -22,12 +22,11 @@ from protocol.config import config_errors, load_json_arg
 from protocol.errors import ConfigError
 from protocol.jsonio import dumps_line
 from protocol.reader import BadLine, Line
-from protocol.secrets import config_secret_values, secret_forms
+from protocol.secrets import config_secret_values, guessed_secret_values, secret_forms
 
 MISSING_CONFIG = "/nonexistent/conformance-kit/missing-config.json"
 UNSUPPORTED_RE = re.compile(r"no such (sub)?command|unknown (sub)?command|invalid (choice|command)|"
                             r"unrecognized (command|argument)|not supported|usage", re.IGNORECASE)
-_SECRET_NAME_RE = re.compile(r"key|secret|password|token", re.IGNORECASE)
 MAX_BUFFERED_LINES = 10_000  # spec output is kept until the secrets are known
 
 Handler = Callable[[int, dict, bytes], None]
@@ -155,7 +154,7 @@ def _secrets(config: Any, schema: dict | None) -> list[str]:
         return []
     if schema is not None:
         return config_secret_values(config, schema)
-    return [form for key, value in config.items() if _SECRET_NAME_RE.search(key) for form in secret_forms(value)]
+    return list(dict.fromkeys(form for value in guessed_secret_values(config) for form in secret_forms(value)))
 
 
 def _usage(session: _Session) -> None:

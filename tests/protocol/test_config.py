@@ -97,3 +97,12 @@ def test_redaction_and_masking():
 def test_connector_config_schemas_mark_their_secrets(name):
     schema = connector_config_schema(name)
     assert any(p.get("secret") for p in schema["properties"].values())
+
+
+def test_guessed_secret_values_are_the_one_key_name_heuristic():
+    from protocol.secrets import guessed_secret_values, looks_secret
+
+    config = {"api_key": "sk_test_abcdef", "base_url": "http://localhost:1234", "nested": {"db_url":
+              "postgresql://u:pw12345@h/db", "list": [{"token": "tok_12345"}]}, "name": "plain", "count": 3}
+    assert guessed_secret_values(config) == ["sk_test_abcdef", "postgresql://u:pw12345@h/db", "tok_12345"]
+    assert looks_secret("Credentials") and looks_secret("DSN") and not looks_secret("schema")
