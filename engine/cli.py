@@ -44,7 +44,7 @@ def usage_error(exc: ConfigError) -> None:
 @click.option("--catalog", "catalog_arg", help="Catalog of the streams to pass (path or inline JSON); default: "
               "the catalog message the source emits first.")
 @click.option("--state", "state_arg", help="Aggregate state the source started from (path or inline JSON): "
-              "ranges already done show as completed and it is the base of eof.state.")
+              "the base of eof.state (its contents stay opaque).")
 @click.option("--validate", type=click.Choice(["envelope", "full"]), default="envelope", show_default=True,
               help="Check the envelope of every message, or validate every message fully against specs/.")
 @click.option("--on-bad-message", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,

@@ -5,8 +5,8 @@ preserved plus `destination_stats`. `Confirmations.run` reads those echoes and:
 - applies each to the confirmed aggregate state (`protocol.state.apply`), unless it carries a
   `_generation` older than the source attempt in flight (output of a superseded attempt is never
   applied; its rows are committed anyway, so its stats still count);
-- remembers which generations made real progress (`supervisor.is_progress`: rows written, or a
-  stream's remaining work shrank; not a state that only follows the new upper bound);
+- tells whether the attempt in flight moved data (`supervisor.AttemptProgress`: rows written, records
+  before a confirmed state, or a stream the tracker saw advance; never a state's contents);
 - sums `destination_stats`; persists the state file at most every `save_interval` seconds (and on
   `save(force=True)`); hands destination errors and logs to the main thread through `notices`.
 Everything shared with the main thread is guarded by one lock.
@@ -19,7 +19,7 @@ import time
 from typing import BinaryIO
 
 from engine.state_store import StateStore
-from engine.supervisor import generation_of, is_progress
+from engine.supervisor import AttemptProgress, generation_of
 from protocol import state as protocol_state
 from protocol.reader import BadLine, iter_lines
 from protocol.state import ZERO, Stats
@@ -35,7 +35,7 @@ class Confirmations:
         self.stale = 0  # echoes of superseded attempts, not applied
         self.stats = ZERO
         self.min_generation = 0
-        self.progressed: set[int] = set()
+        self.attempt = AttemptProgress()
         self.errors: list[dict] = []
         self.eof = threading.Event()
         self._dirty = False
@@ -82,12 +82,12 @@ class Confirmations:
             if generation is not None and generation < self.min_generation:
                 self.stale += 1
                 return
-            progress = is_progress(self.state, payload)
             self.state, changed = protocol_state.apply(self.state, payload)
-            if changed:
-                self._dirty = True
-                if progress:
-                    self.progressed.add(generation if generation is not None else self.min_generation)
+            key = protocol_state.state_key(payload)
+            if key is not None:
+                self.attempt.confirmed(key, payload.get("data"), Stats.from_wire(payload.get("destination_stats")),
+                                       changed)
+            self._dirty = self._dirty or changed
         self.save()
 
     def save(self, force: bool = False) -> None:
@@ -112,10 +112,17 @@ class Confirmations:
     def begin_generation(self, generation: int) -> None:
         with self.lock:
             self.min_generation = generation
+            self.attempt = AttemptProgress(generation)
 
-    def has_progress(self, generation: int) -> bool:
+    def forwarded(self, key: protocol_state.StateKey, data: object, had_records: bool) -> None:
+        """A state of the attempt in flight is about to be written to the destination."""
         with self.lock:
-            return generation in self.progressed
+            self.attempt.forwarded(key, data, had_records)
+
+    def progressed(self, advanced_streams: set[str]) -> bool:
+        """Whether the attempt in flight moved data (see `supervisor.AttemptProgress`)."""
+        with self.lock:
+            return self.attempt.progressed(advanced_streams)
 
     def wait_for(self, count: int, timeout: float) -> bool:
         """Wait until `count` echoes arrived (or the destination closed its stdout)."""

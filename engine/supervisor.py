@@ -8,11 +8,8 @@
   after `max_restarts` restarts without confirmed progress, or after `max_total_restarts` restarts in
   the run whatever happened (a backstop), or at once for a permanent failure: no hot loop. Confirmed
   progress resets the first two counters and the backoff.
-- `is_progress(aggregate, payload)`: whether a confirmation is real progress: rows written
-  (`destination_stats`) or a stream's remaining work shrank or finished. A new attempt always confirms
-  a slightly different state even when no data moved (the events cursor's `checked_at` and a finished
-  stream's `accounted_range.lt` follow the new upper bound); such changes are not progress, or a source
-  that fails at the same place would be restarted forever.
+- `AttemptProgress`: whether an attempt moved data, judged from protocol information only (rows
+  written, records before a confirmed state, `stream_status` ranges); states stay opaque values.
 - Generation tags: each source attempt has a number; states forwarded to the destination carry it as
   `_generation` (an engine-reserved key that destinations echo back), so a confirmation is attributed
   to the attempt that produced it.
@@ -20,13 +17,13 @@
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass, replace
+from collections import deque
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from connector_kit.backoff import backoff_delay
 from protocol.jsonio import dumps_line
-from protocol.ranges import from_wire
-from protocol.state import Stats
+from protocol.state import STREAM, StateKey, Stats
 
 GENERATION_KEY = "_generation"
 PERMANENT_CODES = frozenset({"auth_failed", "invalid_config", "state_mismatch"})
@@ -170,73 +167,45 @@ def generation_of(payload: dict) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def is_progress(aggregate: dict, payload: dict) -> bool:
-    """Whether a confirmed state payload is real progress over `aggregate` (pure): rows written, or a
-    stream whose remaining work shrank or finished, or events handled. Not progress: an unchanged state,
-    a finished stream whose `accounted_range` follows the new upper bound, an events cursor whose only
-    change is `checked_at`."""
-    is_global = payload.get("state_type") == "global"
-    if is_global:
-        old = aggregate.get("global")
-    else:
-        stream = payload.get("stream")
-        old = (aggregate.get("streams") or {}).get(stream) if isinstance(stream, str) else None
-    new = payload.get("data")
-    if old == new:
-        return False
-    if Stats.from_wire(payload.get("destination_stats")).rows_written:
-        return True
-    return _global_progress(old, new) if is_global else _stream_progress(old, new)
+MAX_STATES_BEFORE_RECORDS = 64  # per state key and attempt; older ones are forgotten (judged as no progress)
 
 
-def _windows(data: Any) -> tuple[tuple[int, int], list[tuple[int, int, Any]]] | None:
-    """(accounted range, remaining windows) of a time-mode stream state; None for another shape."""
-    if not isinstance(data, dict) or not isinstance(data.get("remaining"), list):
-        return None
-    accounted = from_wire(data.get("accounted_range"))
-    if accounted is None:
-        return None
-    windows = []
-    for item in data["remaining"]:
-        span = from_wire(item)
-        if span is None:
-            return None
-        windows.append((span[0], span[1], item.get("cursor")))
-    return accounted, windows
+@dataclass
+class AttemptProgress:
+    """Whether one source attempt moved data, from protocol information only (pure; the caller locks).
 
+    Every attempt confirms a slightly different state even when no data moved (a source's state may
+    follow the new upper bound or carry a timestamp), so a changed confirmation alone is not progress,
+    or a source failing at the same place would be restarted forever. A changed confirmation counts when
+    - its `destination_stats` show rows written, or
+    - records of its stream (for a global state: of any stream) were forwarded in this attempt before
+      the state was (`forwarded(..., had_records=True)`), or
+    - its stream advanced in this attempt by `stream_status` alone (`Tracker.advanced_streams`: more of
+      the range known when the attempt began completed, or completed for the first time in the run).
+    States are compared as opaque values; nothing reads inside them.
+    """
 
-def _clip(windows: list[tuple[int, int, Any]], within: tuple[int, int]) -> list[tuple[int, int, Any]]:
-    out = [(max(g, within[0]), min(lt, within[1]), c) for g, lt, c in windows]
-    return [w for w in out if w[0] < w[1]]
+    generation: int = 0
+    moved: bool = False
+    changed: set[StateKey] = field(default_factory=set)
+    _after_records: set[StateKey] = field(default_factory=set)
+    _before_records: dict[StateKey, deque] = field(default_factory=dict)
 
+    def forwarded(self, key: StateKey, data: Any, had_records: bool) -> None:
+        """A state is about to go to the destination; `had_records`: records of it came before it."""
+        if had_records:
+            self._after_records.add(key)
+        else:
+            self._before_records.setdefault(key, deque(maxlen=MAX_STATES_BEFORE_RECORDS)).append(data)
 
-def _stream_progress(old: Any, new: Any) -> bool:
-    """A changed stream state: progress when the work left inside the old accounted range shrank (or
-    a page inside a window was read: a new cursor). Work added by a new upper bound does not count.
-    States of another shape (cursor streams: `{"cursor", "done"}`) count whenever they changed."""
-    new_w = _windows(new)
-    if new_w is None:
-        return True
-    old_w = _windows(old)
-    if old_w is None:
-        if old is not None:
-            return True  # another shape before: not comparable
-        old_w = (new_w[0], [(new_w[0][0], new_w[0][1], None)])  # no state yet: all of it to do
-    within = old_w[0]
-    before, after = _clip(old_w[1], within), _clip(new_w[1], within)
-    left_before = sum(lt - g for g, lt, _ in before)
-    left_after = sum(lt - g for g, lt, _ in after)
-    if left_after != left_before:
-        return left_after < left_before
-    cursors_before = {c for _, _, c in before if c is not None}
-    return any(c is not None and c not in cursors_before for _, _, c in after)
+    def confirmed(self, key: StateKey, data: Any, stats: Stats, changed: bool) -> None:
+        """The destination echoed a state of this attempt; `changed`: the confirmed data changed."""
+        if not changed:
+            return
+        self.changed.add(key)
+        if stats.rows_written or (key in self._after_records and data not in self._before_records.get(key, ())):
+            self.moved = True
 
-
-def _global_progress(old: Any, new: Any) -> bool:
-    """Events handled: the events cursor's `created` or `seen` moved (never `checked_at` alone)."""
-    before = old.get("events_cursor") if isinstance(old, dict) else None
-    after = new.get("events_cursor") if isinstance(new, dict) else None
-    if not isinstance(before, dict) or not isinstance(after, dict):
-        return False
-    return (before.get("created"), before.get("seen")) != (after.get("created"), after.get("seen"))
+    def progressed(self, advanced_streams: set[str]) -> bool:
+        return self.moved or any((STREAM, name) in self.changed for name in advanced_streams)
 

@@ -80,6 +80,10 @@ class DestinationSink:
         self._write(raw)
 
     def state(self, raw: bytes, payload: dict) -> None:
+        key = protocol_state.state_key(payload)
+        if key is not None:  # before the write: the echo may come back at once
+            had_records = self.run.processor.tracker.attempt_records(key[1] or None) > 0
+            self.run.confirmations.forwarded(key, payload.get("data"), had_records)
         self._write(tag_state({"type": "state", "state": payload}, self.run.generation))
         self.run.forwarded_states += 1
         self.flush()
@@ -254,7 +258,8 @@ class SyncRun:
             if failure is None:
                 return "done"
             decision = decide(self.options.policy, history, failure,
-                              self.confirmations.has_progress(self.generation), random.random())
+                              self.confirmations.progressed(self.processor.tracker.advanced_streams()),
+                              random.random())
             history = decision.history
             if not decision.restart:
                 self.final_error = (failure.code, decision.reason)

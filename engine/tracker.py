@@ -7,9 +7,10 @@ docs/engine.md), `progress` snapshots and the run's outcome.
 
 Per stream it keeps: lifecycle status (`pending` -> `started` -> `complete` | `skipped`, moved by the
 table of `protocol.lifecycle`, which the conformance kit applies strictly), record and
-state counts, `total_range` (the `time_range` of `started`, or the stream state's `accounted_range`),
-`completed_ranges` (every `range_complete`, merged half-open with `protocol.ranges`), errors (the last
-few, plus a count) and the last state data seen. Memory is bounded by the number of catalog streams.
+state counts, `total_range` (the `time_range` of `started`), `completed_ranges` (every `range_complete`,
+merged half-open with `protocol.ranges`), errors (the last few, plus a count) and the last state data
+seen, which it never reads: progress comes from protocol messages only, so a source with any state
+format gets the same bars and the same restart decisions. Memory is bounded by the number of catalog streams.
 Records of streams outside the catalog are not counted; the caller drops them.
 """
 from __future__ import annotations
@@ -51,6 +52,19 @@ class StreamTrack:
     restartable: bool = False  # a new source attempt may announce this stream again
     source_skipped: bool = False  # the source itself ended it `skipped` (with a reason): not a failure
     warned: set[str] = field(default_factory=set)
+    # the current source attempt (see `Tracker.new_attempt`): what it started from, whether it advanced
+    attempt_range: Range | None = None  # the range known when the attempt began (None: its first time_range)
+    attempt_covered: int = 0  # seconds of attempt_range completed when the attempt began
+    attempt_base_records: int = 0  # record_count when the attempt began
+    advanced: bool = False  # completed more of attempt_range, or completed for the first time in the run
+    completed_before: bool = False  # complete in an earlier attempt of this run
+
+    @property
+    def attempt_records(self) -> int:
+        return self.record_count - self.attempt_base_records
+
+    def covered_within(self, span: Range) -> int:
+        return ranges.total_length(ranges.intersect(self.completed, span))
 
     def rate(self, now_ms: int) -> float:
         if self.started_ms is None:
@@ -77,21 +91,6 @@ def per_second(count: int, elapsed_ms: int) -> float:
     return round(count * 1000.0 / elapsed_ms, 1) if elapsed_ms > 0 else 0.0
 
 
-def completed_from_state(data: Any) -> tuple[Range | None, list[Range]]:
-    """(accounted range, completed ranges) of a source stream state: accounted minus `remaining`."""
-    if not isinstance(data, dict):
-        return None, []
-    accounted = ranges.from_wire(data.get("accounted_range"))
-    if accounted is None:
-        return None, []
-    remaining = ranges.list_from_wire(data.get("remaining"))
-    return accounted, ranges.subtract([accounted], remaining)
-
-
-def state_has_remaining(data: Any) -> bool:
-    return isinstance(data, dict) and bool(data.get("remaining"))
-
-
 class Tracker:
     """Run-wide tracker. Feed it messages in order; read `snapshot()` and `outcome()`."""
 
@@ -114,28 +113,28 @@ class Tracker:
             self.streams.setdefault(name, StreamTrack(name))
 
     def seed_state(self, aggregate: Any) -> None:
-        """Start from a previous run's aggregate state: ranges already done show as completed."""
+        """Start from a previous run's aggregate state: the base of `state_aggregate()`. Its data stays
+        opaque: what was done shows as completed when the source says so (`range_complete`)."""
         if not isinstance(aggregate, dict):
             return
         for name, data in (aggregate.get("streams") or {}).items():
-            track = self.streams.get(name)
-            if track is None:
-                continue
-            track.last_state = data
-            accounted, done = completed_from_state(data)
-            if accounted is not None:
-                track.total_range = accounted
-                track.completed = ranges.merge([*track.completed, *done])
+            if name in self.streams:
+                self.streams[name].last_state = data
         if "global" in aggregate:
             self.global_state = aggregate.get("global")
 
     def new_attempt(self) -> None:
-        """A restarted source will announce its streams again: forget lifecycle, keep counts and ranges."""
+        """A restarted source will announce its streams again: forget lifecycle, keep counts and ranges,
+        and judge the new attempt against what is known now (`advanced_streams`)."""
         if self._request_max is not None:
             self._request_base += self._request_max
         self._request_max = None
         self.global_errors = []  # handled by restarting; a new attempt is judged on its own
         for track in self.streams.values():
+            track.completed_before = track.completed_before or track.status == COMPLETE
+            track.attempt_range = track.total_range
+            track.attempt_covered = track.covered_within(track.total_range) if track.total_range else 0
+            track.attempt_base_records, track.advanced = track.record_count, False
             if track.status == STARTED:
                 track.status = PENDING
             track.restartable = not track.permanent_error
@@ -188,13 +187,17 @@ class Tracker:
         self._note_requests(payload)
         warnings: list[str | None] = []
         changed = False
-        done = ranges.from_wire(payload.get("range_complete"))
-        if done is not None:
-            track.completed = ranges.add(track.completed, done)
         if status == STARTED:
             declared = ranges.from_wire(payload.get("time_range"))
             if declared is not None:
                 track.total_range = declared
+                if track.attempt_range is None:
+                    track.attempt_range = declared
+        done = ranges.from_wire(payload.get("range_complete"))
+        if done is not None:
+            track.completed = ranges.add(track.completed, done)
+            if track.attempt_range is not None and track.covered_within(track.attempt_range) > track.attempt_covered:
+                track.advanced = True
         event = status_event(status, done is not None)
         if event is not None:
             current = PENDING if track.restartable else track.status  # a new attempt may announce it again
@@ -221,6 +224,8 @@ class Tracker:
             track.retryable_error, track.ended_ms = False, None
             return changed
         track.ended_ms, track.source_skipped = now_ms, status == SKIPPED
+        if status == COMPLETE and not track.completed_before:
+            track.advanced = True
         if status == SKIPPED and payload.get("reason"):
             track.reason = str(payload["reason"])
         return changed
@@ -312,9 +317,24 @@ class Tracker:
         return {n: t.reason or "" for n, t in self.streams.items() if t.source_skipped}
 
     def has_more(self) -> bool:
-        """True when another run would bring more data: a stream unfinished or with ranges remaining."""
-        return any(t.status not in TERMINAL or (t.status == COMPLETE and state_has_remaining(t.last_state))
-                   or t.retryable_error for t in self.streams.values())
+        """True when another run would bring more data: a stream unfinished, or ended after a stream error
+        (the protocol ends such a stream `complete`, with its checkpoint where the error left it)."""
+        return any(t.status not in TERMINAL or t.retryable_error or (t.status == COMPLETE and t.permanent_error)
+                   for t in self.streams.values())
+
+    def advanced_streams(self) -> set[str]:
+        """Streams the current attempt moved on by protocol information alone: a `range_complete` added
+        coverage inside the range known when the attempt began (not work a new upper bound added), or the
+        stream completed for the first time in the run. The restart policy counts such a stream as progress
+        once a changed state of it is confirmed (engine/sync: `Confirmations.progressed`)."""
+        return {n for n, t in self.streams.items() if t.advanced}
+
+    def attempt_records(self, stream: str | None) -> int:
+        """Records forwarded in the current attempt: of one stream, or of all streams (None)."""
+        if stream is None:
+            return sum(t.attempt_records for t in self.streams.values())
+        track = self.streams.get(stream)
+        return track.attempt_records if track is not None else 0
 
     def outcome(self, ended_normally: bool) -> str:
         """`succeeded`, `partial` (a stream errored or unfinished, bad lines skipped) or `failed` (global

@@ -4,7 +4,8 @@ A bounded pool of worker threads takes page requests from the active streams (ro
 streams; within a stream, walks already under way before fresh windows, so few windows are half read)
 and makes the HTTP calls through the shared client (rate limiter, retries). Each result is then handled
 under one lock: the stream's planner takes the page, and the page's records, the stream's state
-snapshot and `stream_status` traces for the time ranges it completed are queued as ONE item. A single
+snapshot and `stream_status` traces for the time ranges it completed are queued as ONE item (a stream
+resumed from a state first announces, with `range_complete`, the parts earlier runs read). A single
 consumer (the caller's generator) writes items in queue order, so lines never interleave and a state
 never covers a record not written before it. The queue is bounded: memory does not grow with the data.
 Only the HTTP calls run outside the lock; handling a page takes well under a millisecond.
@@ -36,6 +37,7 @@ class StreamJob:
     stream: Stream
     planner: WindowPlanner | CursorPlanner
     time_range: tuple[int, int] | None = None
+    done: list[tuple[int, int]] = field(default_factory=list)  # parts of time_range earlier runs read
     ready: deque = field(default_factory=deque)
     in_flight: int = 0
     state: str = "pending"  # pending | active | closed
@@ -77,6 +79,8 @@ class Backfill:
             msgs.append(messages.stream_status(job.stream.name, "started",
                                                time_range=to_wire(job.time_range) if job.time_range else None,
                                                request_count=self.client.request_count))
+            msgs += [messages.stream_status(job.stream.name, "started", range_complete=to_wire(r),
+                                            request_count=self.client.request_count) for r in job.done]  # what earlier runs read: progress views start from it
             if not job.ready:  # nothing to read (e.g. no new time since the last run)
                 msgs.append(messages.stream_state(job.stream.name, job.planner.snapshot()))
                 msgs += self._close(job)

@@ -18,6 +18,7 @@ from typing import Iterator
 
 from connector_kit.connector import ReadRequest
 from protocol import messages
+from protocol import state as protocol_state
 from protocol.errors import ConfigError, ConnectorError
 from source_stripe import state as st
 from source_stripe.backfill import Backfill, StreamJob
@@ -106,7 +107,7 @@ def build_jobs(streams: list[Stream], stream_states: dict, lower: int, upper: in
         if s.mode == "time":
             acc, windows = st.plan_time_stream(s.name, data, lower, upper)
             planner = WindowPlanner(acc, windows, policy, ending_before=s.accepts("ending_before"))
-            jobs.append(StreamJob(s, planner, time_range=acc))
+            jobs.append(StreamJob(s, planner, time_range=acc, done=protocol_state.covered(acc, windows)))
         else:
             planner = CursorPlanner(st.plan_cursor_stream(s.name, data), paginated=s.paginated, limit=policy.limit)
             jobs.append(StreamJob(s, planner))

@@ -8,8 +8,8 @@ import stat
 import pytest
 
 from engine.state_store import StateStore, Totals, sync_id
-from engine.supervisor import (Failure, History, RestartPolicy, backoff, classify_error,
-                               decide, generation_of, is_progress, tag_state)
+from engine.supervisor import (AttemptProgress, Failure, History, RestartPolicy, backoff, classify_error,
+                               decide, generation_of, tag_state)
 from protocol.errors import ConfigError
 from protocol.jsonio import loads
 from protocol.state import Stats
@@ -176,40 +176,39 @@ def test_the_total_restart_cap_ends_even_a_run_that_progresses():
     assert decide(unlimited, History(total_restarts=10_000), CRASH, progressed=True, rand=0.5).restart
 
 
-def _stream(data, stats=None, stream="customers"):
-    payload = {"state_type": "stream", "stream": stream, "data": data}
-    return payload if stats is None else {**payload, "destination_stats": stats}
-
-
-def _time(lt, *remaining):
-    return {"accounted_range": {"gte": 100, "lt": lt},
-            "remaining": [{"gte": g, "lt": e, "cursor": c} for g, e, c in remaining]}
+CUSTOMERS, GLOBAL_KEY = ("stream", "customers"), ("global", "")
+NO_ROWS = Stats()
 
 
 def test_only_real_progress_counts():
-    half = {"streams": {"customers": _time(200, (150, 200, None))}, "global": None}
-    done = {"streams": {"customers": _time(200)}, "global": None}
-    no_rows = {"inserted": 0, "updated": 0, "deleted": 0}
-    # remaining work shrank, finished, or a page inside a window was read (a new cursor)
-    assert is_progress(half, _stream(_time(200, (170, 200, None)), no_rows))
-    assert is_progress(half, _stream(_time(200), no_rows))
-    assert is_progress(half, _stream(_time(200, (150, 200, "cus_9"))))
-    assert is_progress({"streams": {}, "global": None}, _stream(_time(200, (150, 200, None))))
-    # a finished stream following the new upper bound, an unchanged state, a first state with all to do
-    assert not is_progress(done, _stream(_time(260), no_rows))
-    assert not is_progress(done, _stream(_time(200), {"inserted": 5}))
-    assert not is_progress(half, _stream(_time(300, (150, 300, None)), no_rows))
-    assert not is_progress({"streams": {}, "global": None}, _stream(_time(200, (100, 200, None))))
-    # rows written count, e.g. objects created since the last run in the new part of the range
-    assert is_progress(done, _stream(_time(260), {"inserted": 2, "updated": 0, "deleted": 0}))
-    # cursor streams: any change is progress
-    assert is_progress({"streams": {"x": {"cursor": "a", "done": False}}}, _stream({"cursor": "b", "done": False},
-                                                                                     stream="x"))
-    # the events cursor: checked_at alone is not progress; handled events are
-    cursor = {"created": 10, "seen": ["evt_1"], "checked_at": 50}
-    aggregate = {"streams": {}, "global": {"events_cursor": cursor}}
-    moved = {"state_type": "global", "data": {"events_cursor": {**cursor, "checked_at": 90}}}
-    assert not is_progress(aggregate, moved)
-    assert not is_progress({"streams": {}, "global": None}, moved)
-    assert is_progress(aggregate, {"state_type": "global", "data": {"events_cursor": {**cursor, "seen": ["evt_2"]}}})
-    assert is_progress(aggregate, {**moved, "destination_stats": {"deleted": 1}})
+    # a changed confirmation alone is not progress: a finished stream whose state follows the new upper
+    # bound, an events cursor whose only change is a timestamp, a first state with all still to do
+    attempt = AttemptProgress(2)
+    attempt.forwarded(GLOBAL_KEY, {"cursor": {"checked_at": 90}}, had_records=False)
+    attempt.confirmed(GLOBAL_KEY, {"cursor": {"checked_at": 90}}, NO_ROWS, changed=True)
+    attempt.forwarded(CUSTOMERS, {"lt": 260}, had_records=False)
+    attempt.confirmed(CUSTOMERS, {"lt": 260}, NO_ROWS, changed=True)
+    assert not attempt.progressed(set()) and attempt.changed == {GLOBAL_KEY, CUSTOMERS}
+    # an unchanged state is never progress, even with rows (a replay of what was committed)
+    attempt.confirmed(CUSTOMERS, {"lt": 260}, Stats(inserted=5), changed=False)
+    assert not attempt.progressed(set())
+    # the stream advanced by stream_status alone (a range inside the known one completed) and its changed
+    # state was confirmed; a stream that advanced without a changed confirmation does not count
+    assert attempt.progressed({"customers"}) and not attempt.progressed({"charges"})
+
+
+def test_rows_written_or_records_before_a_confirmed_state_are_progress():
+    rows = AttemptProgress(1)
+    rows.confirmed(CUSTOMERS, {"n": 1}, Stats(inserted=2), changed=True)  # e.g. new objects in a new range
+    assert rows.progressed(set())
+    events = AttemptProgress(1)  # events handled: records came before the global state (no stats)
+    events.forwarded(GLOBAL_KEY, {"cursor": 1}, had_records=False)
+    events.forwarded(GLOBAL_KEY, {"cursor": 2}, had_records=True)
+    events.confirmed(GLOBAL_KEY, {"cursor": 1}, NO_ROWS, changed=True)
+    assert not events.progressed(set())  # the state sent before any record moved nothing
+    events.confirmed(GLOBAL_KEY, {"cursor": 2}, NO_ROWS, changed=True)
+    assert events.progressed(set())
+    cursor = AttemptProgress(1)  # a cursor stream's pages: records, then a changed state
+    cursor.forwarded(CUSTOMERS, {"cursor": "b"}, had_records=True)
+    cursor.confirmed(CUSTOMERS, {"cursor": "b"}, NO_ROWS, changed=True)
+    assert cursor.progressed(set())

@@ -281,3 +281,52 @@ def test_a_discover_failure_ends_with_a_failed_eof_carrying_the_loaded_state(run
     assert r.code == 1
     assert _eof_last(r)["state"] == loaded and loaded["streams"]["customers"]["remaining"]
     assert r.errors()[-1]["code"] == "network" and "cannot list the source's streams" in r.stderr
+
+
+# ---- progress and restart decisions come from protocol messages only: any state format ---------------
+
+TOKENS = {"state_format": "tokens"}
+
+
+def covered_seconds(r, stream: str) -> list[int]:
+    """How much of the stream's range the engine showed as completed, status after status (enriched
+    stream_status traces, then progress traces)."""
+    shown = [t["stream_status"] for t in r.of("trace", "stream_status") if t["stream_status"]["stream"] == stream]
+    shown += [t["progress"]["streams"][stream] for t in r.of("trace", "progress")]
+    return [sum(x["lt"] - x["gte"] for x in s["completed_ranges"]) for s in shown]
+
+
+def test_a_source_with_another_state_format_gets_per_stream_progress(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"fail_after": 8, "how": "exit1"}, {}], **TOKENS))
+    assert r.code == 0, r.stderr
+    assert r.db()["state"]["streams"]["customers"] == {"page_token": "p12", "position": 12}  # the fake's format
+    assert [a["starts"] for a in r.attempts()] == [{"customers": 0, "charges": 0}, {"customers": 5, "charges": 0}]
+    for name, total in ALL.items():
+        seen = covered_seconds(r, name)
+        assert any(0 < x < total for x in seen) and seen[-1] == total, (name, seen)
+        final = r.eof["progress"]["streams"][name]
+        assert final["status"] == "complete" and final["record_count"] >= total
+        assert final["completed_ranges"] == [final["total_range"]] == [{"gte": 1_600_000_000, "lt": 1_600_000_000 + total}]
+    assert "customers: complete, 15 records, 100% of its time range" in r.stderr  # the plain view's summary
+
+
+def test_no_progress_verdict_with_another_state_format(runner):
+    # every attempt confirms a different state (a new watermark, a refreshed token) but moves no data
+    r = runner.sync(runner.source_config(behaviour=[{"bump": True, "fail_at_stream": "charges", "how": "exit1"}],
+                                         **TOKENS), None, "--max-restarts", "50", timeout=30)
+    assert r.code == 1, r.stderr
+    assert len(r.attempts()) == 3  # customers completed in the first attempt (progress, once); then poison
+    error = r.errors()[-1]
+    assert "same failure happened 3 times in a row" in error["message"] and "simulated crash" in error["message"]
+    assert r.eof["state"]["global"] == {"watermark": 1_600_001_003}
+    assert r.eof["state"]["streams"]["customers"] == {"page_token": "p12", "position": 12, "refreshed": 3}
+
+
+def test_progress_verdict_with_another_state_format_and_no_destination_stats(runner):
+    # each attempt confirms new pages; the destination reports no destination_stats, so the records sent
+    # before each confirmed state are what shows progress: only the total restart cap ends the run
+    r = runner.sync(runner.source_config(behaviour=[{"fail_after": 6, "how": "exit1"}], **TOKENS),
+                    runner.destination_config(no_stats=True), "--max-total-restarts", "2", timeout=30)
+    assert r.code == 1, r.stderr
+    assert [a["starts"]["customers"] for a in r.attempts()] == [0, 5, 10]
+    assert "gave up after 2 restarts in this run" in r.errors()[-1]["message"]

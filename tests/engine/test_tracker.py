@@ -1,7 +1,7 @@
 """Unit tests of engine.tracker: range merging, status derivation, enrichment, anomalies, progress."""
 from __future__ import annotations
 
-from engine.tracker import Tracker, completed_from_state
+from engine.tracker import Tracker
 
 
 def status(stream, st, **extra):
@@ -87,25 +87,56 @@ def test_outcome_and_has_more():
     assert t.outcome(True) == "failed"
 
 
-def test_complete_stream_with_remaining_state_has_more():
+def test_a_stream_that_ended_after_a_stream_error_has_more():
+    # the protocol ends an errored stream `complete` with its checkpoint where the error left it; the
+    # tracker knows that from the error trace, not from the state's contents
     t = make(["customers"])
     t.on_status(status("customers", "started"), 0)
     t.on_state({"state_type": "stream", "stream": "customers",
                 "data": {"accounted_range": {"gte": 0, "lt": 10}, "remaining": [{"gte": 5, "lt": 10, "cursor": "x"}]}})
     t.on_status(status("customers", "complete"), 0)
+    assert not t.has_more()  # the state is opaque: `remaining` in it means nothing to the engine
+    t.on_error({"scope": "stream", "stream": "customers", "code": "invalid_request", "retryable": False,
+                "message": "400"})
     assert t.has_more()
 
 
-def test_seed_state_shows_earlier_ranges_as_completed():
+def test_seed_state_is_the_opaque_base_of_the_state_aggregate():
     t = make()
     data = {"accounted_range": {"gte": 0, "lt": 100},
             "remaining": [{"gte": 40, "lt": 60, "cursor": "cus_1"}, {"gte": 90, "lt": 100, "cursor": None}]}
     t.seed_state({"streams": {"customers": data, "unknown": {}}, "global": {"events_cursor": 5}})
     snap = t.snapshot(0)
-    assert snap["streams"]["customers"]["completed_ranges"] == [{"gte": 0, "lt": 40}, {"gte": 60, "lt": 90}]
+    assert snap["streams"]["customers"]["completed_ranges"] == [] and snap["streams"]["customers"]["total_range"] is None
     assert t.state_aggregate() == {"streams": {"customers": data}, "global": {"events_cursor": 5}}
-    assert completed_from_state("garbage") == (None, [])
-    assert completed_from_state({"accounted_range": {"gte": "x"}}) == (None, [])
+    # what was done shows as completed when the source announces it, whatever its state format
+    t.on_status(status("customers", "started", time_range={"gte": 0, "lt": 100}), 1)
+    for gte, lt in ((0, 40), (60, 90)):
+        t.on_status(status("customers", "started", range_complete={"gte": gte, "lt": lt}), 1)
+    assert t.snapshot(2)["streams"]["customers"]["completed_ranges"] == [{"gte": 0, "lt": 40}, {"gte": 60, "lt": 90}]
+
+
+def test_advanced_streams_come_from_protocol_messages_only():
+    t = make(["customers", "charges", "refunds"])
+    t.on_status(status("customers", "started", time_range={"gte": 0, "lt": 100}), 0)
+    t.on_status(status("customers", "started", range_complete={"gte": 90, "lt": 100}), 0)
+    t.on_status(status("charges", "started"), 0)
+    t.on_status(status("charges", "complete"), 0)  # completed for the first time in the run
+    t.on_status(status("refunds", "started"), 0)
+    assert t.advanced_streams() == {"customers", "charges"}
+    t.new_attempt()
+    assert t.advanced_streams() == set()
+    # the next attempt: a new upper bound adds (100, 120); completing it, or what was done, is not progress
+    t.on_status(status("customers", "started", time_range={"gte": 0, "lt": 120}), 0)
+    for done in ((90, 120), (95, 100)):
+        t.on_status(status("customers", "started", range_complete={"gte": done[0], "lt": done[1]}), 0)
+    t.on_status(status("charges", "started"), 0)
+    t.on_status(status("charges", "complete"), 0)  # complete again: nothing new
+    assert t.advanced_streams() == set()
+    t.on_status(status("customers", "started", range_complete={"gte": 10, "lt": 20}), 0)  # inside (0, 100)
+    t.on_record("refunds")
+    assert t.advanced_streams() == {"customers"}
+    assert t.attempt_records("refunds") == 1 and t.attempt_records(None) == 1 and t.attempt_records("x") == 0
 
 
 def test_snapshot_rates_window_and_requests_across_attempts():

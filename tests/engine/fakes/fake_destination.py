@@ -6,7 +6,8 @@
 
 Config: {"db": path, "no_state_command": bool (behave like a destination without `state`),
 "fail_after_states": N (exit 1 after committing N states), "fail_check": bool, "state_error": code
-(`state` fails with that error code, as destination-postgres does when the database is unreachable)}. Records are
+(`state` fails with that error code, as destination-postgres does when the database is unreachable),
+"no_stats": bool (echo states without destination_stats, as destinations of other projects do)}. Records are
 buffered and committed with each state, atomically, together with the state (as destination-postgres
 does); each state is echoed after its commit with every payload key kept plus destination_stats.
 """
@@ -73,7 +74,8 @@ def main():
                 db["state"]["streams"][payload["stream"]] = payload["data"]
             save_db(db_path, db)
             pending = []
-            print(json.dumps({"type": "state", "state": {**payload, "destination_stats": stats}}), flush=True)
+            echo = payload if config.get("no_stats") else {**payload, "destination_stats": stats}
+            print(json.dumps({"type": "state", "state": echo}), flush=True)
             committed_states += 1
             if config.get("fail_after_states") and committed_states >= config["fail_after_states"]:
                 print("fake destination: disk full", file=sys.stderr, flush=True)

@@ -12,8 +12,12 @@ stream errors instead of reading); "sleep": seconds between records; "stderr": a
 on every run: a global state whose events cursor only moves `checked_at`, and for each finished
 stream a state whose `accounted_range.lt` follows the new upper bound; no records).
 Config "fail_discover": true makes `discover` fail with a network error.
-Record i of stream s has id "s_0000i" and created t0 + i; a stream state's `remaining` says where to
-resume, as the real source's does.
+Record i of stream s has id "s_0000i" and created t0 + i. Config "state_format" picks how states look:
+"windows" (default, source-stripe's time-window checkpoint: `remaining` says where to resume) or
+"tokens" (a format the engine has never seen: `{"page_token": "p<i>", "position": i}` per stream, a
+`{"watermark": ...}` global state), to show that the engine's progress and restart decisions never
+read a state. Either way a resumed stream announces what is already done with `range_complete`, as the
+protocol asks of a source.
 """
 import json
 import os
@@ -52,9 +56,30 @@ def catalog_of(names):
                          "cursor_field": ["created"], "supports_time_range": True, "metadata": {}} for n in names]}
 
 
-def state_data(total, next_index):
+def state_data(fmt, total, next_index, bumped=None):
+    if fmt == "tokens":
+        data = {"page_token": f"p{next_index}", "position": next_index}
+        return data if bumped is None else {**data, "refreshed": bumped}
+    lt = T0 + total if bumped is None else bumped
     remaining = [] if next_index >= total else [{"gte": T0 + next_index, "lt": T0 + total, "cursor": None}]
-    return {"accounted_range": {"gte": T0, "lt": T0 + total}, "remaining": remaining}
+    return {"accounted_range": {"gte": T0, "lt": lt}, "remaining": remaining}
+
+
+def start_of(fmt, data, total):
+    """Where a stream resumes: the index of its next record."""
+    if not data:
+        return 0
+    if fmt == "tokens":
+        return data["position"]
+    remaining = data.get("remaining")
+    return total if remaining == [] else remaining[0]["gte"] - T0
+
+
+def global_data(fmt, attempt, bump):
+    if fmt == "tokens":
+        return {"watermark": T0 + 1000 + attempt} if bump else {"checkpoint": {"seq": attempt}}
+    return {"events_cursor": {"created": T0, "seen": [], "checked_at": T0 + 1000 + attempt}} if bump \
+        else {"events_cursor": attempt}
 
 
 def main():
@@ -80,11 +105,8 @@ def main():
     state = load(arg("--state")) or {}
     catalog = load(arg("--catalog"))
     names = [s["name"] for s in catalog["streams"]] if catalog else list(streams)
-    starts = {}
-    for name in names:
-        data = (state.get("streams") or {}).get(name) or {}
-        remaining = data.get("remaining")
-        starts[name] = streams[name] if remaining == [] else (remaining[0]["gte"] - T0 if remaining else 0)
+    fmt = config.get("state_format", "windows")
+    starts = {name: start_of(fmt, (state.get("streams") or {}).get(name), streams[name]) for name in names}
     with open(os.path.join(run_dir, "log.jsonl"), "a") as f:
         f.write(json.dumps({"attempt": attempt, "starts": starts, "catalog": names,
                             "follow": "--follow" in sys.argv}) + "\n")
@@ -92,8 +114,7 @@ def main():
         print(b["stderr"], file=sys.stderr, flush=True)
     out({"type": "catalog", "catalog": catalog_of(names)})
     if b.get("bump"):
-        out({"type": "state", "state": {"state_type": "global", "data": {
-            "events_cursor": {"created": T0, "seen": [], "checked_at": T0 + 1000 + attempt}}}})
+        out({"type": "state", "state": {"state_type": "global", "data": global_data(fmt, attempt, True)}})
     emitted, page = 0, config.get("page", 5)
     for n, name in enumerate(names):
         total = streams[name]
@@ -106,10 +127,13 @@ def main():
             trace("stream_status", {"stream": name, "status": "complete"})
             continue
         i = starts[name]
+        if i > 0:  # what earlier runs did, announced as the protocol asks
+            trace("stream_status", {"stream": name, "status": "started", "range_complete": {"gte": T0, "lt": T0 + i}})
         old = (state.get("streams") or {}).get(name)
         if b.get("bump") and i >= total and old:
-            out({"type": "state", "state": {"state_type": "stream", "stream": name, "data": {
-                "accounted_range": {"gte": T0, "lt": old["accounted_range"]["lt"] + 1}, "remaining": []}}})
+            bumped = attempt if fmt == "tokens" else old["accounted_range"]["lt"] + 1
+            out({"type": "state", "state": {"state_type": "stream", "stream": name,
+                                            "data": state_data(fmt, total, i, bumped)}})
         while i < total:
             if b.get("fail_at_stream") == name:
                 return fail(b["how"])
@@ -123,11 +147,11 @@ def main():
                 time.sleep(b["sleep"])
             if i % page == 0 or i == total:
                 out({"type": "state", "state": {"state_type": "stream", "stream": name,
-                                                "data": state_data(total, i)}})
+                                                "data": state_data(fmt, total, i)}})
                 trace("stream_status", {"stream": name, "status": "started",
                                         "range_complete": {"gte": T0 + i - ((i - 1) % page) - 1, "lt": T0 + i}})
         trace("stream_status", {"stream": name, "status": "complete"})
-    out({"type": "state", "state": {"state_type": "global", "data": {"events_cursor": attempt}}})
+    out({"type": "state", "state": {"state_type": "global", "data": global_data(fmt, attempt, False)}})
     if "--follow" in sys.argv and b.get("follow_hang"):
         time.sleep(3600)
     return 0
