@@ -17,14 +17,16 @@ from pathlib import Path
 
 import click
 
-from engine import configs
-from engine.check import run_check
-from engine.connectors import split_command
-from engine.pipe import Interrupted, PipeOptions, run_pipe
+from engine.pipe import Interrupted, run_pipe
+from engine.processor import PipeOptions
 from engine.progress_view import make_view
-from engine.state_store import default_state_dir, sync_id
-from engine.supervisor import RestartPolicy
-from engine.sync import SyncOptions, run_sync
+from engine.sync import configs
+from engine.sync.check import run_check
+from engine.sync.children import split_command
+from engine.sync.options import SyncOptions
+from engine.sync.restart import RestartPolicy
+from engine.sync.run import run_sync
+from engine.sync.state_store import default_state_dir, sync_id
 from protocol.config import load_catalog_arg, load_state_arg
 from protocol.errors import ConfigError
 from protocol.reader import DEFAULT_MAX_LINE_BYTES

@@ -5,16 +5,26 @@
 a bar of its completed time ranges; finished and pending streams collapsed to one line each; errors in
 red with their code). `TtyView` redraws that frame in place; `PlainView` prints one line per event and
 a progress line every `interval` seconds, for logs and non-terminals. `make_view(mode, stream)` picks
-one for `--progress tty|plain|none|auto`.
+one for `--progress tty|plain|none|auto`. Every view implements `View`, and sees only progress
+snapshots and event lines: it never needs the engine's internals.
 """
 from __future__ import annotations
 
 import os
 import time
-from typing import Callable, TextIO
+from typing import Callable, Protocol, TextIO
 
 from protocol import ranges
 from protocol.secrets import redact_text
+
+
+class View(Protocol):
+    """What the engine draws progress on: events (one line each) and progress snapshots."""
+
+    def event(self, text: str, level: str = "info") -> None: ...
+    def update(self, snapshot: dict) -> None: ...
+    def close(self, snapshot: dict) -> None: ...
+
 
 RED, YELLOW, GREEN, DIM, BOLD, RESET = "\x1b[31m", "\x1b[33m", "\x1b[32m", "\x1b[2m", "\x1b[1m", "\x1b[0m"
 BAR_WIDTH = 24

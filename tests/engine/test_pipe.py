@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from engine.pipe import PipeOptions, Processor, run_pipe
+from engine.pipe import run_pipe
+from engine.processor import PipeOptions, Processor
 from protocol import messages
 from protocol.jsonio import dumps_line, loads
 from protocol.validate import MessageValidator
@@ -264,7 +265,7 @@ def test_a_failed_pipe_run_ends_with_one_human_line_on_stderr():
 
 
 def test_pipe_failure_line_names_open_streams_and_skipped_lines():
-    from engine.outcome import pipe_failure_line
+    from engine.pipe import pipe_failure_line
 
     snapshot = {"streams": {"a": {"status": "complete"}, "b": {"status": "started", "errors": [{"code": "x"}]}},
                 "bad_message_count": 2}

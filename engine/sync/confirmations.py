@@ -5,32 +5,33 @@ preserved plus `destination_stats`. `Confirmations.run` reads those echoes and:
 - applies each to the confirmed aggregate state (`protocol.state.apply`), unless it carries a
   `_generation` older than the source attempt in flight (output of a superseded attempt is never
   applied; its rows are committed anyway, so its stats still count);
-- tells whether the attempt in flight moved data (`supervisor.AttemptProgress`: rows written, records
+- tells whether the attempt in flight moved data (`confirmed.AttemptProgress`: rows written, records
   before a confirmed state, or a stream the tracker saw advance; never a state's contents);
 - sums `destination_stats`; persists the state file at most every `save_interval` seconds (and on
-  `save(force=True)`); hands destination errors and logs to the main thread through `notices`.
+  `save(force=True)`); hands destination errors and logs to the main thread through `notify`.
 Everything shared with the main thread is guarded by one lock.
 """
 from __future__ import annotations
 
-import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import BinaryIO
 
-from engine.state_store import StateStore
-from engine.supervisor import AttemptProgress, generation_of
+from engine.sync.confirmed import AttemptProgress, generation_of
+from engine.sync.output import Forward, Notice, ViewEvent
+from engine.sync.state_store import StateStore
 from protocol import state as protocol_state
 from protocol.reader import BadLine, iter_lines
 from protocol.state import ZERO, Stats
 
 
 class Confirmations:
-    def __init__(self, state: dict, store: StateStore | None, notices: "queue.SimpleQueue[tuple]",
+    def __init__(self, state: dict, store: StateStore | None, notify: Callable[[Notice], None],
                  save_interval: float = 0.5):
         self.lock = threading.Lock()
         self.state = state
-        self.store, self.notices, self.save_interval = store, notices, save_interval
+        self.store, self.notify, self.save_interval = store, notify, save_interval
         self.count = 0  # echoed states received (every generation)
         self.stale = 0  # echoes of superseded attempts, not applied
         self.stats = ZERO
@@ -47,7 +48,7 @@ class Confirmations:
         try:
             for item in iter_lines(stream):
                 if isinstance(item, BadLine):
-                    self.notices.put(("event", "warn", f"destination printed a bad line: {item.describe()}"))
+                    self.notify(ViewEvent("warn", f"destination printed a bad line: {item.describe()}"))
                     continue
                 msg = item.message
                 kind = msg.get("type")
@@ -57,13 +58,13 @@ class Confirmations:
                 if kind == "state":
                     self._confirm(payload)
                 elif kind == "trace" and payload.get("trace_type") == "error":
-                    error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+                    error = payload["error"] if isinstance(payload.get("error"), dict) else {}
                     with self.lock:
                         self.errors = (self.errors + [error])[-10:]
-                    self.notices.put(("message", msg))
-                    self.notices.put(("event", "error", f"destination [{error.get('code')}] {error.get('message')}"))
+                    self.notify(Forward(msg))
+                    self.notify(ViewEvent("error", f"destination [{error.get('code')}] {error.get('message')}"))
                 elif kind in ("log", "trace"):
-                    self.notices.put(("message", msg))
+                    self.notify(Forward(msg))
         except (OSError, ValueError):
             pass
         finally:
@@ -77,8 +78,8 @@ class Confirmations:
             self.stats = self.stats.plus(Stats.from_wire(payload.get("destination_stats")))
             if generation is None and not self._warned_untagged:
                 self._warned_untagged = True
-                self.notices.put(("event", "warn", "the destination echoes states without their _generation key; "
-                                                   "confirmations are attributed to the current attempt"))
+                self.notify(ViewEvent("warn", "the destination echoes states without their _generation key; "
+                                              "confirmations are attributed to the current attempt"))
             if generation is not None and generation < self.min_generation:
                 self.stale += 1
                 return
@@ -103,7 +104,7 @@ class Confirmations:
                 self.store.save(state)
             except OSError as exc:
                 self._dirty = True
-                self.notices.put(("event", "error", f"cannot write the state file {self.store.path}: {exc}"))
+                self.notify(ViewEvent("error", f"cannot write the state file {self.store.path}: {exc}"))
 
     def snapshot(self) -> tuple[dict, int]:
         with self.lock:
@@ -120,7 +121,7 @@ class Confirmations:
             self.attempt.forwarded(key, data, had_records)
 
     def progressed(self, advanced_streams: set[str]) -> bool:
-        """Whether the attempt in flight moved data (see `supervisor.AttemptProgress`)."""
+        """Whether the attempt in flight moved data (see `confirmed.AttemptProgress`)."""
         with self.lock:
             return self.attempt.progressed(advanced_streams)
 

@@ -9,7 +9,9 @@ Configs are never written to files by the engine (they reach connectors through 
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from protocol.config import connector_config_schema, load_json_arg
@@ -35,34 +37,47 @@ def _load(arg: str, option: str) -> dict:
     return config
 
 
+@dataclass(frozen=True)
+class ConfigRecipe:
+    """How `engine sync` builds one connector's config when none is given (the common case)."""
+
+    role: str  # source | destination
+    option: str  # the option that gives the whole config
+    env: str  # the environment variable that holds the one required value
+    key: str  # the config key it goes to
+    override: str  # the config key an option may override (--stripe-base-url, --schema)
+    schema: str  # specs/connectors/<schema>.json: its secret fields
+    hint: str
+
+
+SOURCE = ConfigRecipe("source", "--source-config", "STRIPE_API_KEY", "api_key", "base_url", "source-stripe",
+                      "e.g. STRIPE_API_KEY=sk_test_... engine sync --schema stripe")
+DESTINATION = ConfigRecipe("destination", "--destination-config", "DATABASE_URL", "url", "schema", "destination-postgres",
+                           "e.g. DATABASE_URL=postgresql://user:password@localhost/db engine sync")
+
+
+def build_config(recipe: ConfigRecipe, arg: str | None, env: Mapping[str, str], override: str | None) -> dict:
+    """The config given by its option, else built from the environment; secrets registered at once."""
+    if arg is not None:
+        config = _load(arg, recipe.option)
+    elif env.get(recipe.env):
+        config = {recipe.key: env[recipe.env]}
+    else:
+        raise ConfigError(f"no {recipe.role} config: pass {recipe.option} or set {recipe.env}", hint=recipe.hint)
+    if override:
+        config[recipe.override] = override
+    register_all_secrets(config, recipe.schema)
+    return config
+
+
 def source_config(arg: str | None, env: Mapping[str, str], base_url: str | None = None) -> dict:
     """The source config: `--source-config`, else built from STRIPE_API_KEY."""
-    if arg is not None:
-        config = _load(arg, "--source-config")
-    elif env.get("STRIPE_API_KEY"):
-        config = {"api_key": env["STRIPE_API_KEY"]}
-    else:
-        raise ConfigError("no source config: pass --source-config or set STRIPE_API_KEY",
-                          hint="e.g. STRIPE_API_KEY=sk_test_... engine sync --schema stripe")
-    if base_url:
-        config["base_url"] = base_url
-    register_all_secrets(config, "source-stripe")
-    return config
+    return build_config(SOURCE, arg, env, base_url)
 
 
 def destination_config(arg: str | None, env: Mapping[str, str], schema: str | None = None) -> dict:
     """The destination config: `--destination-config`, else built from DATABASE_URL."""
-    if arg is not None:
-        config = _load(arg, "--destination-config")
-    elif env.get("DATABASE_URL"):
-        config = {"url": env["DATABASE_URL"]}
-    else:
-        raise ConfigError("no destination config: pass --destination-config or set DATABASE_URL",
-                          hint="e.g. DATABASE_URL=postgresql://user:password@localhost/db engine sync")
-    if schema:
-        config["schema"] = schema
-    register_all_secrets(config, "destination-postgres")
-    return config
+    return build_config(DESTINATION, arg, env, schema)
 
 
 def strip_url_password(url: str) -> str:

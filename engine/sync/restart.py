@@ -1,4 +1,4 @@
-"""Restart decisions of `engine sync`, as pure functions (DESIGN.md section 5).
+"""Restart decisions of `engine sync`, as pure functions (docs/engine.md, "`engine sync`").
 
 - `classify_error(payload)`: what a source error trace means for the run: `global_permanent` (bad key,
   bad config: stop at once), `transient` (restart the source), `stream_permanent` (skip that stream for
@@ -8,33 +8,26 @@
   after `max_restarts` restarts without confirmed progress, or after `max_total_restarts` restarts in
   the run whatever happened (a backstop), or at once for a permanent failure: no hot loop. Confirmed
   progress resets the first two counters and the backoff.
-- `AttemptProgress`: whether an attempt moved data, judged from protocol information only (rows
-  written, records before a confirmed state, `stream_status` ranges); states stay opaque values.
-- Generation tags: each source attempt has a number; states forwarded to the destination carry it as
-  `_generation` (an engine-reserved key that destinations echo back), so a confirmation is attributed
-  to the attempt that produced it.
+Whether an attempt made progress is `confirmed.AttemptProgress`'s to say; this module only decides.
 """
 from __future__ import annotations
 
-import signal
-from collections import deque
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Literal
 
 from connector_kit.backoff import backoff_delay
-from protocol.jsonio import dumps_line
-from protocol.state import STREAM, StateKey, Stats
+from engine.sync.outcome import exit_text
 
-GENERATION_KEY = "_generation"
+FailureKind = Literal["crash", "exit", "transient", "hang", "bad_message", "incomplete", "permanent"]
+ErrorClass = Literal["global_permanent", "transient", "stream_permanent", "stream_retryable"]
 PERMANENT_CODES = frozenset({"auth_failed", "invalid_config", "state_mismatch"})
 
 
 @dataclass(frozen=True)
 class Failure:
-    """Why a source attempt ended badly. `kind`: crash | exit | transient | hang | bad_message |
-    incomplete | permanent."""
+    """Why a source attempt ended badly."""
 
-    kind: str
+    kind: FailureKind
     code: str
     message: str
     exit_code: int | None = None
@@ -43,7 +36,7 @@ class Failure:
     def permanent(self) -> bool:
         return self.kind == "permanent"
 
-    def signature(self) -> tuple:
+    def signature(self) -> tuple[str, str, int | None]:
         return (self.kind, self.code, self.exit_code)
 
 
@@ -61,7 +54,7 @@ class RestartPolicy:
 class History:
     restarts_without_progress: int = 0
     same_in_a_row: int = 0
-    last_signature: tuple | None = None
+    last_signature: tuple[str, str, int | None] | None = None
     total_restarts: int = 0
 
 
@@ -73,7 +66,7 @@ class Decision:
     history: History
 
 
-def classify_error(payload: dict) -> str:
+def classify_error(payload: dict) -> ErrorClass:
     """global_permanent | transient | stream_permanent | stream_retryable, for a trace error payload."""
     scope, retryable = payload.get("scope"), bool(payload.get("retryable"))
     if scope == "stream" and isinstance(payload.get("stream"), str):
@@ -117,18 +110,6 @@ def exit_failure(code: int | None, stderr_tail: str, unfinished: list[str], retr
     return None
 
 
-def exit_text(code: int | None) -> str:
-    """`exited with code 1`, `was killed by SIGKILL` (pure)."""
-    if code is None:
-        return "is still running"
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
-
-
 def backoff(policy: RestartPolicy, attempt: int, rand: float) -> float:
     """Delay before restart number `attempt` (1-based): base * 2^(attempt-1), capped, +- jitter (rand in [0,1))."""
     return max(0.0, backoff_delay(attempt - 1, policy.base_delay, policy.max_delay, rand,
@@ -155,57 +136,3 @@ def decide(policy: RestartPolicy, history: History, failure: Failure, progressed
         return Decision(False, 0.0, f"gave up after {history.total_restarts} restarts in this run (the "
                         f"--max-total-restarts cap); last failure: {failure.message}", updated)
     return Decision(True, backoff(policy, without, rand), failure.message, updated)
-
-
-def tag_state(msg: dict, generation: int) -> bytes:
-    """The wire line of a state message with the attempt's generation added to its payload."""
-    return dumps_line({**msg, "state": {**msg["state"], GENERATION_KEY: generation}})
-
-
-def generation_of(payload: dict) -> int | None:
-    value = payload.get(GENERATION_KEY)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-MAX_STATES_BEFORE_RECORDS = 64  # per state key and attempt; older ones are forgotten (judged as no progress)
-
-
-@dataclass
-class AttemptProgress:
-    """Whether one source attempt moved data, from protocol information only (pure; the caller locks).
-
-    Every attempt confirms a slightly different state even when no data moved (a source's state may
-    follow the new upper bound or carry a timestamp), so a changed confirmation alone is not progress,
-    or a source failing at the same place would be restarted forever. A changed confirmation counts when
-    - its `destination_stats` show rows written, or
-    - records of its stream (for a global state: of any stream) were forwarded in this attempt before
-      the state was (`forwarded(..., had_records=True)`), or
-    - its stream advanced in this attempt by `stream_status` alone (`Tracker.advanced_streams`: more of
-      the range known when the attempt began completed, or completed for the first time in the run).
-    States are compared as opaque values; nothing reads inside them.
-    """
-
-    generation: int = 0
-    moved: bool = False
-    changed: set[StateKey] = field(default_factory=set)
-    _after_records: set[StateKey] = field(default_factory=set)
-    _before_records: dict[StateKey, deque] = field(default_factory=dict)
-
-    def forwarded(self, key: StateKey, data: Any, had_records: bool) -> None:
-        """A state is about to go to the destination; `had_records`: records of it came before it."""
-        if had_records:
-            self._after_records.add(key)
-        else:
-            self._before_records.setdefault(key, deque(maxlen=MAX_STATES_BEFORE_RECORDS)).append(data)
-
-    def confirmed(self, key: StateKey, data: Any, stats: Stats, changed: bool) -> None:
-        """The destination echoed a state of this attempt; `changed`: the confirmed data changed."""
-        if not changed:
-            return
-        self.changed.add(key)
-        if stats.rows_written or (key in self._after_records and data not in self._before_records.get(key, ())):
-            self.moved = True
-
-    def progressed(self, advanced_streams: set[str]) -> bool:
-        return self.moved or any((STREAM, name) in self.changed for name in advanced_streams)
-

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from engine.configs import destination_config, identity, source_config, strip_url_password
-from engine.connectors import ArgFile
+from engine.sync.configs import destination_config, identity, source_config, strip_url_password
+from engine.sync.children import ArgFile
 from protocol.errors import ConfigError
 from protocol.secrets import redact_text
 

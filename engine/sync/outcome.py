@@ -3,7 +3,7 @@
 `run_status` maps the way the run stopped (`done`, `interrupted`, `failed`, `destination`) plus what
 is known at the end to the `eof` status and the exit code (0 succeeded; 1 failed or partial; 128+N
 after signal N). `confirmed_text` says what the destination confirmed and what it did not;
-`summary` is the stderr summary that names what was not synced.
+`summary` is the stderr summary that names what was not synced; `exit_text` says how a process ended.
 """
 from __future__ import annotations
 
@@ -61,20 +61,13 @@ def summary(s: RunSummary) -> str:
     return text
 
 
-def pipe_failure_line(status: str, snapshot: dict) -> str:
-    """The one human line that ends a pipe-mode run that did not succeed (stdout already has the details)."""
-    errors = snapshot.get("errors") or []
-    if errors:
-        last = errors[-1]
-        return f"engine: run {status}: [{last.get('code', '?')}] {last.get('message', '')}"
-    streams = snapshot.get("streams") or {}
-    open_streams = sorted(n for n, s in streams.items() if s.get("status") not in ("complete", "skipped"))
-    errored = sorted(n for n, s in streams.items() if s.get("errors"))
-    parts = []
-    if open_streams:
-        parts.append(f"not complete: {', '.join(open_streams[:10])}" + (" ..." if len(open_streams) > 10 else ""))
-    if errored:
-        parts.append(f"errors in: {', '.join(errored[:10])}" + (" ..." if len(errored) > 10 else ""))
-    if snapshot.get("bad_message_count"):
-        parts.append(f"{snapshot['bad_message_count']} bad line(s) skipped")
-    return f"engine: run {status}: " + ("; ".join(parts) or "see the error traces on stdout")
+def exit_text(code: int | None) -> str:
+    """`exited with code 1`, `was killed by SIGKILL` (pure)."""
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"

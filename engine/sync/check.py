@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import BinaryIO
 
-from engine.connectors import ArgFile, ChildResult, describe_failure, run_child
+from engine.sync.children import ArgFile, ChildResult, describe_failure, run_child
 from protocol import messages
 from protocol.jsonio import MessageWriter
 from protocol.secrets import redact_message, redact_text

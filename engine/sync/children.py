@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from engine.supervisor import exit_text
+from engine.sync.outcome import exit_text
 from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import dumps
 from protocol.reader import Line, iter_lines

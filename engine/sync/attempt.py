@@ -1,0 +1,182 @@
+"""One source attempt of `engine sync`: `<source> read --state <confirmed>`, its lines pumped through the
+Processor until it ends, and how it ended (a `restart.Failure`, or None when it finished well).
+
+- `Streams`: which catalog streams an attempt reads: all but those left out after a permanent error,
+  or only those to retry after retryable errors.
+- `SourceLines`: the bounded queue (1,000 lines) between a source's reader thread and the main thread,
+  shared by all attempts. Lines of a superseded attempt still in it are counted and dropped, never
+  applied (their generation is stale).
+- `SourceAttempt.run()`: start the source (config, state and catalog as in-memory files), pump: every
+  line to the Processor, its signals to the restart policy's words (`restart.signal_failure`), silence
+  longer than `source_timeout` is a hang, then the exit code and the unfinished streams
+  (`restart.exit_failure`). On a failure the source's process group is killed and the confirmations
+  still in flight are awaited (`drain_timeout`) before the caller decides.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from engine.processor import Processor, Signal
+from engine.sync.children import ArgFile, Child
+from engine.sync.destination import Destination, DestinationGone
+from engine.sync.options import SyncOptions
+from engine.sync.output import RunOutput
+from engine.sync.restart import Failure, exit_failure, signal_failure
+from protocol.errors import ConnectorError
+from protocol.reader import BadLine, Line, iter_lines
+
+QUEUE_LINES = 1000
+
+
+@dataclass
+class Streams:
+    """Which catalog streams the next source attempt reads."""
+
+    explicit: bool  # the user chose the streams (--streams): always pass a catalog
+    excluded: dict[str, str] = field(default_factory=dict)  # stream -> why it is left out for the rest of the run
+    retry_only: set[str] = field(default_factory=set)  # the next attempt retries only these
+
+    def to_read(self, catalog: dict | None) -> list[dict]:
+        if catalog is None:
+            return []
+        streams = [s for s in catalog["streams"] if s["name"] not in self.excluded]
+        return [s for s in streams if s["name"] in self.retry_only] if self.retry_only else streams
+
+    def for_source(self, catalog: dict | None) -> dict | None:
+        """The `--catalog` of the next attempt (None: the source's own default streams); takes retry_only."""
+        if catalog is None:
+            return None
+        streams = self.to_read(catalog)
+        self.retry_only = set()
+        if not self.explicit and len(streams) == len(catalog["streams"]):
+            return None
+        return {"streams": streams}
+
+    def exclude(self, stream: str, why: str) -> None:
+        self.excluded.setdefault(stream, why)
+
+
+class SourceLines:
+    """The queue between the source's reader thread and the main thread (see the module docstring)."""
+
+    def __init__(self, size: int = QUEUE_LINES):
+        self.queue: queue.Queue[tuple[int, Line | BadLine | None]] = queue.Queue(maxsize=size)
+        self.discarded = 0
+
+    def read(self, stream: BinaryIO, generation: int, max_line_bytes: int) -> None:
+        """Reader thread body: every line of `stream`, then None."""
+        try:
+            for item in iter_lines(stream, max_line_bytes):
+                self.queue.put((generation, item))
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.queue.put((generation, None))
+
+    def next(self, generation: int, timeout: float) -> Line | BadLine | None:
+        """The next line of `generation`, None at its end; `queue.Empty` when nothing came in `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            gen, item = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            if gen == generation:
+                return item
+            self.discarded += 1  # in-flight output of a superseded attempt: never applied
+
+
+class SourceAttempt:
+    def __init__(self, generation: int, options: SyncOptions, processor: Processor, lines: SourceLines,
+                 destination: Destination, output: RunOutput, streams: Streams,
+                 stopping: Callable[[], bool], tick: Callable[[bool], None]):
+        self.generation, self.options, self.processor, self.lines = generation, options, processor, lines
+        self.destination, self.output, self.streams = destination, output, streams
+        self.stopping, self.tick = stopping, tick
+
+    def run(self, source_config: ArgFile, state: dict) -> Failure | None:
+        files = [source_config, ArgFile(state, "state")]
+        argv = self.options.source_cmd + ["read", "--config", source_config.path, "--state", files[1].path]
+        catalog = self.streams.for_source(self.processor.catalog)
+        if catalog is not None:
+            files.append(ArgFile(catalog, "catalog"))
+            argv += ["--catalog", files[2].path]
+        if self.options.follow:
+            argv.append("--follow")
+        self.destination.confirmations.begin_generation(self.generation)
+        try:
+            source = Child("source", argv, files, on_stderr=self.output.on_stderr)
+        except ConnectorError as exc:
+            return Failure("permanent", exc.code, exc.message)
+        finally:
+            for f in files[1:]:
+                f.close()
+        assert source.proc.stdout is not None
+        threading.Thread(target=self.lines.read, args=(source.proc.stdout, self.generation,
+                                                       self.options.pipe.max_line_bytes),
+                         name=f"source-{self.generation}", daemon=True).start()
+        failure = self._pump(source)
+        if failure is not None and not self.stopping():
+            self.destination.await_confirmations(self.options.drain_timeout)
+        return failure
+
+    def _pump(self, source: Child) -> Failure | None:
+        """Forward the attempt's lines; returns its failure, or None when it ended well (or was stopped)."""
+        last_output = time.monotonic()
+        timeout = self.options.source_timeout
+        while True:
+            if self.stopping():
+                source.stop(self.options.stop_grace)
+                return None
+            try:
+                item = self.lines.next(self.generation, 0.1)
+            except queue.Empty:
+                self.tick(True)
+                self.destination.check()
+                if timeout and time.monotonic() - last_output > timeout:
+                    source.kill()
+                    return Failure("hang", "timeout", f"the source printed nothing for {timeout:g}s (hang)")
+                continue
+            if item is None:
+                break
+            last_output = time.monotonic()
+            try:
+                sig = self.processor.handle(item)
+            except DestinationGone as exc:
+                self.destination.gone(str(exc))
+                continue
+            failure = self._on_signal(sig) if sig is not None else None
+            if failure is not None:
+                if failure.permanent:
+                    source.stop(self.options.stop_grace)
+                else:
+                    source.kill()
+                return failure
+            self.tick(False)
+        code = source.wait(self.options.stop_grace)
+        if code is None:
+            code = source.stop(self.options.stop_grace)
+        return self._exit_failure(source, code)
+
+    def _exit_failure(self, source: Child, code: int | None) -> Failure | None:
+        tracker, excluded = self.processor.tracker, self.streams.excluded
+        announced = {s["name"] for s in self.streams.to_read(self.processor.catalog)}
+        unfinished = [n for n in tracker.unfinished() if n in announced and n not in excluded]
+        retry = [n for n, t in tracker.streams.items() if t.retryable_error and n not in excluded]
+        failure = exit_failure(code, source.stderr_tail(), unfinished, retry)
+        if failure is not None and failure.kind == "transient":
+            self.streams.retry_only = set(retry)
+        return failure
+
+    def _on_signal(self, sig: Signal) -> Failure | None:
+        if sig.kind == "bad_message":
+            self.output.event(f"the source printed a bad line: {sig.payload['message']}", "warn")
+        elif sig.kind == "control":
+            self.output.event("the source sent a config_update; engine sync does not store configs: update "
+                              "your source config by hand", "warn")
+        failure, exclude = signal_failure(sig.kind, sig.payload)
+        if exclude is not None:
+            self.streams.exclude(*exclude)
+        return failure

@@ -1,0 +1,134 @@
+"""`engine sync` as a library: `SyncRun(options, out, view).run()` -> exit code (docs/engine.md).
+
+A CLI, a worker or a server runs the same code: `out` is where protocol messages go (None: nowhere),
+`view` shows progress, `report` takes the human summary lines (stderr for the CLI), and `stop(signum)`
+ends the run cleanly from any thread (a second call stops waiting for the destination). Only
+`run_sync`, for the CLI, installs SIGINT/SIGTERM handlers.
+
+One run: load the confirmed state (`<destination> state` when it has that command, else the state
+file), resolve `--streams` with `<source> discover`, then hand over to a `Session` (`session.py`):
+the destination's `write`, then source attempts one after another until one finishes. A run that fails
+before any source started (state not loadable, discover failed, a connector that cannot start) still
+ends with the error and `eof` (`failed`, `has_more` true, the last known state: `early_failure`).
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from engine.progress_view import View
+from engine.sync.children import ArgFile, destination_state, discover
+from engine.sync.options import SyncOptions
+from engine.sync.output import RunOutput
+from engine.sync.session import Session, Stop
+from engine.sync.state_store import StateStore, Totals
+from protocol import messages
+from protocol import state as protocol_state
+from protocol.errors import ConfigError, ConnectorError
+from protocol.secrets import redact_text
+
+
+def stderr_report(text: str) -> None:
+    print(redact_text(text), file=sys.stderr, flush=True)
+
+
+class SyncRun:
+    def __init__(self, options: SyncOptions, out: BinaryIO | None, view: View,
+                 report: Callable[[str], None] = stderr_report):
+        self.options, self.report = options, report
+        self.output = RunOutput(out, view)
+        self.store = StateStore(options.state_file) if options.state_file else None
+        self.stopping = Stop()
+        self.start = time.monotonic()
+        self.known_state: dict | None = None  # the confirmed state loaded at the start
+
+    def stop(self, signum: int = signal.SIGTERM, _frame: Any = None) -> None:
+        """Stop the run cleanly (also usable as a signal handler)."""
+        self.stopping.request(signum)
+
+    def run(self) -> int:
+        """The whole run; returns its exit code. Raises ConfigError for usage errors (exit code 2)."""
+        source_config = ArgFile(self.options.source_config, "source-config")
+        destination_config = ArgFile(self.options.destination_config, "destination-config")
+        try:
+            state = self.known_state = self._load_state(destination_config)
+            totals = self.store.load_totals() if self.store is not None else Totals()
+            if totals.sync_complete:
+                totals = Totals()
+            totals.runs += 1
+            catalog = self._catalog_for_streams(source_config)
+            return Session(self.options, self.output, self.store, self.stopping, source_config, destination_config,
+                           state, totals, catalog, self.report, self.start).run()
+        except ConfigError:
+            raise
+        except ConnectorError as exc:
+            return self.early_failure(exc)
+        finally:
+            source_config.close()
+            destination_config.close()
+
+    def _load_state(self, destination_config: ArgFile) -> dict:
+        supported, state = destination_state(self.options.destination_cmd, destination_config)
+        if supported:
+            self.output.view.event("loaded the confirmed state from the destination")
+            return state or protocol_state.empty()
+        file_state = self.store.load() if self.store is not None else None
+        if file_state is not None:
+            self.output.view.event(f"loaded the confirmed state from {self.options.state_file}")
+        return file_state or protocol_state.empty()
+
+    def _catalog_for_streams(self, source_config: ArgFile) -> dict | None:
+        if not self.options.streams:
+            return None
+        catalog = discover(self.options.source_cmd, source_config)
+        by_name = {s.get("name"): s for s in catalog["streams"] if isinstance(s, dict)}
+        unknown = [n for n in self.options.streams if n not in by_name]
+        if unknown:
+            raise ConfigError(f"--streams: unknown stream(s) {', '.join(unknown)}",
+                              hint=f"available: {', '.join(sorted(str(n) for n in by_name))}")
+        return {"streams": [by_name[n] for n in self.options.streams]}
+
+    def early_failure(self, exc: ConnectorError) -> int:
+        """End a run that failed before the sync proper (no destination writer, no Processor yet): the
+        error, then `eof` failed with the last known state, then the summary line. Returns the exit code."""
+        payload = exc.payload()
+        self.output.view.event(f"[{exc.code}] {exc.message}", "error")
+        self.output.emit(exc.to_message())
+        elapsed = int((time.monotonic() - self.start) * 1000)
+        final = {"elapsed_ms": elapsed, "record_count": 0, "records_per_second": 0.0,
+                 "window_records_per_second": 0.0, "streams": {}, "errors": [payload]}
+        self.output.emit(messages.eof("failed", True, self._last_known_state(), final))
+        self.output.flush()
+        self.report(f"engine: error [{exc.code}]: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
+        return 1
+
+    def _last_known_state(self) -> dict:
+        """What was known: the state loaded this run, else the state file if readable, else empty."""
+        if self.known_state is not None:
+            return self.known_state
+        if self.store is not None:
+            try:
+                loaded = self.store.load()
+            except (ConfigError, OSError):
+                loaded = None
+            if loaded is not None:
+                return loaded
+        return protocol_state.empty()
+
+
+def run_sync(options: SyncOptions, out: BinaryIO | None, view: View) -> int:
+    """Run one sync for the CLI; returns the exit code. Installs SIGINT/SIGTERM handlers (main thread)."""
+    sync = SyncRun(options, out, view)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, sync.stop)
+    try:
+        return sync.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

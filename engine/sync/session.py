@@ -1,0 +1,196 @@
+"""A running sync: the destination, the Processor, and source attempts one after another until one
+finishes, then the end (docs/engine.md, "`engine sync`").
+
+`Session.run()` starts the attempts (`attempt.py`), asks the restart policy after each failed one
+(`restart.decide`, with `Confirmations.progressed` saying whether it moved data), sleeps the backoff,
+and finishes: the destination's stdin is closed so it commits and echoes what it has, the confirmed
+state is saved, the last error and `eof` go out, and one summary names what was not synced. Progress
+snapshots carry the run's figures (totals across the runs of one sync, restarts, generation,
+confirmations, discarded lines). The outer shell (loading state, failing early, stopping) is `run.py`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable
+
+from engine.processor import Processor
+from engine.sync.attempt import SourceAttempt, SourceLines, Streams
+from engine.sync.children import ArgFile
+from engine.sync.confirmations import Confirmations
+from engine.sync.destination import Destination, DestinationGone, DestinationSink
+from engine.sync.options import SyncOptions
+from engine.sync.outcome import RunSummary, confirmed_text, exit_text, run_status, summary
+from engine.sync.output import RunOutput
+from engine.sync.restart import History, decide
+from engine.sync.state_store import StateStore, Totals
+from protocol import messages
+from protocol.state import StateKey
+
+TOTALS_SAVE_SECONDS = 5.0
+TICK_SECONDS = 0.05
+
+
+class Stop:
+    """Stop requests shared by the run and its session (set from a signal handler or another thread)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.hard = False  # a second request: stop waiting for the destination
+
+    def request(self, signum: int) -> None:
+        if self.signal is None:
+            self.signal = signum
+        else:
+            self.hard = True
+
+
+class Session:
+    def __init__(self, options: SyncOptions, output: RunOutput, store: StateStore | None, stop: Stop,
+                 source_config: ArgFile, destination_config: ArgFile, state: dict, totals: Totals,
+                 catalog: dict | None, report: Callable[[str], None], start: float):
+        self.options, self.output, self.store, self.stop = options, output, store, stop
+        self.source_config, self.totals_base, self.report = source_config, totals, report
+        self.start = start  # when the run began (loading the state and discovering count too)
+        self.generation = 0
+        self.restarts = 0
+        self.final_error: tuple[str, str] | None = None
+        self.streams = Streams(explicit=bool(options.streams))
+        self.lines = SourceLines()
+        self.confirmations = Confirmations(state, store, output.notify)
+        self.destination = Destination(options.destination_cmd, destination_config, self.confirmations, output)
+        pipe_options = dataclasses.replace(options.pipe, catalog=None, state=state)
+        sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records)
+        self.processor = Processor(pipe_options, sink, output.view)
+        self.processor.extra = self._progress_extra
+        self._catalog = catalog
+        self._next_tick = 0.0
+        self._last_totals_save = time.monotonic()
+
+    def _had_records(self, key: StateKey) -> bool:
+        return self.processor.tracker.attempt_records(key[1] or None) > 0
+
+    def stopping(self) -> bool:
+        return self.stop.signal is not None or self.destination.failure is not None
+
+    # ---- the run -----------------------------------------------------------------------------------
+    def run(self) -> int:
+        try:
+            if self._catalog is not None:
+                self.processor.adopt_catalog(self._catalog)
+            outcome = self._attempts()
+        except DestinationGone:
+            outcome = "destination"
+        return self._finish(outcome)
+
+    def _attempts(self) -> str:
+        history = History()
+        while True:
+            if self.processor.catalog is not None and not self.streams.to_read(self.processor.catalog):
+                return "done"  # every stream left out after permanent errors
+            self.generation += 1
+            state, _ = self.confirmations.snapshot()
+            attempt = SourceAttempt(self.generation, self.options, self.processor, self.lines, self.destination,
+                                    self.output, self.streams, self.stopping, self.tick)
+            failure = attempt.run(self.source_config, state)
+            if self.stop.signal is not None:
+                return "interrupted"
+            if self.destination.failure is not None:
+                return "destination"
+            if failure is None:
+                return "done"
+            tracker = self.processor.tracker
+            decision = decide(self.options.policy, history, failure,
+                              self.confirmations.progressed(tracker.advanced_streams()), random.random())
+            history = decision.history
+            if not decision.restart:
+                self.final_error = (failure.code, decision.reason)
+                return "failed"
+            self.restarts += 1
+            self.output.event(f"source attempt {self.generation} failed: {failure.message}; restarting from the "
+                              f"last confirmed state in {decision.delay:.1f}s", "warn")
+            if not self._sleep(decision.delay):
+                return "interrupted" if self.stop.signal is not None else "destination"
+            tracker.new_attempt()
+            for stream, why in self.streams.excluded.items():
+                tracker.mark_skipped(stream, f"left out after a permanent error {why}")
+
+    def _sleep(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.stopping():
+                return False
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            self.tick(False)
+            self.destination.check()
+        return True
+
+    def tick(self, force: bool = False) -> None:
+        """Periodic duties of the main thread: notices, the Processor's progress and flushes, totals."""
+        now = time.monotonic()
+        if not force and now < self._next_tick:
+            return
+        self._next_tick = now + TICK_SECONDS
+        self.output.drain()
+        try:
+            self.processor.tick()
+        except DestinationGone as exc:
+            self.destination.gone(str(exc))
+        if now - self._last_totals_save >= TOTALS_SAVE_SECONDS:
+            self._last_totals_save = now
+            self._save_totals()
+
+    # ---- totals ------------------------------------------------------------------------------------
+    def _totals(self) -> Totals:
+        tracker = self.processor.tracker
+        return self.totals_base.plus(tracker.record_count, tracker.request_count or 0,
+                                     int((time.monotonic() - self.start) * 1000), self.confirmations.stats)
+
+    def _save_totals(self, complete: bool = False) -> None:
+        if self.store is None:
+            return
+        totals = self._totals()
+        totals.sync_complete = complete
+        try:
+            self.store.save_totals(totals)
+        except OSError:
+            pass
+
+    def _progress_extra(self) -> dict:
+        _, confirmed = self.confirmations.snapshot()
+        return {"totals": self._totals().to_dict(), "restarts": self.restarts, "generation": self.generation,
+                "confirmed_state_count": confirmed, "discarded_line_count": self.lines.discarded}
+
+    # ---- the end -----------------------------------------------------------------------------------
+    def _finish(self, outcome: str) -> int:
+        destination = self.destination
+        code = destination.close(self.options.destination_timeout, lambda: self.stop.hard)
+        if code != 0 and destination.failure is None:
+            destination.gone(f"the destination {exit_text(code)}")
+        self.confirmations.save(force=True)
+        state, confirmed = self.confirmations.snapshot()
+        unconfirmed = destination.forwarded_states - confirmed
+        tracker = self.processor.tracker
+        if destination.failure is not None:
+            outcome = "destination"
+            self.final_error = ("destination_failed",
+                                f"{destination.failure}. {confirmed_text(state, confirmed, unconfirmed)}")
+        elif outcome == "done" and unconfirmed > 0:
+            self.final_error = ("destination_failed", f"the destination exited without confirming {unconfirmed} "
+                                f"state(s); {confirmed_text(state, confirmed, unconfirmed)}")
+        status, exit_code = run_status(outcome, unconfirmed, tracker.outcome(True), self.stop.signal)
+        if self.final_error is not None:
+            self.processor.emit_error(messages.error_payload("global", self.final_error[0], self.final_error[1]))
+        has_more = status != "succeeded" or tracker.has_more() or self.options.follow
+        self._save_totals(complete=status == "succeeded" and not has_more)
+        final = self.processor.snapshot()
+        self.output.emit(messages.eof(status, has_more, state, final))
+        self.output.flush()
+        self.output.view.close(final)
+        self.report(summary(RunSummary(
+            status, exit_code, tracker.record_count, time.monotonic() - self.start, self.restarts,
+            str(self.options.state_file) if self.store is not None else None, self.final_error,
+            sorted(set(tracker.unfinished()) | set(tracker.errored()) | set(self.streams.excluded)),
+            tracker.skipped())))
+        return exit_code
