@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
@@ -21,7 +21,7 @@ from protocol import messages
 from protocol.config import load_catalog_arg, load_config, load_state_arg
 from protocol.errors import ConnectorError
 from protocol.jsonio import MessageWriter
-from protocol.reader import iter_lines
+from protocol.reader import BadLine, ChunkReader, Line, iter_lines
 from protocol.secrets import redact_message, redact_text
 
 
@@ -76,6 +76,19 @@ def _emit_error(writer: MessageWriter, exc: ConnectorError, debug: bool, name: s
     if debug:
         stderr_line(traceback.format_exc())
     stderr_line(f"{name}: error [{exc.code}]: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
+
+
+IDLE_SECONDS = 0.02  # input silent this long counts as idle: a destination commits what it has
+
+
+def stdin_lines() -> tuple[Iterator[Line | BadLine], Callable[[], bool]]:
+    """The lines of stdin and whether more input is already waiting (read through a ChunkReader, so the
+    answer is exact); plain lines and "never waiting" when stdin is not a real file (in-process tests)."""
+    try:
+        reader = ChunkReader(sys.stdin.buffer.fileno())
+    except (AttributeError, OSError, ValueError):
+        return iter_lines(sys.stdin.buffer), lambda: False
+    return iter_lines(reader), lambda: reader.has_line(IDLE_SECONDS)
 
 
 CONFIG_HELP = "Connector config: a JSON file path or inline JSON, e.g. --config config.json"
@@ -161,7 +174,8 @@ def build_connector_cli(connector: Connector) -> click.Group:
         def write(ctx: click.Context, config_arg: str, catalog_arg: str | None, **options: Any) -> None:
             def produce():
                 config = load_config(config_arg, connector.config_schema)
-                request = WriteRequest(config, load_catalog_arg(catalog_arg), iter_lines(sys.stdin.buffer), options)
+                lines, input_pending = stdin_lines()
+                request = WriteRequest(config, load_catalog_arg(catalog_arg), lines, options, input_pending)
                 yield from connector.write(request)
             run(ctx, produce)
         write.params.extend(connector.write_options)

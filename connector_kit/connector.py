@@ -31,6 +31,8 @@ class WriteRequest:
     catalog: dict | None
     lines: Iterator[Line | BadLine]
     options: dict[str, Any] = field(default_factory=dict)
+    # True while more input is already waiting: a commit may then wait (connector_kit.checkpoints)
+    input_pending: Callable[[], bool] = lambda: False
 
 
 @dataclass

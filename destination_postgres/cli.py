@@ -6,24 +6,20 @@ aggregate state as one JSON line so a shell pipeline can resume:
 """
 from __future__ import annotations
 
-import sys
 from contextlib import contextmanager
 from typing import Iterator
 
 import click
 
-from destination_postgres.config import options_from_config
+from destination_postgres.config import CONFIG_SCHEMA, options_from_config
 from destination_postgres.loader import Loader
 from destination_postgres.writer import Writer
 from connector_kit.cli import CONFIG_HELP, build_connector_cli, run_messages
 from connector_kit.connector import Connector, WriteRequest
-from protocol.config import connector_config_schema, load_config
-from protocol.reader import ChunkReader, iter_lines
+from protocol.config import load_config
 
 NAME = "destination-postgres"
 VERSION = "0.1.0"
-CONFIG_SCHEMA = connector_config_schema(NAME)
-IDLE_SECONDS = 0.02  # input silent this long counts as idle: commit and echo the pending checkpoints
 
 
 @contextmanager
@@ -43,17 +39,11 @@ def check(config: dict) -> str:
 
 def write(request: WriteRequest) -> Iterator[dict]:
     opts = options_from_config(request.config)
-    lines, input_pending = request.lines, lambda: False
-    try:  # read stdin ourselves (nothing was read yet) to know when more input is already waiting
-        reader = ChunkReader(sys.stdin.buffer.fileno())
-        lines, input_pending = iter_lines(reader), lambda: reader.has_line(IDLE_SECONDS)
-    except (AttributeError, OSError, ValueError):
-        pass  # not a real file (in-process tests): commit at every checkpoint
     writer = Writer(opts)
     writer.open()
-    loader = Loader(opts, writer, input_pending=input_pending)
+    loader = Loader(opts, writer, input_pending=request.input_pending)
     try:
-        yield from loader.run(request.catalog, lines)
+        yield from loader.run(request.catalog, request.lines)
     finally:
         loader.close()
         writer.close()

@@ -1,9 +1,10 @@
 """The `write` loop: messages in, rows and checkpoints committed, states echoed.
 
 - `catalog` (from --catalog, or in band at any point): tables and new columns are created at once.
-- `record`: converted to one COPY line (typed columns + `_raw_data`) and buffered in a `Batch` (newest
-  version per id). When the batch reaches `batch_size` rows or `batch_bytes`, it is committed.
-- `state`: a fence. It is committed in the same transaction as every row before it (a `Unit`), then
+- `record`: converted to one COPY line (typed columns + `_raw_data`: `encode.py`) and buffered in a
+  `Batch` (newest version per id). When the batch reaches `batch_size` rows or `batch_bytes`, it is committed.
+- `state`: a fence (the destination-independent bookkeeping is `connector_kit.checkpoints`). It is
+  committed in the same transaction as every row before it (a `Unit`), then
   echoed with `destination_stats` (rows inserted/updated/deleted since the previous echo of that
   stream; for a global state, of all streams). While more input is already waiting, the commit is
   delayed (at most `max_commit_delay` seconds, never past the batch limits) so that one transaction
@@ -27,17 +28,17 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable, Iterator
 
+from connector_kit.checkpoints import Checkpoints, CommitJob
 from destination_postgres import ddl
-from destination_postgres.batch import Batch, Row, copy_line, line_json, supersedes
+from destination_postgres.batch import Batch, Row
 from destination_postgres.config import Options
-from destination_postgres.types import NULL, converter, copy_text
-from destination_postgres.unit import Job, Outcome, Pending, Unit, run_unit
+from destination_postgres.encode import RowEncoder
+from destination_postgres.types import converter
+from destination_postgres.unit import Outcome, Unit, run_unit
 from destination_postgres.writer import Writer
 from protocol import messages
 from protocol.errors import ConfigError, ConnectorError
-from protocol.jsonio import dumps, loads
 from protocol.reader import BadLine, Line
-from protocol.state import GLOBAL, ZERO, Stats, state_key
 
 IGNORED_TYPES = frozenset(("trace", "log", "eof", "control", "spec", "connection_status"))
 ERRORS_PER_STREAM = 10  # stream error messages per stream; further lost records are only counted
@@ -47,18 +48,13 @@ class Loader:
     def __init__(self, opts: Options, writer: Writer, input_pending: Callable[[], bool] = lambda: False,
                  clock: Callable[[], float] = time.monotonic):
         self.opts, self.writer = opts, writer
-        self.input_pending, self.clock = input_pending, clock
+        self.checkpoints = Checkpoints(input_pending, clock)
         self.batch = Batch(opts.batch_size, opts.batch_bytes)
+        self.encoder = RowEncoder()
         self.columns: dict[str, list[ddl.Column]] = {}  # writable streams -> columns their upserts fill
-        self.converters: dict[str, list[tuple]] = {}  # stream -> (property, types.converter) per column
         self.unavailable: dict[str, str] = {}  # stream -> why its table cannot be written
-        self.frozen: dict[str, int] = {}  # stream -> first line of a record that was not written
         self.lost: dict[str, int] = {}  # stream -> number of records not written
-        self.pending: list[Pending] = []  # checkpoints not handed to a unit yet
-        self.pending_since = 0.0
-        self.inflight: Job[Outcome] | None = None
-        self.counts: dict[str, Stats] = {}  # stream -> stats since its previous echo
-        self.mismatched: dict[tuple[str, str], tuple[int, str]] = {}  # (stream, property) -> (line, type)
+        self.inflight: CommitJob[Outcome] | None = None
         self.reported: set[tuple[str, str]] = set()
         self.warned: set[str] = set()
 
@@ -66,7 +62,7 @@ class Loader:
     def run(self, catalog: dict | None, lines: Iterable[Line | BadLine]) -> Iterator[dict]:
         if catalog is not None:
             yield from self.apply_catalog(catalog, 0)
-        batch, columns = self.batch, self.columns
+        batch, columns, checkpoints, encode = self.batch, self.columns, self.checkpoints, self.encoder.row
         for item in lines:
             if isinstance(item, BadLine):
                 yield from self.stop(item.line_no, f"{item.reason} (starts with: {item.excerpt})")
@@ -77,13 +73,13 @@ class Loader:
                 stream = rec.get("stream") if isinstance(rec, dict) else None
                 if not isinstance(stream, str):
                     yield from self.stop(item.line_no, "record message without a stream name")
-                row = self.make_row(stream, rec, item.line_no) if stream in columns else None
+                row = encode(stream, rec, item.line_no, batch.get) if stream in columns else None
                 if isinstance(row, Row):
                     batch.add(stream, row)
                 else:
                     yield from self.lose(stream, item.line_no, row or f"line {item.line_no}: "
                                          f"{self.not_writable(stream)}")
-                if batch.full() or (self.pending and self.commit_due()):
+                if batch.full() or (checkpoints.pending and checkpoints.commit_due()):
                     yield from self.commit()
             elif kind == "state":
                 yield from self.on_state(msg, item.line_no)
@@ -98,56 +94,12 @@ class Loader:
         yield from self.commit(wait=True)
         yield from self.summary()
 
-    def make_row(self, stream: str, rec: dict, line_no: int) -> Row | str:
-        """The buffered row for a record, or why it cannot be written."""
-        data = rec.get("data")
-        if not isinstance(data, dict):
-            return f"line {line_no}: record data is not an object"
-        rid = data.get("id")
-        if type(rid) is not str:
-            if type(rid) is not int:
-                return f"line {line_no}: record has no string 'id'"
-            rid = str(rid)
-        upd = rec.get("updated_at")
-        if type(upd) is not int:
-            emitted = rec.get("emitted_at")
-            if type(emitted) is not int:
-                return f"line {line_no}: record {rid!r} has neither updated_at nor emitted_at"
-            upd = emitted // 1000
-        deleted = rec.get("deleted") is True
-        if deleted:  # a tombstone keeps the last known values under its own keys (as the upsert does)
-            old = self.batch.get(stream, rid)
-            if old is not None and supersedes(upd, True, old.upd, old.deleted):
-                data = {**loads(line_json(old.line)), **data}
-        fields = []
-        for key, convert in self.converters[stream]:
-            value = data.get(key)
-            if value is None:
-                fields.append(NULL)
-                continue
-            text = convert(value)
-            if text is None:
-                if (stream, key) not in self.mismatched:
-                    self.mismatched[(stream, key)] = (line_no, type(value).__name__)
-                text = NULL
-            fields.append(text)
-        line = copy_line(copy_text(rid), upd, deleted, b"\t".join(fields), dumps(data))
-        return Row(rid, upd, deleted, line, line_no, line_no)
-
-    def commit_due(self) -> bool:
-        return not self.input_pending() or self.clock() - self.pending_since >= self.opts.max_commit_delay
-
     def on_state(self, msg: dict, line_no: int) -> Iterator[dict]:
-        payload = msg.get("state")
-        key = state_key(payload) if isinstance(payload, dict) else None
-        if key is None:
+        if not self.checkpoints.add(msg, line_no):
             yield messages.log("warn", f"line {line_no}: malformed state message ignored (needs state_type "
                                        "'stream' with a stream name, or 'global')")
             return
-        if not self.pending:
-            self.pending_since = self.clock()
-        self.pending.append(Pending(line_no, msg, key))
-        if self.batch.full() or self.commit_due():
+        if self.batch.full() or self.checkpoints.commit_due():
             yield from self.commit()
         elif self.inflight is not None and self.inflight.done():
             yield from self.collect()
@@ -186,7 +138,7 @@ class Loader:
         for stream, result in results.items():
             if isinstance(result, list):
                 self.columns[stream] = result
-                self.converters[stream] = [(c.key, converter(c.pg_type)) for c in result]
+                self.encoder.converters[stream] = [(c.key, converter(c.pg_type)) for c in result]
                 self.unavailable.pop(stream, None)
             elif stream not in self.columns:  # a table that exists keeps being written
                 self.unavailable[stream] = result
@@ -197,14 +149,14 @@ class Loader:
         """Hand the batch and pending checkpoints to a unit (after the previous one is collected);
         wait for it when asked or when no input is waiting, so its echoes go out before we block."""
         yield from self.collect()
-        if not self.batch.empty() or self.pending:
+        if not self.batch.empty() or self.checkpoints.pending:
+            pending, frozen = self.checkpoints.take()
             unit = Unit({s: list(by_id.values()) for s, by_id in self.batch.streams.items() if by_id},
                         {s: self.columns[s] for s, by_id in self.batch.streams.items() if by_id},
-                        self.pending, dict(self.frozen))
+                        pending, frozen)
             self.batch.clear()
-            self.pending = []
-            self.inflight = Job(lambda: run_unit(self.writer, unit))
-        if wait or not self.input_pending():
+            self.inflight = CommitJob(lambda: run_unit(self.writer, unit), "destination-postgres-commit")
+        if wait or not self.checkpoints.input_pending():
             yield from self.collect()
 
     def collect(self) -> Iterator[dict]:
@@ -217,10 +169,10 @@ class Loader:
             yield from self.lose(stream, row.first_line_no, f"record {row.id!r} (line {row.line_no}) "
                                  f"could not be written: {reason}", code="write_failed")
         yield from self.report_mismatches()
-        for stream, s in outcome.stats.items():
-            self.counts[stream] = self.counts.get(stream, ZERO).plus(s)
+        for stream, stats in outcome.stats.items():
+            self.checkpoints.count(stream, stats)
         for p in outcome.committed:
-            yield self.echo(p)
+            yield self.checkpoints.echo(p)
 
     def close(self) -> None:
         """Let a unit in flight finish before the connection is closed (its outcome is dropped)."""
@@ -231,29 +183,18 @@ class Loader:
                 pass
             self.inflight = None
 
-    def echo(self, p: Pending) -> dict:
-        if p.key[0] == GLOBAL:
-            total = ZERO
-            for s in self.counts.values():
-                total = total.plus(s)
-            self.counts.clear()
-        else:
-            total = self.counts.pop(p.key[1], ZERO)
-        p.message["state"]["destination_stats"] = total.to_wire()
-        return p.message
-
     # -- problems -----------------------------------------------------------------------------
     def lose(self, stream: str, line_no: int, reason: str, code: str = "bad_message",
              count: bool = True) -> Iterator[dict]:
         """Record that something of `stream` from `line_no` on is not written; report it (capped)."""
-        self.frozen[stream] = min(self.frozen.get(stream, line_no), line_no)
+        first = self.checkpoints.freeze(stream, line_no)
         n = self.lost[stream] = self.lost.get(stream, 0) + (1 if count else 0)
         if n <= ERRORS_PER_STREAM:
             yield messages.error("stream", code, f"stream {stream!r}: {reason}; its checkpoints after line "
-                                 f"{self.frozen[stream]} are not committed", stream=stream)
+                                 f"{first} are not committed", stream=stream)
 
     def report_mismatches(self) -> Iterator[dict]:
-        for (stream, key), (line_no, kind) in list(self.mismatched.items()):
+        for (stream, key), (line_no, kind) in list(self.encoder.mismatched.items()):
             if (stream, key) not in self.reported:
                 self.reported.add((stream, key))
                 column = next(c for c in self.columns[stream] if c.key == key)
@@ -272,4 +213,4 @@ class Loader:
         for stream, n in sorted(self.lost.items()):
             if n:
                 yield messages.log("warn", f"stream {stream!r}: {n} record(s) not written; its checkpoints "
-                                   f"stop before line {self.frozen[stream]}", {"stream": stream, "lost": n})
+                                   f"stop before line {self.checkpoints.frozen[stream]}", {"stream": stream, "lost": n})

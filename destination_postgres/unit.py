@@ -3,39 +3,21 @@
 `run_unit` writes every stream's rows, then the checkpoints that are still valid, then commits, all in
 one transaction; on a lost connection it reconnects and replays the whole unit (rows stay in the unit
 until committed). A row the database refuses is left out and reported; checkpoints after it (of its
-stream, and global ones) are then not committed (`committable`).
+stream, and global ones) are then not committed (`connector_kit.checkpoints.committable`).
 
-The loader runs one unit at a time on a `Job` thread while it parses the next batch: psycopg2 releases
-the GIL while the server works, so parsing and writing overlap. Only the unit's thread touches the
-connection until the loader has collected the unit's outcome.
+The loader runs one unit at a time on a `connector_kit.checkpoints.CommitJob` thread while it parses the
+next batch: psycopg2 releases the GIL while the server works, so parsing and writing overlap. Only the
+unit's thread touches the connection until the loader has collected the unit's outcome.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
-from typing import Callable, Generic, TypeVar
 
+from connector_kit.checkpoints import Pending, committable
 from destination_postgres import ddl
 from destination_postgres.batch import Row
 from destination_postgres.writer import Writer
-from protocol.state import GLOBAL, Stats
-
-T = TypeVar("T")
-
-
-@dataclass
-class Pending:
-    line_no: int
-    message: dict  # the state message to echo once committed
-    key: tuple[str, str]  # (scope, stream) as in _sync_state
-
-
-def committable(p: Pending, frozen: dict[str, int]) -> bool:
-    """Whether a checkpoint covers only written records (`frozen`: stream -> first line not written)."""
-    if p.key[0] == GLOBAL:
-        return not frozen or min(frozen.values()) > p.line_no
-    first_lost = frozen.get(p.key[1])
-    return first_lost is None or first_lost > p.line_no
+from protocol.state import Stats
 
 
 @dataclass
@@ -83,29 +65,3 @@ def run_unit(writer: Writer, unit: Unit) -> Outcome:
         return outcome
 
     return writer.retrying(attempt, "committing", unit.summary)
-
-
-class Job(Generic[T]):
-    """A function running on its own daemon thread; `result()` waits and re-raises its exception."""
-
-    def __init__(self, fn: Callable[[], T]):
-        self._fn, self._result, self._error = fn, None, None
-        self._done = threading.Event()
-        threading.Thread(target=self._run, name="destination-postgres-commit", daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            self._result = self._fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            self._error = exc
-        finally:
-            self._done.set()
-
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def result(self) -> T:
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._result

@@ -1,0 +1,64 @@
+"""Records -> rows of COPY text (pure: no I/O, no database).
+
+`RowEncoder.row(stream, record, line_no, buffered)` turns a record into the `batch.Row` a stage table
+takes: the id (a string, or an integer id as text), `_updated_at` (the record's `updated_at`, else
+`emitted_at` in seconds), the tombstone flag, one COPY text value per typed column (`types.converter`
+of the column's database type) and the whole object as JSON. It says why when a record cannot be
+written (no object, no id, no time). A tombstone keeps the last known values under its own keys: the
+version buffered for that id (`buffered`) is merged under it, as the upsert does with the stored row.
+
+A value that does not fit its column becomes NULL there (it stays in the JSON); the first such value
+per stream and property is remembered in `mismatched` for the loader's one warning.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from destination_postgres.batch import Row, copy_line, line_json, supersedes
+from destination_postgres.types import NULL, copy_text
+from protocol.jsonio import dumps, loads
+
+Converter = Callable[[Any], bytes | None]
+
+
+class RowEncoder:
+    def __init__(self) -> None:
+        self.converters: dict[str, list[tuple[str, Converter]]] = {}  # stream -> (property, converter)
+        self.mismatched: dict[tuple[str, str], tuple[int, str]] = {}  # (stream, property) -> (line, type)
+
+    def row(self, stream: str, rec: dict, line_no: int, buffered: Callable[[str, str], Row | None]) -> Row | str:
+        """The row for a record of a writable stream, or why it cannot be written."""
+        data = rec.get("data")
+        if not isinstance(data, dict):
+            return f"line {line_no}: record data is not an object"
+        rid = data.get("id")
+        if type(rid) is not str:
+            if type(rid) is not int:
+                return f"line {line_no}: record has no string 'id'"
+            rid = str(rid)
+        upd = rec.get("updated_at")
+        if type(upd) is not int:
+            emitted = rec.get("emitted_at")
+            if type(emitted) is not int:
+                return f"line {line_no}: record {rid!r} has neither updated_at nor emitted_at"
+            upd = emitted // 1000
+        deleted = rec.get("deleted") is True
+        if deleted:  # a tombstone keeps the last known values under its own keys (as the upsert does)
+            old = buffered(stream, rid)
+            if old is not None and supersedes(upd, True, old.upd, old.deleted):
+                data = {**loads(line_json(old.line)), **data}
+        fields = []
+        for key, convert in self.converters[stream]:
+            value = data.get(key)
+            if value is None:
+                fields.append(NULL)
+                continue
+            text = convert(value)
+            if text is None:
+                if (stream, key) not in self.mismatched:
+                    self.mismatched[(stream, key)] = (line_no, type(value).__name__)
+                text = NULL
+            fields.append(text)
+        line = copy_line(copy_text(rid), upd, deleted, b"\t".join(fields), dumps(data))
+        return Row(rid, upd, deleted, line, line_no, line_no)
