@@ -29,13 +29,13 @@ from protocol.ranges import merge, to_wire
 from source_stripe.client import Cancelled, Page, StripeClient
 from source_stripe.errors import StripeAPIError, classify, should_skip
 from source_stripe.streams import Stream
-from source_stripe.windows import CursorPlanner, PageRequest, PaginationError, WindowPlanner
+from source_stripe.windows import PageRequest, PaginationError, Planner, WindowPlanner
 
 
 @dataclass
 class StreamJob:
     stream: Stream
-    planner: WindowPlanner | CursorPlanner
+    planner: Planner
     time_range: tuple[int, int] | None = None
     done: list[tuple[int, int]] = field(default_factory=list)  # parts of time_range earlier runs read
     ready: deque = field(default_factory=deque)
@@ -199,6 +199,7 @@ class Backfill:
         data = page.data
         keys = [(obj.get("id"), obj.get(ts_field)) if isinstance(obj, dict) else (None, None) for obj in data]
         if req.kind == "anchor":
+            assert isinstance(planner, WindowPlanner), "only time windows ask for anchors"
             return [], planner.on_anchor(req, keys)
         outcome = planner.on_page(req, keys, page.has_more, self.idle)
         a, b = outcome.emit

@@ -11,8 +11,8 @@ import click
 
 from connector_kit.cli import build_connector_cli
 from connector_kit.connector import Connector
-from protocol.config import connector_config_schema
 from source_stripe import source
+from source_stripe.config import CONFIG_SCHEMA
 
 NAME = "source-stripe"
 VERSION = "0.1.0"
@@ -34,7 +34,7 @@ STATE_SCHEMA = {
 }
 
 CONNECTOR = Connector(
-    name=NAME, version=VERSION, kind="source", config_schema=connector_config_schema(NAME),
+    name=NAME, version=VERSION, kind="source", config_schema=CONFIG_SCHEMA,
     check=source.check, discover=source.discover, read=source.read, state_schema=STATE_SCHEMA,
     read_options=[click.Option(["--follow"], is_flag=True, default=False,
                                help="After the backfill keep polling /v1/events (every events_poll_interval_s) "

@@ -27,7 +27,7 @@ import requests
 
 from connector_kit.backoff import backoff_delay as exponential_delay
 from protocol.jsonio import JSONDecodeError, loads
-from source_stripe.errors import StripeAPIError
+from source_stripe.errors import StripeAPIError, status_meaning
 from source_stripe.rate_limit import TokenBucket
 
 USER_AGENT = "stripe-sync/0.1 (+source-stripe)"
@@ -219,7 +219,7 @@ class StripeClient:
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     if resp.status_code == 429:
                         self.bucket.on_throttled(retry_after)
-                    retryable = should_retry == "true" or resp.status_code == 429 or resp.status_code >= 500
+                    retryable = should_retry == "true" or status_meaning(resp.status_code).retryable
                     if should_retry == "false" or not retryable:
                         raise err
             if attempt >= self.settings.max_retries:

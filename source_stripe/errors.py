@@ -4,16 +4,21 @@
 error `code`/`message`, the request id. `classify` turns it into the `ConnectorError` the protocol
 carries, with the code and scope that say how to recover:
 
+What an HTTP status means is one table, `status_meaning` (read by the client to decide what to retry,
+and by `classify` to name the error once retries ran out):
+
 - 401 -> `auth_failed`, global: the key is wrong or revoked; the run stops.
 - 403, "not set up to use <feature>", 404 "Unrecognized request URL" -> `permission_denied` / `not_found`
   scoped to the stream, which is skipped (`should_skip`) while the others go on.
 - other 4xx -> `invalid_request` for the stream (a bug or an API change: never retried).
-- 429 / 5xx / network after every retry -> `rate_limited` / `server_error` / `network`, retryable,
-  for the stream; its checkpoint stays where it was.
+- 429 / 5xx / network -> retried by the client with backoff; after every retry `rate_limited` /
+  `server_error` / `network`, retryable, for the stream; its checkpoint stays where it was.
 
 Messages pass through secret redaction, even though Stripe already masks keys in its own messages.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from protocol.errors import ConnectorError
 from protocol.secrets import redact_text
@@ -55,20 +60,37 @@ def should_skip(err: StripeAPIError) -> bool:
     return err.status == 403 or err.not_enabled or err.unknown_endpoint
 
 
+@dataclass(frozen=True)
+class StatusMeaning:
+    code: str  # the protocol error code once retries ran out
+    retryable: bool  # the client retries it (with backoff), and the error says retryable
+
+
+# https://docs.stripe.com/error-low-level ("Errors in HTTP"): a 4xx is a content error that fails the same
+# way again (401 a bad key, 403/404 a resource this key or account cannot read), a 429 a rate limit, a
+# 5xx a problem on Stripe's servers; network errors and 429/5xx are worth retrying with backoff.
+_STATUS_TABLE: dict[int, StatusMeaning] = {
+    0: StatusMeaning("network", True), 401: StatusMeaning("auth_failed", False),
+    403: StatusMeaning("permission_denied", False), 404: StatusMeaning("not_found", False),
+    429: StatusMeaning("rate_limited", True)}
+_SERVER_ERROR = StatusMeaning("server_error", True)
+_INVALID_REQUEST = StatusMeaning("invalid_request", False)
+
+
+def status_meaning(status: int) -> StatusMeaning:
+    """What an HTTP status means (0: no response at all)."""
+    if status in _STATUS_TABLE:
+        return _STATUS_TABLE[status]
+    return _SERVER_ERROR if status >= 500 else _INVALID_REQUEST
+
+
 def _code(err: StripeAPIError) -> tuple[str, bool]:
-    if err.status == 0:
-        return ("timeout" if err.code == "timeout" else "network"), True
-    if err.status == 401:
-        return "auth_failed", False
-    if err.status == 403 or err.not_enabled:
+    if err.status == 0 and err.code == "timeout":
+        return "timeout", True
+    if err.not_enabled:
         return "permission_denied", False
-    if err.status == 404:
-        return "not_found", False
-    if err.status == 429:
-        return "rate_limited", True
-    if err.status >= 500:
-        return "server_error", True
-    return "invalid_request", False
+    meaning = status_meaning(err.status)
+    return meaning.code, meaning.retryable
 
 
 def classify(err: StripeAPIError, stream: str | None = None) -> ConnectorError:

@@ -18,12 +18,14 @@ import threading
 import time
 from typing import Callable
 
+from source_stripe.config import is_live_key
+
 LIVE_DEFAULT_RATE = 50.0
 TEST_DEFAULT_RATE = 12.0
 
 
 def default_rate(api_key: str) -> float:
-    return LIVE_DEFAULT_RATE if "_live_" in api_key else TEST_DEFAULT_RATE
+    return LIVE_DEFAULT_RATE if is_live_key(api_key) else TEST_DEFAULT_RATE
 
 
 class TokenBucket:

@@ -11,7 +11,6 @@ bound). With `follow`, events are polled every `events_poll_interval_s` until SI
 """
 from __future__ import annotations
 
-import datetime as dt
 import signal
 import threading
 from typing import Iterator
@@ -21,6 +20,7 @@ from protocol import messages
 from protocol import state as protocol_state
 from protocol.errors import ConfigError, ConnectorError
 from source_stripe import state as st
+from source_stripe.config import Options, is_live_key, options_from_config, parse_start_date
 from source_stripe.backfill import Backfill, StreamJob
 from source_stripe.client import Cancelled, ClientSettings, StripeClient
 from source_stripe.errors import StripeAPIError, classify
@@ -30,32 +30,11 @@ from source_stripe.streams import Stream, catalog_streams, object_to_stream, reg
 from source_stripe.windows import CursorPlanner, SplitPolicy, WindowPlanner
 
 
-def livemode_of(api_key: str) -> bool:
-    return "_live_" in api_key
-
-
-def parse_start_date(value) -> int:
-    """`start_date` as Unix seconds: an integer, or an ISO date/datetime (UTC unless it says otherwise)."""
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return max(0, value)
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ConfigError(f"--config: start_date: {value!r} is not Unix seconds or an ISO date like 2020-01-01")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return max(0, int(parsed.timestamp()))
-
-
-def make_client(config: dict, stop: threading.Event | None = None) -> StripeClient:
-    settings = ClientSettings(api_key=config["api_key"], base_url=config.get("base_url") or "https://api.stripe.com",
-                              api_version=config.get("api_version"), account_id=config.get("account_id"),
-                              timeout_s=float(config.get("request_timeout_s", 60)),
-                              max_retries=int(config.get("max_retries", 8)))
-    bucket = limiter_for(config["api_key"], config.get("max_requests_per_second"))
-    return StripeClient(settings, bucket, stop)
+def make_client(opts: Options, stop: threading.Event | None = None) -> StripeClient:
+    settings = ClientSettings(api_key=opts.api_key, base_url=opts.base_url, api_version=opts.api_version,
+                              account_id=opts.account_id, timeout_s=float(opts.request_timeout_s),
+                              max_retries=int(opts.max_retries))
+    return StripeClient(settings, limiter_for(opts.api_key, opts.max_requests_per_second), stop)
 
 
 def fetch_account(client: StripeClient, api_key: str, account_id: str | None = None) -> dict:
@@ -67,27 +46,27 @@ def fetch_account(client: StripeClient, api_key: str, account_id: str | None = N
         body = client.get("/v1/account").body
     except StripeAPIError as err:
         if err.status == 403:
-            return {"id": account_id, "livemode": livemode_of(api_key)}
+            return {"id": account_id, "livemode": is_live_key(api_key)}
         raise classify(err) from None
     acct = body.get("id")
     if not isinstance(acct, str):
         raise ConnectorError("server_error", "GET /v1/account returned no account id")
-    return {"id": acct, "livemode": livemode_of(api_key)}
+    return {"id": acct, "livemode": is_live_key(api_key)}
 
 
 def check(config: dict) -> str:
-    client = make_client(config)
-    account = fetch_account(client, config["api_key"], config.get("account_id"))
+    opts = options_from_config(config)
+    account = fetch_account(make_client(opts), opts.api_key, opts.account_id)
     mode = "live" if account["livemode"] else "test"
     who = account["id"] or "the account (this key may not read its details)"
     return f"Connected to {who} ({mode} mode)"
 
 
 def discover(config: dict) -> list[dict]:
-    return catalog_streams(select_streams(config.get("streams")))
+    return catalog_streams(select_streams(options_from_config(config).streams))
 
 
-def selected_streams(request: ReadRequest) -> list[Stream]:
+def selected_streams(request: ReadRequest, opts: Options) -> list[Stream]:
     if request.catalog is not None:
         names = []
         for i, entry in enumerate(request.catalog.get("streams", [])):
@@ -96,7 +75,7 @@ def selected_streams(request: ReadRequest) -> list[Stream]:
                 raise ConfigError(f"--catalog: streams[{i}] has no name")
             names.append(name)
         return select_streams(names)
-    return select_streams(request.config.get("streams"))
+    return select_streams(opts.streams)
 
 
 def build_jobs(streams: list[Stream], stream_states: dict, lower: int, upper: int, policy: SplitPolicy
@@ -132,17 +111,17 @@ class _Signals:
 
 
 def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[dict]:
-    config = request.config
-    streams = selected_streams(request)
+    opts = options_from_config(request.config)
+    streams = selected_streams(request, opts)
     stream_states, glob = st.split_aggregate(request.state)
-    lower = parse_start_date(config.get("start_date"))
+    lower = parse_start_date(opts.start_date)
     yield messages.catalog(catalog_streams(streams))
     follow = bool(request.options.get("follow"))
     stop = threading.Event()
-    client = make_client(config, stop)
+    client = make_client(opts, stop)
     with _Signals(stop, follow):
         try:
-            yield from _read(config, client, streams, stream_states, glob, lower, follow, policy or SplitPolicy())
+            yield from _read(opts, client, streams, stream_states, glob, lower, follow, policy or SplitPolicy())
         except Cancelled:
             pass
         finally:
@@ -152,9 +131,9 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
                        {"request_count": client.request_count, "retry_count": client.retry_count})
 
 
-def _read(config: dict, client: StripeClient, streams: list[Stream], stream_states: dict, glob: dict | None,
+def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_states: dict, glob: dict | None,
           lower: int, follow: bool, policy: SplitPolicy) -> Iterator[dict]:
-    account = fetch_account(client, config["api_key"], config.get("account_id"))
+    account = fetch_account(client, opts.api_key, opts.account_id)
     st.check_account(glob, account, has_stream_states=bool(stream_states))
     upper = client.server_now()
     if glob is not None or stream_states:  # a later run: wait out the current second so that changes
@@ -177,12 +156,10 @@ def _read(config: dict, client: StripeClient, streams: list[Stream], stream_stat
     else:
         cursor = yield from _catch_up(reader, cursor, upper, state_data)
     jobs = build_jobs(streams, stream_states, lower, upper, policy)
-    backfill = Backfill(client, jobs, int(config.get("max_concurrent_requests", 16)),
-                        int(config.get("max_concurrent_streams", 4)))
+    backfill = Backfill(client, jobs, opts.max_concurrent_requests, opts.max_concurrent_streams)
     yield from backfill.run()
     if follow:
-        interval = float(config.get("events_poll_interval_s", 10))
-        while not client.stop.wait(interval):
+        while not client.stop.wait(float(opts.events_poll_interval_s)):
             cursor = yield from _catch_up(reader, cursor, client.server_now(), state_data)
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Protocol, Sequence
 
 from protocol.ranges import Range
 from protocol.state import time_window
@@ -133,6 +133,17 @@ def split_ranges(gte: int, t: int, covered_span: int, n: int, policy: SplitPolic
     if horizon > gte:
         parts.append((gte, horizon))
     return parts if len(parts) > 1 else None
+
+
+class Planner(Protocol):
+    """What the backfill drives (both planners below): requests out, pages in, a state snapshot."""
+
+    @property
+    def done(self) -> bool: ...
+    def snapshot(self) -> dict: ...
+    def initial_requests(self) -> list[PageRequest]: ...
+    def on_page(self, req: PageRequest, keys: Sequence[Key], has_more: bool, idle: int = 0) -> Outcome: ...
+    def on_missing_cursor(self, req: PageRequest) -> list[PageRequest]: ...
 
 
 class WindowPlanner:

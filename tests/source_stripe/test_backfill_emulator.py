@@ -121,13 +121,14 @@ def test_a_slow_reader_with_a_tiny_queue_neither_hangs_nor_loses_anything(emulat
     import time
 
     from source_stripe.backfill import Backfill
+    from source_stripe.config import options_from_config
     from source_stripe.source import build_jobs, make_client
     from source_stripe.streams import select_streams
     from source_stripe.windows import SplitPolicy
     from tests.source_stripe.conftest import src_config
     emu = emulator({"profile": "small", "dataset": {"customers": 1200, "charges": 300, "checkout_sessions": 150}})
     streams = select_streams(["customers", "charges", "checkout_sessions"])
-    client = make_client(src_config(emu), threading.Event())
+    client = make_client(options_from_config(src_config(emu)), threading.Event())
     now = int(time.time())
     backfill = Backfill(client, build_jobs(streams, {}, 0, now, SplitPolicy()), 8, 2, queue_items=1)
     msgs = []
@@ -138,7 +139,7 @@ def test_a_slow_reader_with_a_tiny_queue_neither_hangs_nor_loses_anything(emulat
     for stream in ("customers", "charges", "checkout_sessions"):
         assert_exact(msgs, emu, stream)
         assert statuses(msgs, stream) == ["started", "complete"]
-    early = Backfill(make_client(src_config(emu), threading.Event()),
+    early = Backfill(make_client(options_from_config(src_config(emu)), threading.Event()),
                      build_jobs(streams, {}, 0, now, SplitPolicy()), 8, 2, queue_items=1)
     gen = early.run()
     next(gen)

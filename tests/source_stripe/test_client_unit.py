@@ -36,3 +36,14 @@ def test_classification():
 def test_secret_keys_are_redacted_from_messages():
     err = StripeAPIError(401, "Invalid API Key provided: sk_test_abcdef123456")
     assert "abcdef123456" not in err.message and "abcdef123456" not in classify(err).message
+
+
+def test_one_status_table_says_what_to_retry_and_how_to_name_it():
+    from source_stripe.errors import status_meaning
+
+    retried = {s for s in (0, 400, 401, 402, 403, 404, 409, 429, 500, 502, 503) if status_meaning(s).retryable}
+    assert retried == {0, 429, 500, 502, 503}
+    assert [status_meaning(s).code for s in (0, 401, 403, 404, 409, 429, 503)] == [
+        "network", "auth_failed", "permission_denied", "not_found", "invalid_request", "rate_limited", "server_error"]
+    timeout = classify(StripeAPIError(0, "timed out", code="timeout", path="/v1/charges"), "charges")
+    assert (timeout.code, timeout.retryable) == ("timeout", True)
