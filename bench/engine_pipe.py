@@ -53,13 +53,15 @@ def write_input(path: Path, lines: int) -> int:
     """Write the benchmark input; returns its size in bytes."""
     customer = customer_template()
     catalog = {"type": "catalog", "catalog": {"streams": [{"name": "customers", "json_schema": {},
-               "primary_key": [["id"]], "cursor_field": ["created"], "supports_time_range": True, "metadata": {}}]}}
+               "primary_key": [["id"]], "cursor_field": ["created"], "supports_time_range": True,
+               "metadata": {}}]}}
     t0 = 1_600_000_000
     with open(path, "wb", buffering=1 << 20) as out:
         def line(obj: dict) -> None:
             out.write(orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE))
         line(catalog)
-        line({"type": "trace", "trace": {"trace_type": "stream_status", "emitted_at": t0 * 1000, "stream_status": {
+        line({"type": "trace",
+              "trace": {"trace_type": "stream_status", "emitted_at": t0 * 1000, "stream_status": {
             "stream": "customers", "status": "started", "time_range": {"gte": t0, "lt": t0 + lines}}}})
         for i in range(lines):
             customer["id"] = f"cus_{i:014d}"
@@ -70,7 +72,8 @@ def write_input(path: Path, lines: int) -> int:
                 line({"type": "state", "state": {"state_type": "stream", "stream": "customers", "data": {
                     "accounted_range": {"gte": t0, "lt": t0 + lines},
                     "remaining": [{"gte": t0 + i + 1, "lt": t0 + lines, "cursor": None}]}}})
-        line({"type": "trace", "trace": {"trace_type": "stream_status", "emitted_at": t0 * 1000, "stream_status": {
+        line({"type": "trace",
+              "trace": {"trace_type": "stream_status", "emitted_at": t0 * 1000, "stream_status": {
             "stream": "customers", "status": "complete", "range_complete": {"gte": t0, "lt": t0 + lines}}}})
     return path.stat().st_size
 
@@ -89,7 +92,8 @@ def timed(cmd: list[str], path: Path, repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
@@ -111,7 +115,8 @@ def main() -> None:
             print(f"{name:<22} {seconds:7.2f}s  {total_lines / seconds:>12,.0f} lines/s  "
                   f"{size / seconds / 1e6:8,.0f} MB/s  ratio to minimal loop {baseline / seconds:5.2f}")
         ratio = baseline / results["engine (pipe mode)"]
-        print(f"engine / minimal loop throughput: {ratio:.2f} (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})")
+        verdict = "met" if ratio >= 0.8 else "NOT met"
+        print(f"engine / minimal loop throughput: {ratio:.2f} (target >= 0.80: {verdict})")
     os.sys.stdout.flush()
 
 

@@ -73,7 +73,8 @@ def spread(args) -> None:
         st = statuses(emu)
     ceiling = args.rate * 100
     requests = sum(st.values())
-    print(f"spread stream: {n} objects in {elapsed:.1f}s = {n / elapsed:.0f} objects/s; ceiling {ceiling:.0f}/s; "
+    print(f"spread stream: {n} objects in {elapsed:.1f}s = {n / elapsed:.0f} objects/s; ceiling "
+          f"{ceiling:.0f}/s; "
           f"ratio {n / elapsed / ceiling:.3f} (target >= 0.9)")
     print(f"  list requests {requests} (minimum pages {math.ceil(n / 100)}, "
           f"x{requests / math.ceil(n / 100):.3f}); 429s: {st.get(429, 0)}")
@@ -90,7 +91,8 @@ def dense(args) -> None:
             elapsed, n, _ = run_read(emu, args.rate, policy)
             st = statuses(emu)
         results[label] = elapsed
-        print(f"dense second ({label}): {n} objects in {elapsed:.1f}s; chain {math.ceil(args.dense / 100)} pages x "
+        print(f"dense second ({label}): {n} objects in {elapsed:.1f}s; "
+              f"chain {math.ceil(args.dense / 100)} pages x "
               f"{args.latency_ms} ms = {chain:.1f}s; run/chain {elapsed / chain:.3f}; "
               f"requests {sum(st.values())}")
     print(f"  two-ended speed-up vs one-ended: x{results['one-ended'] / results['two-ended']:.2f}")

@@ -157,7 +157,8 @@ def build_connector_cli(connector: Connector) -> click.Group:
                  **options: Any) -> None:
             def produce():
                 config = load_config(config_arg, connector.config_schema)
-                request = ReadRequest(config, load_catalog_arg(catalog_arg), load_state_arg(state_arg), options)
+                request = ReadRequest(config, load_catalog_arg(catalog_arg), load_state_arg(state_arg),
+                                      options)
                 yield from connector.read(request)
             run(ctx, produce)
         read.params.extend(connector.read_options)

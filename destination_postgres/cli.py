@@ -7,7 +7,7 @@ aggregate state as one JSON line so a shell pipeline can resume:
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from collections.abc import Iterator
 
 import click
 

@@ -138,7 +138,7 @@ def upsert(schema: str, table: str, stage: str, columns: list[Column], stream: s
     typed = [quote(c.name) for c in columns]
     sets = "".join(f"{name} = CASE WHEN {live} THEN excluded.{name} "
                    f"ELSE {types.read_expression(c.pg_type, merged, literal(c.key))} END, "
-                   for name, c in zip(typed, columns))
+                   for name, c in zip(typed, columns, strict=True))
     where = ""
     if stream is not None:
         where = (f" WHERE s.{_DEL} IS NULL AND NOT EXISTS (SELECT 1 FROM {qualified(schema, DELETED_TABLE)} "

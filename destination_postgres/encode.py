@@ -27,7 +27,8 @@ class RowEncoder:
         self.converters: dict[str, list[tuple[str, Converter]]] = {}  # stream -> (property, converter)
         self.mismatched: dict[tuple[str, str], tuple[int, str]] = {}  # (stream, property) -> (line, type)
 
-    def row(self, stream: str, rec: dict, line_no: int, buffered: Callable[[str, str], Row | None]) -> Row | str:
+    def row(self, stream: str, rec: dict, line_no: int,
+            buffered: Callable[[str, str], Row | None]) -> Row | str:
         """The row for a record of a writable stream, or why it cannot be written."""
         data = rec.get("data")
         if not isinstance(data, dict):

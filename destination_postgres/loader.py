@@ -26,7 +26,7 @@ Failures (nothing is lost silently):
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from connector_kit.checkpoints import Checkpoints, CommitJob
 from destination_postgres import ddl
@@ -213,4 +213,5 @@ class Loader:
         for stream, n in sorted(self.lost.items()):
             if n:
                 yield messages.log("warn", f"stream {stream!r}: {n} record(s) not written; its checkpoints "
-                                   f"stop before line {self.checkpoints.frozen[stream]}", {"stream": stream, "lost": n})
+                                   f"stop before line {self.checkpoints.frozen[stream]}",
+                                   {"stream": stream, "lost": n})

@@ -6,7 +6,7 @@ and the tables never disagree. Only the `data` of a state is stored; the aggrega
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from destination_postgres import ddl
 from destination_postgres.identifiers import STATE_TABLE, literal, qualified
@@ -15,7 +15,7 @@ from protocol.state import GLOBAL, STREAM, build, state_key
 
 
 def aggregate(rows: Iterable[tuple[str, str, object]]) -> dict:
-    """The aggregate state from (scope, stream, data) rows (scope and stream as `protocol.state.state_key`)."""
+    """The aggregate state from (scope, stream, data) rows (as `protocol.state.state_key` names them)."""
     streams, global_data = {}, None
     for scope, stream, data in rows:
         if scope == GLOBAL:

@@ -43,7 +43,8 @@ def usage_error(exc: ConfigError) -> None:
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--catalog", "catalog_arg", help="Catalog of the streams to pass (path or inline JSON); default: "
+@click.option("--catalog", "catalog_arg",
+              help="Catalog of the streams to pass (path or inline JSON); default: "
               "the catalog message the source emits first.")
 @click.option("--state", "state_arg", help="Aggregate state the source started from (path or inline JSON): "
               "the base of eof.state (its contents stay opaque).")
@@ -52,7 +53,8 @@ def usage_error(exc: ConfigError) -> None:
 @click.option("--on-bad-message", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
               help="Stop at the first bad line with a failed eof, or skip bad lines and count them.")
 @click.option("--progress", "progress_mode", type=PROGRESS_CHOICE, default="auto", show_default=True,
-              help="Human progress on stderr: live view (tty), lines (plain), none; auto = tty on a terminal.")
+              help="Human progress on stderr: live view (tty), lines (plain), none; auto = tty on a "
+                   "terminal.")
 @click.option("--progress-interval", type=float, default=1.0, show_default=True,
               help="Seconds between periodic progress traces on stdout (status changes emit one at once).")
 @click.option("--max-line-bytes", type=int, default=DEFAULT_MAX_LINE_BYTES, show_default=True,
@@ -71,7 +73,8 @@ def main(ctx: click.Context, catalog_arg: str | None, state_arg: str | None, val
         return
     try:
         catalog = load_catalog_arg(catalog_arg)
-        if catalog is not None and not all(isinstance(s, dict) and isinstance(s.get("name"), str) and s["name"]
+        if catalog is not None and not all(isinstance(s, dict) and isinstance(s.get("name"), str)
+                                           and s["name"]
                                            for s in catalog["streams"]):
             raise ConfigError("--catalog: every stream needs a non-empty string 'name'")
         options = PipeOptions(validate=validate, on_bad_message=on_bad_message,
@@ -117,7 +120,8 @@ def connector_options(func):
                      "from DATABASE_URL (and --schema)."),
         click.option("--stripe-base-url", envvar="STRIPE_BASE_URL", help="Stripe API base URL (e.g. an "
                      "emulator); also STRIPE_BASE_URL. Overrides the source config's base_url."),
-        click.option("--schema", help="Postgres schema of the tables; overrides the destination config's schema."),
+        click.option("--schema",
+                     help="Postgres schema of the tables; overrides the destination config's schema."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -135,10 +139,12 @@ def build_configs(source_config: str | None, destination_config: str | None, str
 @click.option("--streams", help="Comma-separated streams to sync, e.g. --streams customers,charges "
               "(default: the source's default streams).")
 @click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where the confirmed state is kept (and read when the destination cannot print its state). "
+              help="Where the confirmed state is kept (and read when the destination cannot "
+                   "print its state). "
                    "Default: ~/.local/state/stripe-sync/<sync id>.json ($STRIPE_SYNC_STATE_DIR).")
 @click.option("--follow", is_flag=True, help="Keep running: the source's incremental mode (read --follow).")
-@click.option("--source-timeout", type=float, help="Seconds without source output before it counts as hung and "
+@click.option("--source-timeout", type=float,
+              help="Seconds without source output before it counts as hung and "
               "is restarted. Default: 300 (off with --follow unless given).")
 @click.option("--max-restarts", type=int, default=5, show_default=True,
               help="Restarts in a row without confirmed progress before giving up.")
@@ -156,7 +162,8 @@ def build_configs(source_config: str | None, destination_config: str | None, str
               help="Human progress on stderr; auto = live view on a terminal, else plain lines.")
 @click.option("--progress-interval", type=float, default=1.0, show_default=True)
 @click.option("--output", type=click.Choice(["auto", "json", "none"]), default="auto", show_default=True,
-              help="Protocol messages (progress, errors, eof) on stdout; auto = json unless stdout is a terminal.")
+              help="Protocol messages (progress, errors, eof) on stdout; auto = json unless "
+                   "stdout is a terminal.")
 def sync(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
          stripe_base_url: str | None, schema: str | None, streams: str | None, state_file: Path | None,
          follow: bool, source_timeout: float | None, max_restarts: int, poison_threshold: int,
@@ -176,13 +183,17 @@ def sync(source_cmd: str, source_config: str | None, destination_cmd: str, desti
                      "destination": destination_argv[-1:], "destination_config": configs.identity(dst)}
             state_file = default_state_dir() / f"{sync_id(ident)}.json"
         options = SyncOptions(
-            source_cmd=source_argv, source_config=src, destination_cmd=destination_argv, destination_config=dst,
-            state_file=state_file, streams=[s.strip() for s in streams.split(",") if s.strip()] if streams else None,
-            follow=follow, source_timeout=source_timeout if source_timeout is not None else (None if follow else 300.0),
+            source_cmd=source_argv, source_config=src, destination_cmd=destination_argv,
+            destination_config=dst,
+            state_file=state_file,
+            streams=[s.strip() for s in streams.split(",") if s.strip()] if streams else None,
+            follow=follow,
+            source_timeout=source_timeout if source_timeout is not None else (None if follow else 300.0),
             policy=RestartPolicy(max_restarts=max_restarts, poison_threshold=poison_threshold,
                                  max_total_restarts=max_total_restarts,
                                  base_delay=restart_delay, max_delay=max_restart_delay),
-            pipe=PipeOptions(validate=validate, on_bad_message=on_bad_message, progress_interval=progress_interval))
+            pipe=PipeOptions(validate=validate, on_bad_message=on_bad_message,
+                             progress_interval=progress_interval))
         out = sys.stdout.buffer
         if output == "none" or (output == "auto" and sys.stdout.isatty()):
             out = None

@@ -72,13 +72,15 @@ def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View
                 processor.tick()
     except (KeyboardInterrupt, Interrupted) as exc:
         ended_normally, interrupted = False, getattr(exc, "signum", 2)
-        processor.emit_error(messages.error_payload("global", "internal_error", f"interrupted by signal {interrupted}"))
+        processor.emit_error(messages.error_payload("global", "internal_error",
+                                                    f"interrupted by signal {interrupted}"))
     tracker = processor.tracker
     processor.flush_early()
     if processor.catalog is None and ended_normally:
         ended_normally = False
         processor.emit_error(messages.error_payload(
-            "global", "bad_message", "the input ended without a catalog message (and no --catalog was given)"))
+            "global", "bad_message",
+            "the input ended without a catalog message (and no --catalog was given)"))
     status = tracker.outcome(ended_normally)
     final = processor.snapshot()
     writer.write(messages.eof(status, tracker.has_more(), tracker.state_aggregate(), final))
@@ -100,7 +102,8 @@ def pipe_failure_line(status: str, snapshot: dict) -> str:
     errored = sorted(n for n, s in streams.items() if s.get("errors"))
     parts = []
     if open_streams:
-        parts.append(f"not complete: {', '.join(open_streams[:10])}" + (" ..." if len(open_streams) > 10 else ""))
+        parts.append(f"not complete: {', '.join(open_streams[:10])}" + (" ..." if len(open_streams) > 10
+                                                                        else ""))
     if errored:
         parts.append(f"errors in: {', '.join(errored[:10])}" + (" ..." if len(errored) > 10 else ""))
     if snapshot.get("bad_message_count"):

@@ -172,7 +172,8 @@ class Processor:
             for warning in warnings:
                 self._warn(warning)
             if enriched is not None:
-                self.sink.message(messages.trace("stream_status", enriched, emitted_at=trace.get("emitted_at")))
+                self.sink.message(messages.trace("stream_status", enriched,
+                                                 emitted_at=trace.get("emitted_at")))
                 if changed:
                     self._status_event(enriched)
                     self.emit_progress()
@@ -206,7 +207,8 @@ class Processor:
         else:
             outside = [n for n in names if n not in self.tracker.streams]
             if outside:
-                self._warn(f"the source announced streams outside the catalog in use, dropped: {', '.join(outside)}")
+                self._warn("the source announced streams outside the catalog in use, dropped: "
+                           + ", ".join(outside))
         return None
 
     def adopt_catalog(self, payload: dict) -> None:

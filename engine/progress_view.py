@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Protocol, TextIO
+from typing import Protocol, TextIO
+from collections.abc import Callable
 
 from protocol import ranges
+from protocol.lifecycle import TERMINAL
 from protocol.secrets import redact_text
 
 
@@ -82,14 +84,15 @@ def _clip(text: str, width: int) -> str:
 
 def summary_counts(snapshot: dict) -> tuple[int, int]:
     streams = snapshot.get("streams") or {}
-    done = sum(1 for s in streams.values() if s.get("status") in ("complete", "skipped"))
+    done = sum(1 for s in streams.values() if s.get("status") in TERMINAL)
     return done, len(streams)
 
 
 def header(snapshot: dict) -> str:
     done, total = summary_counts(snapshot)
-    text = (f"elapsed {fmt_elapsed(snapshot.get('elapsed_ms', 0))}  records {fmt_int(snapshot.get('record_count', 0))}"
-            f"  {fmt_rate(snapshot.get('window_records_per_second', snapshot.get('records_per_second', 0.0)))}"
+    text = (f"elapsed {fmt_elapsed(snapshot.get('elapsed_ms', 0))}  records "
+            f"{fmt_int(snapshot.get('record_count', 0))}"
+            f"  {fmt_rate(snapshot.get('window_records_per_second', snapshot.get('records_per_second', 0)))}"
             f"  streams {done}/{total} done")
     if snapshot.get("request_count") is not None:
         text += f"  requests {fmt_int(snapshot['request_count'])}"
@@ -113,14 +116,14 @@ def render_frame(snapshot: dict, width: int = 100, color: bool = True) -> list[s
         status, errors = s.get("status"), s.get("errors") or []
         if status == "started" or errors:
             rows.append((name, s))
-        elif status in ("complete", "skipped"):
+        elif status in TERMINAL:
             finished.append((name, s))
         else:
             pending.append(name)
     for name, s in rows[:MAX_ROWS]:
         share = coverage(s)
         pct = f"{share * 100:5.1f}%" if share is not None else "   ?  "
-        label = "failed" if s.get("errors") and s.get("status") in ("complete", "skipped") else s.get("status")
+        label = "failed" if s.get("errors") and s.get("status") in TERMINAL else s.get("status")
         row = f"  {name[:name_w]:<{name_w}} {bar(s)} {pct} {fmt_int(s.get('record_count', 0)):>10}  {label}"
         lines.append(_clip(row, width))
         for err in (s.get("errors") or [])[-1:]:
@@ -132,7 +135,8 @@ def render_frame(snapshot: dict, width: int = 100, color: bool = True) -> list[s
     if finished:
         count = sum(s.get("record_count", 0) for _, s in finished)
         names = ", ".join(n + (" (skipped)" if s.get("status") == "skipped" else "") for n, s in finished)
-        lines.append(green + _clip(f"  ✓ {len(finished)} done ({fmt_int(count)} records): {names}", width) + reset)
+        lines.append(green + _clip(f"  ✓ {len(finished)} done ({fmt_int(count)} records): {names}",
+                                   width) + reset)
     if pending:
         lines.append(dim + _clip(f"  · {len(pending)} pending: {', '.join(pending)}", width) + reset)
     return lines
@@ -151,7 +155,8 @@ def plain_progress_line(snapshot: dict) -> str:
 def plain_summary(snapshot: dict) -> list[str]:
     """Final lines of plain mode: totals, then one line per stream."""
     done, total = summary_counts(snapshot)
-    lines = [f"finished in {fmt_elapsed(snapshot.get('elapsed_ms', 0))}: {fmt_int(snapshot.get('record_count', 0))} "
+    lines = [f"finished in {fmt_elapsed(snapshot.get('elapsed_ms', 0))}: "
+             f"{fmt_int(snapshot.get('record_count', 0))} "
              f"records ({fmt_rate(snapshot.get('records_per_second', 0.0))}), {done}/{total} streams done"]
     for name, s in (snapshot.get("streams") or {}).items():
         text = f"  {name}: {s.get('status')}, {fmt_int(s.get('record_count', 0))} records"
@@ -174,7 +179,8 @@ class PlainView:
 
     def _print(self, text: str) -> None:
         try:
-            self.out.write(f"[{fmt_elapsed(int((self.clock() - self.start) * 1000)):>7}] {redact_text(text)}\n")
+            self.out.write(f"[{fmt_elapsed(int((self.clock() - self.start) * 1000)):>7}] "
+                           f"{redact_text(text)}\n")
             self.out.flush()
         except (OSError, ValueError):
             pass
@@ -250,7 +256,7 @@ class NoView:
 
 
 def make_view(mode: str, out: TextIO, auto_fallback: str = "none", plain_interval: float = 10.0):
-    """A view for `--progress`: `tty`, `plain`, `none`, or `auto` (tty on a terminal, else `auto_fallback`)."""
+    """A view for `--progress`: `tty`, `plain`, `none`, or `auto` (tty on a terminal, else auto_fallback)."""
     if mode == "auto":
         try:
             mode = "tty" if out.isatty() else auto_fallback

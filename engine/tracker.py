@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from protocol import ranges
 from protocol import state as protocol_state
@@ -170,7 +171,8 @@ class Tracker:
         track.state_count += 1
         track.last_state = payload.get("data")
         if step(track.status, "state")[1] == "state_before_start":
-            return True, _once(track, "state before start", f"stream {stream!r}: state before the stream started")
+            return True, _once(track, "state before start",
+                               f"stream {stream!r}: state before the stream started")
         return True, None
 
     def on_status(self, payload: dict, now_ms: int) -> tuple[dict | None, list[str], bool]:
@@ -196,14 +198,16 @@ class Tracker:
         done = ranges.from_wire(payload.get("range_complete"))
         if done is not None:
             track.completed = ranges.add(track.completed, done)
-            if track.attempt_range is not None and track.covered_within(track.attempt_range) > track.attempt_covered:
+            span = track.attempt_range
+            if span is not None and track.covered_within(span) > track.attempt_covered:
                 track.advanced = True
         event = status_event(status, done is not None)
         if event is not None:
             current = PENDING if track.restartable else track.status  # a new attempt may announce it again
             new, violation = step(current, event)
             if violation == "ended_twice":
-                warnings.append(_once(track, "duplicate end", f"stream {stream!r}: {status} after {track.status}"))
+                warnings.append(_once(track, "duplicate end",
+                                      f"stream {stream!r}: {status} after {track.status}"))
             elif event == "start" and violation is not None:
                 warnings.append(_once(track, "duplicate start", f"stream {stream!r}: started twice"))
             elif new != current:
@@ -319,7 +323,8 @@ class Tracker:
     def has_more(self) -> bool:
         """True when another run would bring more data: a stream unfinished, or ended after a stream error
         (the protocol ends such a stream `complete`, with its checkpoint where the error left it)."""
-        return any(t.status not in TERMINAL or t.retryable_error or (t.status == COMPLETE and t.permanent_error)
+        return any(t.status not in TERMINAL or t.retryable_error
+                   or (t.status == COMPLETE and t.permanent_error)
                    for t in self.streams.values())
 
     def advanced_streams(self) -> set[str]:

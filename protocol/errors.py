@@ -18,7 +18,8 @@ class ConnectorError(Exception):
                  hint: str | None = None):
         super().__init__(message)
         self.code, self.message, self.scope, self.stream = code, message, scope, stream
-        self.retryable, self.http_status, self.request_id, self.hint = retryable, http_status, request_id, hint
+        self.retryable, self.http_status, self.request_id = retryable, http_status, request_id
+        self.hint = hint
 
     def payload(self) -> dict:
         return messages.error_payload(self.scope, self.code, self.message, self.stream, self.retryable,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
+from collections.abc import Callable
 
 import orjson
 
@@ -54,13 +55,15 @@ class MessageWriter:
     before it is written (records are data and pass untouched; eof repeats error messages in its progress).
     """
 
-    def __init__(self, stream: BinaryIO | None = None, flush_each: bool | None = None, redact: Callable[[dict], dict] | None = None):
+    def __init__(self, stream: BinaryIO | None = None, flush_each: bool | None = None,
+                 redact: Callable[[dict], dict] | None = None):
         self.stream = stream if stream is not None else sys.stdout.buffer
         self.flush_each = _is_interactive_stream(self.stream) if flush_each is None else flush_each
         self.redact = redact
 
     def write(self, message: dict) -> None:
-        if self.redact is not None and message.get("type") in ("log", "trace", "connection_status", "control", "eof"):
+        if self.redact is not None and message.get("type") in ("log", "trace", "connection_status",
+                                                               "control", "eof"):
             message = self.redact(message)
         self.write_raw(dumps_line(message))
 

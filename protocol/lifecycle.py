@@ -42,7 +42,8 @@ TABLE: Final[dict[Status, dict[Event, tuple[Status | None, Violation | None]]]] 
                 "record": (None, "record_before_start"), "state": (None, "state_before_start"),
                 "note": (None, None)},
     "started": {"start": (None, "started_twice"), "progress": (None, None), "complete": ("complete", None),
-                "skip": ("skipped", None), "record": (None, None), "state": (None, None), "note": (None, None)},
+                "skip": ("skipped", None), "record": (None, None), "state": (None, None),
+                "note": (None, None)},
     "complete": _AFTER_END,
     "skipped": _AFTER_END,
 }

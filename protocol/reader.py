@@ -82,7 +82,8 @@ def _drain_too_long(stream: Readable, head: bytes, line_no: int, max_line_bytes:
         size += len(chunk)
         if not chunk or chunk.endswith(b"\n"):
             break
-    return BadLine(line_no, excerpt_of(head[:EXCERPT_CHARS * 4]), f"line too long ({size} bytes, limit {max_line_bytes})")
+    return BadLine(line_no, excerpt_of(head[:EXCERPT_CHARS * 4]),
+                   f"line too long ({size} bytes, limit {max_line_bytes})")
 
 
 def iter_lines(stream: Readable, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,

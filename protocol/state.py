@@ -101,7 +101,8 @@ class Stats(NamedTuple):
     deleted: int = 0
 
     def plus(self, other: Stats) -> Stats:
-        return Stats(self.inserted + other.inserted, self.updated + other.updated, self.deleted + other.deleted)
+        return Stats(self.inserted + other.inserted, self.updated + other.updated,
+                     self.deleted + other.deleted)
 
     @property
     def rows_written(self) -> int:

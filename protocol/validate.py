@@ -8,8 +8,8 @@ Two levels, as DESIGN.md section 5 asks of the engine:
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Iterator
+from functools import lru_cache, cache
+from collections.abc import Iterator
 
 from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
@@ -63,13 +63,14 @@ def _registry() -> Registry:
     return Registry().with_resources(resources)
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator_for(schema_name: str) -> Draft202012Validator:
     return Draft202012Validator(load_protocol_schemas()[schema_name], registry=_registry())
 
 
 def _path(err: ValidationError) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path).lstrip(".") or "(message)"
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
+                   for p in err.absolute_path).lstrip(".") or "(message)"
 
 
 def iter_errors(msg: dict, schema_name: str | None = None) -> Iterator[str]:

@@ -112,7 +112,8 @@ def apply_changes(emulator: Any) -> dict[str, int]:
 
 
 def print_summary(counts: dict[str, tuple[int, int]], first: SyncResult, second: SyncResult | None) -> None:
-    rows = [(s, live, dead, first.stream_seconds.get(s, 0.0)) for s, (live, dead) in counts.items() if live or dead]
+    rows = [(s, live, dead, first.stream_seconds.get(s, 0.0)) for s,
+            (live, dead) in counts.items() if live or dead]
     click.echo("\n  stream                          rows   deleted   seconds")
     click.echo("  " + "-" * 56)
     for stream, live, dead, secs in sorted(rows, key=lambda r: -r[1]):
@@ -162,14 +163,19 @@ def show_example_queries(url: str, schema: str) -> None:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--profile", type=click.Choice(["demo", "small"]), default="demo", show_default=True,
-              help="Emulator dataset: demo (~69k objects) or small (a few hundred, seconds). Example: --profile small")
-@click.option("--schema", default="stripe", show_default=True, help="Postgres schema for the tables, e.g. --schema stripe")
-@click.option("--progress", type=click.Choice(["auto", "live", "plain", "none"]), default="auto", show_default=True,
-              help="Progress view on stderr: live on a terminal, plain lines otherwise. Example: --progress plain")
+              help="Emulator dataset: demo (~69k objects) or small (a few hundred, seconds). Example: "
+                   "--profile small")
+@click.option("--schema", default="stripe", show_default=True,
+              help="Postgres schema for the tables, e.g. --schema stripe")
+@click.option("--progress", type=click.Choice(["auto", "live", "plain", "none"]), default="auto",
+              show_default=True,
+              help="Progress view on stderr: live on a terminal, plain lines otherwise. Example: "
+                   "--progress plain")
 @click.option("--incremental/--no-incremental", default=True, show_default=True,
               help="After the full sync, change some objects and run the incremental sync.")
 @click.option("--rate", type=float, default=50.0, show_default=True,
-              help="Requests per second against the emulator (real Stripe: the source's safe default). Example: --rate 25")
+              help="Requests per second against the emulator (real Stripe: the source's safe default). "
+                   "Example: --rate 25")
 def main(profile: str, schema: str, progress: str, incremental: bool, rate: float) -> None:
     """Sync Stripe (or the bundled emulator) into PostgreSQL and show the result.
 
@@ -190,7 +196,8 @@ def main(profile: str, schema: str, progress: str, incremental: bool, rate: floa
             from tests.stripe_emulator import spawn_emulator
             emulator = spawn_emulator({"profile": profile, "churn": {"rate": 2.0}})
             env.update(STRIPE_API_KEY=emulator.api_key, STRIPE_BASE_URL=emulator.url)
-            click.echo(f"demo: Stripe emulator at {emulator.url} (profile {profile}, changes every 0.5 s)", err=True)
+            click.echo(f"demo: Stripe emulator at {emulator.url} (profile {profile}, changes every 0.5 s)",
+                       err=True)
         if db_url:
             register_secret(db_url)
             click.echo(f"demo: writing into DATABASE_URL {redact_text(db_url)}", err=True)
@@ -224,7 +231,8 @@ def main(profile: str, schema: str, progress: str, incremental: bool, rate: floa
             if emulator is not None:
                 emulator.client.stop_churn()
                 changes = apply_changes(emulator)
-                click.echo(f"\n== Incremental sync (after {changes['updated']} updates, {changes['deleted']} deletes, "
+                click.echo(f"\n== Incremental sync (after {changes['updated']} updates, "
+                           f"{changes['deleted']} deletes, "
                            f"{changes['created']} new objects) ==", err=True)
             else:
                 click.echo("\n== Incremental sync ==", err=True)
@@ -238,7 +246,8 @@ def main(profile: str, schema: str, progress: str, incremental: bool, rate: floa
             streams = [s for s, (live, dead) in counts.items() if live or dead]
             mismatches = compare_with_truth(db_url, schema, emulator, streams)
             if mismatches:
-                click.echo("\nMISMATCH against the emulator's ground truth: " + "; ".join(mismatches), err=True)
+                click.echo("\nMISMATCH against the emulator's ground truth: " + "; ".join(mismatches),
+                           err=True)
                 sys.exit(1)
             click.echo(f"\n  Every table equals the emulator's ground truth, object by object "
                        f"({len(streams)} streams checked).")

@@ -40,7 +40,8 @@ def render_connector(name: str, schema: dict) -> str:
         desc = prop.get("description", "").replace("|", "\\|")
         if prop.get("secret"):
             desc = "**Secret.** " + desc
-        lines.append(f"| `{field}` | {_type_text(prop)} | {'yes' if field in required else ''} | {default} | {desc} |")
+        lines.append(f"| `{field}` | {_type_text(prop)} | {'yes' if field in required else ''} | "
+                     f"{default} | {desc} |")
     return "\n".join(lines) + "\n"
 
 

@@ -21,7 +21,7 @@ import queue
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterator
+from collections.abc import Iterator
 
 from protocol import messages
 from protocol.errors import ConnectorError
@@ -80,7 +80,8 @@ class Backfill:
                                                time_range=to_wire(job.time_range) if job.time_range else None,
                                                request_count=self.client.request_count))
             msgs += [messages.stream_status(job.stream.name, "started", range_complete=to_wire(r),
-                                            request_count=self.client.request_count) for r in job.done]  # what earlier runs read: progress views start from it
+                                            # what earlier runs read: progress views start from it
+                                            request_count=self.client.request_count) for r in job.done]
             if not job.ready:  # nothing to read (e.g. no new time since the last run)
                 msgs.append(messages.stream_state(job.stream.name, job.planner.snapshot()))
                 msgs += self._close(job)
@@ -209,7 +210,8 @@ class Backfill:
             if not isinstance(obj, dict) or not obj.get("id"):
                 out.append(messages.log("warn", f"{stream.name}: skipped an object without an id"))
                 continue
-            out.append(messages.record(stream.name, obj, emitted_at=emitted_at, updated_at=page.snapshot_time))
+            out.append(messages.record(stream.name, obj, emitted_at=emitted_at,
+                                       updated_at=page.snapshot_time))
             job.records += 1
         out.append(messages.stream_state(stream.name, planner.snapshot()))
         for r in merge(outcome.completed):
@@ -225,7 +227,8 @@ class Backfill:
         yield from first
         if self._all_done():
             return
-        threads = self.threads = [threading.Thread(target=self._worker, name=f"source-stripe-{i}", daemon=True)
+        threads = self.threads = [threading.Thread(target=self._worker, name=f"source-stripe-{i}",
+                                                   daemon=True)
                                   for i in range(self.workers)]
         for t in threads:
             t.start()

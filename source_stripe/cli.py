@@ -37,8 +37,9 @@ CONNECTOR = Connector(
     name=NAME, version=VERSION, kind="source", config_schema=CONFIG_SCHEMA,
     check=source.check, discover=source.discover, read=source.read, state_schema=STATE_SCHEMA,
     read_options=[click.Option(["--follow"], is_flag=True, default=False,
-                               help="After the backfill keep polling /v1/events (every events_poll_interval_s) "
-                                    "until SIGINT/SIGTERM, checkpointing as it goes; exits 0 on the signal.")],
+                               help="After the backfill keep polling /v1/events (every "
+                                    "events_poll_interval_s) until SIGINT/SIGTERM, checkpointing as it "
+                                    "goes; exits 0 on the signal.")],
     help="Read a Stripe account as JSON-lines protocol messages (records, states, traces).",
 )
 main = build_connector_cli(CONNECTOR)

@@ -1,8 +1,9 @@
 """HTTP access to Stripe's API: auth, headers, timeouts, retries, the shared rate limiter.
 
 `StripeClient.get(path, params)` returns a `Page` (the JSON body, `has_more`, the server's time from the
-`Date` header, and `snapshot_time`: a lower bound of the server's second when it built the body) or raises `errors.StripeAPIError` once the request failed for good. Every attempt first
-takes a token from the key's bucket (rate_limit.py) and counts in `request_count`.
+`Date` header, and `snapshot_time`: a lower bound of the server's second when it built the body) or
+raises `errors.StripeAPIError` once the request failed for good. Every attempt first takes a token from
+the key's bucket (rate_limit.py) and counts in `request_count`.
 
 Retried: 429, 5xx, timeouts, connection errors, truncated bodies, and anything with
 `Stripe-Should-Retry: true`; never other 4xx, never a response saying `Stripe-Should-Retry: false`.
@@ -21,7 +22,8 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import requests
 
@@ -175,8 +177,8 @@ class StripeClient:
             self.stop.wait(min(wait, 0.5))
 
     def get(self, path: str, params: dict[str, Any] | None = None, expect_list: bool = False) -> Page:
-        """GET with retries. `expect_list`: the body must be a list page (see `list_body_problem`); one that is
-        not (a proxy's empty body, `has_more` without objects) is retried like a truncated body, never
+        """GET with retries. `expect_list`: the body must be a list page (see `list_body_problem`); one that
+        is not (a proxy's empty body, `has_more` without objects) is retried like a truncated body, never
         taken as the end of the list."""
         url = self.settings.base_url.rstrip("/") + path
         timeout = (min(10.0, self.settings.timeout_s), self.settings.timeout_s)
@@ -190,9 +192,11 @@ class StripeClient:
             try:
                 resp = self._session().get(url, params=params, timeout=timeout)
             except requests.Timeout:
-                err = StripeAPIError(0, f"timed out after {self.settings.timeout_s:g}s", code="timeout", path=path)
+                err = StripeAPIError(0, f"timed out after {self.settings.timeout_s:g}s", code="timeout",
+                                     path=path)
             except requests.RequestException as exc:
-                err = StripeAPIError(0, f"connection failed ({type(exc).__name__})", code="network", path=path)
+                err = StripeAPIError(0, f"connection failed ({type(exc).__name__})", code="network",
+                                     path=path)
             else:
                 server_time = parse_http_date(resp.headers.get("Date"))
                 request_id = resp.headers.get("Request-Id")
@@ -209,8 +213,8 @@ class StripeClient:
                         return Page(body, server_time, request_id,
                                     _snapshot_time(server_time, time.monotonic() - sent, floor_at_send))
                     except (JSONDecodeError, ValueError, requests.RequestException) as exc:
-                        detail = str(exc) if isinstance(exc, ValueError) and not isinstance(exc, JSONDecodeError) \
-                            else "truncated or invalid JSON body"
+                        plain = isinstance(exc, ValueError) and not isinstance(exc, JSONDecodeError)
+                        detail = str(exc) if plain else "truncated or invalid JSON body"
                         err = StripeAPIError(0, detail, code="network", path=path)
                 else:
                     message, code, param = _error_fields(resp)
@@ -224,7 +228,8 @@ class StripeClient:
                         raise err
             if attempt >= self.settings.max_retries:
                 raise err
-            delay = backoff_delay(attempt, self.settings.backoff_base_s, self.settings.backoff_cap_s, retry_after,
+            delay = backoff_delay(attempt, self.settings.backoff_base_s, self.settings.backoff_cap_s,
+                                  retry_after,
                                   self.rng)
             attempt += 1
             if self.stop.wait(delay):

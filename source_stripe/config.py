@@ -51,7 +51,8 @@ def parse_start_date(value: object) -> int:
     try:
         parsed = dt.datetime.fromisoformat(str(value).strip())
     except ValueError:
-        raise ConfigError(f"--config: start_date: {value!r} is not Unix seconds or an ISO date like 2020-01-01") \
+        raise ConfigError(f"--config: start_date: {value!r} is not Unix seconds or an ISO date "
+                          "like 2020-01-01") \
             from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from protocol.errors import ConnectorError
 from protocol.secrets import redact_text
 
-NOT_ENABLED_MARKERS = ("not set up to use", "not enabled", "has not been activated", "feature is not available")
+NOT_ENABLED_MARKERS = ("not set up to use", "not enabled", "has not been activated",
+                       "feature is not available")
 
 
 class StripeAPIError(Exception):

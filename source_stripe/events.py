@@ -20,7 +20,7 @@ vanished, cannot be caught up; the caller then re-backfills (`is_expired`).
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from protocol import messages
 from source_stripe.client import StripeClient
@@ -92,7 +92,7 @@ class EventReader:
         return self.events_stream.list_params(gte=gte, lt=lt, starting_after=starting_after)
 
     def _read_chunk(self, gte: int, lt: int) -> tuple[list[dict], int | None]:
-        """All events of [gte, lt) newest first, or (partial, suggested smaller lt) when there are too many."""
+        """All events of [gte, lt) newest first, or (partial, a smaller lt to try) when there are too many."""
         events: list[dict] = []
         cursor = None
         pages = 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from source_stripe.config import is_live_key
 
@@ -29,7 +29,8 @@ def default_rate(api_key: str) -> float:
 
 
 class TokenBucket:
-    def __init__(self, rate: float, capacity: float | None = None, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, rate: float, capacity: float | None = None, *,
+                 clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, backoff_factor: float = 0.6,
                  min_rate_fraction: float = 0.1, recovery_s: float = 10.0, throttle_gap_s: float = 1.0):
         if rate <= 0:
@@ -64,7 +65,7 @@ class TokenBucket:
         self._last = now
 
     def try_acquire(self) -> float:
-        """Take a token if one is available and return 0.0, else return the seconds to wait before retrying."""
+        """Take a token if one is available and return 0.0, else the seconds to wait before retrying."""
         with self._lock:
             now = self._clock()
             self._refill(now)
@@ -88,7 +89,8 @@ class TokenBucket:
         with self._lock:
             now = self._clock()
             self._refill(now)
-            if self._throttled_at is None or now - self._throttled_at >= self._gap or now < self._throttled_at:
+            last = self._throttled_at
+            if last is None or now - last >= self._gap or now < last:
                 self._floor_rate = max(self._min_rate, self._rate_at(now) * self._backoff)
                 self._throttled_at = now
                 self.throttle_count += 1

@@ -1,4 +1,4 @@
-"""The source's operations: `check`, `discover`, `read` (glue between config, state, client, backfill, events).
+"""The source's operations: `check`, `discover`, `read` (glue of config, state, client, backfill, events).
 
 `read` in order: the catalog of the streams it will read (before any network), the account identity
 (`GET /v1/account`; a state made for another account or mode is refused), the run's frozen upper bound
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from connector_kit.connector import ReadRequest
 from protocol import messages
@@ -88,7 +88,8 @@ def build_jobs(streams: list[Stream], stream_states: dict, lower: int, upper: in
             planner = WindowPlanner(acc, windows, policy, ending_before=s.accepts("ending_before"))
             jobs.append(StreamJob(s, planner, time_range=acc, done=protocol_state.covered(acc, windows)))
         else:
-            planner = CursorPlanner(st.plan_cursor_stream(s.name, data), paginated=s.paginated, limit=policy.limit)
+            planner = CursorPlanner(st.plan_cursor_stream(s.name, data), paginated=s.paginated,
+                                    limit=policy.limit)
             jobs.append(StreamJob(s, planner))
     return jobs
 
@@ -97,7 +98,8 @@ class _Signals:
     """With --follow: SIGINT/SIGTERM stop the run cleanly (exit 0) instead of raising."""
 
     def __init__(self, stop: threading.Event, enabled: bool):
-        self.stop, self.enabled, self.saved = stop, enabled and threading.current_thread() is threading.main_thread(), {}
+        self.stop, self.saved = stop, {}
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
 
     def __enter__(self):
         if self.enabled:
@@ -121,13 +123,15 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
     client = make_client(opts, stop)
     with _Signals(stop, follow):
         try:
-            yield from _read(opts, client, streams, stream_states, glob, lower, follow, policy or SplitPolicy())
+            yield from _read(opts, client, streams, stream_states, glob, lower, follow,
+                             policy or SplitPolicy())
         except Cancelled:
             pass
         finally:
             stop.set()  # the run is over (or its reader went away): in-flight retries stop waiting
             client.close()
-    yield messages.log("info", f"source-stripe: {client.request_count} requests ({client.retry_count} retries)",
+    yield messages.log("info",
+                       f"source-stripe: {client.request_count} requests ({client.retry_count} retries)",
                        {"request_count": client.request_count, "retry_count": client.retry_count})
 
 
@@ -144,7 +148,8 @@ def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_sta
     cursor = st.events_cursor(glob)
     if cursor is not None and (is_expired(cursor, upper) or reader.seen_events_vanished(cursor, upper)):
         names = [s.name for s in streams if s.name in stream_states]
-        yield messages.log("warn", "the events cursor is older than Stripe's 30-day event retention: updates and "
+        yield messages.log("warn",
+                           "the events cursor is older than Stripe's 30-day event retention: updates and "
                                    "deletes since then cannot be read; re-reading these streams in full: "
                                    + (", ".join(names) or "(none)") + ". Objects deleted meanwhile stay in "
                                    "the destination.", {"streams": names})
@@ -174,6 +179,7 @@ def _catch_up(reader: EventReader, cursor: dict, upper: int, state_data) -> Iter
     except StripeAPIError as err:
         if err.is_auth:
             raise classify(err) from None
-        yield messages.log("warn", f"events could not be read; updates and deletes were not synced this time: "
+        yield messages.log("warn",
+                           f"events could not be read; updates and deletes were not synced this time: "
                                    f"{err.message}", {"http_status": err.status})
     return latest

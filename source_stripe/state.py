@@ -27,7 +27,8 @@ from protocol.ranges import Range
 
 def _bad(stream: str, why: str) -> ConfigError:
     return ConfigError(f"--state: stream {stream}: {why}",
-                       hint="pass the state printed by `destination-postgres state`, or no --state to start over")
+                       hint="pass the state printed by `destination-postgres state`, or no "
+                            "--state to start over")
 
 
 def parse_time_state(stream: str, data: Any) -> tuple[Range, list[dict]] | None:
@@ -55,7 +56,8 @@ def plan_time_stream(stream: str, data: Any, lower: int, upper: int) -> tuple[Ra
     `lower` is the configured start (0 = everything), `upper` the run's frozen upper bound."""
     parsed = parse_time_state(stream, data)
     if parsed is None:  # a start_date in the future: an empty range at start_date, never an inverted one
-        return (lower, max(lower, upper)), ([{"gte": lower, "lt": upper, "cursor": None}] if lower < upper else [])
+        return (lower,
+                max(lower, upper)), ([{"gte": lower, "lt": upper, "cursor": None}] if lower < upper else [])
     (gte, lt), windows = parsed
     lt = max(lt, gte)  # an inverted range (written for a future start_date) accounts for nothing
     if windows:  # an unfinished run: keep its frozen upper bound
@@ -100,7 +102,8 @@ def split_aggregate(state: Any) -> tuple[dict, dict | None]:
 
 def _bad_global(where: str, why: str) -> ConfigError:
     return ConfigError(f"--state: {where} {why}",
-                       hint="pass the state printed by `destination-postgres state`, or no --state to start over")
+                       hint="pass the state printed by `destination-postgres state`, or no "
+                            "--state to start over")
 
 
 def _check_global(glob: dict) -> None:
@@ -116,8 +119,10 @@ def _check_global(glob: dict) -> None:
     cur = glob.get("events_cursor")
     if cur is None:
         return
-    if not isinstance(cur, dict) or isinstance(cur.get("created"), bool) or not isinstance(cur.get("created"), int):
-        raise _bad_global("global.events_cursor", "must be {\"created\": int, \"seen\": [...], \"checked_at\": int}")
+    if not isinstance(cur, dict) or isinstance(cur.get("created"),
+                                               bool) or not isinstance(cur.get("created"), int):
+        raise _bad_global("global.events_cursor",
+                          "must be {\"created\": int, \"seen\": [...], \"checked_at\": int}")
     seen = cur.get("seen")
     if seen is not None and (not isinstance(seen, list) or not all(isinstance(i, str) for i in seen)):
         raise _bad_global("global.events_cursor.seen", "must be a list of event ids")
@@ -129,17 +134,19 @@ def _check_global(glob: dict) -> None:
 def check_account(global_data: dict | None, account: dict, has_stream_states: bool = False) -> None:
     """Refuse a state made for a different account or mode (`account` is {"id", "livemode"}), and stream
     checkpoints that carry no account identity at all (source-stripe always commits its global state, which
-    holds the identity, before any stream checkpoint: such a state was made elsewhere and cannot be trusted)."""
+    holds the identity, before any stream checkpoint: such a state was made elsewhere, not to be trusted)."""
     saved = (global_data or {}).get("account")
     if not saved:
         if has_stream_states:
             raise ConnectorError(
-                "state_mismatch", "the state has stream checkpoints but no account identity (global.account); "
+                "state_mismatch",
+                "the state has stream checkpoints but no account identity (global.account); "
                 "refusing to reuse it, since it may belong to another account or mode",
                 hint="pass the state source-stripe made for this account, or start without --state")
         return
     ids_known = saved.get("id") is not None and account.get("id") is not None
-    if (ids_known and saved["id"] != account["id"]) or bool(saved.get("livemode")) != bool(account["livemode"]):
+    if (ids_known
+        and saved["id"] != account["id"]) or bool(saved.get("livemode")) != bool(account["livemode"]):
         mode = lambda a: "live" if a.get("livemode") else "test"  # noqa: E731
         raise ConnectorError(
             "state_mismatch",

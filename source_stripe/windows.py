@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol
+from collections.abc import Iterable, Sequence
 
 from protocol.ranges import Range
 from protocol.state import time_window
@@ -120,7 +121,8 @@ def split_ranges(gte: int, t: int, covered_span: int, n: int, policy: SplitPolic
     horizon = gte if age is None else max(gte, t - int(policy.age_factor * max(1, age)))
     est_pages = density * (t - horizon) / policy.limit
     if est_pages > policy.part_pages:
-        part_objects, growth, max_parts = policy.part_pages * policy.limit, policy.growth, policy.max_parts - 1
+        part_objects, growth = policy.part_pages * policy.limit, policy.growth
+        max_parts = policy.max_parts - 1
     elif idle > 0 and est_pages >= 2 * policy.idle_part_pages:
         wanted = min(idle + 1, int(est_pages // policy.idle_part_pages), policy.max_parts - 1)
         part_objects, growth, max_parts = policy.idle_part_pages * policy.limit, policy.growth, wanted
@@ -191,7 +193,8 @@ class WindowPlanner:
 
     def _bottom(self, w: Window, anchor: str) -> PageRequest:
         w.bottom = "running"
-        return PageRequest("bottom", w.wid, w.gte, w.lt, ending_before=w.floor or anchor, limit=self.policy.limit)
+        return PageRequest("bottom", w.wid, w.gte, w.lt, ending_before=w.floor or anchor,
+                           limit=self.policy.limit)
 
     def initial_requests(self) -> list[PageRequest]:
         reqs = []

@@ -38,7 +38,8 @@ class Streams:
     """Which catalog streams the next source attempt reads."""
 
     explicit: bool  # the user chose the streams (--streams): always pass a catalog
-    excluded: dict[str, str] = field(default_factory=dict)  # stream -> why it is left out for the rest of the run
+    # stream -> why it is left out for the rest of the run
+    excluded: dict[str, str] = field(default_factory=dict)
     retry_only: set[str] = field(default_factory=set)  # the next attempt retries only these
 
     def to_read(self, catalog: dict | None) -> list[dict]:

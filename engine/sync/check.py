@@ -29,7 +29,8 @@ def connector_verdict(role: str, result: ChildResult) -> tuple[bool, str]:
     return False, f"{role}: FAILED " + describe_failure(f"`{role} check`", result)
 
 
-def run_check(source_cmd: list[str], source_config: dict, destination_cmd: list[str], destination_config: dict,
+def run_check(source_cmd: list[str], source_config: dict, destination_cmd: list[str],
+              destination_config: dict,
               out: BinaryIO, timeout: float = 120.0) -> int:
     files = {"source": ArgFile(source_config, "source-config"),
              "destination": ArgFile(destination_config, "destination-config")}
@@ -37,7 +38,8 @@ def run_check(source_cmd: list[str], source_config: dict, destination_cmd: list[
     results: dict[str, ChildResult] = {}
 
     def one(role: str) -> None:
-        results[role] = run_child(role, argv[role] + ["check", "--config", files[role].path], [files[role]], timeout)
+        argv_check = argv[role] + ["check", "--config", files[role].path]
+        results[role] = run_child(role, argv_check, [files[role]], timeout)
 
     try:
         threads = [threading.Thread(target=one, args=(role,)) for role in ("source", "destination")]

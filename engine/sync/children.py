@@ -17,7 +17,8 @@ import subprocess
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from engine.sync.outcome import exit_text
 from protocol.errors import ConfigError, ConnectorError
@@ -141,12 +142,14 @@ class ChildResult:
         for msg in self.messages:
             if msg.get("type") == "trace" and msg["trace"].get("trace_type") == "error":
                 return msg["trace"].get("error")
-            if msg.get("type") == "connection_status" and isinstance(msg["connection_status"].get("error"), dict):
-                return msg["connection_status"]["error"]
+            status = msg.get("connection_status") if msg.get("type") == "connection_status" else None
+            if isinstance(status, dict) and isinstance(status.get("error"), dict):
+                return status["error"]
         return None
 
     def first(self, kind: str) -> dict | None:
-        return next((m[kind] for m in self.messages if m.get("type") == kind and isinstance(m.get(kind), dict)), None)
+        return next((m[kind] for m in self.messages if m.get("type") == kind
+                     and isinstance(m.get(kind), dict)), None)
 
 
 def run_child(name: str, argv: list[str], arg_files: list[ArgFile], timeout: float = 120.0) -> ChildResult:
@@ -161,7 +164,8 @@ def run_child(name: str, argv: list[str], arg_files: list[ArgFile], timeout: flo
     timer = threading.Timer(timeout, on_timeout)
     timer.start()
     try:
-        msgs = [item.message for item in iter_lines(child.proc.stdout) if isinstance(item, Line)]  # type: ignore[arg-type]
+        # type: ignore[arg-type]
+        msgs = [item.message for item in iter_lines(child.proc.stdout) if isinstance(item, Line)]
         code = child.wait(timeout)
     finally:
         timer.cancel()
@@ -205,7 +209,8 @@ def destination_state(argv: list[str], config: ArgFile) -> tuple[bool, dict | No
             return True, None
         state = normalize(printed)
         if state is None:
-            raise ConnectorError("destination_failed", "`destination state` printed no aggregate state object")
+            raise ConnectorError("destination_failed",
+                                 "`destination state` printed no aggregate state object")
         return True, state
     if result.code == 2 and result.error() is None:
         return False, None
@@ -219,5 +224,6 @@ def discover(argv: list[str], config: ArgFile) -> dict:
     catalog = result.first("catalog")
     if result.code != 0 or catalog is None or not isinstance(catalog.get("streams"), list):
         raise child_error(result, "source_failed",
-                          "cannot list the source's streams: " + describe_failure("`source discover`", result))
+                          "cannot list the source's streams: " + describe_failure("`source discover`",
+                                                                                  result))
     return catalog

@@ -52,7 +52,8 @@ class ConfigRecipe:
 
 SOURCE = ConfigRecipe("source", "--source-config", "STRIPE_API_KEY", "api_key", "base_url", "source-stripe",
                       "e.g. STRIPE_API_KEY=sk_test_... engine sync --schema stripe")
-DESTINATION = ConfigRecipe("destination", "--destination-config", "DATABASE_URL", "url", "schema", "destination-postgres",
+DESTINATION = ConfigRecipe("destination", "--destination-config", "DATABASE_URL", "url", "schema",
+                           "destination-postgres",
                            "e.g. DATABASE_URL=postgresql://user:password@localhost/db engine sync")
 
 
@@ -63,7 +64,8 @@ def build_config(recipe: ConfigRecipe, arg: str | None, env: Mapping[str, str], 
     elif env.get(recipe.env):
         config = {recipe.key: env[recipe.env]}
     else:
-        raise ConfigError(f"no {recipe.role} config: pass {recipe.option} or set {recipe.env}", hint=recipe.hint)
+        raise ConfigError(f"no {recipe.role} config: pass {recipe.option} or set {recipe.env}",
+                          hint=recipe.hint)
     if override:
         config[recipe.override] = override
     register_all_secrets(config, recipe.schema)
@@ -86,7 +88,8 @@ def strip_url_password(url: str) -> str:
     if parts.password is None:
         return url
     host = parts.hostname or ""
-    netloc = (f"{parts.username}@" if parts.username else "") + host + (f":{parts.port}" if parts.port else "")
+    netloc = (f"{parts.username}@" if parts.username else "") + host + (f":{parts.port}" if parts.port
+                                                                        else "")
     return urlunsplit(parts._replace(netloc=netloc))
 
 

@@ -62,7 +62,8 @@ class Confirmations:
                     with self.lock:
                         self.errors = (self.errors + [error])[-10:]
                     self.notify(Forward(msg))
-                    self.notify(ViewEvent("error", f"destination [{error.get('code')}] {error.get('message')}"))
+                    self.notify(ViewEvent("error",
+                                          f"destination [{error.get('code')}] {error.get('message')}"))
                 elif kind in ("log", "trace"):
                     self.notify(Forward(msg))
         except (OSError, ValueError):
@@ -86,7 +87,8 @@ class Confirmations:
             self.state, changed = protocol_state.apply(self.state, payload)
             key = protocol_state.state_key(payload)
             if key is not None:
-                self.attempt.confirmed(key, payload.get("data"), Stats.from_wire(payload.get("destination_stats")),
+                self.attempt.confirmed(key, payload.get("data"),
+                                       Stats.from_wire(payload.get("destination_stats")),
                                        changed)
             self._dirty = self._dirty or changed
         self.save()

@@ -65,7 +65,8 @@ class AttemptProgress:
         if not changed:
             return
         self.changed.add(key)
-        if stats.rows_written or (key in self._after_records and data not in self._before_records.get(key, ())):
+        if stats.rows_written or (key in self._after_records
+                                  and data not in self._before_records.get(key, ())):
             self.moved = True
 
     def progressed(self, advanced_streams: set[str]) -> bool:

@@ -11,7 +11,8 @@ import signal
 from dataclasses import dataclass, field
 
 
-def run_status(outcome: str, unconfirmed: int, tracker_outcome: str, stop_signal: int | None) -> tuple[str, int]:
+def run_status(outcome: str, unconfirmed: int, tracker_outcome: str,
+               stop_signal: int | None) -> tuple[str, int]:
     """(eof status, exit code)."""
     if outcome == "interrupted":
         return "partial", 128 + (stop_signal or signal.SIGINT)
@@ -44,7 +45,8 @@ class RunSummary:
 def summary(s: RunSummary) -> str:
     """The stderr lines that end a run."""
     where = f"; state saved to {s.state_file}" if s.state_file else ""
-    text = f"engine: sync {s.status}: {s.records:,} records in {s.seconds:.1f}s, {s.restarts} restart(s){where}"
+    text = (f"engine: sync {s.status}: {s.records:,} records in {s.seconds:.1f}s, {s.restarts} "
+            f"restart(s){where}")
     if s.exit_code > 128:
         text += f"; interrupted by {signal.Signals(s.exit_code - 128).name}: the next run resumes from the " \
                 "confirmed state"

@@ -79,7 +79,8 @@ def classify_error(payload: dict) -> ErrorClass:
 def signal_failure(kind: str, payload: dict) -> tuple[Failure | None, tuple[str, str] | None]:
     """What a Processor signal means for the attempt: (its failure or None, (stream, why) to leave out)."""
     if kind == "bad_message":
-        return Failure("bad_message", "bad_message", f"bad line from the source: {payload.get('message')}"), None
+        return Failure("bad_message", "bad_message",
+                       f"bad line from the source: {payload.get('message')}"), None
     if kind != "error":
         return None, None
     text = f"[{payload.get('code')}] {payload.get('message')}"
@@ -94,29 +95,34 @@ def signal_failure(kind: str, payload: dict) -> tuple[Failure | None, tuple[str,
     return None, None
 
 
-def exit_failure(code: int | None, stderr_tail: str, unfinished: list[str], retry: list[str]) -> Failure | None:
+def exit_failure(code: int | None, stderr_tail: str, unfinished: list[str],
+                 retry: list[str]) -> Failure | None:
     """How a source attempt that printed its last line ended: None when well (exit 0, streams finished)."""
     if code == 2:
-        return Failure("permanent", "invalid_config", f"the source {exit_text(code)} (usage error): {stderr_tail}", 2)
+        return Failure("permanent", "invalid_config",
+                       f"the source {exit_text(code)} (usage error): {stderr_tail}", 2)
     if code != 0:
         kind = "crash" if code is None or code < 0 else "exit"
-        return Failure(kind, "source_failed", f"the source {exit_text(code)}" + (f": {stderr_tail}" if stderr_tail
+        return Failure(kind, "source_failed",
+                       f"the source {exit_text(code)}" + (f": {stderr_tail}" if stderr_tail
                                                                                    else ""), code)
     if unfinished:
         return Failure("incomplete", "source_failed",
                        f"the source exited without finishing stream(s) {', '.join(sorted(unfinished))}")
     if retry:
-        return Failure("transient", "source_failed", f"retryable errors in stream(s) {', '.join(sorted(retry))}")
+        return Failure("transient", "source_failed",
+                       f"retryable errors in stream(s) {', '.join(sorted(retry))}")
     return None
 
 
 def backoff(policy: RestartPolicy, attempt: int, rand: float) -> float:
-    """Delay before restart number `attempt` (1-based): base * 2^(attempt-1), capped, +- jitter (rand in [0,1))."""
+    """Delay before restart number `attempt` (1-based): base * 2^(attempt-1), capped, +- jitter."""
     return max(0.0, backoff_delay(attempt - 1, policy.base_delay, policy.max_delay, rand,
                                   (1 - policy.jitter, 1 + policy.jitter)))
 
 
-def decide(policy: RestartPolicy, history: History, failure: Failure, progressed: bool, rand: float) -> Decision:
+def decide(policy: RestartPolicy, history: History, failure: Failure, progressed: bool,
+           rand: float) -> Decision:
     """Restart or give up after `failure`; `progressed` is True when the attempt confirmed new state."""
     if progressed:
         history = History(total_restarts=history.total_restarts)

@@ -61,7 +61,8 @@ class SyncRun:
                 totals = Totals()
             totals.runs += 1
             catalog = self._catalog_for_streams(source_config)
-            return Session(self.options, self.output, self.store, self.stopping, source_config, destination_config,
+            return Session(self.options, self.output, self.store, self.stopping, source_config,
+                           destination_config,
                            state, totals, catalog, self.report, self.start).run()
         except ConfigError:
             raise
@@ -103,7 +104,8 @@ class SyncRun:
                  "window_records_per_second": 0.0, "streams": {}, "errors": [payload]}
         self.output.emit(messages.eof("failed", True, self._last_known_state(), final))
         self.output.flush()
-        self.report(f"engine: error [{exc.code}]: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
+        self.report(f"engine: error [{exc.code}]: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint
+                                                                    else ""))
         return 1
 
     def _last_known_state(self) -> dict:

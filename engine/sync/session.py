@@ -59,7 +59,8 @@ class Session:
         self.streams = Streams(explicit=bool(options.streams))
         self.lines = SourceLines()
         self.confirmations = Confirmations(state, store, output.notify)
-        self.destination = Destination(options.destination_cmd, destination_config, self.confirmations, output)
+        self.destination = Destination(options.destination_cmd, destination_config,
+                                       self.confirmations, output)
         pipe_options = dataclasses.replace(options.pipe, catalog=None, state=state)
         sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records)
         self.processor = Processor(pipe_options, sink, output.view)
@@ -91,7 +92,8 @@ class Session:
                 return "done"  # every stream left out after permanent errors
             self.generation += 1
             state, _ = self.confirmations.snapshot()
-            attempt = SourceAttempt(self.generation, self.options, self.processor, self.lines, self.destination,
+            attempt = SourceAttempt(self.generation, self.options, self.processor, self.lines,
+                                    self.destination,
                                     self.output, self.streams, self.stopping, self.tick)
             failure = attempt.run(self.source_config, state)
             if self.stop.signal is not None:
@@ -108,7 +110,8 @@ class Session:
                 self.final_error = (failure.code, decision.reason)
                 return "failed"
             self.restarts += 1
-            self.output.event(f"source attempt {self.generation} failed: {failure.message}; restarting from the "
+            self.output.event(f"source attempt {self.generation} failed: {failure.message}; "
+                              "restarting from the "
                               f"last confirmed state in {decision.delay:.1f}s", "warn")
             if not self._sleep(decision.delay):
                 return "interrupted" if self.stop.signal is not None else "destination"
@@ -177,11 +180,13 @@ class Session:
             self.final_error = ("destination_failed",
                                 f"{destination.failure}. {confirmed_text(state, confirmed, unconfirmed)}")
         elif outcome == "done" and unconfirmed > 0:
-            self.final_error = ("destination_failed", f"the destination exited without confirming {unconfirmed} "
+            self.final_error = ("destination_failed",
+                                f"the destination exited without confirming {unconfirmed} "
                                 f"state(s); {confirmed_text(state, confirmed, unconfirmed)}")
         status, exit_code = run_status(outcome, unconfirmed, tracker.outcome(True), self.stop.signal)
         if self.final_error is not None:
-            self.processor.emit_error(messages.error_payload("global", self.final_error[0], self.final_error[1]))
+            self.processor.emit_error(messages.error_payload("global", self.final_error[0],
+                                                             self.final_error[1]))
         has_more = status != "succeeded" or tracker.has_more() or self.options.follow
         self._save_totals(complete=status == "succeeded" and not has_more)
         final = self.processor.snapshot()

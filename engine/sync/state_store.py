@@ -40,13 +40,16 @@ class Totals:
     def from_dict(cls, raw: Any) -> Totals:
         if not isinstance(raw, dict):
             return cls()
-        known = {f.name: raw[f.name] for f in fields(cls) if f.name in raw and isinstance(raw[f.name], (int, bool))}
+        known = {f.name: raw[f.name] for f in fields(cls) if f.name in raw
+                 and isinstance(raw[f.name], (int, bool))}
         return cls(**known)
 
     def plus(self, records: int = 0, requests: int = 0, elapsed_ms: int = 0, stats: Stats = ZERO) -> Totals:
         """These totals with one run's figures added (pure)."""
-        return Totals(self.runs, self.records + records, self.requests + requests, self.elapsed_ms + elapsed_ms,
-                      self.inserted + stats.inserted, self.updated + stats.updated, self.deleted + stats.deleted,
+        return Totals(self.runs, self.records + records, self.requests + requests,
+                      self.elapsed_ms + elapsed_ms,
+                      self.inserted + stats.inserted, self.updated + stats.updated,
+                      self.deleted + stats.deleted,
                       self.sync_complete)
 
     def to_dict(self) -> dict:
@@ -133,5 +136,6 @@ class StateStore:
         try:
             return loads(data)
         except JSONDecodeError as exc:
-            raise ConfigError(f"{path} is not valid JSON ({exc})", hint="fix or delete the file to start over") \
+            raise ConfigError(f"{path} is not valid JSON ({exc})",
+                              hint="fix or delete the file to start over") \
                 from None

@@ -12,7 +12,7 @@ Check names are stable: docs/conformance.md lists them.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from protocol.conformance.report import Report
 from protocol.jsonio import dumps
@@ -58,7 +58,8 @@ class StdoutChecker:
             return None
         msg, raw = item.message, item.raw
         if self.eof_line is not None:
-            self.report.fail(self.eof_name, f"{msg.get('type')} message after the eof of line {self.eof_line}",
+            self.report.fail(self.eof_name,
+                             f"{msg.get('type')} message after the eof of line {self.eof_line}",
                              item.line_no, raw)
         errors = self.validator.errors(msg)
         if errors:
@@ -82,7 +83,8 @@ class StdoutChecker:
 
 def _error_payload(msg: dict) -> dict | None:
     trace = msg.get("trace") if msg.get("type") == "trace" else None
-    if isinstance(trace, dict) and trace.get("trace_type") == "error" and isinstance(trace.get("error"), dict):
+    if isinstance(trace, dict) and trace.get("trace_type") == "error" \
+            and isinstance(trace.get("error"), dict):
         return trace["error"]
     return None
 
@@ -125,7 +127,8 @@ class ReadChecker:
 
     def __init__(self, report: Report):
         self.report = report
-        for name in (self.FIRST, self.KNOWN, self.STARTED, self.STATE, self.TERMINAL, self.AFTER, self.GLOBAL):
+        for name in (self.FIRST, self.KNOWN, self.STARTED, self.STATE, self.TERMINAL, self.AFTER,
+                     self.GLOBAL):
             report.check(name)
         self.catalog: list[str] | None = None
         self.status: dict[str, Status] = {}  # stream -> lifecycle status (absent: pending)
@@ -167,7 +170,8 @@ class ReadChecker:
             self.report.fail(self.KNOWN, f"{what} without a stream name", line_no, raw)
             return False
         if self.catalog is not None and stream not in self.catalog:
-            self.report.fail(self.KNOWN, f"{what} for stream {stream!r}, which is not in the catalog", line_no, raw)
+            self.report.fail(self.KNOWN, f"{what} for stream {stream!r}, which is not in the catalog",
+                             line_no, raw)
             return False  # one reason is enough: the lifecycle rules are not checked for unknown streams
         return True
 
@@ -244,16 +248,19 @@ class ReadChecker:
         streams = list(dict.fromkeys([*(self.catalog or []), *self.started]))
         missing = [s for s in streams if s not in self.ended]
         if missing and self.global_error is None:
-            where = [f"{s!r} (started at line {self.started[s]})" if s in self.started else f"{s!r} (never started)"
+            where = [f"{s!r} (started at line {self.started[s]})" if s in self.started
+                     else f"{s!r} (never started)"
                      for s in missing[:5]]
             self.report.fail(self.TERMINAL, f"no complete/skipped status for {len(missing)} stream(s): "
                              + ", ".join(where) + (", ..." if len(missing) > 5 else ""))
         elif missing:
-            self.report.check(self.TERMINAL).note(f"{len(missing)} stream(s) unfinished after the global error")
+            self.report.check(self.TERMINAL).note(f"{len(missing)} stream(s) unfinished after "
+                                                  "the global error")
         else:
             done = sum(1 for _, status in self.ended.values() if status == "complete")
             self.report.check(self.TERMINAL).note(
-                f"{done} complete, {len(self.ended) - done} skipped; {self.records} records, {self.states} states")
+                f"{done} complete, {len(self.ended) - done} skipped; {self.records} records, "
+                f"{self.states} states")
 
 
 class EchoChecker:

@@ -15,7 +15,8 @@ from protocol.conformance.session import Options, check_destination, check_sourc
 _COMMON = [
     click.option("--config", help="Connector config (path or inline JSON), passed to the command as given. "
                                    "Without it only spec and the usage probe run."),
-    click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds allowed per command."),
+    click.option("--timeout", type=float, default=60.0, show_default=True,
+                 help="Seconds allowed per command."),
     click.argument("cmd", nargs=-1, required=True),
 ]
 
@@ -50,7 +51,8 @@ def source(cmd: tuple[str, ...], config: str | None, timeout: float, catalog: st
 
 
 @main.command(help="Check a destination: spec, usage errors, check, write with a generated input.\n\n"
-                   "Example: python -m protocol.conformance destination --config dst.json -- destination-postgres")
+                   "Example: python -m protocol.conformance destination --config dst.json -- "
+                   "destination-postgres")
 @_with_common
 @click.option("--records", type=click.IntRange(1, 1_000_000), default=6, show_default=True,
               help="Records per stream in the generated input.")

@@ -70,7 +70,8 @@ def destination_input(records_per_stream: int = 6, batches: int = 2) -> list[dic
         tomb = messages.record(stream, {"id": _record(stream, 0)["record"]["data"]["id"]},
                                emitted_at=EMITTED_AT + 999, deleted=True, updated_at=UPDATED_AT + 1)
         seq += 1
-        out += [tomb, _state(stream, seq), messages.stream_status(stream, "complete", range_complete=TIME_RANGE)]
+        out += [tomb, _state(stream, seq),
+                messages.stream_status(stream, "complete", range_complete=TIME_RANGE)]
     seq += 1
     out.append(_state(None, seq))
     final_state = protocol_state.build({s: protocol_state.time_window(WINDOW, []) for s in STREAMS},

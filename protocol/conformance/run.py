@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from protocol.reader import BadLine, Line, iter_lines
 
@@ -53,7 +53,8 @@ def run_command(argv: list[str], on_line: Callable[[Line | BadLine], None], time
     result = RunResult(list(argv), exit_code=None)
     with tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin_lines is not None else subprocess.DEVNULL,
+            proc = subprocess.Popen(argv,
+                                    stdin=subprocess.PIPE if stdin_lines is not None else subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=err, start_new_session=True, cwd=cwd)
         except OSError as exc:  # not found, not executable: report like a shell would
             result.exit_code = 127 if isinstance(exc, FileNotFoundError) else 126

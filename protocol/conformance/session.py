@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 
 from protocol.conformance.checks import (EchoChecker, ReadChecker, StdoutChecker, check_exit,
@@ -50,7 +51,8 @@ class _Session:
     secrets: tuple[str, ...] = ()
 
     def run(self, name: str, args: list[str], on_message: Handler | None = None,
-            stdin: list[bytes] | None = None, report: Report | None = None) -> tuple[RunResult, StdoutChecker]:
+            stdin: list[bytes] | None = None,
+            report: Report | None = None) -> tuple[RunResult, StdoutChecker]:
         """Run `CMD args`, feeding each stdout line to the generic checker and sound ones to `on_message`."""
         report = report or self.report
         out = StdoutChecker(report, name, self.secrets)
@@ -59,7 +61,8 @@ class _Session:
             msg = out.feed(item)
             if msg is not None and on_message is not None:
                 on_message(item.line_no, msg, item.raw)
-        result = run_command(self.cmd + args, on_line, self.opts.timeout, stdin, secret_byte_forms(self.secrets))
+        result = run_command(self.cmd + args, on_line, self.opts.timeout, stdin,
+                             secret_byte_forms(self.secrets))
         finish_run(report, name, result, self.opts.timeout)
         return result, out
 
@@ -154,22 +157,26 @@ def _secrets(config: Any, schema: dict | None) -> list[str]:
         return []
     if schema is not None:
         return config_secret_values(config, schema)
-    return list(dict.fromkeys(form for value in guessed_secret_values(config) for form in secret_forms(value)))
+    return list(dict.fromkeys(form for value in guessed_secret_values(config)
+                              for form in secret_forms(value)))
 
 
 def _usage(session: _Session) -> None:
     """A missing config file is a usage error: exit code 2, stdout still protocol only, no traceback."""
     result, out = session.run("usage", ["check", "--config", MISSING_CONFIG])
-    check_exit(session.report, "usage", result.exit_code, result.stderr_head, out.global_error_line, expect=(2,))
+    check_exit(session.report, "usage", result.exit_code, result.stderr_head, out.global_error_line,
+               expect=(2,))
 
 
 def _check(session: _Session) -> None:
     statuses: list[tuple[int, dict, bytes]] = []
-    result, out = session.run("check", ["check", "--config", session.opts.config],
-                              lambda n, m, raw: statuses.append((n, m, raw)) if m["type"] == "connection_status"
-                              else None)
+    def keep_status(n: int, m: dict, raw: bytes) -> None:
+        if m["type"] == "connection_status":
+            statuses.append((n, m, raw))
+    result, out = session.run("check", ["check", "--config", session.opts.config], keep_status)
     report = session.report
-    failed_line = next((n for n, m, _ in statuses if m["connection_status"].get("status") != "succeeded"), None)
+    failed_line = next((n for n, m, _ in statuses if m["connection_status"].get("status") != "succeeded"),
+                       None)
     check_exit(report, "check", result.exit_code, result.stderr_head, failed_line or out.global_error_line)
     if len(statuses) != 1:
         report.fail("check: one connection_status message", f"{len(statuses)} on stdout, expected exactly 1")
@@ -185,8 +192,10 @@ def _check(session: _Session) -> None:
 def _discover(session: _Session) -> None:
     sub = Report(secrets=session.report.secrets)
     catalogs: list[tuple[int, dict, bytes]] = []
-    result, out = session.run("discover", ["discover", "--config", session.opts.config],
-                              lambda n, m, raw: catalogs.append((n, m, raw)) if m["type"] == "catalog" else None,
+    def keep_catalog(n: int, m: dict, raw: bytes) -> None:
+        if m["type"] == "catalog":
+            catalogs.append((n, m, raw))
+    result, out = session.run("discover", ["discover", "--config", session.opts.config], keep_catalog,
                               report=sub)
     if result.exit_code == 2 and result.stdout_lines == 0 and UNSUPPORTED_RE.search(result.stderr_head):
         last = result.stderr_head.strip().splitlines()[-1]

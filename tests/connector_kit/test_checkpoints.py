@@ -37,7 +37,8 @@ def test_checkpoints_schedule_commits_and_echo_their_stats():
     now, waiting = [100.0], [True]
     cp = Checkpoints(input_pending=lambda: waiting[0], clock=lambda: now[0], max_delay=1.0)
     assert not cp.add({"type": "state", "state": {"state_type": "stream"}}, 1)  # no stream name: refused
-    assert cp.add(messages.stream_state("customers", {"n": 1}), 2) and cp.add(messages.global_state({"g": 1}), 3)
+    assert cp.add(messages.stream_state("customers", {"n": 1}),
+                  2) and cp.add(messages.global_state({"g": 1}), 3)
     assert not cp.commit_due()  # more input is waiting, and the oldest checkpoint is young
     now[0] += 1.0
     assert cp.commit_due()  # waited long enough

@@ -59,7 +59,8 @@ def assert_usage_error(argv: list[str], *expected: str, secrets: tuple[str, ...]
 
 
 def test_bad_config_type_names_the_field():
-    assert_usage_error(exe("source-stripe") + ["check", "--config", '{"api_key": "' + KEY + '", "max_retries": "x"}'],
+    assert_usage_error(exe("source-stripe") + ["check", "--config",
+                                               '{"api_key": "' + KEY + '", "max_retries": "x"}'],
                        "max_retries: 'x' is not of type 'integer'", secrets=(KEY,))
 
 
@@ -110,9 +111,11 @@ def test_read_takes_catalog_and_state_inline_or_from_files(tmp_path):
     ("global_error", "auth_failed", None),
 ])
 def test_failures_exit_1_with_an_error_message_and_no_traceback(mode, code_, hint):
-    code, lines, stderr = run(SCAFFOLD + ["source", "read", "--config", dumps({"api_key": KEY, "mode": mode}).decode()])
+    code, lines, stderr = run(SCAFFOLD + ["source", "read", "--config",
+                                          dumps({"api_key": KEY, "mode": mode}).decode()])
     assert code == 1
-    errors = [m["trace"]["error"] for m in lines if m["type"] == "trace" and m["trace"]["trace_type"] == "error"]
+    errors = [m["trace"]["error"] for m in lines if m["type"] == "trace"
+              and m["trace"]["trace_type"] == "error"]
     assert [e["code"] for e in errors] == [code_]
     assert "Traceback" not in stderr and KEY not in stderr and KEY not in dumps(lines).decode()
     if hint:
@@ -132,7 +135,8 @@ def test_failed_check_is_a_connection_status_with_exit_1_and_masked_key():
     (msg,) = lines
     assert msg["connection_status"]["status"] == "failed"
     assert msg["connection_status"]["error"]["code"] == "auth_failed"
-    assert KEY not in dumps(msg).decode() and KEY not in stderr and "****" in msg["connection_status"]["message"]
+    assert KEY not in dumps(msg).decode() and KEY not in stderr
+    assert "****" in msg["connection_status"]["message"]
 
 
 def test_write_reads_stdin_and_reports_a_bad_line_clearly():

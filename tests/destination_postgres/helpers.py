@@ -60,4 +60,4 @@ def table(conn, schema: str, name: str, columns: str = "*") -> list[dict]:
     with conn.cursor() as cur:
         cur.execute(f'SELECT {columns} FROM "{schema}"."{name}" ORDER BY id')
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

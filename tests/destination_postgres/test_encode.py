@@ -25,9 +25,11 @@ def test_a_tombstone_keeps_the_buffered_values_and_bad_records_say_why():
     enc = encoder()
     old = enc.row("customers", {"data": {"id": "cus_1", "email": "a@x", "balance": 2}, "updated_at": 5}, 1,
                   lambda s, i: None)
-    tomb = enc.row("customers", {"data": {"id": "cus_1"}, "deleted": True, "updated_at": 6}, 2, lambda s, i: old)
+    tomb = enc.row("customers", {"data": {"id": "cus_1"}, "deleted": True, "updated_at": 6}, 2,
+                   lambda s, i: old)
     assert not isinstance(tomb, str) and tomb.deleted
     assert loads(line_json(tomb.line)) == {"id": "cus_1", "email": "a@x", "balance": 2}
     assert enc.row("customers", {"data": [1]}, 7, lambda s, i: None) == "line 7: record data is not an object"
     assert enc.row("customers", {"data": {}}, 8, lambda s, i: None) == "line 8: record has no string 'id'"
-    assert "neither updated_at nor emitted_at" in enc.row("customers", {"data": {"id": "c"}}, 9, lambda s, i: None)
+    assert "neither updated_at nor emitted_at" in enc.row("customers", {"data": {"id": "c"}}, 9, lambda s,
+                                                          i: None)

@@ -69,6 +69,7 @@ def test_python_converters_agree_with_sql_read_expressions(pg_url):
                     raw = literal(dumps({"k": value}).decode()) + "::jsonb"
                     cur.execute(f"SELECT ({types.read_expression(pg_type, raw, literal('k'))})::text")
                     from_sql.append(cur.fetchone()[0])
-                assert list(zip(VALUES, from_python)) == list(zip(VALUES, from_sql)), pg_type
+                pairs = list(zip(VALUES, from_python, from_sql, strict=True))
+                assert from_python == from_sql, (pg_type, [x for x in pairs if x[1] != x[2]])
     finally:
         conn.close()

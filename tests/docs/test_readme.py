@@ -78,7 +78,8 @@ def test_demo_small_profile_completes_exactly(tmp_path):
     env = dict(os.environ, STRIPE_SYNC_STATE_DIR=str(tmp_path))
     env.pop("STRIPE_API_KEY", None)
     env.pop("DATABASE_URL", None)
-    result = subprocess.run([sys.executable, "-m", "scripts.demo", "--profile", "small", "--progress", "plain"],
+    result = subprocess.run([sys.executable, "-m", "scripts.demo", "--profile", "small", "--progress",
+                             "plain"],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Every table equals the emulator's ground truth" in result.stdout

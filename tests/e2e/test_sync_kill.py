@@ -87,7 +87,8 @@ def table_rows(pg_url: str, schema: str, table: str) -> dict[str, tuple[dict, ob
 def mutate(emu, rng: random.Random) -> None:
     """Some creates, updates and deletes between runs (they reach the source as events)."""
     live = [o["id"] for o in emu.dump("customers")["objects"]]
-    created = [emu.create("customers", email=f"new{rng.randrange(10**6)}@example.com")["id"] for _ in range(3)]
+    created = [emu.create("customers", email=f"new{rng.randrange(10**6)}@example.com")["id"]
+               for _ in range(3)]
     updated = rng.sample(live, 3)
     for cid in updated:
         emu.update("customers", cid, name=f"Renamed {rng.randrange(1000)}")
@@ -119,7 +120,8 @@ def test_sigkill_at_random_points_then_rerun_ends_equal_to_ground_truth(pg_url, 
                 mutate(emu, rng)
             with open(tmp_path / f"run{n}.out", "wb") as out, open(tmp_path / f"run{n}.err", "wb") as err:
                 proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT)
-                deadline = time.time() + rng.uniform(0.2, 1.8)  # startup, state load, backfill, events, commit
+                # startup, state load, backfill, events, commit
+                deadline = time.time() + rng.uniform(0.2, 1.8)
                 kids: set[int] = set()
                 while time.time() < deadline and proc.poll() is None:
                     kids.update(children_of(proc.pid))
@@ -152,10 +154,12 @@ def test_sigkill_at_random_points_then_rerun_ends_equal_to_ground_truth(pg_url, 
             deleted = {d["id"] for d in truth.get("deleted", [])}
             synced_live = {k: raw for k, (raw, deleted_at) in rows.items() if deleted_at is None}
             missing, extra = sorted(set(live) - set(synced_live)), sorted(set(synced_live) - set(live))
-            assert not missing and not extra, f"{stream}: {len(missing)} objects missing (e.g. {missing[:3]}), " \
+            assert not missing and not extra, \
+                f"{stream}: {len(missing)} objects missing (e.g. {missing[:3]}), " \
                 f"{len(extra)} live rows not live in Stripe (e.g. {extra[:3]})"
             mismatched = [k for k in live if synced_live[k] != live[k]]
             assert not mismatched, f"{stream}: {len(mismatched)} objects differ, e.g. {mismatched[:3]}"
             tombstoned = {k for k, (_, deleted_at) in rows.items() if deleted_at is not None}
-            assert tombstoned <= deleted, f"{stream}: rows tombstoned that are not deleted: {tombstoned - deleted}"
+            assert tombstoned <= deleted, \
+                f"{stream}: rows tombstoned that are not deleted: {tombstoned - deleted}"
             assert deleted & set(rows) <= tombstoned, f"{stream}: deleted objects still live in the table"

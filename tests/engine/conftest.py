@@ -27,7 +27,8 @@ class SyncResult:
     dir: Path
 
     def of(self, kind: str, sub: str | None = None) -> list[dict]:
-        return [m[kind] for m in self.messages if m["type"] == kind and (sub is None or m[kind]["trace_type"] == sub)]
+        return [m[kind] for m in self.messages if m["type"] == kind
+                and (sub is None or m[kind]["trace_type"] == sub)]
 
     @property
     def eof(self) -> dict:
@@ -57,13 +58,15 @@ class SyncRunner:
         return {"db": str(self.dir / "db.json"), **extra}
 
     def argv(self, command: str, source: dict, destination: dict, *extra: str) -> list[str]:
-        return [sys.executable, "-m", "engine", command, "--source", FAKE_SOURCE, "--source-config", json.dumps(source),
+        return [sys.executable, "-m", "engine", command, "--source", FAKE_SOURCE, "--source-config",
+                json.dumps(source),
                 "--destination", FAKE_DESTINATION, "--destination-config", json.dumps(destination), *extra]
 
     def sync(self, source: dict | None = None, destination: dict | None = None, *extra: str,
              timeout: float = 60) -> SyncResult:
         argv = self.argv("sync", source or self.source_config(), destination or self.destination_config(),
-                         "--state-file", str(self.dir / "state.json"), "--progress", "plain", "--output", "json",
+                         "--state-file", str(self.dir / "state.json"), "--progress", "plain",
+                         "--output", "json",
                          "--restart-delay", "0.05", *extra)
         proc = subprocess.run(argv, capture_output=True, timeout=timeout, cwd=ROOT, env=child_env())
         return self.result(proc.returncode, proc.stdout, proc.stderr)

@@ -40,7 +40,8 @@ def of_type(msgs, kind, sub=None):
 
 
 def happy_input():
-    rec = b'{"type": "record",  "record": {"stream": "customers", "data": {"id": "cus_1", "x": 1.50}, "emitted_at": 5}}\n'
+    rec = (b'{"type": "record",  "record": {"stream": "customers", "data": {"id": "cus_1", "x": 1.50}, '
+           b'"emitted_at": 5}}\n')
     return [
         messages.log("info", "starting"),
         CATALOG,
@@ -63,14 +64,16 @@ def test_happy_path_order_forwarding_enrichment_and_eof():
     assert [m["record"]["data"]["id"] for m in of_type(msgs, "record")] == ["cus_1", "cus_2"]
     assert [m["log"]["message"] for m in of_type(msgs, "log")] == ["starting"]  # held back until the catalog
     statuses = [m["trace"]["stream_status"] for m in of_type(msgs, "trace", "stream_status")]
-    assert [(s["stream"], s["status"]) for s in statuses] == [("customers", "started"), ("customers", "complete"),
+    assert [(s["stream"], s["status"]) for s in statuses] == [("customers", "started"),
+                                                              ("customers", "complete"),
                                                                ("charges", "skipped")]
     assert statuses[1]["record_count"] == 2 and statuses[1]["completed_ranges"] == [{"gte": 0, "lt": 100}]
     assert statuses[1]["total_range"] == {"gte": 0, "lt": 100} and "records_per_second" in statuses[1]
     assert len(of_type(msgs, "trace", "progress")) >= 3  # catalog + each status change
     eof = msgs[-1]["eof"]
     assert eof["status"] == "succeeded" and eof["has_more"] is False
-    assert eof["state"] == {"streams": {"customers": {"accounted_range": {"gte": 0, "lt": 100}, "remaining": []}},
+    assert eof["state"] == {"streams": {"customers": {"accounted_range": {"gte": 0, "lt": 100},
+                                                      "remaining": []}},
                             "global": {"events_cursor": 7}}
     assert eof["progress"]["record_count"] == 2 and eof["progress"]["request_count"] == 2
     validator = MessageValidator(full=True)
@@ -134,15 +137,18 @@ def test_catalog_option_is_emitted_first_and_the_sources_catalog_not_repeated():
     code, msgs, _ = run([CATALOG, started("customers"), messages.record("charges", {"id": "ch"}),
                          messages.stream_status("customers", "complete")], catalog=only_customers)
     assert code == 0
-    assert of_type(msgs, "catalog") == [messages.catalog(only_customers["streams"])] and msgs[0]["type"] == "catalog"
+    assert of_type(msgs, "catalog") == [messages.catalog(only_customers["streams"])]
+    assert msgs[0]["type"] == "catalog"
     assert not of_type(msgs, "record")
     assert any("outside the catalog" in m["log"]["message"] for m in of_type(msgs, "log"))
 
 
 def test_source_errors_are_forwarded_and_tracked():
-    err = messages.error("stream", "permission_denied", "no access to charges", stream="charges", http_status=403)
+    err = messages.error("stream", "permission_denied", "no access to charges", stream="charges",
+                         http_status=403)
     code, msgs, _ = run([CATALOG, started("customers"), started("charges"), err,
-                         messages.stream_status("charges", "complete"), messages.stream_status("customers", "complete")])
+                         messages.stream_status("charges", "complete"),
+                         messages.stream_status("customers", "complete")])
     assert code == 1
     eof = msgs[-1]["eof"]
     assert eof["status"] == "partial"
@@ -164,7 +170,8 @@ def test_progress_is_periodic_but_not_more_often_than_the_interval():
         def message(self, msg): out.append(msg)
         def flush(self): pass
 
-    p = Processor(PipeOptions(progress_interval=5.0, catalog=CATALOG["catalog"]), Sink(), clock=lambda: now[0])
+    p = Processor(PipeOptions(progress_interval=5.0, catalog=CATALOG["catalog"]), Sink(),
+                  clock=lambda: now[0])
     p.handle_line(1, b"", started("customers"))
     count = len(of_type(out, "trace", "progress"))
     for i in range(100):  # 100 records over 9.9 s: one periodic progress, at 5 s
@@ -177,7 +184,8 @@ def test_progress_is_periodic_but_not_more_often_than_the_interval():
 def test_states_reach_stdout_as_soon_as_they_are_read():
     """Feed the engine one line at a time: each state is readable downstream before the next line."""
     proc = subprocess.Popen([sys.executable, "-m", "engine", "--progress", "none"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+                            stdout=subprocess.PIPE,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     try:
         for line in (CATALOG, started("customers"), messages.record("customers", {"id": "a"})):
             proc.stdin.write(dumps_line(line))
@@ -229,7 +237,8 @@ def test_sigterm_ends_pipe_mode_with_an_eof_and_exit_143():
     import signal
 
     proc = subprocess.Popen([sys.executable, "-m", "engine", "--progress", "none"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+                            stdout=subprocess.PIPE,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     proc.stdin.write(dumps_line(CATALOG) + dumps_line(messages.stream_state("customers", {"n": 1})))
     proc.stdin.flush()
     while loads(proc.stdout.readline())["type"] != "state":
@@ -243,7 +252,8 @@ def test_sigterm_ends_pipe_mode_with_an_eof_and_exit_143():
 
 def test_a_bad_catalog_option_is_a_usage_error():
     proc = subprocess.run([sys.executable, "-m", "engine", "--catalog", '{"streams": [{"x": 1}]}'], input=b"",
-                          capture_output=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+                          capture_output=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert proc.returncode == 2 and b"every stream needs a non-empty string 'name'" in proc.stderr
     assert b"Traceback" not in proc.stderr
 
@@ -251,7 +261,8 @@ def test_a_bad_catalog_option_is_a_usage_error():
 def test_a_failed_pipe_run_ends_with_one_human_line_on_stderr():
     catalog = b'{"type":"catalog","catalog":{"streams":[{"name":"customers","json_schema":{}}]}}\n'
     cwd = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-    failed = subprocess.run([sys.executable, "-m", "engine", "--progress", "none"], input=catalog + b"[1,2]\n",
+    failed = subprocess.run([sys.executable, "-m", "engine", "--progress", "none"],
+                            input=catalog + b"[1,2]\n",
                             capture_output=True, cwd=cwd)
     assert failed.returncode == 1
     assert failed.stderr.decode().splitlines() == [
@@ -267,7 +278,8 @@ def test_a_failed_pipe_run_ends_with_one_human_line_on_stderr():
 def test_pipe_failure_line_names_open_streams_and_skipped_lines():
     from engine.pipe import pipe_failure_line
 
-    snapshot = {"streams": {"a": {"status": "complete"}, "b": {"status": "started", "errors": [{"code": "x"}]}},
+    snapshot = {"streams": {"a": {"status": "complete"},
+                            "b": {"status": "started", "errors": [{"code": "x"}]}},
                 "bad_message_count": 2}
     assert pipe_failure_line("partial", snapshot) == \
         "engine: run partial: not complete: b; errors in: b; 2 bad line(s) skipped"

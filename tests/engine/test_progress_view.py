@@ -21,7 +21,8 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 def scripted_input() -> bytes:
     t0 = 1_600_000_000
-    lines = [messages.catalog([messages.catalog_stream(n, {}) for n in ("customers", "charges", "issuing_cards",
+    lines = [messages.catalog([messages.catalog_stream(n, {})
+                               for n in ("customers", "charges", "issuing_cards",
                                                                         "payouts")])]
     lines.append(messages.stream_status("customers", "started", time_range={"gte": t0, "lt": t0 + 100}))
     lines += [messages.record("customers", {"id": f"cus_{i}"}, emitted_at=1) for i in range(30)]
@@ -33,7 +34,8 @@ def scripted_input() -> bytes:
     lines.append(messages.error("stream", "permission_denied", "The key has no access to issuing_cards",
                                 stream="issuing_cards", http_status=403))
     lines.append(messages.stream_status("issuing_cards", "complete"))
-    lines.append(messages.stream_status("customers", "complete", range_complete={"gte": t0 + 50, "lt": t0 + 100}))
+    lines.append(messages.stream_status("customers", "complete",
+                                        range_complete={"gte": t0 + 50, "lt": t0 + 100}))
     return b"".join(dumps_line(m) for m in lines)
 
 
@@ -123,7 +125,8 @@ def test_render_frame_rows_bar_and_collapsed_lines():
     snap = {"elapsed_ms": 65_000, "record_count": 1234, "window_records_per_second": 20.5, "request_count": 7,
             "streams": {
                 "customers": {"status": "started", "record_count": 1000, "total_range": {"gte": 0, "lt": 100},
-                              "completed_ranges": [{"gte": 0, "lt": 25}, {"gte": 75, "lt": 100}], "errors": []},
+                              "completed_ranges": [{"gte": 0, "lt": 25}, {"gte": 75, "lt": 100}],
+                              "errors": []},
                 "charges": {"status": "complete", "record_count": 234, "completed_ranges": [], "errors": []},
                 "coupons": {"status": "pending", "record_count": 0, "errors": []}}}
     lines = render_frame(snap, width=100, color=False)

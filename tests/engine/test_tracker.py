@@ -31,7 +31,8 @@ def test_enriched_status_carries_counts_rates_and_ranges():
     assert changed and not warnings
     for _ in range(50):
         assert t.on_record("customers") is None
-    enriched, warnings, changed = t.on_status(status("customers", "complete", range_complete={"gte": 0, "lt": 10}),
+    enriched, warnings, changed = t.on_status(status("customers", "complete",
+                                                     range_complete={"gte": 0, "lt": 10}),
                                               3000)
     assert changed and not warnings
     assert enriched["record_count"] == 50
@@ -66,7 +67,8 @@ def test_anomalies_become_warnings_once():
     forward, warning = t.on_state({"state_type": "stream", "stream": "ghost", "data": {}})
     assert not forward and warning is None  # already warned about this stream
     enriched, warnings, _ = t.on_status(status("other", "started"), 0)
-    assert enriched is None and warnings == ["stream 'other' is not in the catalog: its stream_status messages are dropped"]
+    assert enriched is None and warnings == ["stream 'other' is not in the catalog: its stream_status "
+                                             "messages are dropped"]
 
 
 def test_outcome_and_has_more():
@@ -79,7 +81,8 @@ def test_outcome_and_has_more():
     assert t.outcome(False) == "failed"
     t.on_error({"scope": "stream", "stream": "charges", "code": "permission_denied", "retryable": False,
                 "message": "no"})
-    assert t.outcome(True) == "succeeded" and t.skipped() == {"charges": "not enabled"}  # the source skipped it
+    # the source skipped it
+    assert t.outcome(True) == "succeeded" and t.skipped() == {"charges": "not enabled"}
     t.on_error({"scope": "stream", "stream": "customers", "code": "server_error", "retryable": True,
                 "message": "502"})
     assert t.outcome(True) == "partial" and t.errored() == ["customers"] and t.has_more()
@@ -93,7 +96,8 @@ def test_a_stream_that_ended_after_a_stream_error_has_more():
     t = make(["customers"])
     t.on_status(status("customers", "started"), 0)
     t.on_state({"state_type": "stream", "stream": "customers",
-                "data": {"accounted_range": {"gte": 0, "lt": 10}, "remaining": [{"gte": 5, "lt": 10, "cursor": "x"}]}})
+                "data": {"accounted_range": {"gte": 0, "lt": 10},
+                         "remaining": [{"gte": 5, "lt": 10, "cursor": "x"}]}})
     t.on_status(status("customers", "complete"), 0)
     assert not t.has_more()  # the state is opaque: `remaining` in it means nothing to the engine
     t.on_error({"scope": "stream", "stream": "customers", "code": "invalid_request", "retryable": False,
@@ -107,13 +111,15 @@ def test_seed_state_is_the_opaque_base_of_the_state_aggregate():
             "remaining": [{"gte": 40, "lt": 60, "cursor": "cus_1"}, {"gte": 90, "lt": 100, "cursor": None}]}
     t.seed_state({"streams": {"customers": data, "unknown": {}}, "global": {"events_cursor": 5}})
     snap = t.snapshot(0)
-    assert snap["streams"]["customers"]["completed_ranges"] == [] and snap["streams"]["customers"]["total_range"] is None
+    assert snap["streams"]["customers"]["completed_ranges"] == []
+    assert snap["streams"]["customers"]["total_range"] is None
     assert t.state_aggregate() == {"streams": {"customers": data}, "global": {"events_cursor": 5}}
     # what was done shows as completed when the source announces it, whatever its state format
     t.on_status(status("customers", "started", time_range={"gte": 0, "lt": 100}), 1)
     for gte, lt in ((0, 40), (60, 90)):
         t.on_status(status("customers", "started", range_complete={"gte": gte, "lt": lt}), 1)
-    assert t.snapshot(2)["streams"]["customers"]["completed_ranges"] == [{"gte": 0, "lt": 40}, {"gte": 60, "lt": 90}]
+    assert t.snapshot(2)["streams"]["customers"]["completed_ranges"] == [{"gte": 0, "lt": 40},
+                                                                         {"gte": 60, "lt": 90}]
 
 
 def test_advanced_streams_come_from_protocol_messages_only():

@@ -86,7 +86,8 @@ def test_redaction_and_masking():
     text = redact_text(f"failed with {KEY} on {url} (password another-pw-77) and sk_live_unknownKey1")
     assert KEY not in text and "another-pw-77" not in text and "unknownKey1" not in text
     assert MASK in text and "sk_live_" in text
-    msg = redact_message({"type": "log", "log": {"level": "error", "message": f"key {KEY}", "data": {KEY: [KEY]}}})
+    msg = redact_message({"type": "log",
+                          "log": {"level": "error", "message": f"key {KEY}", "data": {KEY: [KEY]}}})
     assert KEY not in str(msg)
     masked = mask_config({"api_key": KEY, "nested": {"token": "whatever"}, "retries": 1}, SCHEMA)
     assert masked == {"api_key": MASK, "nested": {"token": MASK}, "retries": 1}

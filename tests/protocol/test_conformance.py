@@ -15,7 +15,7 @@ from tests.connector_kit.conftest import FAKES as KIT_FAKES
 from tests.protocol.conftest import FAKES
 
 KEY = "sk_test_kitSecret0042"
-CONFIG = '{"api_key": "%s"}' % KEY
+CONFIG = f'{{"api_key": "{KEY}"}}'
 DST_CONFIG = '{"url": "postgresql://kit:kit-pw-0042@localhost/db"}'
 
 
@@ -28,7 +28,8 @@ def failures(report: Report) -> dict[str, str]:
 
 
 def kit(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "protocol.conformance", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "protocol.conformance", *args], capture_output=True,
+                          text=True,
                           timeout=120)
 
 
@@ -40,8 +41,10 @@ def test_shell_source_passes_through_the_command_line():
     assert lines[-1].startswith("result: PASS (") and "0 failed" in lines[-1]
     assert all(line.startswith(("PASS  ", "SKIP  ")) for line in lines[1:-1])
     for name in ("spec: exit code", "usage: exit code", "check: connection succeeded",
-                 "discover: one catalog message with unique stream names", "read: first message is the catalog",
-                 "read: exactly one terminal status (complete/skipped) per stream", "read: no secret in stdout or stderr"):
+                 "discover: one catalog message with unique stream names",
+                 "read: first message is the catalog",
+                 "read: exactly one terminal status (complete/skipped) per stream",
+                 "read: no secret in stdout or stderr"):
         assert any(line.startswith(f"PASS  {name}") for line in lines), name
 
 
@@ -67,12 +70,15 @@ def test_broken_shell_source_fails_through_the_command_line():
      "line 8: record for stream 'customers' after its complete status (line 7)"),
     ("unknown_stream", "read: every stream named is in the catalog",
      "line 3: record for stream 'ghosts', which is not in the catalog"),
-    ("catalog_not_first", "read: first message is the catalog", "line 1: first message is a log, not the catalog"),
-    ("not_json", "read: stdout carries only valid protocol messages", "line 3: not a protocol message: invalid JSON"),
+    ("catalog_not_first", "read: first message is the catalog",
+     "line 1: first message is a log, not the catalog"),
+    ("not_json", "read: stdout carries only valid protocol messages",
+     "line 3: not a protocol message: invalid JSON"),
     ("schema_violation", "read: stdout carries only valid protocol messages",
      "line 3: record message does not match its schema: record: 'emitted_at' is a required property"),
     ("secret_on_stderr", "read: no secret in stdout or stderr", "a secret of the config appears on stderr"),
-    ("secret_on_stdout", "read: no secret in stdout or stderr", "line 13: a secret of the config appears on stdout"),
+    ("secret_on_stdout", "read: no secret in stdout or stderr",
+     "line 13: a secret of the config appears on stdout"),
     ("exit_1_without_error", "read: exit code", "exit code 1 but no global error on stdout; stderr: "
                                                 "source_broken.sh: something went wrong"),
     ("global_error_exit_0", "read: exit code", "line 13: exit code 0 although the output reports a failure"),
@@ -90,7 +96,8 @@ def test_a_source_without_discover_is_reported_as_not_supported():
     report = check_source(shell("source_broken.sh", "no_discover"), Options(config=CONFIG))
     assert report.passed
     skipped = report.checks["discover: supported"]
-    assert skipped.status == SKIP and "not supported" in skipped.reason and "No such command" in skipped.reason
+    assert skipped.status == SKIP and "not supported" in skipped.reason
+    assert "No such command" in skipped.reason
     assert not any(name.startswith("discover: exit") for name in report.checks)
 
 
@@ -116,7 +123,8 @@ def test_shell_destination_that_echoes_states_passes():
     ("drop_state", "write: every state is echoed", "1 of 7 states never echoed (input lines 12)"),
     ("duplicate_state", "write: states are echoed in order, each once",
      "line 2: state of input line 8 echoed twice (first at line 1)"),
-    ("reorder", "write: states are echoed in order, each once", "line 2: state of input line 8 echoed after a later"),
+    ("reorder", "write: states are echoed in order, each once",
+     "line 2: state of input line 8 echoed after a later"),
     ("strip_keys", "write: echoed states keep every key",
      "line 1: key '_generation' of the state of input line 8 is missing"),
     ("invented_state", "write: no echo of a state that was never sent", "line 8: echoed state matches none"),
@@ -131,7 +139,7 @@ def test_each_broken_shell_destination_fails_for_the_right_reason(bug, check, re
 @pytest.mark.parametrize("mode", ["ok", "stream_error", "global_error"])
 def test_a_python_connector_built_on_protocol_cli_passes(mode):
     cmd = [sys.executable, str(KIT_FAKES / "scaffold_connector.py")]
-    report = check_source(cmd + ["source"], Options(config='{"api_key": "%s", "mode": "%s"}' % (KEY, mode)))
+    report = check_source(cmd + ["source"], Options(config=f'{{"api_key": "{KEY}", "mode": "{mode}"}}'))
     if mode == "global_error":  # a rejected key: check fails (exit 1), read ends with a global error
         assert list(failures(report)) == ["check: connection succeeded"]
         assert report.checks["read: exit code"].reason == "exit code 1"
@@ -173,7 +181,8 @@ def test_read_checker_accepts_errors_skips_and_global_failures():
     # a global error ends the run: unfinished streams are fine, but nothing may follow for them
     assert _read_report(CATALOG, STARTED, messages.error("global", "auth_failed", "x")).passed
     assert _read_report(messages.error("global", "auth_failed", "x")).passed  # failed before the catalog
-    report = _read_report(CATALOG, STARTED, messages.error("global", "auth_failed", "x"), messages.record("a", {}))
+    report = _read_report(CATALOG, STARTED, messages.error("global", "auth_failed", "x"),
+                          messages.record("a", {}))
     assert failures(report) == {"read: no record or state after a global error":
                                 "line 4: record after the global error of line 3 | "}
 
@@ -184,12 +193,14 @@ def test_read_checker_accepts_errors_skips_and_global_failures():
     ((CATALOG, COMPLETE, SKIPPED_B), "read: each stream starts once, before its records",
      "stream 'a' complete without having started"),
     ((CATALOG, STARTED, COMPLETE, messages.stream_status("b", "skipped")),
-     "read: exactly one terminal status (complete/skipped) per stream", "stream 'b' skipped without a reason"),
+     "read: exactly one terminal status (complete/skipped) per stream",
+     "stream 'b' skipped without a reason"),
     ((CATALOG, STARTED, COMPLETE, SKIPPED_B, messages.error("stream", "x", "y", stream="b")),
      "read: nothing for a stream after its terminal status", "error for stream 'b' after its skipped status"),
     ((CATALOG, STARTED, COMPLETE, SKIPPED_B, messages.estimate("zzz", 1)),
      "read: every stream named is in the catalog", "estimate for stream 'zzz', which is not in the catalog"),
-    ((CATALOG, STARTED, COMPLETE, SKIPPED_B, CATALOG), "read: first message is the catalog", "a second catalog"),
+    ((CATALOG, STARTED, COMPLETE, SKIPPED_B, CATALOG), "read: first message is the catalog",
+     "a second catalog"),
     ((STARTED, COMPLETE), "read: first message is the catalog", "first message is a trace, not the catalog"),
     ((CATALOG, STARTED, COMPLETE), "read: exactly one terminal status (complete/skipped) per stream",
      "no complete/skipped status for 1 stream(s): 'b' (never started)"),
@@ -204,7 +215,8 @@ def test_echo_checker_allows_added_keys_and_late_echoes():
             (5, {"state_type": "stream", "stream": "a", "data": {"n": 2}})]
     report = Report()
     checker = EchoChecker(report, sent)
-    checker.feed(9, {"type": "state", "state": {**sent[0][1], "destination_stats": {"inserted": 1}, "extra": 1}})
+    checker.feed(9,
+                 {"type": "state", "state": {**sent[0][1], "destination_stats": {"inserted": 1}, "extra": 1}})
     checker.feed(10, {"type": "log", "log": {"level": "info", "message": "committed"}})
     checker.feed(11, {"type": "state", "state": sent[1][1]})
     checker.finish()
@@ -215,13 +227,15 @@ def test_echo_checker_allows_added_keys_and_late_echoes():
 def test_report_format_is_one_line_per_check_with_masked_excerpts():
     report = Report(title="source x", secrets=["hunter2-secret"])
     report.check("a: ok")
-    report.fail("b: rule", "bad thing", 12, b'{"type":"log","log":{"message":"hunter2-secret' + b"x" * 200 + b'"}}\n')
+    report.fail("b: rule", "bad thing", 12,
+                b'{"type":"log","log":{"message":"hunter2-secret' + b"x" * 200 + b'"}}\n')
     report.fail("b: rule", "again", 13)
     report.check("c: later").skip("no --config given")
     assert report.format().splitlines() == [
         "conformance: source x",
         "PASS  a: ok",
-        'FAIL  b: rule -- line 12: bad thing | {"type":"log","log":{"message":"****' + "x" * 64 + "... (+1 more)",
+        'FAIL  b: rule -- line 12: bad thing | {"type":"log","log":{"message":"****'
+        + "x" * 64 + "... (+1 more)",
         "SKIP  c: later -- no --config given",
         "result: FAIL (1 passed, 1 failed, 1 skipped)",
     ]
@@ -230,7 +244,8 @@ def test_report_format_is_one_line_per_check_with_masked_excerpts():
 def test_destination_postgres_passes_the_kit_on_a_real_database(pg_url, pg_schema, installed):
     from protocol.jsonio import dumps
 
-    report = check_destination(installed("destination-postgres"), Options(config=dumps({"url": pg_url, "schema": pg_schema}).decode()))
+    report = check_destination(installed("destination-postgres"),
+                               Options(config=dumps({"url": pg_url, "schema": pg_schema}).decode()))
     assert report.passed, report.format()
     assert report.checks["write: every state is echoed"].reason == "7 states echoed"
 

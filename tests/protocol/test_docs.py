@@ -49,7 +49,8 @@ def payload_fields() -> dict[str, set[str]]:
         fields[f"common.{name}"] = set(definition.get("properties", {}))
     fields["catalog.streams[]"] = set(schemas["catalog"]["properties"]["catalog"]["properties"]["streams"]
                                       ["items"]["properties"])
-    fields["spec.connector"] = set(schemas["spec"]["properties"]["spec"]["properties"]["connector"]["properties"])
+    spec_props = schemas["spec"]["properties"]["spec"]["properties"]
+    fields["spec.connector"] = set(spec_props["connector"]["properties"])
     fields["aggregate_state"] = set(schemas["aggregate_state"]["properties"])
     return fields
 
@@ -64,7 +65,8 @@ def test_protocol_doc_mentions_every_message_type_and_field():
 def test_protocol_doc_examples_validate_and_cover_every_type():
     validator = MessageValidator(full=True)
     seen = set()
-    lines = [line for block in code_blocks(PROTOCOL_MD, "json") for line in block.splitlines() if line.strip()]
+    lines = [line for block in code_blocks(PROTOCOL_MD, "json") for line in block.splitlines()
+             if line.strip()]
     for line in lines:
         msg = loads(line)
         assert validator.errors(msg) == [], line
@@ -92,7 +94,8 @@ def console_commands() -> list[tuple[str, int]]:
 @pytest.mark.parametrize("command,expected", console_commands())
 def test_conformance_doc_commands_work(command, expected):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run(["sh", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(["sh", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == expected, proc.stdout + proc.stderr
     if "source_broken.sh" in command:  # the output shown in the doc is the real one
         shown = [line for block in code_blocks(CONFORMANCE_MD, "") for line in block.splitlines()

@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import ranges
-from protocol.ranges import add, covers, from_wire, intersect, list_from_wire, list_to_wire, merge, subtract, \
-    to_wire, total_length, wire_problem
+from protocol.ranges import (add, covers, from_wire, intersect, list_from_wire, list_to_wire, merge, subtract,
+                             to_wire, total_length, wire_problem)
 
 range_st = st.tuples(st.integers(0, 40), st.integers(0, 40))  # includes empty and reversed ranges
 ranges_st = st.lists(range_st, max_size=8)
@@ -103,7 +103,8 @@ def test_wire_round_trip():
 
 def test_from_wire_is_the_one_tolerant_reader_of_the_wire_form():
     assert from_wire({"gte": 1, "lt": 2, "extra": 0}) == (1, 2)
-    assert [from_wire(v) for v in (None, [], {"gte": 1}, {"gte": True, "lt": 2}, {"gte": 1.0, "lt": 2})] == [None] * 5
+    assert [from_wire(v)
+            for v in (None, [], {"gte": 1}, {"gte": True, "lt": 2}, {"gte": 1.0, "lt": 2})] == [None] * 5
     assert list_from_wire([{"gte": 1, "lt": 2}, "x", {"gte": 3}]) == [(1, 2)] and list_from_wire(None) == []
     assert wire_problem({"gte": 1, "lt": "2"}) == "lt must be an integer (Unix seconds), got '2'"
     assert wire_problem({"gte": 1, "lt": 2}) is None

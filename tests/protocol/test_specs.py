@@ -13,7 +13,8 @@ from protocol.validate import MessageValidator, check_envelope, iter_errors, loa
 
 SCHEMAS = load_protocol_schemas()
 MESSAGE_SCHEMAS = [name for name in SCHEMAS if name in messages.MESSAGE_TYPES]
-EXAMPLES = [(name, i, ex) for name, schema in SCHEMAS.items() for i, ex in enumerate(schema.get("examples", []))]
+EXAMPLES = [(name, i, ex) for name, schema in SCHEMAS.items() for i,
+            ex in enumerate(schema.get("examples", []))]
 MAP_KEYS = {"streams", "properties"}  # objects whose keys are names, not fields
 
 
@@ -73,11 +74,15 @@ def test_engine_reserved_keys_and_destination_stats_are_accepted():
 
 CONSTRUCTED = {
     "spec": messages.spec("x", "1.0", {"type": "object"}, {"type": "object"}),
-    "connection_status": messages.connection_status("failed", "no", messages.error_payload("global", "auth_failed", "no")),
-    "catalog": messages.catalog([messages.catalog_stream("customers", {"type": "object"}, supports_time_range=True)]),
+    "connection_status": messages.connection_status("failed", "no",
+                                                    messages.error_payload("global", "auth_failed", "no")),
+    "catalog": messages.catalog([messages.catalog_stream("customers", {"type": "object"},
+                                                         supports_time_range=True)]),
     "record": messages.record("customers", {"id": "cus_1"}, updated_at=1, deleted=True),
-    "stream_state": messages.stream_state("customers", {"accounted_range": {"gte": 0, "lt": 1}, "remaining": []}),
-    "global_state": messages.global_state({"events_cursor": None, "account": {"id": "acct_1", "livemode": False}}),
+    "stream_state": messages.stream_state("customers",
+                                          {"accounted_range": {"gte": 0, "lt": 1}, "remaining": []}),
+    "global_state": messages.global_state({"events_cursor": None,
+                                           "account": {"id": "acct_1", "livemode": False}}),
     "log": messages.log("warn", "careful", {"n": 1}),
     "stream_status": messages.stream_status("customers", "started", time_range=messages.time_range(0, 10),
                                             request_count=4),
@@ -85,7 +90,8 @@ CONSTRUCTED = {
     "error": messages.error("stream", "permission_denied", "no", stream="issuing_cards", http_status=403,
                             request_id="req_1"),
     "estimate": messages.estimate("customers", 10),
-    "progress": messages.progress({"elapsed_ms": 1, "record_count": 0, "records_per_second": 0.0, "streams": {}}),
+    "progress": messages.progress({"elapsed_ms": 1, "record_count": 0, "records_per_second": 0.0,
+                                   "streams": {}}),
     "control": messages.config_update({"api_key": "sk_test_x"}),
     "eof": messages.eof("partial", True, {"streams": {}, "global": None},
                         {"elapsed_ms": 1, "record_count": 0, "records_per_second": 0.0, "streams": {}}),
@@ -100,7 +106,8 @@ def test_constructors_produce_valid_messages(name):
 def test_full_validation_names_the_path_of_the_problem():
     msg = messages.record("customers", {"id": "x"})
     msg["record"]["emitted_at"] = "yesterday"
-    assert MessageValidator(full=True).errors(msg) == ["record.emitted_at: 'yesterday' is not of type 'integer'"]
+    assert MessageValidator(full=True).errors(msg) == ["record.emitted_at: 'yesterday' is not "
+                                                       "of type 'integer'"]
     assert MessageValidator(full=False).errors(msg) == []  # envelope level only
     bad = messages.stream_status("customers", "finished")
     assert any("trace.stream_status.status" in e for e in iter_errors(bad))

@@ -45,17 +45,20 @@ def test_destination_stats_are_read_tolerantly():
 
 def test_time_window_checkpoint():
     data = protocol_state.time_window((0, 100), [{"gte": 40, "lt": 60, "cursor": "c", "floor": "f"}])
-    assert data == {"accounted_range": {"gte": 0, "lt": 100}, "remaining": [{"gte": 40, "lt": 60, "cursor": "c",
+    assert data == {"accounted_range": {"gte": 0, "lt": 100},
+                    "remaining": [{"gte": 40, "lt": 60, "cursor": "c",
                                                                                "floor": "f"}]}
     assert protocol_state.parse_time_window(data) == ((0, 100), data["remaining"])
     assert protocol_state.covered((0, 100), data["remaining"]) == [(0, 40), (60, 100)]
     for bad, why in (({"remaining": []}, "expected"),
                      ({"accounted_range": {"gte": True, "lt": 1}}, "accounted_range.gte must be an integer"),
                      ({"accounted_range": {"gte": 0, "lt": 1}, "remaining": {}}, "remaining must be a list"),
-                     ({"accounted_range": {"gte": 0, "lt": 1}, "remaining": [3]}, r"remaining\[0\] must be an"),
+                     ({"accounted_range": {"gte": 0, "lt": 1}, "remaining": [3]},
+                      r"remaining\[0\] must be an"),
                      ({"accounted_range": {"gte": 0, "lt": 1}, "remaining": [{"gte": 0, "lt": "x"}]},
                       r"remaining\[0\].lt must be an integer"),
-                     ({"accounted_range": {"gte": 0, "lt": 1}, "remaining": [{"gte": 0, "lt": 1, "cursor": 5}]},
+                     ({"accounted_range": {"gte": 0, "lt": 1},
+                       "remaining": [{"gte": 0, "lt": 1, "cursor": 5}]},
                       r"remaining\[0\].cursor must be an object id or null")):
         with pytest.raises(StateShapeError, match=why):
             protocol_state.parse_time_window(bad)

@@ -70,7 +70,8 @@ def parse_lines(text: str) -> list[dict]:
 
 
 def records(msgs: list[dict], stream: str | None = None) -> list[dict]:
-    return [m["record"] for m in msgs if m["type"] == "record" and (stream is None or m["record"]["stream"] == stream)]
+    return [m["record"] for m in msgs if m["type"] == "record"
+            and (stream is None or m["record"]["stream"] == stream)]
 
 
 def ids(msgs: list[dict], stream: str) -> list[str]:
@@ -94,12 +95,14 @@ def traces(msgs: list[dict], kind: str) -> list[dict]:
 
 
 def statuses(msgs: list[dict], stream: str) -> list[str]:
-    return [t["status"] for t in traces(msgs, "stream_status") if t["stream"] == stream and "range_complete" not in t]
+    return [t["status"] for t in traces(msgs, "stream_status") if t["stream"] == stream
+            and "range_complete" not in t]
 
 
 def aggregate_state(msgs: list[dict], base: dict | None = None) -> dict:
     """The aggregate state after `msgs` (what a destination would confirm), starting from `base`."""
-    agg: dict[str, Any] = {"streams": dict((base or {}).get("streams", {})), "global": (base or {}).get("global")}
+    agg: dict[str, Any] = {"streams": dict((base or {}).get("streams", {})),
+                           "global": (base or {}).get("global")}
     for m in msgs:
         if m["type"] == "state":
             s = m["state"]

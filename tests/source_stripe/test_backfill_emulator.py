@@ -42,7 +42,8 @@ def test_state_after_each_page_and_ranges_reported(emulator):
     assert kinds[-1] == "state"
     final = aggregate_state(msgs)["streams"]["charges"]
     assert final["remaining"] == []
-    started = [t for t in traces(msgs, "stream_status") if t["stream"] == "charges" and t["status"] == "started"
+    started = [t for t in traces(msgs, "stream_status") if t["stream"] == "charges"
+               and t["status"] == "started"
                and "time_range" in t][0]
     assert started["time_range"] == final["accounted_range"]
     done = [t["range_complete"] for t in traces(msgs, "stream_status") if "range_complete" in t]
@@ -126,7 +127,8 @@ def test_a_slow_reader_with_a_tiny_queue_neither_hangs_nor_loses_anything(emulat
     from source_stripe.streams import select_streams
     from source_stripe.windows import SplitPolicy
     from tests.source_stripe.conftest import src_config
-    emu = emulator({"profile": "small", "dataset": {"customers": 1200, "charges": 300, "checkout_sessions": 150}})
+    emu = emulator({"profile": "small",
+                    "dataset": {"customers": 1200, "charges": 300, "checkout_sessions": 150}})
     streams = select_streams(["customers", "charges", "checkout_sessions"])
     client = make_client(options_from_config(src_config(emu)), threading.Event())
     now = int(time.time())

@@ -40,7 +40,8 @@ def test_discover_lists_the_default_streams(emulator):
 
 def test_read_with_a_catalog_emits_valid_messages_catalog_first(emulator):
     emu = emulator({"profile": "small", "dataset": {"customers": 260, "checkout_sessions": 120}})
-    catalog = {"streams": [{"name": "customers"}, {"name": "checkout_sessions"}, {"name": "reporting_report_types"}]}
+    catalog = {"streams": [{"name": "customers"}, {"name": "checkout_sessions"},
+                           {"name": "reporting_report_types"}]}
     proc = run_cli("read", "--config", dumps(src_config(emu)).decode(), "--catalog", dumps(catalog).decode())
     assert proc.returncode == 0, proc.stderr
     msgs = parse_lines(proc.stdout)
@@ -50,7 +51,8 @@ def test_read_with_a_catalog_emits_valid_messages_catalog_first(emulator):
     validator = MessageValidator(full=True)
     problems = [(m["type"], validator.errors(m)) for m in msgs if validator.errors(m)]
     assert not problems, problems[:3]
-    assert sum(m["type"] == "record" for m in msgs) == 380 + len(emu.dump("reporting_report_types")["objects"])
+    assert sum(m["type"] == "record"
+               for m in msgs) == 380 + len(emu.dump("reporting_report_types")["objects"])
     assert not traces(msgs, "error")
     assert emu.api_key not in proc.stdout + proc.stderr
 

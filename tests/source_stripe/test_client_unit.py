@@ -14,22 +14,26 @@ def test_backoff_grows_is_capped_and_honours_retry_after():
 
 
 def test_header_parsing():
-    assert parse_retry_after("2") == 2.0 and parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert parse_retry_after("2") == 2.0 and parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
     assert parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT") == 1700000000
     assert parse_http_date("garbage") is None
 
 
 def test_classification():
-    auth = classify(StripeAPIError(401, "Invalid API Key provided: sk_test_****abcd", path="/v1/customers"), "customers")
+    auth = classify(StripeAPIError(401, "Invalid API Key provided: sk_test_****abcd", path="/v1/customers"),
+                    "customers")
     assert (auth.code, auth.scope, auth.stream) == ("auth_failed", "global", None)
-    denied = StripeAPIError(403, "The provided key does not have the required permissions", path="/v1/issuing/cards")
+    denied = StripeAPIError(403, "The provided key does not have the required permissions",
+                            path="/v1/issuing/cards")
     assert should_skip(denied) and classify(denied, "issuing_cards").scope == "stream"
     off = StripeAPIError(400, "Your account is not set up to use Issuing.", path="/v1/issuing/cards")
     assert should_skip(off) and classify(off, "issuing_cards").code == "permission_denied"
     boom = classify(StripeAPIError(500, "An unknown error occurred", path="/v1/charges"), "charges")
     assert (boom.code, boom.retryable) == ("server_error", True)
     assert not should_skip(StripeAPIError(400, "Received unknown parameter: foo"))
-    missing = StripeAPIError(404, "No such customer: 'cus_1'", code="resource_missing", param="starting_after")
+    missing = StripeAPIError(404, "No such customer: 'cus_1'", code="resource_missing",
+                             param="starting_after")
     assert missing.is_missing_cursor
 
 
@@ -41,9 +45,11 @@ def test_secret_keys_are_redacted_from_messages():
 def test_one_status_table_says_what_to_retry_and_how_to_name_it():
     from source_stripe.errors import status_meaning
 
-    retried = {s for s in (0, 400, 401, 402, 403, 404, 409, 429, 500, 502, 503) if status_meaning(s).retryable}
+    retried = {s for s in (0, 400, 401, 402, 403, 404, 409, 429, 500, 502, 503)
+               if status_meaning(s).retryable}
     assert retried == {0, 429, 500, 502, 503}
     assert [status_meaning(s).code for s in (0, 401, 403, 404, 409, 429, 503)] == [
-        "network", "auth_failed", "permission_denied", "not_found", "invalid_request", "rate_limited", "server_error"]
+        "network", "auth_failed", "permission_denied", "not_found", "invalid_request", "rate_limited",
+        "server_error"]
     timeout = classify(StripeAPIError(0, "timed out", code="timeout", path="/v1/charges"), "charges")
     assert (timeout.code, timeout.retryable) == ("timeout", True)

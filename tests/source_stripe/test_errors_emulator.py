@@ -29,7 +29,8 @@ def test_forbidden_and_not_enabled_streams_are_skipped_others_complete(emulator)
     assert errors["issuing_cards"]["code"] == "permission_denied"
     for stream in ("charges", "issuing_cards"):
         assert statuses(msgs, stream) == ["started", "skipped"]
-        skipped = [t for t in traces(msgs, "stream_status") if t["stream"] == stream and t["status"] == "skipped"]
+        skipped = [t for t in traces(msgs, "stream_status") if t["stream"] == stream
+                   and t["status"] == "skipped"]
         assert skipped[0]["reason"]
     assert statuses(msgs, "customers") == ["started", "complete"]
     assert set(ids(msgs, "customers")) == truth(emu, "customers")
@@ -42,7 +43,8 @@ def test_stream_failing_after_retries_keeps_its_checkpoint(emulator):
     emu.set_faults(error_rate=1.0, paths=["/v1/charges"])
     msgs = read(emu, ["charges", "customers"], state=state, max_retries=1)
     (err,) = traces(msgs, "error")
-    assert (err["stream"], err["code"], err["retryable"], err["http_status"]) == ("charges", "server_error", True, 500)
+    assert (err["stream"], err["code"], err["retryable"], err["http_status"]) == ("charges", "server_error",
+                                                                                  True, 500)
     assert statuses(msgs, "charges")[-1] == "complete"
     assert [m for m in msgs if m["type"] == "state" and m["state"].get("stream") == "charges"] == []
     assert statuses(msgs, "customers") == ["started", "complete"]

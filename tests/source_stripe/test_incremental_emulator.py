@@ -41,7 +41,8 @@ def test_next_read_emits_exactly_the_updates_deletes_and_new_objects(emulator):
     emu.delete("subscriptions", subs[0])  # Stripe cancels: the subscription stays, status canceled
     emu.update("products", prods[0], {"active": False})
     msgs = read(emu, STREAMS, state=state)
-    changed = {("customers", c) for c in custs[:5] + created} | {("subscriptions", subs[0]), ("products", prods[0])}
+    changed = {("customers", c) for c in custs[:5] + created} | {("subscriptions", subs[0]),
+                                                                 ("products", prods[0])}
     assert {(r["stream"], r["data"]["id"]) for r in records(msgs)} == changed
     latest = {}
     for r in records(msgs):  # what a destination keeps: greatest updated_at, ties to the later message
@@ -116,19 +117,22 @@ def test_follow_polls_events_until_sigterm_and_exits_0(emulator):
 
 
 def test_connect_account_id_reads_the_connected_account(emulator):
-    emu = emulator({"profile": "small", "connected_accounts": {"acct_1Connected000001": {"dataset": {"customers": 30}}}})
+    emu = emulator({"profile": "small",
+                    "connected_accounts": {"acct_1Connected000001": {"dataset": {"customers": 30}}}})
     msgs = read(emu, ["customers"], account_id="acct_1Connected000001")
     got = set(ids(msgs, "customers"))
     assert got == {o["id"] for o in emu.dump("customers", account="acct_1Connected000001")["objects"]}
     assert got.isdisjoint(truth(emu, "customers"))
     assert aggregate_state(msgs)["global"]["account"]["id"] == "acct_1Connected000001"
-    assert all(r["account"] == "acct_1Connected000001" for r in emu.requests() if r["path"].startswith("/v1/"))
+    assert all(r["account"] == "acct_1Connected000001" for r in emu.requests()
+               if r["path"].startswith("/v1/"))
 
 
 def _change_during_a_slow_page(emulator, monkeypatch, change) -> tuple[dict, dict, str]:
     """A customer changes (at second te) while the backfill's page is in flight: the page was built before the
     change but its `Date` comes later (here 1.3 s of server latency, so always a later second than te). The
-    next run brings the change's event. Returns what an updated_at-keeping destination holds, the truth, the id."""
+    next run brings the change's event. Returns what an updated_at-keeping destination holds, the truth, and
+    the id."""
     from source_stripe import client as client_mod
     import threading
     emu = emulator({"profile": "small", "dataset": {"customers": 5}})
@@ -154,7 +158,8 @@ def _change_during_a_slow_page(emulator, monkeypatch, change) -> tuple[dict, dic
 
 
 def test_a_delete_while_its_page_is_in_flight_is_not_undone_by_the_page(emulator, monkeypatch):
-    kept, now, victim = _change_during_a_slow_page(emulator, monkeypatch, lambda emu, v: emu.delete("customers", v))
+    kept, now, victim = _change_during_a_slow_page(emulator, monkeypatch, lambda emu,
+                                                   v: emu.delete("customers", v))
     assert victim not in now and kept[victim].get("deleted") is True
 
 

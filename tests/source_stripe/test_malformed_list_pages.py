@@ -48,7 +48,8 @@ def misbehaving_server():
 def test_malformed_list_page_is_retried_then_an_error(misbehaving_server, body):
     url, state = misbehaving_server
     state["body"] = body
-    client = StripeClient(ClientSettings(api_key="sk_test_x", base_url=url, max_retries=2, backoff_base_s=0.01,
+    client = StripeClient(ClientSettings(api_key="sk_test_x", base_url=url, max_retries=2,
+                                         backoff_base_s=0.01,
                                          backoff_cap_s=0.02), TokenBucket(1000))
     with pytest.raises(StripeAPIError) as exc:
         client.get("/v1/customers", {"limit": 100}, expect_list=True)

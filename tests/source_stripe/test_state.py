@@ -8,17 +8,21 @@ from source_stripe import state as st
 
 
 def test_first_run_reads_everything_up_to_the_frozen_upper_bound():
-    assert st.plan_time_stream("customers", None, 0, 1000) == ((0, 1000), [{"gte": 0, "lt": 1000, "cursor": None}])
+    assert st.plan_time_stream("customers", None, 0, 1000) == ((0, 1000),
+                                                               [{"gte": 0, "lt": 1000, "cursor": None}])
 
 
 def test_unfinished_run_keeps_its_upper_bound_and_windows():
-    data = {"accounted_range": {"gte": 0, "lt": 1000}, "remaining": [{"gte": 10, "lt": 20, "cursor": "cus_1"}]}
-    assert st.plan_time_stream("customers", data, 0, 5000) == ((0, 1000), [{"gte": 10, "lt": 20, "cursor": "cus_1"}])
+    data = {"accounted_range": {"gte": 0, "lt": 1000},
+            "remaining": [{"gte": 10, "lt": 20, "cursor": "cus_1"}]}
+    assert st.plan_time_stream("customers", data, 0, 5000) == ((0, 1000),
+                                                               [{"gte": 10, "lt": 20, "cursor": "cus_1"}])
 
 
 def test_finished_stream_extends_to_the_new_upper_bound():
     data = {"accounted_range": {"gte": 0, "lt": 1000}, "remaining": []}
-    assert st.plan_time_stream("customers", data, 0, 5000) == ((0, 5000), [{"gte": 1000, "lt": 5000, "cursor": None}])
+    assert st.plan_time_stream("customers", data, 0, 5000) == ((0, 5000),
+                                                               [{"gte": 1000, "lt": 5000, "cursor": None}])
     assert st.plan_time_stream("customers", data, 0, 1000) == ((0, 1000), [])
 
 
@@ -30,15 +34,18 @@ def test_an_earlier_start_date_adds_the_older_part():
 
 def test_windows_outside_the_accounted_range_are_clipped_and_floor_kept():
     data = {"accounted_range": {"gte": 0, "lt": 100},
-            "remaining": [{"gte": 50, "lt": 200, "cursor": None}, {"gte": 7, "lt": 8, "cursor": "a", "floor": "b"}]}
+            "remaining": [{"gte": 50, "lt": 200, "cursor": None},
+                          {"gte": 7, "lt": 8, "cursor": "a", "floor": "b"}]}
     _, windows = st.parse_time_state("x", data)
-    assert windows == [{"gte": 50, "lt": 100, "cursor": None}, {"gte": 7, "lt": 8, "cursor": "a", "floor": "b"}]
+    assert windows == [{"gte": 50, "lt": 100, "cursor": None},
+                       {"gte": 7, "lt": 8, "cursor": "a", "floor": "b"}]
 
 
 @pytest.mark.parametrize("bad, where", [
     ({"remaining": []}, "accounted_range"),
     ({"accounted_range": {"gte": "0", "lt": 5}}, "accounted_range.gte"),
-    ({"accounted_range": {"gte": 0, "lt": 5}, "remaining": [{"gte": 0, "lt": 5, "cursor": 3}]}, "remaining[0].cursor"),
+    ({"accounted_range": {"gte": 0, "lt": 5}, "remaining": [{"gte": 0, "lt": 5, "cursor": 3}]},
+     "remaining[0].cursor"),
 ])
 def test_bad_state_names_stream_and_field(bad, where):
     with pytest.raises(ConfigError) as exc:
@@ -93,7 +100,8 @@ def test_malformed_global_state_is_a_clear_config_error_not_a_crash(emulator, gl
     """A global state of the wrong shape used to crash `read` (AttributeError/TypeError -> internal_error)."""
     from tests.source_stripe.conftest import read
     emu = emulator()
-    if "events_cursor" in glob and isinstance(glob["events_cursor"], dict):  # a fresh cursor: no expiry shortcut
+    # a fresh cursor: no expiry shortcut
+    if "events_cursor" in glob and isinstance(glob["events_cursor"], dict):
         glob = {**glob, "events_cursor": {k: (emu.now() if v == _NOW else v)
                                           for k, v in glob["events_cursor"].items()}}
     with pytest.raises(ConfigError) as exc:

@@ -125,9 +125,11 @@ def test_request_count_close_to_minimum(skew):
 
 
 def test_snapshot_is_a_value_and_merges_fresh_windows():
-    planner = WindowPlanner((0, 100), [{"gte": 0, "lt": 50, "cursor": None}, {"gte": 50, "lt": 100, "cursor": None}])
+    planner = WindowPlanner((0, 100),
+                            [{"gte": 0, "lt": 50, "cursor": None}, {"gte": 50, "lt": 100, "cursor": None}])
     snap = planner.snapshot()
-    assert snap == {"accounted_range": {"gte": 0, "lt": 100}, "remaining": [{"gte": 0, "lt": 100, "cursor": None}]}
+    assert snap == {"accounted_range": {"gte": 0, "lt": 100},
+                    "remaining": [{"gte": 0, "lt": 100, "cursor": None}]}
     snap["remaining"].clear()
     assert planner.snapshot()["remaining"]
 

@@ -72,12 +72,14 @@ def _write(request: WriteRequest):
             raise ConnectorError("bad_message", item.describe())
         if item.message.get("type") == "state":
             yield {**item.message, "state": {**item.message["state"],
-                                             "destination_stats": {"inserted": 0, "updated": 0, "deleted": 0}}}
+                                             "destination_stats": {"inserted": 0, "updated": 0,
+                                                                   "deleted": 0}}}
 
 
 source = build_connector_cli(Connector("scaffold-source", "0.0.1", "source", SOURCE_SCHEMA, _check,
                                        discover=_discover, read=_read))
-destination = build_connector_cli(Connector("scaffold-destination", "0.0.1", "destination", DESTINATION_SCHEMA,
+destination = build_connector_cli(Connector("scaffold-destination", "0.0.1", "destination",
+                                            DESTINATION_SCHEMA,
                                             lambda config: "ok", write=_write))
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def main():
     command, config = sys.argv[1], arg("--config")
     if command == "state":
         if config.get("no_state_command"):
-            print("Usage: fake_destination.py [OPTIONS] COMMAND\nError: No such command 'state'.", file=sys.stderr)
+            print("Usage: fake_destination.py [OPTIONS] COMMAND\nError: No such command 'state'.",
+                  file=sys.stderr)
             return 2
         if config.get("state_error"):
             code = config["state_error"]

@@ -53,7 +53,8 @@ def trace(kind, payload):
 
 def catalog_of(names):
     return {"streams": [{"name": n, "json_schema": {"type": "object"}, "primary_key": [["id"]],
-                         "cursor_field": ["created"], "supports_time_range": True, "metadata": {}} for n in names]}
+                         "cursor_field": ["created"], "supports_time_range": True, "metadata": {}}
+                         for n in names]}
 
 
 def state_data(fmt, total, next_index, bumped=None):
@@ -87,11 +88,13 @@ def main():
     config = load(arg("--config"))
     streams = config["streams"]
     if command == "check":
-        out({"type": "connection_status", "connection_status": {"status": "succeeded", "message": "fake source ok"}})
+        out({"type": "connection_status",
+             "connection_status": {"status": "succeeded", "message": "fake source ok"}})
         return 0
     if command == "discover":
         if config.get("fail_discover"):
-            trace("error", {"scope": "global", "code": "network", "retryable": True, "message": "connection refused"})
+            trace("error",
+                  {"scope": "global", "code": "network", "retryable": True, "message": "connection refused"})
             return 1
         out({"type": "catalog", "catalog": catalog_of(streams)})
         return 0
@@ -118,7 +121,8 @@ def main():
     emitted, page = 0, config.get("page", 5)
     for n, name in enumerate(names):
         total = streams[name]
-        trace("stream_status", {"stream": name, "status": "started", "time_range": {"gte": T0, "lt": T0 + total},
+        trace("stream_status",
+              {"stream": name, "status": "started", "time_range": {"gte": T0, "lt": T0 + total},
                                 "request_count": attempt * 100 + n})
         err = b.get("stream_error")
         if err and err["stream"] == name:
@@ -128,7 +132,8 @@ def main():
             continue
         i = starts[name]
         if i > 0:  # what earlier runs did, announced as the protocol asks
-            trace("stream_status", {"stream": name, "status": "started", "range_complete": {"gte": T0, "lt": T0 + i}})
+            trace("stream_status",
+                  {"stream": name, "status": "started", "range_complete": {"gte": T0, "lt": T0 + i}})
         old = (state.get("streams") or {}).get(name)
         if b.get("bump") and i >= total and old:
             bumped = attempt if fmt == "tokens" else old["accounted_range"]["lt"] + 1
@@ -149,7 +154,8 @@ def main():
                 out({"type": "state", "state": {"state_type": "stream", "stream": name,
                                                 "data": state_data(fmt, total, i)}})
                 trace("stream_status", {"stream": name, "status": "started",
-                                        "range_complete": {"gte": T0 + i - ((i - 1) % page) - 1, "lt": T0 + i}})
+                                        "range_complete": {"gte": T0 + i - ((i - 1) % page) - 1,
+                                                           "lt": T0 + i}})
         trace("stream_status", {"stream": name, "status": "complete"})
     out({"type": "state", "state": {"state_type": "global", "data": global_data(fmt, attempt, False)}})
     if "--follow" in sys.argv and b.get("follow_hang"):
@@ -169,10 +175,12 @@ def fail(how):
     if how == "hang":
         time.sleep(3600)
     if how == "transient":
-        trace("error", {"scope": "transient", "code": "network", "retryable": True, "message": "connection reset"})
+        trace("error",
+              {"scope": "transient", "code": "network", "retryable": True, "message": "connection reset"})
         return 1
     if how == "auth":
-        trace("error", {"scope": "global", "code": "auth_failed", "retryable": False, "message": "Invalid API key"})
+        trace("error",
+              {"scope": "global", "code": "auth_failed", "retryable": False, "message": "Invalid API key"})
         return 1
     if how == "sigkill":
         os.kill(os.getpid(), signal.SIGKILL)

@@ -21,6 +21,7 @@ def test_run_status_and_summary():
 
 def test_summary_groups_skipped_streams_by_reason():
     text = summary(RunSummary("succeeded", 0, 10, 1.0, 0, None, None, [],
-                              {"issuing_cards": "not enabled", "issuing_disputes": "not enabled", "quotes": "403"}))
+                              {"issuing_cards": "not enabled", "issuing_disputes": "not enabled",
+                               "quotes": "403"}))
     assert text.splitlines()[-1] == \
         "engine: skipped by the source: issuing_cards, issuing_disputes (not enabled); quotes (403)"

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.sync.restart import (Failure, History, RestartPolicy, backoff, classify_error, decide, exit_failure,
+from engine.sync.restart import (Failure, History, RestartPolicy, backoff, classify_error, decide,
+                                 exit_failure,
                                  signal_failure)
 
 POLICY = RestartPolicy(max_restarts=4, poison_threshold=3, base_delay=1.0, max_delay=10.0, jitter=0.2)
@@ -15,9 +16,11 @@ CRASH = Failure("exit", "source_failed", "the source exited with code 1", 1)
     ({"scope": "global", "code": "invalid_config", "retryable": True}, "global_permanent"),
     ({"scope": "global", "code": "server_error", "retryable": True}, "transient"),
     ({"scope": "transient", "code": "network", "retryable": True}, "transient"),
-    ({"scope": "stream", "stream": "charges", "code": "permission_denied", "retryable": False}, "stream_permanent"),
+    ({"scope": "stream", "stream": "charges", "code": "permission_denied", "retryable": False},
+     "stream_permanent"),
     ({"scope": "stream", "stream": "charges", "code": "rate_limited", "retryable": True}, "stream_retryable"),
-    ({"scope": "stream", "code": "x", "retryable": False}, "global_permanent"),  # a stream error without a stream
+    # a stream error without a stream
+    ({"scope": "stream", "code": "x", "retryable": False}, "global_permanent"),
 ])
 
 def test_classify_error(payload, kind):
@@ -25,7 +28,8 @@ def test_classify_error(payload, kind):
 
 def test_backoff_doubles_caps_and_jitters():
     assert [backoff(POLICY, n, 0.5) for n in (1, 2, 3, 4, 5, 6)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
-    assert backoff(POLICY, 1, 0.0) == pytest.approx(0.8) and backoff(POLICY, 1, 0.999) == pytest.approx(1.2, abs=1e-3)
+    assert backoff(POLICY, 1, 0.0) == pytest.approx(0.8) and backoff(POLICY, 1, 0.999) == pytest.approx(1.2,
+                                                                                                        abs=1e-3)
 
 def test_the_same_failure_n_times_in_a_row_gives_up():
     history, delays = History(), []
@@ -56,7 +60,8 @@ def test_progress_resets_the_counters_and_the_backoff():
     assert decision.restart and decision.delay == 1.0 and decision.history.total_restarts == 3
 
 def test_permanent_failures_are_never_retried():
-    decision = decide(POLICY, History(), Failure("permanent", "auth_failed", "bad key"), progressed=True, rand=0.5)
+    decision = decide(POLICY, History(), Failure("permanent", "auth_failed", "bad key"), progressed=True,
+                      rand=0.5)
     assert not decision.restart and "not retried" in decision.reason
 
 def test_signal_failure_maps_errors_to_attempt_failures_and_left_out_streams():
@@ -66,7 +71,8 @@ def test_signal_failure_maps_errors_to_attempt_failures_and_left_out_streams():
     failure, out = signal_failure("error", {"scope": "transient", "code": "network", "retryable": True,
                                             "message": "reset"})
     assert failure.kind == "transient" and not failure.permanent
-    failure, out = signal_failure("error", {"scope": "stream", "stream": "charges", "code": "permission_denied",
+    failure, out = signal_failure("error",
+                                  {"scope": "stream", "stream": "charges", "code": "permission_denied",
                                             "retryable": False, "message": "no"})
     assert failure is None and out == ("charges", "[permission_denied] no")
     assert signal_failure("bad_message", {"message": "line 3: invalid JSON"})[0].kind == "bad_message"
@@ -89,6 +95,7 @@ def test_the_total_restart_cap_ends_even_a_run_that_progresses():
         assert decision.restart
         history = decision.history
     decision = decide(policy, history, CRASH, progressed=True, rand=0.5)
-    assert not decision.restart and "3 restarts in this run" in decision.reason and CRASH.message in decision.reason
+    assert not decision.restart and "3 restarts in this run" in decision.reason
+    assert CRASH.message in decision.reason
     unlimited = RestartPolicy(max_total_restarts=0)
     assert decide(unlimited, History(total_restarts=10_000), CRASH, progressed=True, rand=0.5).restart

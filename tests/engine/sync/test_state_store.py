@@ -26,7 +26,8 @@ def test_totals_accumulate_and_survive_bad_files(tmp_path):
     assert store.load_totals() == Totals()
     totals = Totals(runs=1).plus(records=10, requests=3, elapsed_ms=500, stats=Stats(inserted=8, updated=2))
     store.save_totals(totals)
-    assert store.load_totals() == Totals(runs=1, records=10, requests=3, elapsed_ms=500, inserted=8, updated=2)
+    assert store.load_totals() == Totals(runs=1, records=10, requests=3, elapsed_ms=500, inserted=8,
+                                         updated=2)
     store.totals_path.write_text("[]")
     assert store.load_totals() == Totals()
 

@@ -16,7 +16,8 @@ def test_sync_into_postgres_survives_a_source_crash(runner, pg_url, pg_schema):
     argv = runner.argv("sync", runner.source_config(streams={"customers": 23, "charges": 9},
                                                     behaviour=[{"fail_after": 14, "how": "exit1"}, {}]),
                        dest, "--destination", f"{sys.executable} -m destination_postgres",
-                       "--state-file", str(runner.dir / "state.json"), "--progress", "plain", "--output", "json",
+                       "--state-file", str(runner.dir / "state.json"), "--progress", "plain",
+                       "--output", "json",
                        "--restart-delay", "0.05")
     proc = subprocess.run(argv, capture_output=True, timeout=120, cwd=ROOT, env=child_env())
     r = runner.result(proc.returncode, proc.stdout, proc.stderr)
@@ -27,7 +28,8 @@ def test_sync_into_postgres_survives_a_source_crash(runner, pg_url, pg_schema):
         for table, count in (("customers", 23), ("charges", 9)):
             cur.execute(f'SELECT id FROM "{pg_schema}"."{table}" ORDER BY id')
             assert [row[0] for row in cur.fetchall()] == [f"{table}_{i:05d}" for i in range(count)]
-    state = subprocess.run([sys.executable, "-m", "destination_postgres", "state", "--config", json.dumps(dest)],
+    state = subprocess.run([sys.executable, "-m", "destination_postgres", "state", "--config",
+                            json.dumps(dest)],
                            capture_output=True, cwd=ROOT, env=child_env(), check=True)
     assert json.loads(state.stdout) == r.eof["state"]
     totals = r.eof["progress"]["totals"]
