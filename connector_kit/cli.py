@@ -94,92 +94,92 @@ def stdin_lines() -> tuple[Iterator[Line | BadLine], Callable[[], bool]]:
 CONFIG_HELP = "Connector config: a JSON file path or inline JSON, e.g. --config config.json"
 
 
+CATALOG_HELP = {
+    "read": "Streams to read (a catalog or {\"streams\": [...]}, path or inline JSON); default: every "
+            "default stream. Example: --catalog catalog.json",
+    "write": "Catalog of the streams to write (path or inline JSON); default: the catalog message on stdin. "
+             "Example: --catalog catalog.json",
+}
+STATE_HELP = ("Aggregate state to resume from, path or inline JSON, e.g. "
+              "--state '{\"streams\": {}, \"global\": {}}'")
+Produce = Callable[[], Iterable[dict]]
+
+
 def build_connector_cli(connector: Connector) -> click.Group:
     """The click group for a connector: spec, check, and discover/read or write."""
+    name, schema = connector.name, connector.config_schema
 
     @click.group(help=connector.help, context_settings={"help_option_names": ["-h", "--help"]})
     @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors (never secrets).")
-    @click.version_option(connector.version, prog_name=connector.name)
+    @click.version_option(connector.version, prog_name=name)
     @click.pass_context
     def group(ctx: click.Context, debug: bool) -> None:
         ctx.obj = {"debug": debug}
 
-    def run(ctx: click.Context, produce: Callable[[], Iterable[dict]]) -> None:
-        run_messages(produce, ctx.obj["debug"], connector.name)
+    def run(ctx: click.Context, produce: Produce) -> None:
+        run_messages(produce, ctx.obj["debug"], name)
 
-    @group.command(help=f"Print the connector's spec message.\n\nExample: {connector.name} spec")
+    @group.command(help=f"Print the connector's spec message.\n\nExample: {name} spec")
     @click.pass_context
     def spec(ctx: click.Context) -> None:
-        run(ctx, lambda: [messages.spec(connector.name, connector.version, connector.config_schema,
-                                        connector.state_schema)])
+        run(ctx, lambda: [messages.spec(name, connector.version, schema, connector.state_schema)])
 
     @group.command(help=f"Check the config and the connection; prints a connection_status message.\n\n"
-                        f"Example: {connector.name} check --config config.json")
+                        f"Example: {name} check --config config.json")
     @click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
     @click.pass_context
     def check(ctx: click.Context, config_arg: str) -> None:
         failed = []
 
-        def produce():
-            config = load_config(config_arg, connector.config_schema)
+        def produce() -> Iterator[dict]:
+            config = load_config(config_arg, schema)
             try:
                 yield messages.connection_status("succeeded", connector.check(config))
             except ConnectorError as exc:
                 failed.append(exc)
                 yield messages.connection_status("failed", exc.message, exc.payload())
-                stderr_line(f"{connector.name}: check failed [{exc.code}]: {exc.message}")
+                stderr_line(f"{name}: check failed [{exc.code}]: {exc.message}")
         run(ctx, produce)
         if failed:
             sys.exit(1)
 
-    if connector.discover is not None:
+    discover_fn, read_fn, write_fn = connector.discover, connector.read, connector.write
+    if discover_fn is not None:
         @group.command(help=f"Print the catalog of available streams.\n\n"
-                            f"Example: {connector.name} discover --config config.json")
+                            f"Example: {name} discover --config config.json")
         @click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
         @click.pass_context
         def discover(ctx: click.Context, config_arg: str) -> None:
-            def produce():
-                config = load_config(config_arg, connector.config_schema)
-                yield messages.catalog(connector.discover(config))
-            run(ctx, produce)
+            run(ctx, lambda: [messages.catalog(discover_fn(load_config(config_arg, schema)))])
 
-    if connector.read is not None:
-        @click.command(help=f"Read records, states and traces as JSON lines on stdout.\n\n"
-                            f"Example: {connector.name} read --config config.json "
-                            f"--state \"$(destination-postgres state --config dst.json)\"")
+    def data_command(kind: str, help_text: str, extra: list[click.Option],
+                     body: Callable[[dict, dict | None, dict[str, Any]], Iterable[dict]]) -> None:
+        """`read` or `write`: --config, --catalog and `extra`, then `body(config, catalog, options)`."""
+        @click.command(kind, help=help_text)
         @click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
-        @click.option("--catalog", "catalog_arg", help="Streams to read (a catalog or {\"streams\": [...]}, "
-                      "path or inline JSON); default: every default stream. Example: --catalog catalog.json")
-        @click.option("--state", "state_arg", help="Aggregate state to resume from, path or inline JSON, "
-                      "e.g. --state '{\"streams\": {}, \"global\": {}}'")
+        @click.option("--catalog", "catalog_arg", help=CATALOG_HELP[kind])
         @click.pass_context
-        def read(ctx: click.Context, config_arg: str, catalog_arg: str | None, state_arg: str | None,
-                 **options: Any) -> None:
-            def produce():
-                config = load_config(config_arg, connector.config_schema)
-                request = ReadRequest(config, load_catalog_arg(catalog_arg), load_state_arg(state_arg),
-                                      options)
-                yield from connector.read(request)
-            run(ctx, produce)
-        read.params.extend(connector.read_options)
-        group.add_command(read)
+        def command(ctx: click.Context, config_arg: str, catalog_arg: str | None, **options: Any) -> None:
+            run(ctx, lambda: body(load_config(config_arg, schema), load_catalog_arg(catalog_arg), options))
+        command.params.extend(extra)
+        group.add_command(command)
 
-    if connector.write is not None:
-        @click.command(help=f"Write the messages read on stdin; echo each state once committed.\n\n"
-                             f"Example: source-stripe read --config src.json | {connector.name} write "
-                             f"--config config.json")
-        @click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
-        @click.option("--catalog", "catalog_arg", help="Catalog of the streams to write (path or inline "
-                      "JSON); default: the catalog message on stdin. Example: --catalog catalog.json")
-        @click.pass_context
-        def write(ctx: click.Context, config_arg: str, catalog_arg: str | None, **options: Any) -> None:
-            def produce():
-                config = load_config(config_arg, connector.config_schema)
-                lines, input_pending = stdin_lines()
-                request = WriteRequest(config, load_catalog_arg(catalog_arg), lines, options, input_pending)
-                yield from connector.write(request)
-            run(ctx, produce)
-        write.params.extend(connector.write_options)
-        group.add_command(write)
+    if read_fn is not None:
+        def read(config: dict, catalog: dict | None, options: dict[str, Any]) -> Iterable[dict]:
+            state = load_state_arg(options.pop("state_arg"))
+            return read_fn(ReadRequest(config, catalog, state, options))
+        data_command("read", f"Read records, states and traces as JSON lines on stdout.\n\nExample: {name} "
+                             f"read --config config.json --state \"$(destination-postgres state --config "
+                             f"dst.json)\"",
+                     [click.Option(["--state", "state_arg"], help=STATE_HELP), *connector.read_options], read)
+
+    if write_fn is not None:
+        def write(config: dict, catalog: dict | None, options: dict[str, Any]) -> Iterable[dict]:
+            lines, input_pending = stdin_lines()
+            return write_fn(WriteRequest(config, catalog, lines, options, input_pending))
+        data_command("write", f"Write the messages read on stdin; echo each state once committed.\n\n"
+                              f"Example: source-stripe read --config src.json | {name} write --config "
+                              f"config.json",
+                     connector.write_options, write)
 
     return group

@@ -6,6 +6,7 @@ so a config given by a library caller and one loaded by the CLI mean the same.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 from destination_postgres.identifiers import MAX_IDENTIFIER_BYTES
 from protocol.config import apply_defaults, connector_config_schema
@@ -31,4 +32,5 @@ def options_from_config(config: dict) -> Options:
     schema = config["schema"]
     if "\x00" in schema or len(schema.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
         raise ConfigError(f"--config: schema: must be at most {MAX_IDENTIFIER_BYTES} bytes without NUL")
-    return Options(**{f.name: config[f.name] for f in fields(Options)})
+    values: dict[str, Any] = {f.name: config[f.name] for f in fields(Options)}
+    return Options(**values)

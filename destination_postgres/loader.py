@@ -66,13 +66,15 @@ class Loader:
         for item in lines:
             if isinstance(item, BadLine):
                 yield from self.stop(item.line_no, f"{item.reason} (starts with: {item.excerpt})")
+                return  # not reached: stop() raises
             msg = item.message
             kind = msg.get("type")
             if kind == "record":
                 rec = msg.get("record")
                 stream = rec.get("stream") if isinstance(rec, dict) else None
-                if not isinstance(stream, str):
+                if not isinstance(rec, dict) or not isinstance(stream, str):
                     yield from self.stop(item.line_no, "record message without a stream name")
+                    return  # not reached: stop() raises
                 row = encode(stream, rec, item.line_no, batch.get) if stream in columns else None
                 if isinstance(row, Row):
                     batch.add(stream, row)
@@ -87,6 +89,7 @@ class Loader:
                 payload = msg.get("catalog")
                 if not isinstance(payload, dict):
                     yield from self.stop(item.line_no, "catalog message without its payload")
+                    return  # not reached: stop() raises
                 yield from self.apply_catalog(payload, item.line_no)
             elif kind not in IGNORED_TYPES:
                 yield from self.warn_once(f"type:{kind}", f"line {item.line_no}: unknown message type "
@@ -128,6 +131,7 @@ class Loader:
                 if not line_no:
                     raise ConfigError(f"--catalog: {problem}")
                 yield from self.stop(line_no, problem)
+                return  # not reached: stop() raises
             wanted[name] = ddl.plan_columns(entry.get("json_schema"))
         if any(self.batch.streams.get(name) for name in wanted):
             yield from self.commit(wait=True)

@@ -7,6 +7,7 @@ and the tables never disagree. Only the `data` of a state is stored; the aggrega
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from destination_postgres import ddl
 from destination_postgres.identifiers import STATE_TABLE, literal, qualified
@@ -25,7 +26,7 @@ def aggregate(rows: Iterable[tuple[str, str, object]]) -> dict:
     return build(streams, global_data)
 
 
-def save(cursor, schema: str, payload: dict) -> None:
+def save(cursor: Any, schema: str, payload: dict) -> None:
     """Write one state (in the caller's transaction); `payload` has a valid `state_key`."""
     key = state_key(payload)
     assert key is not None, "checked by the loader"
@@ -33,7 +34,7 @@ def save(cursor, schema: str, payload: dict) -> None:
     cursor.execute(ddl.save_state(schema, scope, stream, dumps(payload.get("data")).decode()))
 
 
-def load(cursor, schema: str) -> dict:
+def load(cursor: Any, schema: str) -> dict:
     """The last committed aggregate state; empty when the schema or the table does not exist."""
     cursor.execute(f"SELECT to_regclass({literal(qualified(schema, STATE_TABLE))})")
     if cursor.fetchone()[0] is None:

@@ -16,8 +16,8 @@ import random
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
 from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.extensions
@@ -91,7 +91,8 @@ def connect(opts: Options) -> psycopg2.extensions.connection:
         raise errors.ConnectionLost(text) from None
 
 
-def connect_with_retries(opts: Options, sleep=time.sleep) -> psycopg2.extensions.connection:
+def connect_with_retries(opts: Options,
+                         sleep: Callable[[float], None] = time.sleep) -> psycopg2.extensions.connection:
     """Connect, retrying lost/refused connections with exponential backoff and jitter."""
     last = ""
     for attempt in range(opts.retries + 1):
@@ -115,6 +116,13 @@ class Writer:
         self._plans: dict[tuple, StagePlan] = {}
         self._staged: set[str] = set()
         self._locked = False
+
+    @property
+    def db(self) -> psycopg2.extensions.connection:
+        """The open connection; a method that needs one when there is none lost it (reconnect)."""
+        if self.conn is None:
+            raise errors.ConnectionLost("no open connection")
+        return self.conn
 
     # -- connection ---------------------------------------------------------------------------
     def open(self, write: bool = True) -> None:
@@ -159,11 +167,11 @@ class Writer:
     def _lock(self) -> None:
         key = schema_lock_key(self.opts.schema)
         deadline = time.monotonic() + self.opts.lock_wait_seconds
-        with self.conn.cursor() as cur:
+        with self.db.cursor() as cur:
             while True:
                 cur.execute(f"SELECT pg_try_advisory_lock({LOCK_CLASS}, {key})")
                 if cur.fetchone()[0]:
-                    self.conn.commit()
+                    self.db.commit()
                     self._locked = True
                     return
                 if time.monotonic() >= deadline:
@@ -172,7 +180,7 @@ class Writer:
             cur.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
                         f"classid = {LOCK_CLASS} AND objid = {key} AND objsubid = 2")
             holder = cur.fetchone()
-        self.conn.rollback()
+        self.db.rollback()
         who = f" (server process {holder[0]})" if holder else ""
         raise ConnectorError(
             "write_failed", f"schema {self.opts.schema!r} is being written by another destination-postgres"
@@ -194,7 +202,7 @@ class Writer:
 
     def commit(self) -> None:
         with self.guard("committing"):
-            self.conn.commit()
+            self.db.commit()
 
     def retrying(self, work: Callable[[], T], doing: str, not_committed: Callable[[], str]) -> T:
         """Run `work` (one transaction); after a lost connection or race, reopen and run it again,
@@ -221,7 +229,7 @@ class Writer:
     # -- schema -------------------------------------------------------------------------------
     def existing_columns(self) -> dict[str, dict[str, str]]:
         """{table: {column: type}} of the schema (committed catalog)."""
-        with self.conn.cursor() as cur:
+        with self.db.cursor() as cur:
             cur.execute(ddl.columns_query(self.opts.schema))
             out: dict[str, dict[str, str]] = {}
             for table, column, pg_type in cur.fetchall():
@@ -235,7 +243,7 @@ class Writer:
         """
         schema = self.opts.schema
         results: dict[str, list[ddl.Column] | str] = {}
-        with self.guard(f"creating schema {schema!r}"), self.conn.cursor() as cur:
+        with self.guard(f"creating schema {schema!r}"), self.db.cursor() as cur:
             cur.execute(f"SELECT 1 FROM pg_namespace WHERE nspname = {literal(schema)}")
             if cur.fetchone() is None:
                 cur.execute(ddl.create_schema(schema))
@@ -247,15 +255,16 @@ class Writer:
                 problem = self._ensure_table(cur, stream, columns, existing.get(table_name(stream)))
                 if problem:
                     results[stream] = problem
-            self.conn.commit()
+            self.db.commit()
             existing = self.existing_columns()
-            self.conn.commit()
+            self.db.commit()
         for stream, columns in wanted.items():
             if stream not in results:
                 results[stream] = ddl.filled_columns(columns, existing.get(table_name(stream), {}))
         return results
 
-    def _ensure_table(self, cur, stream: str, columns: list[ddl.Column], existing: dict | None) -> str | None:
+    def _ensure_table(self, cur: Any, stream: str, columns: list[ddl.Column],
+                      existing: dict | None) -> str | None:
         table = table_name(stream)
         if existing is not None and ddl.missing_reserved(existing):
             return (f"table {self.opts.schema}.{table} exists but was not made by destination-postgres "
@@ -293,13 +302,13 @@ class Writer:
     def write_rows(self, stream: str, columns: list[ddl.Column], rows: list[Row]) -> tuple[Stats, list]:
         """Upsert rows (distinct ids) into the stream's table; returns (stats, [(bad row, reason)])."""
         plan = self._plan(stream, columns)
-        with self.guard(f"writing stream {stream!r}"), self.conn.cursor() as cur:
+        with self.guard(f"writing stream {stream!r}"), self.db.cursor() as cur:
             if plan.stage not in self._staged:
                 cur.execute(plan.create)
                 self._staged.add(plan.stage)
             return self._write_part(cur, plan, rows)
 
-    def _write_part(self, cur, plan: StagePlan, rows: list[Row]) -> tuple[Stats, list]:
+    def _write_part(self, cur: Any, plan: StagePlan, rows: list[Row]) -> tuple[Stats, list]:
         cur.execute("SAVEPOINT part")
         try:
             cur.copy_expert(plan.copy, io.BytesIO(b"".join(r.line for r in rows)), size=COPY_CHUNK)
@@ -323,13 +332,13 @@ class Writer:
         return stats, []
 
     def save_state(self, payload: dict) -> None:
-        with self.guard("saving a checkpoint"), self.conn.cursor() as cur:
+        with self.guard("saving a checkpoint"), self.db.cursor() as cur:
             state_store.save(cur, self.opts.schema, payload)
 
     def check_access(self) -> str:
         """Whether the schema exists and is writable, or can be created (no changes made)."""
         schema = literal(self.opts.schema)
-        with self.guard("checking privileges"), self.conn.cursor() as cur:
+        with self.guard("checking privileges"), self.db.cursor() as cur:
             cur.execute(f"SELECT has_schema_privilege(oid, 'CREATE') AND has_schema_privilege(oid, 'USAGE') "
                         f"FROM pg_namespace WHERE nspname = {schema}")
             row = cur.fetchone()
@@ -339,7 +348,7 @@ class Writer:
                 missing = "CREATE on the database"
             else:
                 allowed, verdict, missing = row[0], "exists and is writable", "USAGE and CREATE on the schema"
-        self.conn.rollback()
+        self.db.rollback()
         target = describe_target(self.opts.url)
         if not allowed:
             raise ConnectorError("permission_denied", f"connected to {target}, but schema "
@@ -348,7 +357,7 @@ class Writer:
         return f"connected to {target}; schema {self.opts.schema!r} {verdict}"
 
     def load_state(self) -> dict:
-        with self.guard("reading checkpoints"), self.conn.cursor() as cur:
+        with self.guard("reading checkpoints"), self.db.cursor() as cur:
             state = state_store.load(cur, self.opts.schema)
-        self.conn.rollback()
+        self.db.rollback()
         return state

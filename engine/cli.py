@@ -13,12 +13,14 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from engine.pipe import Interrupted, run_pipe
-from engine.processor import PipeOptions
+from engine.processor import OnBadMessage, PipeOptions, Validation
 from engine.progress_view import make_view
 from engine.sync import configs
 from engine.sync.check import run_check
@@ -32,6 +34,7 @@ from protocol.errors import ConfigError
 from protocol.reader import DEFAULT_MAX_LINE_BYTES
 from protocol.secrets import redact_text
 
+F = TypeVar("F", bound=Callable[..., Any])
 PROGRESS_CHOICE = click.Choice(["auto", "tty", "plain", "none"])
 
 
@@ -60,8 +63,9 @@ def usage_error(exc: ConfigError) -> None:
 @click.option("--max-line-bytes", type=int, default=DEFAULT_MAX_LINE_BYTES, show_default=True,
               help="Longest accepted input line.")
 @click.pass_context
-def main(ctx: click.Context, catalog_arg: str | None, state_arg: str | None, validate: str,
-         on_bad_message: str, progress_mode: str, progress_interval: float, max_line_bytes: int) -> None:
+def main(ctx: click.Context, catalog_arg: str | None, state_arg: str | None, validate: Validation,
+         on_bad_message: OnBadMessage, progress_mode: str, progress_interval: float,
+         max_line_bytes: int) -> None:
     """Validate and enrich a stream of protocol messages (pipe mode), or run a whole sync.
 
     Pipe mode reads a source's messages on stdin and writes them to stdout: the catalog first, records
@@ -107,7 +111,7 @@ def resolve_command(cmd: str, option: str) -> list[str]:
     return argv
 
 
-def connector_options(func):
+def connector_options(func: F) -> F:
     """Options shared by `sync` and `check`: the two commands and their configs."""
     options = [
         click.option("--source", "source_cmd", default="source-stripe", show_default=True,
@@ -167,8 +171,8 @@ def build_configs(source_config: str | None, destination_config: str | None, str
 def sync(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
          stripe_base_url: str | None, schema: str | None, streams: str | None, state_file: Path | None,
          follow: bool, source_timeout: float | None, max_restarts: int, poison_threshold: int,
-         max_total_restarts: int,
-         restart_delay: float, max_restart_delay: float, validate: str, on_bad_message: str,
+         max_total_restarts: int, restart_delay: float, max_restart_delay: float, validate: Validation,
+         on_bad_message: OnBadMessage,
          progress_mode: str, progress_interval: float, output: str) -> None:
     """Run a whole sync: source -> engine -> destination, resuming from the confirmed state.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import BinaryIO
 
 from engine.processor import PipeOptions, Processor
@@ -27,7 +28,8 @@ class WriterSink:
 
     def __init__(self, writer: MessageWriter):
         self.writer = writer
-        self.data = writer.stream.write  # records: straight into the buffered stream (the hot path)
+        # records: straight into the buffered stream (the hot path)
+        self.data: Callable[[bytes], object] = writer.stream.write
 
     def state(self, raw: bytes, payload: dict) -> None:
         self.writer.stream.write(raw)

@@ -46,7 +46,8 @@ class PipeOptions:
 
 
 class Sink(Protocol):
-    def data(self, raw: bytes) -> None: ...
+    data: Callable[[bytes], object]  # records: an attribute, so the hot path calls a write directly
+
     def state(self, raw: bytes, payload: dict) -> None: ...
     def message(self, msg: dict) -> None: ...
     def flush(self) -> None: ...
@@ -205,7 +206,7 @@ class Processor:
             self._adopt_catalog(payload, raw if raw.endswith(b"\n") else raw + b"\n")
             return self._replay_early()
         else:
-            outside = [n for n in names if n not in self.tracker.streams]
+            outside = [str(n) for n in names if n not in self.tracker.streams]
             if outside:
                 self._warn("the source announced streams outside the catalog in use, dropped: "
                            + ", ".join(outside))

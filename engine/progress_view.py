@@ -255,7 +255,7 @@ class NoView:
         pass
 
 
-def make_view(mode: str, out: TextIO, auto_fallback: str = "none", plain_interval: float = 10.0):
+def make_view(mode: str, out: TextIO, auto_fallback: str = "none", plain_interval: float = 10.0) -> View:
     """A view for `--progress`: `tty`, `plain`, `none`, or `auto` (tty on a terminal, else auto_fallback)."""
     if mode == "auto":
         try:

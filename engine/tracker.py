@@ -74,10 +74,10 @@ class StreamTrack:
         return per_second(self.record_count, end - self.started_ms)
 
     def progress(self) -> dict:
-        out = {"status": self.status, "record_count": self.record_count,
-               "completed_ranges": ranges.list_to_wire(self.completed),
-               "total_range": ranges.to_wire(self.total_range) if self.total_range else None,
-               "errors": list(self.errors)}
+        out: dict[str, Any] = {"status": self.status, "record_count": self.record_count,
+                               "completed_ranges": ranges.list_to_wire(self.completed),
+                               "total_range": ranges.to_wire(self.total_range) if self.total_range else None,
+                               "errors": list(self.errors)}
         if self.error_count > len(self.errors):
             out["error_count"] = self.error_count
         if self.estimate is not None:

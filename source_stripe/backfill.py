@@ -29,7 +29,7 @@ from protocol.ranges import merge, to_wire
 from source_stripe.client import Cancelled, Page, StripeClient
 from source_stripe.errors import StripeAPIError, classify, should_skip
 from source_stripe.streams import Stream
-from source_stripe.windows import PageRequest, PaginationError, Planner, WindowPlanner
+from source_stripe.windows import Key, PageRequest, PaginationError, Planner, WindowPlanner
 
 
 @dataclass
@@ -179,6 +179,7 @@ class Backfill:
             if error is not None:
                 status, reason = ("skipped", error.message) if should_skip(error) else ("complete", None)
                 return [classify(error, name).to_message(), *self._close(job, status, reason)]
+            assert page is not None  # no error: a page came back
             out, new_reqs = self._on_page(job, req, page)
             self._schedule(job, new_reqs)
             return out
@@ -198,7 +199,8 @@ class Backfill:
         stream, planner = job.stream, job.planner
         ts_field = stream.timestamp_field or "created"
         data = page.data
-        keys = [(obj.get("id"), obj.get(ts_field)) if isinstance(obj, dict) else (None, None) for obj in data]
+        keys: list[Key] = [(obj.get("id"), obj.get(ts_field)) if isinstance(obj, dict) else (None, None)
+                           for obj in data]
         if req.kind == "anchor":
             assert isinstance(planner, WindowPlanner), "only time windows ask for anchors"
             return [], planner.on_anchor(req, keys)

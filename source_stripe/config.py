@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, fields
+from typing import Any
 
 from protocol.config import apply_defaults, connector_config_schema
 from protocol.errors import ConfigError
@@ -34,7 +35,8 @@ class Options:
 
 def options_from_config(config: dict) -> Options:
     config = apply_defaults(config, CONFIG_SCHEMA)
-    return Options(**{f.name: config.get(f.name) for f in fields(Options)})
+    values: dict[str, Any] = {f.name: config.get(f.name) for f in fields(Options)}
+    return Options(**values)
 
 
 def is_live_key(api_key: str) -> bool:

@@ -20,7 +20,7 @@ vanished, cannot be caught up; the caller then re-backfills (`is_expired`).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from protocol import messages
 from source_stripe.client import StripeClient
@@ -49,7 +49,7 @@ def event_record(event: dict, by_object: dict[str, Stream]) -> dict | None:
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
         return None
-    stream = by_object.get(obj.get("object"))
+    stream = by_object.get(str(obj.get("object")))
     if stream is None or not stream.matches_fixed_params(obj):
         return None
     etype = str(event.get("type", ""))
@@ -113,7 +113,7 @@ class EventReader:
                 span = max(1, int(self.max_chunk_pages * 50 / max(per_second, 1e-9)))
                 return events, gte + min(span, max(1, (lt - gte) // 2))
 
-    def catch_up(self, cursor: dict, upper: int, state_data) -> Iterator[dict]:
+    def catch_up(self, cursor: dict, upper: int, state_data: Callable[[dict], dict]) -> Iterator[dict]:
         """Emit every event in [cursor.created, upper) oldest first, with a global state after each chunk.
 
         `state_data(cursor) -> dict` builds the global state data (it adds the account identity)."""

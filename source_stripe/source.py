@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 from connector_kit.connector import ReadRequest
 from protocol import messages
@@ -80,7 +81,7 @@ def selected_streams(request: ReadRequest, opts: Options) -> list[Stream]:
 
 def build_jobs(streams: list[Stream], stream_states: dict, lower: int, upper: int, policy: SplitPolicy
                ) -> list[StreamJob]:
-    jobs = []
+    jobs: list[StreamJob] = []
     for s in streams:
         data = stream_states.get(s.name)
         if s.mode == "time":
@@ -88,9 +89,9 @@ def build_jobs(streams: list[Stream], stream_states: dict, lower: int, upper: in
             planner = WindowPlanner(acc, windows, policy, ending_before=s.accepts("ending_before"))
             jobs.append(StreamJob(s, planner, time_range=acc, done=protocol_state.covered(acc, windows)))
         else:
-            planner = CursorPlanner(st.plan_cursor_stream(s.name, data), paginated=s.paginated,
-                                    limit=policy.limit)
-            jobs.append(StreamJob(s, planner))
+            start = st.plan_cursor_stream(s.name, data)
+            cursor = CursorPlanner(start, paginated=s.paginated, limit=policy.limit)
+            jobs.append(StreamJob(s, cursor))
     return jobs
 
 
@@ -98,16 +99,17 @@ class _Signals:
     """With --follow: SIGINT/SIGTERM stop the run cleanly (exit 0) instead of raising."""
 
     def __init__(self, stop: threading.Event, enabled: bool):
-        self.stop, self.saved = stop, {}
+        self.stop = stop
+        self.saved: dict[int, Any] = {}
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
 
-    def __enter__(self):
+    def __enter__(self) -> _Signals:
         if self.enabled:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self.saved[sig] = signal.signal(sig, lambda *_: self.stop.set())
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         for sig, handler in self.saved.items():
             signal.signal(sig, handler)
 
@@ -144,22 +146,23 @@ def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_sta
         client.wait_past(upper)  # made just before it are in it (a first run starts at once)
         upper += 1
     reader = EventReader(client, registry()["events"], object_to_stream(streams))
-    state_data = lambda cur: st.global_data(account, cur)  # noqa: E731
-    cursor = st.events_cursor(glob)
-    if cursor is not None and (is_expired(cursor, upper) or reader.seen_events_vanished(cursor, upper)):
+    def state_data(events_cursor: dict) -> dict:
+        return st.global_data(account, events_cursor)
+    saved_cursor = st.events_cursor(glob)
+    if saved_cursor is not None and (is_expired(saved_cursor, upper)
+                                     or reader.seen_events_vanished(saved_cursor, upper)):
         names = [s.name for s in streams if s.name in stream_states]
-        yield messages.log("warn",
-                           "the events cursor is older than Stripe's 30-day event retention: updates and "
-                                   "deletes since then cannot be read; re-reading these streams in full: "
+        yield messages.log("warn", "the events cursor is older than Stripe's 30-day event retention: updates "
+                                   "and deletes since then cannot be read; re-reading these streams in full: "
                                    + (", ".join(names) or "(none)") + ". Objects deleted meanwhile stay in "
                                    "the destination.", {"streams": names})
         stream_states = {k: v for k, v in stream_states.items() if k not in names}
-        cursor = None
-    if cursor is None:
+        saved_cursor = None
+    if saved_cursor is None:
         cursor = new_cursor(upper)
         yield messages.global_state(state_data(cursor))
     else:
-        cursor = yield from _catch_up(reader, cursor, upper, state_data)
+        cursor = yield from _catch_up(reader, saved_cursor, upper, state_data)
     jobs = build_jobs(streams, stream_states, lower, upper, policy)
     backfill = Backfill(client, jobs, opts.max_concurrent_requests, opts.max_concurrent_streams)
     yield from backfill.run()
@@ -168,7 +171,8 @@ def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_sta
             cursor = yield from _catch_up(reader, cursor, client.server_now(), state_data)
 
 
-def _catch_up(reader: EventReader, cursor: dict, upper: int, state_data) -> Iterator[dict]:
+def _catch_up(reader: EventReader, cursor: dict, upper: int,
+              state_data: Callable[[dict], dict]) -> Generator[dict, None, dict]:
     """Emit the events since `cursor`; returns the new cursor (unchanged when events cannot be read)."""
     latest = cursor
     try:
@@ -179,7 +183,6 @@ def _catch_up(reader: EventReader, cursor: dict, upper: int, state_data) -> Iter
     except StripeAPIError as err:
         if err.is_auth:
             raise classify(err) from None
-        yield messages.log("warn",
-                           f"events could not be read; updates and deletes were not synced this time: "
-                                   f"{err.message}", {"http_status": err.status})
+        yield messages.log("warn", "events could not be read; updates and deletes were not synced this "
+                                   f"time: {err.message}", {"http_status": err.status})
     return latest

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Sequence
 from protocol.ranges import Range
 from protocol.state import time_window
 
-Key = tuple[str, "int | None"]  # (object id, timestamp second or None)
+Key = tuple["str | None", "int | None"]  # (object id, timestamp second; None when the object lacks it)
 
 
 class PaginationError(Exception):
@@ -205,8 +205,9 @@ class WindowPlanner:
         return reqs
 
     def _see(self, keys: Sequence[Key]) -> None:
-        if keys and keys[-1][1] is not None:
-            cand = (int(keys[-1][1]), keys[-1][0])
+        oldest_id, oldest_ts = keys[-1] if keys else (None, None)
+        if oldest_id is not None and oldest_ts is not None:  # an anchor must be an object we can name
+            cand = (int(oldest_ts), oldest_id)
             if self.oldest_seen is None or cand[0] < self.oldest_seen[0]:
                 self.oldest_seen = cand
 
@@ -267,10 +268,11 @@ class WindowPlanner:
         if w is None:
             return []
         self._see(keys)
-        if not keys or w.cursor is None:
+        anchor = keys[0][0] if keys else None
+        if anchor is None or w.cursor is None:
             w.bottom = "off"
             return []
-        return [self._bottom(w, keys[0][0])]
+        return [self._bottom(w, anchor)]
 
     def _on_bottom(self, w: Window, keys: Sequence[Key], has_more: bool) -> Outcome:
         ids = [k[0] for k in keys]
@@ -279,10 +281,11 @@ class WindowPlanner:
             return self._finish(w, (ids.index(w.cursor) + 1, n))
         if n == 0 or not has_more:
             return self._finish(w, (0, n))
-        if ids[0] == w.floor:
-            raise PaginationError(f"ending_before cursor {ids[0]} did not advance")
-        w.floor = ids[0]
-        return Outcome((0, n), [], [self._bottom(w, w.floor)])
+        newest = ids[0]
+        if newest is None or newest == w.floor:
+            raise PaginationError(f"ending_before cursor {newest} did not advance")
+        w.floor = newest
+        return Outcome((0, n), [], [self._bottom(w, newest)])
 
     def on_missing_cursor(self, req: PageRequest) -> list[PageRequest]:
         """The cursor object of `req` no longer exists: re-read the window's top second (duplicates, never

@@ -47,10 +47,11 @@ class ArgFile:
     def __init__(self, obj: Any, name: str = "arg"):
         data = dumps(obj)
         self.fd: int | None = None
+        self.pass_fds: tuple[int, ...] = ()
         try:
             fd = os.memfd_create(f"stripe-sync-{name}")
         except (AttributeError, OSError):  # not Linux: inline JSON (visible in ps; configs only come here)
-            self.path, self.pass_fds = data.decode(), ()
+            self.path = data.decode()
             return
         view = memoryview(data)
         while view:
@@ -88,7 +89,8 @@ class Child:
         return self.proc.pid
 
     def _read_stderr(self) -> None:
-        for raw in iter(self.proc.stderr.readline, b""):  # type: ignore[union-attr]
+        assert self.proc.stderr is not None
+        for raw in iter(self.proc.stderr.readline, b""):
             text = redact_text(raw.decode("utf-8", errors="replace").rstrip("\r\n"))[:STDERR_LINE_CHARS]
             if not text.strip():
                 continue
@@ -164,7 +166,7 @@ def run_child(name: str, argv: list[str], arg_files: list[ArgFile], timeout: flo
     timer = threading.Timer(timeout, on_timeout)
     timer.start()
     try:
-        # type: ignore[arg-type]
+        assert child.proc.stdout is not None
         msgs = [item.message for item in iter_lines(child.proc.stdout) if isinstance(item, Line)]
         code = child.wait(timeout)
     finally:
@@ -191,7 +193,7 @@ def child_error(result: ChildResult, default_code: str, message: str) -> Connect
     """The error of a failed short command, keeping the code and retryability the child reported: a
     network or connection failure (code `network`, or `retryable: true`) stays retryable."""
     err = result.error() or {}
-    code = err.get("code") if isinstance(err.get("code"), str) else default_code
+    code = err["code"] if isinstance(err.get("code"), str) else default_code
     retryable = err.get("retryable") is True or code in RETRYABLE_CODES
     return ConnectorError(code, message, retryable=retryable)
 

@@ -96,7 +96,7 @@ def strip_url_password(url: str) -> str:
 def identity(config: dict) -> dict:
     """The non-secret top-level settings of a config that tell one sync from another (URLs without their
     password; keys that look secret dropped)."""
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in config.items():
         lowered = str(key).lower()
         if isinstance(value, str) and "url" in lowered:

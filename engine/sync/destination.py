@@ -121,7 +121,7 @@ class DestinationSink:
                  had_records: Callable[[StateKey], bool]):
         self.destination, self.output = destination, output
         self.generation, self.had_records = generation, had_records
-        self.data = destination.write
+        self.data: Callable[[bytes], object] = destination.write
 
     def state(self, raw: bytes, payload: dict) -> None:
         key = state_key(payload)

@@ -102,10 +102,9 @@ def exit_failure(code: int | None, stderr_tail: str, unfinished: list[str],
         return Failure("permanent", "invalid_config",
                        f"the source {exit_text(code)} (usage error): {stderr_tail}", 2)
     if code != 0:
-        kind = "crash" if code is None or code < 0 else "exit"
-        return Failure(kind, "source_failed",
-                       f"the source {exit_text(code)}" + (f": {stderr_tail}" if stderr_tail
-                                                                                   else ""), code)
+        kind: FailureKind = "crash" if code is None or code < 0 else "exit"
+        detail = f": {stderr_tail}" if stderr_tail else ""
+        return Failure(kind, "source_failed", f"the source {exit_text(code)}{detail}", code)
     if unfinished:
         return Failure("incomplete", "source_failed",
                        f"the source exited without finishing stream(s) {', '.join(sorted(unfinished))}")

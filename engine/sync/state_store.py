@@ -18,6 +18,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from protocol.errors import ConfigError
@@ -82,7 +83,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         pass
 
 
-def default_state_dir(env: dict | None = None) -> Path:
+def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get("STRIPE_SYNC_STATE_DIR"):
         return Path(env["STRIPE_SYNC_STATE_DIR"])

@@ -146,7 +146,8 @@ class ReadChecker:
             return
         if first and _error_payload(msg) is None:
             self.report.fail(self.FIRST, f"first message is a {kind}, not the catalog", line_no, raw)
-        payload = msg.get(kind) if isinstance(msg.get(kind), dict) else {}
+        body = msg.get(kind) if isinstance(kind, str) else None
+        payload: dict = body if isinstance(body, dict) else {}
         if kind == "record":
             self.records += 1
             self._record(line_no, payload.get("stream"), raw)
@@ -163,7 +164,7 @@ class ReadChecker:
         if not first:
             self.report.fail(self.FIRST, "the catalog is not the first message", line_no, raw)
         streams = msg["catalog"].get("streams") or []
-        self.catalog = [s.get("name") for s in streams if isinstance(s, dict)]
+        self.catalog = [s["name"] for s in streams if isinstance(s, dict) and isinstance(s.get("name"), str)]
 
     def _known(self, line_no: int, stream: object, what: str, raw: bytes) -> bool:
         if not isinstance(stream, str):

@@ -6,12 +6,15 @@ Each command runs `protocol.conformance.session.check_source` / `check_destinati
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from protocol.conformance.report import Report
 from protocol.conformance.session import Options, check_destination, check_source
 
+F = TypeVar("F", bound=Callable[..., Any])
 _COMMON = [
     click.option("--config", help="Connector config (path or inline JSON), passed to the command as given. "
                                    "Without it only spec and the usage probe run."),
@@ -21,7 +24,7 @@ _COMMON = [
 ]
 
 
-def _with_common(func):
+def _with_common(func: F) -> F:
     for decorator in reversed(_COMMON):
         func = decorator(func)
     return func

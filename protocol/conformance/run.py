@@ -14,8 +14,9 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import IO
 
 from protocol.reader import BadLine, Line, iter_lines
 
@@ -60,6 +61,7 @@ def run_command(argv: list[str], on_line: Callable[[Line | BadLine], None], time
             result.exit_code = 127 if isinstance(exc, FileNotFoundError) else 126
             result.stderr_head = f"cannot run {argv[0]!r}: {exc.strerror or exc}"
             return result
+        assert proc.stdout is not None
         timer = threading.Timer(timeout, _kill_group, args=(proc, result))
         timer.daemon = True
         timer.start()
@@ -93,7 +95,7 @@ def _kill_group(proc: subprocess.Popen, result: RunResult) -> None:
         pass
 
 
-def _feed(stdin, lines: Iterable[bytes]) -> None:
+def _feed(stdin: IO[bytes], lines: Iterable[bytes]) -> None:
     try:
         for line in lines:
             stdin.write(line)
@@ -102,7 +104,7 @@ def _feed(stdin, lines: Iterable[bytes]) -> None:
         pass  # the command stopped reading; its exit code and output tell the story
 
 
-def _scan_stderr(err, forms: list[bytes], chunk_size: int = 1 << 20) -> _Spool:
+def _scan_stderr(err: IO[bytes], forms: list[bytes], chunk_size: int = 1 << 20) -> _Spool:
     """Look for secrets and traceback markers in the spooled stderr, chunk by chunk (with overlap)."""
     spool = _Spool(forms)
     err.seek(0)

@@ -50,6 +50,12 @@ class _Session:
     config: Any = None
     secrets: tuple[str, ...] = ()
 
+    @property
+    def config_arg(self) -> str:
+        """The `--config` given to the kit (the commands that need it run only when there is one)."""
+        assert self.opts.config is not None
+        return self.opts.config
+
     def run(self, name: str, args: list[str], on_message: Handler | None = None,
             stdin: list[bytes] | None = None,
             report: Report | None = None) -> tuple[RunResult, StdoutChecker]:
@@ -59,7 +65,7 @@ class _Session:
 
         def on_line(item: Line | BadLine) -> None:
             msg = out.feed(item)
-            if msg is not None and on_message is not None:
+            if msg is not None and on_message is not None and isinstance(item, Line):
                 on_message(item.line_no, msg, item.raw)
         result = run_command(self.cmd + args, on_line, self.opts.timeout, stdin,
                              secret_byte_forms(self.secrets))
@@ -173,7 +179,7 @@ def _check(session: _Session) -> None:
     def keep_status(n: int, m: dict, raw: bytes) -> None:
         if m["type"] == "connection_status":
             statuses.append((n, m, raw))
-    result, out = session.run("check", ["check", "--config", session.opts.config], keep_status)
+    result, out = session.run("check", ["check", "--config", session.config_arg], keep_status)
     report = session.report
     failed_line = next((n for n, m, _ in statuses if m["connection_status"].get("status") != "succeeded"),
                        None)
@@ -195,7 +201,7 @@ def _discover(session: _Session) -> None:
     def keep_catalog(n: int, m: dict, raw: bytes) -> None:
         if m["type"] == "catalog":
             catalogs.append((n, m, raw))
-    result, out = session.run("discover", ["discover", "--config", session.opts.config], keep_catalog,
+    result, out = session.run("discover", ["discover", "--config", session.config_arg], keep_catalog,
                               report=sub)
     if result.exit_code == 2 and result.stdout_lines == 0 and UNSUPPORTED_RE.search(result.stderr_head):
         last = result.stderr_head.strip().splitlines()[-1]
@@ -208,7 +214,7 @@ def _discover(session: _Session) -> None:
     else:
         line_no, msg, raw = catalogs[0]
         names = [s.get("name") for s in msg["catalog"]["streams"] if isinstance(s, dict)]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted({n for n in names if names.count(n) > 1}, key=str)
         if dupes:
             sub.fail(name, f"stream names repeated: {', '.join(map(str, dupes))}", line_no, raw)
         else:
@@ -217,7 +223,7 @@ def _discover(session: _Session) -> None:
 
 
 def _read(session: _Session) -> None:
-    args = ["read", "--config", session.opts.config]
+    args = ["read", "--config", session.config_arg]
     for option, value in (("--catalog", session.opts.catalog), ("--state", session.opts.state)):
         if value is not None:
             args += [option, value]
@@ -231,7 +237,7 @@ def _read(session: _Session) -> None:
 def _write(session: _Session) -> None:
     messages = destination_input(session.opts.records)
     checker = EchoChecker(session.report, sent_states(messages))
-    result, out = session.run("write", ["write", "--config", session.opts.config], checker.feed,
+    result, out = session.run("write", ["write", "--config", session.config_arg], checker.feed,
                               stdin=[dumps_line(m) for m in messages])
     if not result.timed_out:
         checker.finish()

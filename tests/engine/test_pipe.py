@@ -66,7 +66,7 @@ def test_happy_path_order_forwarding_enrichment_and_eof():
     statuses = [m["trace"]["stream_status"] for m in of_type(msgs, "trace", "stream_status")]
     assert [(s["stream"], s["status"]) for s in statuses] == [("customers", "started"),
                                                               ("customers", "complete"),
-                                                               ("charges", "skipped")]
+                                                              ("charges", "skipped")]
     assert statuses[1]["record_count"] == 2 and statuses[1]["completed_ranges"] == [{"gte": 0, "lt": 100}]
     assert statuses[1]["total_range"] == {"gte": 0, "lt": 100} and "records_per_second" in statuses[1]
     assert len(of_type(msgs, "trace", "progress")) >= 3  # catalog + each status change

@@ -22,8 +22,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 def scripted_input() -> bytes:
     t0 = 1_600_000_000
     lines = [messages.catalog([messages.catalog_stream(n, {})
-                               for n in ("customers", "charges", "issuing_cards",
-                                                                        "payouts")])]
+                               for n in ("customers", "charges", "issuing_cards", "payouts")])]
     lines.append(messages.stream_status("customers", "started", time_range={"gte": t0, "lt": t0 + 100}))
     lines += [messages.record("customers", {"id": f"cus_{i}"}, emitted_at=1) for i in range(30)]
     lines.append(messages.stream_status("customers", "started", range_complete={"gte": t0, "lt": t0 + 50}))

@@ -46,8 +46,7 @@ def test_destination_stats_are_read_tolerantly():
 def test_time_window_checkpoint():
     data = protocol_state.time_window((0, 100), [{"gte": 40, "lt": 60, "cursor": "c", "floor": "f"}])
     assert data == {"accounted_range": {"gte": 0, "lt": 100},
-                    "remaining": [{"gte": 40, "lt": 60, "cursor": "c",
-                                                                               "floor": "f"}]}
+                    "remaining": [{"gte": 40, "lt": 60, "cursor": "c", "floor": "f"}]}
     assert protocol_state.parse_time_window(data) == ((0, 100), data["remaining"])
     assert protocol_state.covered((0, 100), data["remaining"]) == [(0, 40), (60, 100)]
     for bad, why in (({"remaining": []}, "expected"),

@@ -24,9 +24,9 @@ def test_updates_deletes_and_subscription_cancel():
 
 def test_events_of_unselected_or_filtered_objects_are_ignored():
     assert event_record(ev("e", 1, "charge.updated", {"id": "ch_1", "object": "charge"}), BY_OBJECT) is None
-    assert event_record(ev("e", 1, "payment_method.attached",
-                           {"id": "pm_1", "object": "payment_method", "type": "sepa_debit"}),
-                           BY_OBJECT) is None
+    sepa = ev("e", 1, "payment_method.attached",
+              {"id": "pm_1", "object": "payment_method", "type": "sepa_debit"})
+    assert event_record(sepa, BY_OBJECT) is None
     assert event_record(ev("e", 1, "payment_method.attached",
                            {"id": "pm_1", "object": "payment_method", "type": "card"}), BY_OBJECT) is not None
     assert event_record(ev("e", 1, "invoice.upcoming", {"object": "customer"}), BY_OBJECT) is None

@@ -121,8 +121,8 @@ def main():
     emitted, page = 0, config.get("page", 5)
     for n, name in enumerate(names):
         total = streams[name]
-        trace("stream_status",
-              {"stream": name, "status": "started", "time_range": {"gte": T0, "lt": T0 + total},
+        span = {"gte": T0, "lt": T0 + total}
+        trace("stream_status", {"stream": name, "status": "started", "time_range": span,
                                 "request_count": attempt * 100 + n})
         err = b.get("stream_error")
         if err and err["stream"] == name:
