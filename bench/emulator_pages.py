@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import orjson  # noqa: E402
-import requests  # noqa: E402
+import orjson
+import requests
 
 
 def walk(url: str, key: str, path: str, window: tuple[int, int], seconds: float) -> tuple[int, int, int]:
@@ -73,12 +68,12 @@ def main() -> None:
     config = {"seed": 1, "profile": "small", "dataset": {args.resource: {"count": args.objects, "years": 3}}}
     t0 = time.monotonic()
     if args.in_process:
-        from tests.stripe_emulator import start_emulator
+        from stripe_emulator import start_emulator
 
         emu = start_emulator(config)
         url, key, stop = emu.url, emu.api_key, emu.stop
     else:
-        from tests.stripe_emulator import spawn_emulator
+        from stripe_emulator import spawn_emulator
 
         proc = spawn_emulator(config)
         url, key, stop = proc.url, proc.api_key, proc.stop

@@ -10,8 +10,8 @@ generated files that the project commits and reads at run time, so users' clones
                                                 properties only
   source_stripe/streams.json                    the stream registry the source reads (paths, declared
                                                 query parameters, quirks as data)
-  tests/stripe_emulator/data/endpoints.json     list and retrieve endpoints for the Stripe emulator
-  tests/stripe_emulator/data/fixtures.json      one example object per object type, for the emulator
+  stripe_emulator/data/endpoints.json           list and retrieve endpoints for the Stripe emulator
+  stripe_emulator/data/fixtures.json            one example object per object type, for the emulator
 
 Output is deterministic (sorted keys, stable order, trailing newline): re-running it gives no diff.
 Stdlib only.
@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
             stale.unlink()
             removed.append(stale.name)
     write(root / "source_stripe" / "streams.json", dumps(registry), written)
-    data_dir = root / "tests" / "stripe_emulator" / "data"
+    data_dir = root / "stripe_emulator" / "data"
     write(data_dir / "endpoints.json", dumps(endpoints), written)
     write(data_dir / "fixtures.json", dumps_fixtures(fixtures_out["objects"]), written)
 

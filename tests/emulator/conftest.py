@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.stripe_emulator import Emulator, start_emulator
+from stripe_emulator import Emulator, start_emulator
 
 START = 1_700_000_000  # fixed emulated start time: data is byte-identical across runs
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 import requests
 
-from tests.stripe_emulator import EmulatorClient, spawn_emulator
+from stripe_emulator import EmulatorClient, spawn_emulator
 
 from .conftest import StripeHttp
 
@@ -127,7 +127,7 @@ def test_keep_alive_reuses_one_connection(emu):
 
 def test_cli_help_documents_every_option():
     out = subprocess.run(
-        [sys.executable, "-m", "tests.stripe_emulator", "--help"],
+        [sys.executable, "-m", "stripe_emulator", "--help"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -159,7 +159,7 @@ def test_cli_prints_url_and_key_and_serves(tmp_path):
         [
             sys.executable,
             "-m",
-            "tests.stripe_emulator",
+            "stripe_emulator",
             "--port",
             "0",
             "--seed",
@@ -188,7 +188,7 @@ def test_cli_prints_url_and_key_and_serves(tmp_path):
 
 def test_cli_rejects_bad_config():
     out = subprocess.run(
-        [sys.executable, "-m", "tests.stripe_emulator", "--config", '{"nope": 1}'],
+        [sys.executable, "-m", "stripe_emulator", "--config", '{"nope": 1}'],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.stripe_emulator.catalog import load_catalog
+from stripe_emulator.catalog import load_catalog
 
 from .conftest import START, StripeHttp, sort_key
 

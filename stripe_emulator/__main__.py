@@ -1,4 +1,4 @@
-"""Command line: ``python -m tests.stripe_emulator --port 12111 --seed 1 [--profile small|demo|bench]``."""
+"""Command line: ``python -m stripe_emulator --port 12111 --seed 1 [--profile small|demo|bench]``."""
 
 from __future__ import annotations
 
@@ -15,21 +15,21 @@ from .config import EmulatorConfig, load_config_source
 from .profiles import PROFILES
 
 EPILOG = """examples:
-  python -m tests.stripe_emulator --port 12111 --seed 1
-  python -m tests.stripe_emulator --profile demo --churn 5
-  python -m tests.stripe_emulator --config '{"dataset": {"customers": {"count": 5000,
+  python -m stripe_emulator --port 12111 --seed 1
+  python -m stripe_emulator --profile demo --churn 5
+  python -m stripe_emulator --config '{"dataset": {"customers": {"count": 5000,
                                      "bursts": [{"at": "recent", "count": 300}]}}}'
-  python -m tests.stripe_emulator --config emulator.json --latency-ms 40 --jitter-ms 20
+  python -m stripe_emulator --config emulator.json --latency-ms 40 --jitter-ms 20
   curl -u sk_test_emulator: http://127.0.0.1:12111/v1/customers?limit=3
 
 Control endpoints live under /_emulator (dump, objects, requests, clock, faults, churn); see
-tests/stripe_emulator/README.md.
+stripe_emulator/README.md.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m tests.stripe_emulator",
+        prog="python -m stripe_emulator",
         description="A local HTTP server that "
         "behaves like Stripe's REST API (GET lists, retrieve, search, events).",
         epilog=EPILOG,
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         default=None,
         help="directory holding endpoints.json and fixtures.json, e.g. --data-dir /tmp/data. "
-        "Default: tests/stripe_emulator/data",
+        "Default: stripe_emulator/data",
     )
     p.add_argument(
         "--ready-file",
