@@ -1,9 +1,9 @@
 """The Stripe REST surface (``/v1/...``): auth, account selection, faults, the API version, routing,
 lists, search, retrieve, and the request log. ``StripeApi.handle(request) -> Response``; no socket code.
 
-Order of checks for a request: key (401) -> fault injection -> ``Stripe-Version`` -> ``Stripe-Account``
--> route (404) -> feature and key permissions -> parameters (params.py) -> expand paths (expand.py) ->
-cursors. An endpoint quirk (a behaviour Stripe has that the OpenAPI schemas do not say) lives in
+Order of checks for a request: key (401) -> Stripe's rate limits (ratelimit.py, 429) -> fault
+injection -> ``Stripe-Version`` -> ``Stripe-Account`` -> route (404) -> feature and key permissions ->
+parameters (params.py) -> expand paths (expand.py) -> cursors. An endpoint quirk (a behaviour Stripe has that the OpenAPI schemas do not say) lives in
 ``_pred`` (list filters) or the handler of its route; see README, "Adding an endpoint quirk".
 """
 
@@ -25,6 +25,7 @@ from .expand import ExpandRules, expand_object
 from .faults import FaultInjector
 from .ids import mask_key, token
 from .params import ListParams, parse_list_params, parse_retrieve_params
+from .ratelimit import RateLimits
 from .requestlog import RequestLog
 from .search import compile_query, decode_page, encode_page
 from .store import ResourceStore
@@ -33,6 +34,7 @@ from .wire import Request, Response
 from .world import Scope, World
 
 SUB_DEFAULT_HIDDEN = frozenset({"canceled"})
+LOGGED_HEADERS = ("Stripe-Version", "Stripe-Account", "Idempotency-Key", "User-Agent", "Content-Type")
 SUB_ENDED = frozenset({"canceled", "incomplete_expired"})
 
 
@@ -54,9 +56,11 @@ class StripeApi:
         log: RequestLog,
         auth: Authenticator,
         not_enabled: list[str],
+        rate_limits: Any = None,
     ):
         self.world, self.faults, self.log, self.auth = world, faults, log, auth
         self.catalog = world.catalog
+        self.limits = RateLimits(rate_limits, self._default_endpoint_limits())
         self.expand_rules = ExpandRules(self.catalog.expandable)
         self.not_enabled = set(not_enabled)
         self._req_counter = itertools.count(1)
@@ -69,7 +73,7 @@ class StripeApi:
 
     # ---- entry point -----------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
-        started = time.monotonic()
+        started, arrived = time.monotonic(), time.time()
         rid = "req_" + token(f"{self._req_salt}:{next(self._req_counter)}", 14)
         cat = self.catalog
         requested_version = req.header("Stripe-Version")
@@ -77,11 +81,16 @@ class StripeApi:
         account_hdr = req.header("Stripe-Account")
         caller: Caller | None = None
         fault: str | None = None
+        limiter: str | None = None
         livemode = False
         resp: Response
         try:
             caller = self.auth.authenticate(req.headers)
             livemode = caller.livemode
+            account = account_hdr.strip() if account_hdr else self.world.platform_id
+            limiter = self.limits.admit(account, livemode, self.endpoint_of(req))
+            if limiter is not None:
+                raise self.limits.error()
             decision = self.faults.decide(caller.key, req.path)
             fault = decision.kind
             if decision.kind == "drop":
@@ -106,18 +115,39 @@ class StripeApi:
                 "method": req.method,
                 "path": req.path,
                 "query": _query_dict(req.query),
+                "headers": {h: v for h in LOGGED_HEADERS if (v := req.header(h)) is not None},
                 "key": caller.masked if caller else _masked_from(req),
                 "account": account_hdr,
                 "livemode": livemode,
                 "status": resp.status if not resp.drop else 0,
                 "request_id": rid,
+                "limiter": limiter,
                 "fault": fault,
-                "time": time.time(),
+                "time": arrived,
                 "emulated_time": self.world.clock.now(),
                 "duration_ms": round((time.monotonic() - started) * 1000 + resp.delay * 1000, 3),
             }
         )
         return resp
+
+    def endpoint_of(self, req: Request) -> str | None:
+        """The named operation a request is (its rate-limit budget): ``/v1/customers``,
+        ``/v1/customers/{id}``; None for a route Stripe does not have."""
+        path, cat = req.path, self.catalog
+        if req.method != "GET":
+            return None
+        if path in cat.endpoints or path in cat.retrieve_endpoints:
+            return path
+        parent = path.rpartition("/")[0]
+        ep = cat.endpoints.get(parent)
+        return parent + "/{id}" if ep is not None and ep.retrieve is not None else None
+
+    def _default_endpoint_limits(self) -> dict[str, float]:
+        """Stripe's stricter documented budgets: the Search API and the Files API, 20 reads/s each."""
+        out: dict[str, float] = {p: 20 for p, ep in self.catalog.endpoints.items() if ep.kind == "search"}
+        if "/v1/files" in self.catalog.endpoints:
+            out.update({"/v1/files": 20, "/v1/files/{id}": 20})
+        return out
 
     @staticmethod
     def _error(e: StripeError, rid: str, livemode: bool) -> Response:

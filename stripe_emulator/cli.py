@@ -28,11 +28,12 @@ Examples:
   stripe-emulator --profile demo --churn 5
   stripe-emulator --config '{"dataset": {"customers": {"count": 5000, "bursts": [{"at": "recent", "count": 300}]}}}'
   stripe-emulator --config emulator.json --latency-ms 40 --jitter-ms 20
+  stripe-emulator --live-key sk_live_emulator --stripe-limits --record requests.jsonl
   curl -u sk_test_emulator: 'http://127.0.0.1:12111/v1/customers?limit=3'
 
 \b
-Control endpoints live under /_emulator (dump, objects, requests, clock, faults, churn); the README of
-the stripe_emulator package describes them.
+Control endpoints live under /_emulator (dump, objects, requests, clock, faults, rate_limits, churn);
+the README of the stripe_emulator package describes them.
 """
 
 
@@ -67,9 +68,25 @@ the stripe_emulator package describes them.
               help="Fixed latency added to every /v1 response. Example: --latency-ms 40")
 @click.option("--jitter-ms", type=float, default=None,
               help="Uniform latency jitter on top of --latency-ms. Example: --jitter-ms 20")
+@click.option("--stripe-limits", is_flag=True, default=False,
+              help="Enforce Stripe's documented rate limits: per account 100 requests/s in live mode and 25 "
+              "in test mode, 25/s per endpoint (search and files: 20); the excess gets Stripe's 429. "
+              "Example: --stripe-limits")
+@click.option("--live-limit", type=float, default=None,
+              help="Global live-mode budget per account in requests/s (implies --stripe-limits). "
+              "Example: --live-limit 100")
+@click.option("--test-limit", type=float, default=None,
+              help="Global test-mode budget per account in requests/s (implies --stripe-limits). "
+              "Example: --test-limit 25")
+@click.option("--endpoint-limit", type=float, default=None,
+              help="Default budget of one endpoint (all GET /v1/customers list calls, say) in requests/s "
+              "(implies --stripe-limits). Example: --endpoint-limit 25")
 @click.option("--rate-limit", type=float, default=None,
-              help="Fault injection: a token bucket per API key in requests/s, the excess answered 429. "
-              "Example: --rate-limit 25")
+              help="Fault injection, independent of --stripe-limits: a token bucket per API key in "
+              "requests/s, the excess answered 429. Example: --rate-limit 25")
+@click.option("--record", default=None,
+              help="Write every /v1 request (method, path, query, headers, masked key, account) and its "
+              "status, limiter and fault as JSON lines to this file. Example: --record requests.jsonl")
 @click.option("--data-dir", default=None,
               help="Directory holding endpoints.json, expandable.json and fixtures.json (default: the "
               "package's data/). Example: --data-dir /tmp/data")
@@ -78,11 +95,18 @@ the stripe_emulator package describes them.
               "Example: --ready-file /tmp/emulator.json")
 def main(config_source: str | None, latency_ms: float | None, jitter_ms: float | None,
          rate_limit: float | None, churn: float | None, churn_resources: str | None,
-         ready_file: str | None, **fields: Any) -> None:
+         stripe_limits: bool, live_limit: float | None, test_limit: float | None,
+         endpoint_limit: float | None, ready_file: str | None, **fields: Any) -> None:
     """A local HTTP server that behaves like Stripe's REST API: GET lists, retrieve, search and events
     over a stateful, generated dataset, strict about parameters, with fault injection."""
     try:
         cfg = EmulatorConfig.from_dict(load_config_source(config_source), **fields)
+        limits = {k: v for k, v in (("live", live_limit), ("test", test_limit), ("endpoint", endpoint_limit))
+                  if v is not None}
+        if stripe_limits or limits:
+            base = cfg.rate_limits if isinstance(cfg.rate_limits, dict) else {}
+            cfg.rate_limits = {**base, **limits}
+            cfg.validate()
         faults = dict(cfg.faults)
         if latency_ms is not None or jitter_ms is not None:
             faults["latency"] = {"ms": latency_ms or 0, "jitter_ms": jitter_ms or 0, "distribution": "uniform"}
