@@ -121,7 +121,7 @@ def main() -> None:
         "--in-process", action="store_true", help="run the emulator in this process (shares the GIL)"
     )
     ap.add_argument("--live", type=int, default=0, metavar="N",
-                    help=f"measure N endpoints (at most {len(LIVE_RESOURCES)}) under live-mode limits instead")
+                    help=f"measure N endpoints (at most {len(LIVE_RESOURCES)}) under live-mode limits")
     args = ap.parse_args()
     if args.live:
         live_run(min(args.live, len(LIVE_RESOURCES)), args.seconds)

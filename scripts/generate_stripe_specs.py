@@ -282,7 +282,9 @@ def synthesize(stream_spec: dict, fixtures: dict) -> dict:
 # ------------------------------------------------------------------------------- emulator strictness
 
 # What the emulator needs to check a query parameter like Stripe does: shape, type, enum, required.
-QUERY_SCHEMA_KEYS = ("type", "format", "enum", "items", "properties", "required", "anyOf", "additionalProperties")
+QUERY_SCHEMA_KEYS = (
+    "type", "format", "enum", "items", "properties", "required", "anyOf", "additionalProperties",
+)
 
 
 def compact_schema(schema: dict) -> dict:

@@ -3,8 +3,9 @@ lists, search, retrieve, and the request log. ``StripeApi.handle(request) -> Res
 
 Order of checks for a request: key (401) -> Stripe's rate limits (ratelimit.py, 429) -> fault
 injection -> ``Stripe-Version`` -> ``Stripe-Account`` -> route (404) -> feature and key permissions ->
-parameters (params.py) -> expand paths (expand.py) -> cursors. An endpoint quirk (a behaviour Stripe has that the OpenAPI schemas do not say) lives in
-``_pred`` (list filters) or the handler of its route; see README, "Adding an endpoint quirk".
+parameters (params.py) -> expand paths (expand.py) -> cursors. An endpoint quirk (a behaviour Stripe
+has that the OpenAPI schemas do not say) lives in ``_pred`` (list filters) or the handler of its route;
+see README, "Adding an endpoint quirk".
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from .wire import Request, Response
 from .world import Scope, World
 
 SUB_DEFAULT_HIDDEN = frozenset({"canceled"})
-LOGGED_HEADERS = ("Stripe-Version", "Stripe-Account", "Idempotency-Key", "User-Agent", "Content-Type")
 SUB_ENDED = frozenset({"canceled", "incomplete_expired"})
+LOGGED_HEADERS = ("Stripe-Version", "Stripe-Account", "Idempotency-Key", "User-Agent", "Content-Type")
 
 
 def _scalar_str(v: Any) -> str | None:
@@ -87,8 +88,8 @@ class StripeApi:
         try:
             caller = self.auth.authenticate(req.headers)
             livemode = caller.livemode
-            account = account_hdr.strip() if account_hdr else self.world.platform_id
-            limiter = self.limits.admit(account, livemode, self.endpoint_of(req))
+            account_id = account_hdr.strip() if account_hdr else self.world.platform_id
+            limiter = self.limits.admit(account_id, livemode, self.endpoint_of(req))
             if limiter is not None:
                 raise self.limits.error()
             decision = self.faults.decide(caller.key, req.path)
@@ -102,7 +103,7 @@ class StripeApi:
                 if requested_version is not None and not known_version(requested_version, cat.api_versions):
                     version = cat.api_version  # an invalid version is not echoed
                     raise invalid_version(requested_version)
-                scope = self._scope(caller, account_hdr)
+                scope = self._scope(caller, account_id)
                 resp = self._route(req, caller, scope)
                 resp.delay = decision.delay
         except StripeError as e:
@@ -153,11 +154,10 @@ class StripeApi:
     def _error(e: StripeError, rid: str, livemode: bool) -> Response:
         return Response(e.status, orjson.dumps(e.body(rid, livemode)), dict(e.headers))
 
-    def _scope(self, caller: Caller, account_hdr: str | None) -> Scope:
-        acct = account_hdr.strip() if account_hdr else self.world.platform_id
-        if acct not in self.world.datasets:
-            raise account_error(caller, acct)
-        return self.world.scope(acct, caller.livemode)
+    def _scope(self, caller: Caller, account_id: str) -> Scope:
+        if account_id not in self.world.datasets:
+            raise account_error(caller, account_id)
+        return self.world.scope(account_id, caller.livemode)
 
     def _check_access(self, caller: Caller, scope: Scope, path: str, obj: str) -> None:
         feature = path[len("/v1/") :].split("/", 1)[0]

@@ -26,7 +26,7 @@ EPILOG = """\b
 Examples:
   stripe-emulator --port 12111 --seed 1
   stripe-emulator --profile demo --churn 5
-  stripe-emulator --config '{"dataset": {"customers": {"count": 5000, "bursts": [{"at": "recent", "count": 300}]}}}'
+  stripe-emulator --config '{"dataset": {"customers": {"count": 5000, "years": 3}}}'
   stripe-emulator --config emulator.json --latency-ms 40 --jitter-ms 20
   stripe-emulator --live-key sk_live_emulator --stripe-limits --record requests.jsonl
   curl -u sk_test_emulator: 'http://127.0.0.1:12111/v1/customers?limit=3'
@@ -53,7 +53,8 @@ the README of the stripe_emulator package describes them.
               help="Config as inline JSON or a JSON file path; the options here win over it. "
               "Example: --config '{\"dataset\": {\"customers\": 500}}'")
 @click.option("--api-key", default=None,
-              help="The valid test-mode secret key (default sk_test_emulator). Example: --api-key sk_test_123")
+              help="The valid test-mode secret key (default sk_test_emulator). "
+              "Example: --api-key sk_test_123")
 @click.option("--live-key", default=None,
               help="Also accept this live-mode key, which sees its own livemode data. "
               "Example: --live-key sk_live_emulator")
@@ -61,7 +62,8 @@ the README of the stripe_emulator package describes them.
               help="Emulated Unix time at start, which makes the data byte-identical across runs "
               "(default: the real time). Example: --start-time 1700000000")
 @click.option("--churn", type=float, default=None,
-              help="Background changes per second, 0 = off (default: the profile's; demo: 2). Example: --churn 5")
+              help="Background changes per second, 0 = off (default: the profile's; demo: 2). "
+              "Example: --churn 5")
 @click.option("--churn-resources", default=None,
               help="Comma-separated resources --churn changes. Example: --churn-resources customers,products")
 @click.option("--latency-ms", type=float, default=None,
@@ -109,7 +111,9 @@ def main(config_source: str | None, latency_ms: float | None, jitter_ms: float |
             cfg.validate()
         faults = dict(cfg.faults)
         if latency_ms is not None or jitter_ms is not None:
-            faults["latency"] = {"ms": latency_ms or 0, "jitter_ms": jitter_ms or 0, "distribution": "uniform"}
+            faults["latency"] = {
+                "ms": latency_ms or 0, "jitter_ms": jitter_ms or 0, "distribution": "uniform"
+            }
         if rate_limit:
             faults["rate_limit"] = {"rate": rate_limit, "burst": rate_limit}
         cfg.faults = faults

@@ -33,7 +33,9 @@ from .errors import ControlError, StripeError
 RATE_LIMIT_MESSAGE = (
     "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."
 )
-STRIPE_LIMITS: dict[str, Any] = {"live": 100, "test": 25, "endpoint": 25, "endpoints": {}, "should_retry": None}
+STRIPE_LIMITS: dict[str, Any] = {
+    "live": 100, "test": 25, "endpoint": 25, "endpoints": {}, "should_retry": None
+}
 WINDOW_S = 1.0
 
 
@@ -55,7 +57,8 @@ def resolve(settings: Any, default_endpoints: dict[str, float]) -> dict[str, Any
     unknown = set(settings) - set(STRIPE_LIMITS)
     if unknown:
         raise ValueError(f"unknown rate_limits keys: {sorted(unknown)} (known: {sorted(STRIPE_LIMITS)})")
-    out = {**STRIPE_LIMITS, **settings, "endpoints": {**default_endpoints, **(settings.get("endpoints") or {})}}
+    endpoints = {**default_endpoints, **(settings.get("endpoints") or {})}
+    out = {**STRIPE_LIMITS, **settings, "endpoints": endpoints}
     for key in ("live", "test", "endpoint"):
         if not isinstance(out[key], (int, float)) or out[key] <= 0:
             raise ValueError(f"rate_limits.{key} must be a number of requests per second > 0")

@@ -44,7 +44,8 @@ def test_dump_over_http_matches_python_and_lists_deletions(emu):
 def test_request_log_entries_counts_and_clear(emu):
     requests.delete(emu.url + "/_emulator/requests")
     http = StripeHttp(emu.url, emu.api_key, {"Stripe-Account": emu.account_id})
-    http.get("/v1/customers", {"limit": 5, "created[gte]": 100, "expand[]": ["data.default_source", "data.test_clock"]})
+    expand = ["data.default_source", "data.test_clock"]
+    http.get("/v1/customers", {"limit": 5, "created[gte]": 100, "expand[]": expand})
     http.get("/v1/customers", {"limit": 0})
     http.get("/v1/charges")
     requests.get(emu.url + "/v1/products")  # no key
@@ -53,7 +54,7 @@ def test_request_log_entries_counts_and_clear(emu):
     assert [e["path"] for e in entries] == ["/v1/customers", "/v1/customers", "/v1/charges", "/v1/products"]
     first = entries[0]
     assert first["method"] == "GET" and first["status"] == 200
-    assert first["query"] == {"limit": "5", "created[gte]": "100", "expand[]": ["data.default_source", "data.test_clock"]}
+    assert first["query"] == {"limit": "5", "created[gte]": "100", "expand[]": expand}
     assert first["key"] == "sk_test_****ator" and first["account"] == emu.account_id
     assert first["request_id"].startswith("req_") and first["time"] > 0 and first["livemode"] is False
     assert [e["status"] for e in entries] == [200, 400, 200, 401]

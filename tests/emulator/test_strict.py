@@ -81,7 +81,9 @@ def test_unknown_api_version(http):
 
 
 # ---- what Stripe accepts stays accepted ----------------------------------------------------------------
-@pytest.mark.parametrize("version", ["2023-08-16", "2020-08-27", "2011-01-01", "2024-06-20", "2025-03-31.basil"])
+@pytest.mark.parametrize(
+    "version", ["2023-08-16", "2020-08-27", "2011-01-01", "2024-06-20", "2025-03-31.basil"]
+)
 def test_known_and_later_api_versions(http, version):
     r = http.get("/v1/customers", {"limit": 1}, headers={"Stripe-Version": version})
     assert r.status_code == 200 and r.headers["Stripe-Version"] == version
