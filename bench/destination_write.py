@@ -25,17 +25,15 @@ from pathlib import Path
 
 import psycopg2
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from destination_postgres import ddl
+from destination_postgres.types import copy_text
+from protocol import messages
+from protocol.jsonio import dumps, dumps_line, loads
+from specs import STRIPE_DIR
+from stripe_emulator.catalog import DEFAULT_DATA_DIR
+from throwaway_postgres import start_cluster
 
-from destination_postgres import ddl  # noqa: E402
-from destination_postgres.types import copy_text  # noqa: E402
-from protocol import messages  # noqa: E402
-from protocol.jsonio import dumps, dumps_line, loads  # noqa: E402
-from specs import STRIPE_DIR  # noqa: E402
-from tests.postgres_cluster import start_cluster  # noqa: E402
-
-FIXTURES = ROOT / "tests" / "stripe_emulator" / "data" / "fixtures.json"
+FIXTURES = DEFAULT_DATA_DIR / "fixtures.json"
 PAGE = 100
 T0 = 1_600_000_000
 STREAMS = {"customers": "customer", "charges": "charge"}

@@ -6,21 +6,23 @@ keep-alive connections: one client, then 2 and 4 concurrent client processes (ea
 created window), and prints pages/s, objects/s and MB/s. Not a test; run it by hand:
 
     python bench/emulator_pages.py [--objects 20000] [--resource customers] [--seconds 4] [--in-process]
+
+With --live N it measures a live-mode run under Stripe's documented limits instead: N client processes,
+one per endpoint, page as fast as they can with a live key (a 429 waits 50 ms), and it prints the
+admitted requests/s of the account against its global budget (100/s) and of each endpoint against its
+budget (25/s), and the 429s/s.
+
+    python bench/emulator_pages.py --live 6 [--seconds 6]
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import orjson  # noqa: E402
-import requests  # noqa: E402
+import orjson
+import requests
 
 
 def walk(url: str, key: str, path: str, window: tuple[int, int], seconds: float) -> tuple[int, int, int]:
@@ -52,6 +54,56 @@ def _walk_star(args: tuple) -> tuple[int, int, int]:
     return walk(*args)
 
 
+LIVE_KEY = "sk_live_bench"
+LIVE_RESOURCES = ["customers", "charges", "invoices", "products", "prices", "payment_intents", "refunds",
+                  "subscriptions"]
+
+
+def walk_limited(url: str, path: str, seconds: float) -> tuple[int, int]:
+    """Page through ``path`` with the live key as fast as admitted; returns (admitted, refused)."""
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {LIVE_KEY}"
+    ok = refused = 0
+    cursor = None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        params = {"limit": 100, **({"starting_after": cursor} if cursor else {})}
+        r = s.get(url + path, params=params, timeout=30)
+        if r.status_code == 429:
+            refused += 1
+            time.sleep(0.05)
+            continue
+        if r.status_code != 200:
+            raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+        ok += 1
+        page = orjson.loads(r.content)
+        cursor = page["data"][-1]["id"] if page["has_more"] else None
+    return ok, refused
+
+
+def _walk_limited_star(args: tuple) -> tuple[int, int]:
+    return walk_limited(*args)
+
+
+def live_run(n: int, seconds: float) -> None:
+    from stripe_emulator import spawn_emulator
+
+    resources = LIVE_RESOURCES[:n]
+    config = {"seed": 1, "profile": "small", "live_key": LIVE_KEY, "rate_limits": True,
+              "dataset": {r: {"count": 5000, "years": 3} for r in resources}}
+    with spawn_emulator(config) as proc:
+        with mp.get_context("spawn").Pool(n) as pool:
+            results = pool.map(_walk_limited_star, [(proc.url, f"/v1/{r}", seconds) for r in resources])
+    admitted = sum(r[0] for r in results)
+    refused = sum(r[1] for r in results)
+    print(f"live mode, Stripe's limits, {n} endpoints paged at once for {seconds:.0f}s:")
+    print(f"  account: {admitted / seconds:6.1f} requests/s admitted = {admitted / seconds / 100:.2f} x the "
+          f"global budget (100/s); {refused / seconds:.1f} 429s/s")
+    for r, (ok, no) in zip(resources, results, strict=True):
+        print(f"  /v1/{r:<16} {ok / seconds:5.1f} requests/s = {ok / seconds / 25:.2f} x its budget (25/s), "
+              f"{no / seconds:5.1f} 429s/s")
+
+
 def windows(url: str, key: str, resource: str, n: int) -> list[tuple[int, int]]:
     dump = requests.get(url + "/_emulator/dump", params={"resource": resource}).json()["objects"]
     created = sorted(o["created"] for o in dump)
@@ -68,17 +120,22 @@ def main() -> None:
     ap.add_argument(
         "--in-process", action="store_true", help="run the emulator in this process (shares the GIL)"
     )
+    ap.add_argument("--live", type=int, default=0, metavar="N",
+                    help=f"measure N endpoints (at most {len(LIVE_RESOURCES)}) under live-mode limits")
     args = ap.parse_args()
+    if args.live:
+        live_run(min(args.live, len(LIVE_RESOURCES)), args.seconds)
+        return
 
     config = {"seed": 1, "profile": "small", "dataset": {args.resource: {"count": args.objects, "years": 3}}}
     t0 = time.monotonic()
     if args.in_process:
-        from tests.stripe_emulator import start_emulator
+        from stripe_emulator import start_emulator
 
         emu = start_emulator(config)
         url, key, stop = emu.url, emu.api_key, emu.stop
     else:
-        from tests.stripe_emulator import spawn_emulator
+        from stripe_emulator import spawn_emulator
 
         proc = spawn_emulator(config)
         url, key, stop = proc.url, proc.api_key, proc.stop

@@ -23,8 +23,10 @@ from pathlib import Path
 
 import orjson
 
+from stripe_emulator.catalog import DEFAULT_DATA_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "stripe_emulator" / "data" / "fixtures.json"
+FIXTURES = DEFAULT_DATA_DIR / "fixtures.json"
 STATE_EVERY = 1000
 
 MINIMAL_LOOP = (

@@ -22,19 +22,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from connector_kit.connector import ReadRequest  # noqa: E402
-from protocol.jsonio import MessageWriter  # noqa: E402
-from source_stripe import source  # noqa: E402
-from source_stripe.windows import SplitPolicy  # noqa: E402
-from tests.stripe_emulator import spawn_emulator  # noqa: E402
+from connector_kit.connector import ReadRequest
+from protocol.jsonio import MessageWriter
+from source_stripe import source
+from source_stripe.windows import SplitPolicy
+from stripe_emulator import spawn_emulator
 
 
 def run_read(emu, rate: float, policy: SplitPolicy | None = None) -> tuple[float, int, dict]:

@@ -193,7 +193,7 @@ def main(profile: str, schema: str, progress: str, incremental: bool, rate: floa
             register_secret(real_key)
             click.echo("demo: STRIPE_API_KEY is set: syncing your Stripe account", err=True)
         else:
-            from tests.stripe_emulator import spawn_emulator
+            from stripe_emulator import spawn_emulator
             emulator = spawn_emulator({"profile": profile, "churn": {"rate": 2.0}})
             env.update(STRIPE_API_KEY=emulator.api_key, STRIPE_BASE_URL=emulator.url)
             click.echo(f"demo: Stripe emulator at {emulator.url} (profile {profile}, changes every 0.5 s)",
@@ -202,7 +202,7 @@ def main(profile: str, schema: str, progress: str, incremental: bool, rate: floa
             register_secret(db_url)
             click.echo(f"demo: writing into DATABASE_URL {redact_text(db_url)}", err=True)
         else:
-            from tests.postgres_cluster import start_cluster
+            from throwaway_postgres import start_cluster
             cluster = start_cluster()
             db_url = cluster.url
             register_secret(db_url)

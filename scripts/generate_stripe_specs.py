@@ -10,8 +10,10 @@ generated files that the project commits and reads at run time, so users' clones
                                                 properties only
   source_stripe/streams.json                    the stream registry the source reads (paths, declared
                                                 query parameters, quirks as data)
-  tests/stripe_emulator/data/endpoints.json     list and retrieve endpoints for the Stripe emulator
-  tests/stripe_emulator/data/fixtures.json      one example object per object type, for the emulator
+  stripe_emulator/data/endpoints.json           list and retrieve endpoints for the Stripe emulator
+  stripe_emulator/data/fixtures.json            one example object per object type, for the emulator
+  stripe_emulator/data/expandable.json          which fields of which object can be expanded, for the
+                                                emulator's expand[] checks
 
 Output is deterministic (sorted keys, stable order, trailing newline): re-running it gives no diff.
 Stdlib only.
@@ -277,9 +279,105 @@ def synthesize(stream_spec: dict, fixtures: dict) -> dict:
     return example
 
 
+# ------------------------------------------------------------------------------- emulator strictness
+
+# What the emulator needs to check a query parameter like Stripe does: shape, type, enum, required.
+QUERY_SCHEMA_KEYS = (
+    "type", "format", "enum", "items", "properties", "required", "anyOf", "additionalProperties",
+)
+
+
+def compact_schema(schema: dict) -> dict:
+    """A query parameter's schema without descriptions, titles and SDK hints."""
+    out: dict = {}
+    for key in QUERY_SCHEMA_KEYS:
+        if key not in schema:
+            continue
+        value = schema[key]
+        if key == "properties":
+            value = {name: compact_schema(s) for name, s in sorted(value.items())}
+        elif key == "anyOf":
+            value = [compact_schema(s) for s in value]
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            value = compact_schema(value)
+        out[key] = value
+    assert "$ref" not in schema, "query parameter schemas are inline in Stripe's spec"
+    return out
+
+
+def query_schemas(params: list[dict]) -> dict:
+    return {p["name"]: compact_schema(p["schema"]) for p in sorted(params, key=lambda p: p["name"])}
+
+
+def response_schemas(op: dict) -> list[str]:
+    """Component schema names a GET answers with (several when it may answer a deleted stub)."""
+    schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+    members = schema.get("anyOf", [schema])
+    return sorted(m["$ref"].rsplit("/", 1)[-1] for m in members if "$ref" in m)
+
+
+def retrieve_by_id(paths: dict, path: str) -> dict | None:
+    """The `GET <path>/{id}` operation under a list path: its query parameters and response schemas."""
+    pattern = re.compile(re.escape(path) + r"/\{[^/}]+\}")
+    for p in sorted(paths):
+        if pattern.fullmatch(p) and "get" in paths[p]:
+            op = paths[p]["get"]
+            return {"query_schemas": query_schemas(query_params(op)), "schemas": response_schemas(op)}
+    return None
+
+
+def api_versions(spec: dict) -> list[str]:
+    """Every API version Stripe knew when the spec was published (the webhook endpoint's enum)."""
+    op = spec["paths"]["/v1/webhook_endpoints"]["post"]
+    props = op["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["properties"]
+    versions = props["api_version"]["enum"]
+    assert API_VERSION in versions
+    return sorted(versions)
+
+
+def expansion_targets(spec: dict, owner: str, field: str, schema: dict, inline: dict) -> list[str]:
+    """Schema names an expand path reaches through `field`: the expanded object(s), a nested object or
+    the items of a list. Inline objects (a list field such as customer.sources) get the name owner/field
+    (component names hold dots: checkout.session)."""
+    if "x-expansionResources" in schema:
+        schema = schema["x-expansionResources"]
+    if "$ref" in schema:
+        return [schema["$ref"].rsplit("/", 1)[-1]]
+    if schema.get("type") == "array":
+        return expansion_targets(spec, owner, field, schema.get("items", {}), inline)
+    out: list[str] = []
+    for member in schema.get("anyOf", []) + schema.get("oneOf", []):
+        out += expansion_targets(spec, owner, field, member, inline)
+    if "properties" in schema:
+        name = f"{owner}/{field}"
+        inline[name] = schema
+        out.append(name)
+    return sorted(set(out))
+
+
+def expand_graph(spec: dict, roots: set[str]) -> dict:
+    """For every schema reachable from `roots` through expandable fields: field -> schemas it leads to.
+    A field absent from a schema's map cannot be expanded there (Stripe's `x-expandableFields`)."""
+    components = spec["components"]["schemas"]
+    inline: dict = {}
+    graph: dict = {}
+    todo = sorted(roots)
+    while todo:
+        name = todo.pop()
+        if name in graph:
+            continue
+        schema = inline.get(name) or components[name]
+        graph[name] = {}
+        for field in schema.get("x-expandableFields", []):
+            targets = expansion_targets(spec, name, field, schema["properties"][field], inline)
+            graph[name][field] = targets
+            todo += [t for t in targets if t not in graph]
+    return dict(sorted(graph.items()))
+
+
 # -------------------------------------------------------------------------------------------- outputs
 
-def build(spec: dict, rows: list[dict], fixtures: dict) -> tuple[dict, dict, dict, dict]:
+def build(spec: dict, rows: list[dict], fixtures: dict) -> tuple[dict, dict, dict, dict, dict]:
     paths = spec["paths"]
     schemas = spec["components"]["schemas"]
     rows_by_path = {r["path"]: r for r in rows}
@@ -384,8 +482,22 @@ def build(spec: dict, rows: list[dict], fixtures: dict) -> tuple[dict, dict, dic
             "created_filter": any(p["name"] == "created" for p in params),
             "timestamp_field": timestamp_field(schemas[schema_name]),
             "deletable": deletable(paths, path),
+            "query_schemas": query_schemas(params),
+            "schema": schema_name,
+            "retrieve": retrieve_by_id(paths, path),
         }
-    endpoints = {"api_version": API_VERSION, "list_endpoints": list_endpoints, "retrieve_endpoints": retrieve}
+    endpoints = {
+        "api_version": API_VERSION,
+        "api_versions": api_versions(spec),
+        "list_endpoints": list_endpoints,
+        "retrieve_endpoints": retrieve,
+        "retrieve_details": {p: {"query_schemas": query_schemas(query_params(paths[p]["get"])),
+                                 "schemas": response_schemas(paths[p]["get"])} for p in sorted(retrieve)},
+    }
+    roots = {e["schema"] for e in list_endpoints.values()}
+    roots |= {s for e in list_endpoints.values() if e["retrieve"] for s in e["retrieve"]["schemas"]}
+    roots |= {s for d in endpoints["retrieve_details"].values() for s in d["schemas"]}
+    expandable = expand_graph(spec, roots)
 
     # Emulator fixtures: one example per object named in endpoints.json, plus account and event.
     wanted = {e["object"] for e in list_endpoints.values()} | set(retrieve.values()) | {"account", "event"}
@@ -402,21 +514,21 @@ def build(spec: dict, rows: list[dict], fixtures: dict) -> tuple[dict, dict, dic
             objects[obj] = synthesize(stream_schema(spec, obj, object_schema[obj]), fixtures)
             synthesized.append(obj)
     fixtures_out = {"objects": objects, "synthesized": synthesized}
-    return registry, stream_specs, endpoints, fixtures_out
+    return registry, stream_specs, endpoints, fixtures_out, expandable
 
 
 def dumps(value) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def dumps_fixtures(objects: dict) -> str:
-    """Compact, one object per line so a change shows up as a one-line diff."""
+def dumps_by_line(key: str, objects: dict) -> str:
+    """`{key: objects}` compact, one entry per line so a change shows up as a one-line diff."""
     lines = [
         json.dumps(k, ensure_ascii=False) + ":"
         + json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         for k, v in sorted(objects.items())
     ]
-    return '{"objects":{\n' + ",\n".join(lines) + "\n}}\n"
+    return "{" + json.dumps(key) + ":{\n" + ",\n".join(lines) + "\n}}\n"
 
 
 def write(path: Path, text: str, written: list[Path]) -> None:
@@ -435,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     spec, rows, fixtures = load_inputs(args.shared)
-    registry, stream_specs, endpoints, fixtures_out = build(spec, rows, fixtures)
+    registry, stream_specs, endpoints, fixtures_out, expandable = build(spec, rows, fixtures)
 
     root = args.out_root
     written: list[Path] = []
@@ -449,9 +561,10 @@ def main(argv: list[str] | None = None) -> int:
             stale.unlink()
             removed.append(stale.name)
     write(root / "source_stripe" / "streams.json", dumps(registry), written)
-    data_dir = root / "tests" / "stripe_emulator" / "data"
+    data_dir = root / "stripe_emulator" / "data"
     write(data_dir / "endpoints.json", dumps(endpoints), written)
-    write(data_dir / "fixtures.json", dumps_fixtures(fixtures_out["objects"]), written)
+    write(data_dir / "fixtures.json", dumps_by_line("objects", fixtures_out["objects"]), written)
+    write(data_dir / "expandable.json", dumps_by_line("schemas", expandable), written)
 
     streams = registry["streams"]
     default = [s["name"] for s in streams if s["default"]]

@@ -1,7 +1,7 @@
 """Shared pytest fixtures: a PostgreSQL server for the session, a fresh schema per test.
 
 `pg_url` is DATABASE_URL when set, else a throwaway cluster started once per test session
-(tests/postgres_cluster.py). `pg_schema` gives each database test its own schema name and drops it after.
+(throwaway_postgres/). `pg_schema` gives each database test its own schema name and drops it after.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.postgres_cluster import start_cluster
+from throwaway_postgres import start_cluster
 
 
 @pytest.fixture(scope="session")

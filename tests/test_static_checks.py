@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PRODUCT = ("specs", "protocol", "connector_kit", "source_stripe", "destination_postgres", "engine")
+PACKAGES = ("specs", "protocol", "connector_kit", "source_stripe", "destination_postgres", "engine",
+            "stripe_emulator", "throwaway_postgres")
 
 
 def run_tool(name: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -44,7 +45,7 @@ def test_the_layering_contracts_hold():
 
 
 def test_a_forbidden_import_breaks_the_contracts(tmp_path):
-    for package in PRODUCT:
+    for package in PACKAGES:
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     with open(tmp_path / "protocol" / "ranges.py", "a") as f:

@@ -14,7 +14,7 @@ import pytest
 
 from protocol.jsonio import dumps, loads
 from scripts import gen_config_reference
-from tests.stripe_emulator import start_emulator
+from stripe_emulator import start_emulator
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()

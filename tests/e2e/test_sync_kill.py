@@ -32,7 +32,7 @@ def missing_part() -> str | None:
     try:
         from source_stripe.cli import CONNECTOR as SOURCE
         from destination_postgres.cli import main as destination
-        from tests.stripe_emulator import start_emulator  # noqa: F401
+        from stripe_emulator import start_emulator  # noqa: F401
     except Exception as exc:  # noqa: BLE001 - any import problem means "not there yet"
         return f"a component does not import yet: {type(exc).__name__}: {exc}"
     if SOURCE.read is None:
@@ -99,7 +99,7 @@ def mutate(emu, rng: random.Random) -> None:
 
 
 def test_sigkill_at_random_points_then_rerun_ends_equal_to_ground_truth(pg_url, pg_schema, tmp_path):
-    from tests.stripe_emulator import start_emulator
+    from stripe_emulator import start_emulator
 
     seed = int(os.environ.get("E2E_SEED", random.randrange(10**6)))
     print(f"E2E_SEED={seed}")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.stripe_emulator import Emulator, start_emulator
+from stripe_emulator import Emulator, start_emulator
 
 START = 1_700_000_000  # fixed emulated start time: data is byte-identical across runs
 
@@ -45,6 +45,42 @@ class StripeHttp:
             if not page["has_more"]:
                 return out
             cursor = page["data"][-1]["id"]
+
+
+def example(schema: dict[str, Any]) -> Any:
+    """A valid value for an OpenAPI query parameter schema (the first option, the first enum value)."""
+    if "anyOf" in schema:
+        return example(schema["anyOf"][0])
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: example(props[k]) for k in schema.get("required", [])} or (
+            {k: example(s) for k, s in list(props.items())[:1]}
+        )
+    if kind == "array":
+        return [example(schema.get("items", {}))]
+    if "enum" in schema:
+        return schema["enum"][0]
+    return {"integer": "1", "boolean": "true"}.get(kind or "", "x")
+
+
+def encode(name: str, value: Any) -> list[tuple[str, str]]:
+    """Form-encode a value the way Stripe's SDKs do: a[b]=1, a[0]=x."""
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in encode(f"{name}[{k}]", v)]
+    if isinstance(value, list):
+        return [pair for i, v in enumerate(value) for pair in encode(f"{name}[{i}]", v)]
+    return [(name, value)]
+
+
+def required_pairs(ep: Any) -> list[tuple[str, str]]:
+    """Query pairs that satisfy an endpoint's required parameters (and the payment_methods quirk)."""
+    pairs = [pair for name in ep.required_params for pair in encode(name, example(ep.query_schemas[name]))]
+    if "query" in ep.required_params:
+        pairs = [(k, v) for k, v in pairs if k != "query"] + [("query", "created>0")]
+    if ep.path == "/v1/payment_methods":
+        pairs.append(("type", "card"))
+    return pairs
 
 
 def sort_key(obj: dict[str, Any], ts_field: str = "created") -> tuple[int, str]:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 import requests
 
-from tests.stripe_emulator import EmulatorClient, spawn_emulator
+from stripe_emulator import EmulatorClient, cli, spawn_emulator
 
 from .conftest import StripeHttp
 
@@ -44,7 +44,8 @@ def test_dump_over_http_matches_python_and_lists_deletions(emu):
 def test_request_log_entries_counts_and_clear(emu):
     requests.delete(emu.url + "/_emulator/requests")
     http = StripeHttp(emu.url, emu.api_key, {"Stripe-Account": emu.account_id})
-    http.get("/v1/customers", {"limit": 5, "created[gte]": 100, "expand[]": ["data.x", "data.y"]})
+    expand = ["data.default_source", "data.test_clock"]
+    http.get("/v1/customers", {"limit": 5, "created[gte]": 100, "expand[]": expand})
     http.get("/v1/customers", {"limit": 0})
     http.get("/v1/charges")
     requests.get(emu.url + "/v1/products")  # no key
@@ -53,7 +54,7 @@ def test_request_log_entries_counts_and_clear(emu):
     assert [e["path"] for e in entries] == ["/v1/customers", "/v1/customers", "/v1/charges", "/v1/products"]
     first = entries[0]
     assert first["method"] == "GET" and first["status"] == 200
-    assert first["query"] == {"limit": "5", "created[gte]": "100", "expand[]": ["data.x", "data.y"]}
+    assert first["query"] == {"limit": "5", "created[gte]": "100", "expand[]": expand}
     assert first["key"] == "sk_test_****ator" and first["account"] == emu.account_id
     assert first["request_id"].startswith("req_") and first["time"] > 0 and first["livemode"] is False
     assert [e["status"] for e in entries] == [200, 400, 200, 401]
@@ -125,32 +126,14 @@ def test_keep_alive_reuses_one_connection(emu):
     conn.close()
 
 
-def test_cli_help_documents_every_option():
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.stripe_emulator", "--help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0
-    for opt in (
-        "--port",
-        "--seed",
-        "--profile",
-        "--config",
-        "--api-key",
-        "--live-key",
-        "--start-time",
-        "--churn",
-        "--latency-ms",
-        "--rate-limit",
-        "--ready-file",
-        "--data-dir",
-        "e.g.",
-        "examples:",
-    ):
-        assert opt in out.stdout, opt
+def test_cli_help_documents_every_option_with_an_example():
+    script = Path(sys.executable).parent / "stripe-emulator"  # the installed console script
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "Examples:" in out.stdout
+    for param in cli.main.params:
+        assert param.opts[0] in out.stdout
+        assert "Example: " + param.opts[0] in (param.help or ""), param.name
 
 
 def test_cli_prints_url_and_key_and_serves(tmp_path):
@@ -159,7 +142,7 @@ def test_cli_prints_url_and_key_and_serves(tmp_path):
         [
             sys.executable,
             "-m",
-            "tests.stripe_emulator",
+            "stripe_emulator",
             "--port",
             "0",
             "--seed",
@@ -188,7 +171,7 @@ def test_cli_prints_url_and_key_and_serves(tmp_path):
 
 def test_cli_rejects_bad_config():
     out = subprocess.run(
-        [sys.executable, "-m", "tests.stripe_emulator", "--config", '{"nope": 1}'],
+        [sys.executable, "-m", "stripe_emulator", "--config", '{"nope": 1}'],
         cwd=ROOT,
         capture_output=True,
         text=True,

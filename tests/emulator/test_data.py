@@ -10,9 +10,9 @@ import orjson
 import pytest
 import requests
 
-from tests.stripe_emulator import EmulatorConfig
-from tests.stripe_emulator.catalog import load_catalog
-from tests.stripe_emulator.emulator import Emulator
+from stripe_emulator import EmulatorConfig
+from stripe_emulator.catalog import load_catalog
+from stripe_emulator.emulator import Emulator
 
 from .conftest import START, StripeHttp
 
@@ -152,8 +152,8 @@ def test_large_resource_starts_and_dumps(tmp_path):
 
 
 def test_profiles_sizes():
-    from tests.stripe_emulator.config import ResourceSpec
-    from tests.stripe_emulator.profiles import PROFILES
+    from stripe_emulator.config import ResourceSpec
+    from stripe_emulator.profiles import PROFILES
 
     demo = sum(ResourceSpec.parse(v).total for v in PROFILES["demo"]["dataset"].values())
     assert demo >= 50_000

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.stripe_emulator.catalog import load_catalog
+from stripe_emulator.catalog import load_catalog
 
-from .conftest import START, StripeHttp, sort_key
+from .conftest import START, StripeHttp, required_pairs, sort_key
 
 CATALOG = load_catalog()
 BURST_TS = START - 5 * 86400
@@ -183,21 +183,12 @@ def test_required_parameter_missing(http):
     assert http.get("/v1/customers/search").json()["error"]["param"] == "query"
 
 
-def _fill_required(path: str, required: tuple[str, ...]) -> dict[str, str]:
-    params = {r: "x" for r in required}
-    if "query" in required:
-        params["query"] = "created>0"
-    if path == "/v1/payment_methods":
-        params["type"] = "card"
-    return params
-
-
 @pytest.mark.parametrize("path", sorted(CATALOG.endpoints))
 def test_every_list_endpoint_is_served(http, path):
     ep = CATALOG.endpoints[path]
-    params = _fill_required(path, ep.required_params)
+    params = required_pairs(ep)
     if "limit" in ep.declared_params:
-        params["limit"] = "3"
+        params.append(("limit", "3"))
     page = http.ok(path, params)
     assert page["url"] == path
     assert page["object"] == ("search_result" if ep.kind == "search" else "list")
@@ -253,9 +244,8 @@ def test_expand(emu, http):
             assert isinstance(inv["customer"], dict) and inv["customer"]["object"] == "customer"
             assert inv["customer"]["id"] in customers
     r = http.get("/v1/invoices", {"expand[]": "customer"})
-    assert (
-        r.status_code == 400
-        and r.json()["error"]["message"] == "This property cannot be expanded (customer)."
+    assert r.status_code == 400 and r.json()["error"]["message"] == (
+        "This property cannot be expanded (customer). You may want to try expanding 'data.customer' instead."
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 from connector_kit.connector import ReadRequest
 from protocol.jsonio import dumps, loads
 from source_stripe import source
-from tests.stripe_emulator import start_emulator
+from stripe_emulator import start_emulator
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = 5000.0  # requests/s: tests are not throttled by our own limiter

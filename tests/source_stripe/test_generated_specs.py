@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "generate_stripe_specs.py"
 STRIPE_SPECS = REPO / "specs" / "stripe"
 REGISTRY = REPO / "source_stripe" / "streams.json"
-EMULATOR_DATA = REPO / "tests" / "stripe_emulator" / "data"
+EMULATOR_DATA = REPO / "stripe_emulator" / "data"
 SHARED_SPEC = REPO.parent / "shared" / "stripe-openapi" / "spec3.json"
 
 SPEC_FILES = sorted(STRIPE_SPECS.glob("*.json"))

@@ -111,6 +111,14 @@ class EmulatorClient:
     def reset_faults(self) -> dict[str, Any]:
         return self._call("DELETE", "/faults")
 
+    def set_rate_limits(self, settings: Any = True) -> dict[str, Any]:
+        if settings is None or settings is False:
+            return self._call("DELETE", "/rate_limits")
+        return self._call("POST", "/rate_limits", settings)
+
+    def rate_limits(self) -> dict[str, Any]:
+        return self._call("GET", "/rate_limits")
+
     def start_churn(
         self, rate: float = 1.0, resources: list[str] | None = None, **settings: Any
     ) -> dict[str, Any]:

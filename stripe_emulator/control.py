@@ -17,6 +17,9 @@ HTTP endpoints (JSON in, JSON out; ``account``/``livemode`` are optional query p
   GET    /_emulator/faults                      current fault settings
   POST   /_emulator/faults             {settings}  merge -> settings
   DELETE /_emulator/faults                      everything off (POST /_emulator/faults/reset too)
+  GET    /_emulator/rate_limits                 {"enabled", "live", "test", "endpoint", "endpoints", ...}
+  POST   /_emulator/rate_limits        true|{settings}|null  replace Stripe's rate limits
+  DELETE /_emulator/rate_limits                 off
   GET    /_emulator/churn                       {"running","settings","changes","errors"}
   POST   /_emulator/churn              {settings}  start (replaces a running churn)
   DELETE /_emulator/churn                       stop
@@ -32,6 +35,7 @@ import orjson
 from .churn import Churn
 from .errors import ControlError
 from .faults import FaultInjector
+from .ratelimit import RateLimits
 from .requestlog import RequestLog
 from .wire import Request, Response, json_response
 from .world import Scope, World
@@ -45,9 +49,15 @@ def _bool(v: Any) -> bool:
 
 class Controller:
     def __init__(
-        self, world: World, faults: FaultInjector, log: RequestLog, churn: Churn, info: dict[str, Any]
+        self,
+        world: World,
+        faults: FaultInjector,
+        limits: RateLimits,
+        log: RequestLog,
+        churn: Churn,
+        info: dict[str, Any],
     ):
-        self.world, self.faults, self.log, self.churn = world, faults, log, churn
+        self.world, self.faults, self.limits, self.log, self.churn = world, faults, limits, log, churn
         self._info = info
 
     def scope(self, account: str | None = None, livemode: bool = False) -> Scope:
@@ -186,6 +196,13 @@ class ControlApi:
                 return json_response(200, ctl.faults.update(_fields(req)))
             if (len(parts) == 1 and m == "DELETE") or (parts[1:] == ["reset"] and m == "POST"):
                 return json_response(200, ctl.faults.reset())
+        if head == "rate_limits" and len(parts) == 1:
+            if m == "GET":
+                return json_response(200, ctl.limits.snapshot())
+            if m == "POST":
+                return json_response(200, ctl.limits.set(req.json() if req.body.strip() else True))
+            if m == "DELETE":
+                return json_response(200, ctl.limits.set(None))
         if head == "churn" and len(parts) == 1:
             if m == "GET":
                 return json_response(200, ctl.churn.status())

@@ -1,4 +1,4 @@
-"""Run the emulator as a separate process (``python -m tests.stripe_emulator``) and wait until it is
+"""Run the emulator as a separate process (``python -m stripe_emulator``) and wait until it is
 ready: ``with spawn_emulator({"profile": "small"}) as proc: proc.url, proc.client.dump(...)``.
 """
 
@@ -15,8 +15,6 @@ from typing import Any
 import orjson
 
 from .client import EmulatorClient
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class EmulatorProcess:
@@ -47,14 +45,14 @@ class EmulatorProcess:
 def spawn_emulator(
     config: dict[str, Any] | None = None, port: int = 0, timeout: float = 30.0, python: str | None = None
 ) -> EmulatorProcess:
-    """Start ``python -m tests.stripe_emulator`` with ``config`` and return once it serves requests."""
+    """Start ``python -m stripe_emulator`` with ``config`` and return once it serves requests."""
     fd, ready = tempfile.mkstemp(prefix="stripe-emulator-", suffix=".json")
     os.close(fd)
     os.unlink(ready)
     cmd = [
         python or sys.executable,
         "-m",
-        "tests.stripe_emulator",
+        "stripe_emulator",
         "--port",
         str(port),
         "--ready-file",
@@ -62,7 +60,7 @@ def spawn_emulator(
     ]
     if config:
         cmd += ["--config", orjson.dumps(config).decode()]
-    proc = subprocess.Popen(cmd, cwd=str(REPO_ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:

@@ -1,19 +1,29 @@
-"""The request log: one entry per ``/v1`` request (masked key only), bounded, with cheap counters."""
+"""The request log: one entry per ``/v1`` request (masked key only), bounded, with cheap counters.
+
+With a record file (``--record FILE``) every entry is also appended to it as one JSON line, flushed at
+once, so a user can watch what their client sent and what it got (``tail -f FILE``). An entry:
+``{seq, method, path, query, headers (Stripe-Version, Stripe-Account, Idempotency-Key, User-Agent,
+Content-Type, as sent), key (masked), account, livemode, status, request_id, limiter, fault, time (of
+arrival, Unix seconds), emulated_time, duration_ms}``.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter, deque
-from typing import Any
+from typing import IO, Any
+
+import orjson
 
 
 class RequestLog:
-    def __init__(self, limit: int = 200_000):
+    def __init__(self, limit: int = 200_000, record: str | None = None):
         self._lock = threading.Lock()
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self.seq = 0
         self.by_path: Counter[str] = Counter()
         self.by_status: Counter[int] = Counter()
+        self._record: IO[bytes] | None = open(record, "wb") if record else None  # noqa: SIM115
 
     def add(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -22,6 +32,15 @@ class RequestLog:
             self._entries.append(entry)
             self.by_path[entry["path"]] += 1
             self.by_status[entry["status"]] += 1
+            if self._record is not None:
+                self._record.write(orjson.dumps(entry) + b"\n")
+                self._record.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._record is not None:
+                self._record.close()
+                self._record = None
 
     def entries(
         self, path: str | None = None, since: int = 0, status: int | None = None, limit: int | None = None

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL 15 cluster for tests, benchmarks and the demo.
+"""A throwaway PostgreSQL 15 cluster for tests, benchmarks and the demo (needs the PG15 server binaries).
 
 `start_cluster()` runs `initdb` in a fresh directory under /tmp, starts the server on a free loopback
 port with password (scram) auth, and returns a `Cluster` with its `url` and `stop()`. PostgreSQL refuses

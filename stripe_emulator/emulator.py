@@ -33,7 +33,7 @@ class Emulator:
         self.faults = FaultInjector(
             config.seed if (config.faults or {}).get("seed") is None else config.faults["seed"], config.faults
         )
-        self.log = RequestLog(config.request_log_limit)
+        self.log = RequestLog(config.request_log_limit, config.record)
         restricted = {}
         for key, spec in config.restricted_keys.items():
             names = spec.get("forbidden", []) if isinstance(spec, dict) else spec
@@ -41,7 +41,9 @@ class Emulator:
         self.api_key = config.api_key
         self.live_key = config.live_key
         self.auth = Authenticator(config.api_key, config.live_key, restricted)
-        self.api = StripeApi(self.world, self.faults, self.log, self.auth, config.resolved_not_enabled())
+        self.api = StripeApi(
+            self.world, self.faults, self.log, self.auth, config.resolved_not_enabled(), config.rate_limits
+        )
         self.churn = Churn(self.world)
         self.server = EmulatorHTTPServer((config.host, config.port), self)
         host, port = self.server.server_address[:2]
@@ -50,6 +52,7 @@ class Emulator:
         self.controller = Controller(
             self.world,
             self.faults,
+            self.api.limits,
             self.log,
             self.churn,
             {
@@ -93,6 +96,7 @@ class Emulator:
             self._thread = None
         self.server.close_all()
         self.server.server_close()
+        self.log.close()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -169,6 +173,14 @@ class Emulator:
 
     def reset_faults(self) -> dict[str, Any]:
         return self.faults.reset()
+
+    def set_rate_limits(self, settings: Any = True) -> dict[str, Any]:
+        """Replace Stripe's rate limits (see ratelimit.py): True = Stripe's, a dict overrides some of them,
+        None or False = off. Returns the effective limits."""
+        return self.api.limits.set(settings)
+
+    def rate_limits(self) -> dict[str, Any]:
+        return self.api.limits.snapshot()
 
     def start_churn(
         self, rate: float = 1.0, resources: list[str] | None = None, **settings: Any

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ControlError, StripeError
+from .ratelimit import rate_limit_error
 
 KINDS = ("error", "rate_limit", "lock_timeout", "drop")
 DEFAULTS: dict[str, Any] = {
@@ -34,9 +35,6 @@ DEFAULTS: dict[str, Any] = {
     "seed": None,
 }
 
-RATE_LIMIT_MESSAGE = (
-    "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."
-)
 LOCK_TIMEOUT_MESSAGE = (
     "This object cannot be accessed right now because another API request or Stripe process "
     "is currently accessing it. If you see this error intermittently, retry the request. If "
@@ -190,10 +188,7 @@ class FaultInjector:
     @staticmethod
     def _error(kind: str, should_retry: bool, rl: dict[str, Any]) -> StripeError:
         if kind == "rate_limit":
-            headers = {"Stripe-Should-Retry": "true"} if should_retry else {}
-            if rl.get("retry_after") is not None:
-                headers["Retry-After"] = str(rl["retry_after"])
-            return StripeError(429, RATE_LIMIT_MESSAGE, code="rate_limit", headers=headers)
+            return rate_limit_error(True if should_retry else None, rl.get("retry_after"))
         if kind == "lock_timeout":
             return StripeError(
                 429, LOCK_TIMEOUT_MESSAGE, code="lock_timeout", headers={"Stripe-Should-Retry": "true"}

@@ -1,8 +1,11 @@
-"""The API surface the emulator serves, loaded from ``data/endpoints.json`` and ``data/fixtures.json``.
+"""The API surface the emulator serves, loaded from ``data/endpoints.json``, ``data/expandable.json`` and
+``data/fixtures.json``.
 
-Both files are generated from Stripe's OpenAPI description by another tool; this module only reads them.
-It maps request paths to endpoints, resource names (stream names like ``customers``, paths like
-``/v1/customers`` or object names like ``customer``) to object types, and holds each object's fixture.
+The files are generated from Stripe's OpenAPI description by scripts/generate_stripe_specs.py; this
+module only reads them. It maps request paths to endpoints (with each endpoint's query parameter schemas
+and the schemas its objects have), resource names (stream names like ``customers``, paths like
+``/v1/customers`` or object names like ``customer``) to object types, and holds each object's fixture,
+the known API versions and which fields of which schema can be expanded.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import orjson
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
 PAGINATION = frozenset({"limit", "starting_after", "ending_before", "expand"})
+EXPAND_ONLY = {"expand": {"type": "array", "items": {"type": "string"}}}
 
 
 def stream_name(path: str) -> str:
@@ -25,6 +29,14 @@ def stream_name(path: str) -> str:
         if path.startswith("/v1/")
         else path.strip("/").replace("/", "_")
     )
+
+
+@dataclass(frozen=True)
+class Retrieve:
+    """A GET of one object: its query parameter schemas and the schemas the object may have."""
+
+    query_schemas: dict[str, Any]
+    schemas: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,9 @@ class Endpoint:
     timestamp_field: str | None
     deletable: bool
     kind: str = "list"  # "list" or "search"
+    query_schemas: dict[str, Any] = field(default_factory=dict)  # parameter name -> OpenAPI schema
+    schema: str | None = None  # component schema of the listed objects
+    retrieve: Retrieve | None = None  # GET <path>/{id}, when Stripe has it
 
     @property
     def name(self) -> str:
@@ -51,6 +66,9 @@ class Catalog:
     endpoints: dict[str, Endpoint]
     retrieve_endpoints: dict[str, str]
     fixtures: dict[str, dict[str, Any]]
+    retrieve_details: dict[str, Retrieve] = field(default_factory=dict)  # singleton path -> its GET
+    api_versions: frozenset[str] = frozenset()
+    expandable: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # schema -> field -> schemas
     primary: dict[str, Endpoint] = field(default_factory=dict)  # object type -> its main list endpoint
     names: dict[str, str] = field(default_factory=dict)  # resource name / path / object -> object type
 
@@ -107,6 +125,7 @@ def _endpoint(path: str, raw: dict[str, Any]) -> Endpoint:
         declared = set(PAGINATION) | ({"created"} if created else set())
     kind = "search" if path.endswith("/search") else "list"
     ts = raw.get("timestamp_field", "created")
+    schemas = raw.get("query_schemas") or {p: {} for p in declared}
     return Endpoint(
         path=path,
         object=raw["object"],
@@ -116,7 +135,14 @@ def _endpoint(path: str, raw: dict[str, Any]) -> Endpoint:
         timestamp_field=ts,
         deletable=bool(raw.get("deletable")),
         kind=kind,
+        query_schemas=schemas,
+        schema=raw.get("schema"),
+        retrieve=_retrieve(raw["retrieve"]) if raw.get("retrieve") else None,
     )
+
+
+def _retrieve(raw: dict[str, Any]) -> Retrieve:
+    return Retrieve(raw.get("query_schemas") or EXPAND_ONLY, tuple(raw.get("schemas") or ()))
 
 
 def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -131,6 +157,7 @@ def load_catalog(directory: str | os.PathLike[str] | None = None) -> Catalog:
     try:
         ep_raw = orjson.loads((d / "endpoints.json").read_bytes())
         fx_raw = orjson.loads((d / "fixtures.json").read_bytes())
+        expandable = orjson.loads((d / "expandable.json").read_bytes())["schemas"]
     except FileNotFoundError as e:
         raise RuntimeError(
             f"stripe emulator data missing: {e.filename} (generated from Stripe's OpenAPI; "
@@ -144,9 +171,14 @@ def load_catalog(directory: str | os.PathLike[str] | None = None) -> Catalog:
     }
     retrieve = dict(ep_raw.get("retrieve_endpoints") or {})
     retrieve.setdefault("/v1/account", "account")
+    details = ep_raw.get("retrieve_details") or {}
+    api_version = ep_raw.get("api_version", "2023-08-16")
     return Catalog(
-        api_version=ep_raw.get("api_version", "2023-08-16"),
+        api_version=api_version,
         endpoints=endpoints,
         retrieve_endpoints=retrieve,
         fixtures=fixtures,
+        retrieve_details={p: _retrieve(details.get(p) or {"schemas": [obj]}) for p, obj in retrieve.items()},
+        api_versions=frozenset(ep_raw.get("api_versions") or [api_version]),
+        expandable=expandable,
     )

@@ -1,5 +1,11 @@
-"""The Stripe REST surface (``/v1/...``): auth, account selection, faults, routing, lists, search,
-retrieve, and the request log. ``StripeApi.handle(request) -> Response``; no socket code here.
+"""The Stripe REST surface (``/v1/...``): auth, account selection, faults, the API version, routing,
+lists, search, retrieve, and the request log. ``StripeApi.handle(request) -> Response``; no socket code.
+
+Order of checks for a request: key (401) -> Stripe's rate limits (ratelimit.py, 429) -> fault
+injection -> ``Stripe-Version`` -> ``Stripe-Account`` -> route (404) -> feature and key permissions ->
+parameters (params.py) -> expand paths (expand.py) -> cursors. An endpoint quirk (a behaviour Stripe
+has that the OpenAPI schemas do not say) lives in ``_pred`` (list filters) or the handler of its route;
+see README, "Adding an endpoint quirk".
 """
 
 from __future__ import annotations
@@ -16,17 +22,21 @@ import orjson
 from .auth import Authenticator, Caller, account_error, extract_key, not_enabled_error, permission_error
 from .catalog import Endpoint
 from .errors import StripeError, resource_missing, unrecognized_url
+from .expand import ExpandRules, expand_object
 from .faults import FaultInjector
 from .ids import mask_key, token
-from .params import ListParams, check_declared, parse_list_params
+from .params import ListParams, parse_list_params, parse_retrieve_params
+from .ratelimit import RateLimits
 from .requestlog import RequestLog
 from .search import compile_query, decode_page, encode_page
 from .store import ResourceStore
+from .versions import invalid_version, known_version
 from .wire import Request, Response
 from .world import Scope, World
 
 SUB_DEFAULT_HIDDEN = frozenset({"canceled"})
 SUB_ENDED = frozenset({"canceled", "incomplete_expired"})
+LOGGED_HEADERS = ("Stripe-Version", "Stripe-Account", "Idempotency-Key", "User-Agent", "Content-Type")
 
 
 def _scalar_str(v: Any) -> str | None:
@@ -47,9 +57,12 @@ class StripeApi:
         log: RequestLog,
         auth: Authenticator,
         not_enabled: list[str],
+        rate_limits: Any = None,
     ):
         self.world, self.faults, self.log, self.auth = world, faults, log, auth
         self.catalog = world.catalog
+        self.limits = RateLimits(rate_limits, self._default_endpoint_limits())
+        self.expand_rules = ExpandRules(self.catalog.expandable)
         self.not_enabled = set(not_enabled)
         self._req_counter = itertools.count(1)
         self._req_salt = os.urandom(4).hex()
@@ -61,17 +74,24 @@ class StripeApi:
 
     # ---- entry point -----------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
-        started = time.monotonic()
+        started, arrived = time.monotonic(), time.time()
         rid = "req_" + token(f"{self._req_salt}:{next(self._req_counter)}", 14)
-        version = req.header("Stripe-Version") or self.catalog.api_version
+        cat = self.catalog
+        requested_version = req.header("Stripe-Version")
+        version = requested_version or cat.api_version
         account_hdr = req.header("Stripe-Account")
         caller: Caller | None = None
         fault: str | None = None
+        limiter: str | None = None
         livemode = False
         resp: Response
         try:
             caller = self.auth.authenticate(req.headers)
             livemode = caller.livemode
+            account_id = account_hdr.strip() if account_hdr else self.world.platform_id
+            limiter = self.limits.admit(account_id, livemode, self.endpoint_of(req))
+            if limiter is not None:
+                raise self.limits.error()
             decision = self.faults.decide(caller.key, req.path)
             fault = decision.kind
             if decision.kind == "drop":
@@ -80,7 +100,10 @@ class StripeApi:
                 resp = self._error(decision.error, rid, livemode)
                 resp.delay = decision.delay
             else:
-                scope = self._scope(caller, account_hdr)
+                if requested_version is not None and not known_version(requested_version, cat.api_versions):
+                    version = cat.api_version  # an invalid version is not echoed
+                    raise invalid_version(requested_version)
+                scope = self._scope(caller, account_id)
                 resp = self._route(req, caller, scope)
                 resp.delay = decision.delay
         except StripeError as e:
@@ -93,28 +116,48 @@ class StripeApi:
                 "method": req.method,
                 "path": req.path,
                 "query": _query_dict(req.query),
+                "headers": {h: v for h in LOGGED_HEADERS if (v := req.header(h)) is not None},
                 "key": caller.masked if caller else _masked_from(req),
                 "account": account_hdr,
                 "livemode": livemode,
                 "status": resp.status if not resp.drop else 0,
                 "request_id": rid,
+                "limiter": limiter,
                 "fault": fault,
-                "time": time.time(),
+                "time": arrived,
                 "emulated_time": self.world.clock.now(),
                 "duration_ms": round((time.monotonic() - started) * 1000 + resp.delay * 1000, 3),
             }
         )
         return resp
 
+    def endpoint_of(self, req: Request) -> str | None:
+        """The named operation a request is (its rate-limit budget): ``/v1/customers``,
+        ``/v1/customers/{id}``; None for a route Stripe does not have."""
+        path, cat = req.path, self.catalog
+        if req.method != "GET":
+            return None
+        if path in cat.endpoints or path in cat.retrieve_endpoints:
+            return path
+        parent = path.rpartition("/")[0]
+        ep = cat.endpoints.get(parent)
+        return parent + "/{id}" if ep is not None and ep.retrieve is not None else None
+
+    def _default_endpoint_limits(self) -> dict[str, float]:
+        """Stripe's stricter documented budgets: the Search API and the Files API, 20 reads/s each."""
+        out: dict[str, float] = {p: 20 for p, ep in self.catalog.endpoints.items() if ep.kind == "search"}
+        if "/v1/files" in self.catalog.endpoints:
+            out.update({"/v1/files": 20, "/v1/files/{id}": 20})
+        return out
+
     @staticmethod
     def _error(e: StripeError, rid: str, livemode: bool) -> Response:
         return Response(e.status, orjson.dumps(e.body(rid, livemode)), dict(e.headers))
 
-    def _scope(self, caller: Caller, account_hdr: str | None) -> Scope:
-        acct = account_hdr.strip() if account_hdr else self.world.platform_id
-        if acct not in self.world.datasets:
-            raise account_error(caller, acct)
-        return self.world.scope(acct, caller.livemode)
+    def _scope(self, caller: Caller, account_id: str) -> Scope:
+        if account_id not in self.world.datasets:
+            raise account_error(caller, account_id)
+        return self.world.scope(account_id, caller.livemode)
 
     def _check_access(self, caller: Caller, scope: Scope, path: str, obj: str) -> None:
         feature = path[len("/v1/") :].split("/", 1)[0]
@@ -132,7 +175,9 @@ class StripeApi:
         if path in cat.retrieve_endpoints:
             obj = cat.retrieve_endpoints[path]
             self._check_access(caller, scope, path, obj)
-            check_declared(req.query, {"expand"})
+            details = cat.retrieve_details[path]
+            expand = parse_retrieve_params(req.query, details.query_schemas)
+            self.expand_rules.check(expand, details.schemas, listing=False)
             if obj == "account":
                 return Response(200, orjson.dumps(scope.account_obj))
             single = dict(cat.fixture(obj))
@@ -150,10 +195,10 @@ class StripeApi:
             return self._list(scope, ep, params, self.world.store(scope, ep.object), self._pred(ep, params))
         parent, _, oid = path.rpartition("/")
         ep = cat.endpoints.get(parent)
-        if ep is not None and oid and ep.kind == "list":
+        if ep is not None and oid and ep.retrieve is not None:
             self._check_access(caller, scope, path, ep.object)
-            check_declared(req.query, {"expand"})
-            expand = [v for k, v in req.query if k.split("[", 1)[0] == "expand" and v]
+            expand = parse_retrieve_params(req.query, ep.retrieve.query_schemas)
+            self.expand_rules.check(expand, ep.retrieve.schemas, listing=False)
             return self._retrieve(scope, ep, oid, expand)
         raise unrecognized_url(req.method, path)
 
@@ -172,21 +217,14 @@ class StripeApi:
         st: ResourceStore,
         pred: Callable[[ResourceStore, str], bool] | None,
     ) -> Response:
-        self._check_expand(p.expand, list_=True)
+        self._check_list_expand(ep, p)
         world = self.world
         with world.lock:
             for param, cursor in (("starting_after", p.starting_after), ("ending_before", p.ending_before)):
                 if cursor is not None and cursor not in st:
                     raise resource_missing(ep.object, cursor, param)
             ids, has_more = st.query(p.gte, p.lt, p.starting_after, p.ending_before, p.limit, pred)
-            if p.expand:
-                objs = [
-                    self._expand(scope, st.get(i), [e[5:] for e in p.expand if e.startswith("data.")])
-                    for i in ids
-                ]
-                items = [orjson.dumps(o) for o in objs]
-            else:
-                items = [st.render(i) for i in ids]
+            items = self._items(scope, st, ids, p.expand)
         body = b"".join(
             (
                 b'{"object":"list","data":[',
@@ -262,7 +300,7 @@ class StripeApi:
 
     # ---- search ----------------------------------------------------------------------------------
     def _search(self, scope: Scope, ep: Endpoint, p: ListParams) -> Response:
-        self._check_expand(p.expand, list_=True)
+        self._check_list_expand(ep, p)
         test = compile_query(p.query or "")
         world = self.world
         with world.lock:
@@ -279,15 +317,7 @@ class StripeApi:
                         break
             has_more = len(found) > p.limit
             found = found[: p.limit]
-            if p.expand:
-                items = [
-                    orjson.dumps(
-                        self._expand(scope, st.get(i), [e[5:] for e in p.expand if e.startswith("data.")])
-                    )
-                    for i in found
-                ]
-            else:
-                items = [st.render(i) for i in found]
+            items = self._items(scope, st, found, p.expand)
             next_page = encode_page(st.ts_by_id[found[-1]], found[-1]) if has_more and found else None
         body = b"".join(
             (
@@ -306,42 +336,24 @@ class StripeApi:
 
     # ---- retrieve and expand ---------------------------------------------------------------------
     def _retrieve(self, scope: Scope, ep: Endpoint, oid: str, expand: list[str]) -> Response:
-        self._check_expand(expand, list_=False)
         with self.world.lock:
             st = self._events_store(scope) if ep.object == "event" else self.world.store(scope, ep.object)
             if oid not in st:
                 raise resource_missing(ep.object, oid)
             if expand:
-                return Response(200, orjson.dumps(self._expand(scope, st.get(oid), expand)))
+                obj = expand_object(st.get(oid), expand, lambda i: self._lookup(scope, i))
+                return Response(200, orjson.dumps(obj))
             return Response(200, st.render(oid))
 
-    @staticmethod
-    def _check_expand(expand: list[str], list_: bool) -> None:
-        for e in expand:
-            if list_ and not e.startswith("data.") and e != "total_count":
-                raise StripeError(400, f"This property cannot be expanded ({e}).", param="expand")
+    def _check_list_expand(self, ep: Endpoint, p: ListParams) -> None:
+        self.expand_rules.check(p.expand, [ep.schema] if ep.schema else [], listing=True)
 
-    def _expand(self, scope: Scope, obj: dict[str, Any], paths: list[str]) -> dict[str, Any]:
-        obj = orjson.loads(orjson.dumps(obj))
-        for path in paths:
-            self._expand_path(scope, obj, path.split("."))
-        return obj
-
-    def _expand_path(self, scope: Scope, obj: Any, parts: list[str]) -> None:
-        if not isinstance(obj, dict) or not parts:
-            return
-        name, rest = parts[0], parts[1:]
-        v = obj.get(name)
-        if isinstance(v, str):
-            target = self._lookup(scope, v)
-            if target is not None:
-                obj[name] = v = target
-        if rest:
-            if isinstance(v, dict) and v.get("object") == "list":
-                for item in v.get("data", []):
-                    self._expand_path(scope, item, rest)
-            else:
-                self._expand_path(scope, v, rest)
+    def _items(self, scope: Scope, st: ResourceStore, ids: list[str], expand: list[str]) -> list[bytes]:
+        """The listed objects' JSON; with ``expand``, built objects (the ``data.`` paths)."""
+        paths = [e[len("data.") :] for e in expand if e.startswith("data.")]
+        if not paths:
+            return [st.render(i) for i in ids]
+        return [orjson.dumps(expand_object(st.get(i), paths, lambda o: self._lookup(scope, o))) for i in ids]
 
     def _lookup(self, scope: Scope, oid: str) -> dict[str, Any] | None:
         if oid.startswith("acct_"):

@@ -1,7 +1,7 @@
 """A local HTTP server that behaves like Stripe's REST API (GET lists, retrieve, search, events), for
 tests, benchmarks and the demo. See README.md.
 
-    from tests.stripe_emulator import start_emulator
+    from stripe_emulator import start_emulator
     with start_emulator({"dataset": {"customers": 500}}) as emu:
         requests.get(emu.url + "/v1/customers", auth=(emu.api_key, ""))
 """

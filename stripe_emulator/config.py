@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from .profiles import PROFILES
+from .ratelimit import resolve as resolve_rate_limits
 
 DEFAULT_API_KEY = "sk_test_emulator"
 
@@ -73,9 +74,11 @@ class EmulatorConfig:
     start_time: int | None = None  # emulated Unix time at start; None = real time
     event_retention_days: float = 30.0
     faults: dict[str, Any] = field(default_factory=dict)
+    rate_limits: Any = None  # Stripe's documented limits: null = off, true = Stripe's, or overrides
     churn: dict[str, Any] | None = None
     data_dir: str | None = None
     request_log_limit: int = 200_000
+    record: str | None = None  # path of a JSON-lines file receiving every /v1 request and its answer
 
     # ---- loading -------------------------------------------------------------------------------
     @classmethod
@@ -103,9 +106,11 @@ class EmulatorConfig:
             if not key.startswith(("rk_test_", "rk_live_")):
                 raise ValueError(f"restricted keys start with rk_test_ or rk_live_: {key!r}")
         if not self.api_key.startswith("sk_test_"):
-            raise ValueError("api_key is the test-mode key and starts with sk_test_ (use live_key for sk_live_)")
+            raise ValueError("api_key is the test-mode key and starts with sk_test_ "
+                             "(use live_key for sk_live_)")
         if self.live_key is not None and not self.live_key.startswith(("sk_live_", "rk_live_")):
             raise ValueError("live_key must start with sk_live_")
+        resolve_rate_limits(self.rate_limits, {})
 
     def resolved_dataset(self) -> dict[str, Any]:
         base = dict(PROFILES[self.profile]["dataset"])

@@ -1,0 +1,195 @@
+"""Stripe's documented rate limits: a global budget per account (live 100/s, test 25/s) and 25/s per
+endpoint, measured with a load generator driving several endpoints at once, plus the 429's shape, the
+request log's limiter field, the settings and the --record file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import orjson
+import pytest
+import requests
+
+from stripe_emulator import start_emulator
+
+from .conftest import START, StripeHttp
+
+LIVE_KEY = "sk_live_emulator_limits"
+DATASET = {"customers": 30, "products": 30, "prices": 30, "charges": 30, "invoices": 30, "coupons": 30}
+ENDPOINTS = ["/v1/customers", "/v1/products", "/v1/prices", "/v1/charges", "/v1/invoices", "/v1/coupons"]
+WINDOW = 0.995  # a hair under a second: log times and the limiter's clock differ by microseconds
+
+
+def load(url: str, key: str, paths: list[str], rate: float, seconds: float) -> None:
+    """Offer ``rate`` requests/s to each path, one thread and keep-alive connection per path."""
+
+    def drive(path: str) -> None:
+        s = requests.Session()
+        s.headers["Authorization"] = f"Bearer {key}"
+        start = time.monotonic()
+        n = 0
+        while time.monotonic() < start + seconds:
+            s.get(url + path, params={"limit": 1}, timeout=10)
+            n += 1
+            time.sleep(max(0.0, start + n / rate - time.monotonic()))
+        s.close()
+
+    threads = [threading.Thread(target=drive, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def busiest_window(times: list[float]) -> int:
+    """Most requests inside any window of WINDOW seconds."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while times[lo] <= t - WINDOW:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def admitted_per_second(entries: list[dict[str, Any]]) -> list[int]:
+    """Admitted requests in each whole second since the first arrival (the last, partial one left out).
+    A sliding window admits a budget's worth at the start of each second, so whole seconds are the unit."""
+    first = min(e["time"] for e in entries)
+    seconds = int(max(e["time"] for e in entries) - first)
+    counts = [0] * seconds
+    for e in entries:
+        k = int(e["time"] - first)
+        if e["status"] == 200 and k < seconds:
+            counts[k] += 1
+    return counts
+
+
+@pytest.fixture
+def live_emu():
+    emu = start_emulator(
+        {"start_time": START, "live_key": LIVE_KEY, "dataset": DATASET, "rate_limits": True},
+        profile="small",
+    )
+    yield emu
+    emu.stop()
+
+
+def _live_entries(emu) -> list[dict[str, Any]]:
+    return [e for e in emu.requests() if e["livemode"]]
+
+
+def test_four_streams_each_held_to_its_endpoint_budget_while_the_account_reaches_the_global_one(live_emu):
+    # the live connected user of issue 13: 4 endpoints offered 40/s each = 160/s against 4 x 25 and 100
+    load(live_emu.url, LIVE_KEY, ENDPOINTS[:4], rate=40, seconds=4)
+    entries = _live_entries(live_emu)
+    for path in ENDPOINTS[:4]:
+        ok = [e["time"] for e in entries if e["path"] == path and e["status"] == 200]
+        assert busiest_window(ok) <= 25, path
+        refused = [e for e in entries if e["path"] == path and e["status"] == 429]
+        assert refused and {e["limiter"] for e in refused} <= {"endpoint", "global"}
+    assert busiest_window([e["time"] for e in entries if e["status"] == 200]) <= 100
+    per_second = admitted_per_second(entries)
+    assert len(per_second) >= 3 and min(per_second) >= 85, per_second  # the whole global budget, each second
+    assert {e["limiter"] for e in entries if e["status"] == 429} >= {"endpoint"}
+
+
+def test_six_streams_share_the_global_budget(live_emu):
+    load(live_emu.url, LIVE_KEY, ENDPOINTS, rate=40, seconds=3)
+    entries = _live_entries(live_emu)
+    ok = [e["time"] for e in entries if e["status"] == 200]
+    assert busiest_window(ok) <= 100
+    assert min(admitted_per_second(entries)) >= 85
+    assert "global" in {e["limiter"] for e in entries}
+    for path in ENDPOINTS:
+        assert busiest_window([e["time"] for e in entries if e["path"] == path and e["status"] == 200]) <= 25
+
+
+def test_the_429_is_stripes(live_emu):
+    http = StripeHttp(live_emu.url, live_emu.api_key)  # test mode: 25/s global
+    answers = [http.get("/v1/customers", {"limit": 1}) for _ in range(40)]
+    assert [r.status_code for r in answers].count(200) == 25
+    r = next(r for r in answers if r.status_code == 429)
+    err = r.json()["error"]
+    assert err["code"] == "rate_limit" and err["type"] == "invalid_request_error"
+    assert err["message"] == (
+        "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."
+    )
+    assert err["doc_url"] == "https://stripe.com/docs/error-codes/rate-limit"
+    assert "Stripe-Should-Retry" not in r.headers and r.headers["Request-Id"].startswith("req_")
+    live_emu.set_rate_limits({"should_retry": False})
+    answers = [http.get("/v1/customers", {"limit": 1}) for _ in range(30)]
+    assert answers[-1].status_code == 429 and answers[-1].headers["Stripe-Should-Retry"] == "false"
+
+
+def test_budgets_are_per_account_mode_and_endpoint(live_emu):
+    live_emu.set_rate_limits({"test": 1000, "endpoint": 3})
+    http = StripeHttp(live_emu.url, live_emu.api_key)
+    ids = [o["id"] for o in live_emu.dump("customers")["objects"][:4]]
+    # GET /v1/customers/{id} for different ids is one endpoint; the list is another
+    assert [http.get(f"/v1/customers/{i}").status_code for i in ids] == [200, 200, 200, 429]
+    assert [http.get("/v1/customers").status_code for _ in range(4)] == [200, 200, 200, 429]
+    live = StripeHttp(live_emu.url, LIVE_KEY)  # live mode has budgets of its own
+    assert live.get("/v1/customers").status_code == 200
+    log = live_emu.requests(status=429)
+    assert [e["limiter"] for e in log] == ["endpoint", "endpoint"]
+    assert live_emu.set_rate_limits({"endpoint": 100, "endpoints": {"/v1/customers": 1}})["endpoints"][
+        "/v1/customers"
+    ] == 1
+    assert [http.get("/v1/customers").status_code for _ in range(2)] == [200, 429]
+
+
+def test_stripe_limits_are_off_unless_asked(make_emulator):
+    emu = make_emulator()
+    http = StripeHttp(emu.url, emu.api_key)
+    assert all(http.get("/v1/customers", {"limit": 1}).status_code == 200 for _ in range(60))
+    assert emu.rate_limits() == {"enabled": False}
+    limits = emu.set_rate_limits()
+    assert limits["enabled"] and (limits["live"], limits["test"], limits["endpoint"]) == (100, 25, 25)
+    assert limits["endpoints"]["/v1/customers/search"] == 20  # Stripe's Search API budget
+    assert emu.set_rate_limits(None) == {"enabled": False}
+
+
+def test_control_api_and_config_checks(make_emulator):
+    emu = make_emulator()
+    r = requests.post(emu.url + "/_emulator/rate_limits", json={"test": 2})
+    assert r.status_code == 200 and r.json()["test"] == 2
+    assert requests.get(emu.url + "/_emulator/rate_limits").json()["enabled"] is True
+    assert requests.post(emu.url + "/_emulator/rate_limits", json={"tset": 2}).status_code == 400
+    assert requests.delete(emu.url + "/_emulator/rate_limits").json() == {"enabled": False}
+    for bad in ({"live": 0}, {"nope": 1}, "fast", {"should_retry": "yes"}):
+        with pytest.raises(ValueError):
+            start_emulator({"rate_limits": bad})
+
+
+def test_record_file_and_cli_limits(tmp_path):
+    record, ready = tmp_path / "requests.jsonl", tmp_path / "ready.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stripe_emulator", "--port", "0", "--test-limit", "2", "--record", str(record),
+         "--ready-file", str(ready)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        info = orjson.loads(ready.read_bytes())
+        http = StripeHttp(info["url"], info["api_key"], {"Stripe-Version": "2023-08-16"})
+        statuses = [http.get("/v1/customers", {"limit": 2, "expand[]": "data.test_clock"}).status_code
+                    for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        lines = [orjson.loads(line) for line in record.read_bytes().splitlines()]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert [e["status"] for e in lines] == statuses
+    first = lines[0]
+    assert first["method"] == "GET" and first["path"] == "/v1/customers"
+    assert first["query"] == {"limit": "2", "expand[]": "data.test_clock"}
+    assert first["headers"]["Stripe-Version"] == "2023-08-16" and "Authorization" not in first["headers"]
+    assert first["key"] == "sk_test_****ator" and info["api_key"] not in record.read_text()
+    assert [e["limiter"] for e in lines] == [None, None, "global"]
