@@ -1,4 +1,5 @@
-"""Database errors of the Postgres destination, classified where they first appear (STYLE 13).
+"""Database errors of the Postgres destination, classified where they first appear (the rule: one errors
+module per package, errors classified at their source; docs/architecture.md, "Where each rule lives").
 
 `classify(exc)` says how to recover from a psycopg2 error:
 - CONNECTION: the connection is gone (network, server restart, admin shutdown): reconnect with backoff

@@ -282,7 +282,7 @@ class Tracker:
         return self._request_base + (self._request_max or 0)
 
     def snapshot(self, now_ms: int) -> dict:
-        """The `progress` payload (DESIGN.md section 5) at `now_ms`."""
+        """The `progress` payload (docs/protocol.md, `trace`) at `now_ms`."""
         total = self.record_count
         elapsed = max(0, now_ms - self.start_ms)
         self._samples.append((now_ms, total))

@@ -1,6 +1,6 @@
 """JSON encoding for the whole project: the one module that imports orjson.
 
-Wire rules (DESIGN.md section 2): UTF-8 JSON, one message per line, `\\n`-terminated. `dumps`/`loads`
+Wire rules (docs/protocol.md, "Framing"): UTF-8 JSON, one message per line, `\\n`-terminated. `dumps`/`loads`
 work on bytes; `MessageWriter` writes lines to a binary stream, flushing after every message when the
 stream is a pipe or a terminal (a downstream process must see a checkpoint as soon as it exists) and
 buffering otherwise (files), where throughput matters more.

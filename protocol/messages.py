@@ -1,4 +1,4 @@
-"""Constructors for every wire message of protocol version 1 (DESIGN.md section 2).
+"""Constructors for every wire message of protocol version 1 (docs/protocol.md, "Messages").
 
 Each function returns the plain envelope dict `{"type": T, T: payload}`; nothing here does I/O.
 Optional fields are left out when not given, so messages stay small and match `specs/protocol/`.

@@ -1,6 +1,6 @@
 """Message validation against `specs/protocol/`.
 
-Two levels, as DESIGN.md section 5 asks of the engine:
+Two levels, as the engine offers them (`--validate envelope|full`, docs/engine.md):
 - `check_envelope(msg)`: a fast hand-written check done on every message (type known, payload an
   object, the few fields the engine relies on present with the right type). Returns None or a reason.
 - `MessageValidator().errors(msg)`: the full JSON Schema (draft 2020-12) of the message's type, every

@@ -129,7 +129,7 @@ def stream_schema(name: str) -> dict:
 
 
 def catalog_entry(stream: Stream) -> dict:
-    """The catalog entry of one stream (DESIGN.md section 2, `catalog`)."""
+    """The catalog entry of one stream (docs/protocol.md, `catalog`)."""
     return messages.catalog_stream(
         stream.name, stream_schema(stream.name), primary_key=[["id"]],
         cursor_field=[stream.timestamp_field] if stream.timestamp_field else [],

@@ -1,6 +1,6 @@
 """The JSON Schemas of stripe-sync, shipped as package data.
 
-`specs/protocol/` holds one schema per wire message (DESIGN.md section 2), `specs/stripe/` the generated
+`specs/protocol/` holds one schema per wire message (docs/protocol.md), `specs/stripe/` the generated
 stream schemas, `specs/connectors/` the connectors' config schemas. This module only locates them.
 """
 from __future__ import annotations
