@@ -3,8 +3,9 @@
 Every identifier goes through `identifiers.quote`, every value through `identifiers.literal`; no
 statement here takes driver parameters, so a `%` in a stream name cannot confuse the driver either.
 
-Schema changes only add (docs/destination-postgres.md, "Tables"): `plan_columns` reads the wanted typed columns from a stream's JSON
-Schema, `columns_to_add` diffs them against the database catalog, `alter_table` adds the missing ones.
+Schema changes only add (docs/destination-postgres.md, "Tables"): `plan_columns` reads the wanted typed
+columns from a stream's JSON Schema, `columns_to_add` diffs them against the database catalog,
+`alter_table` adds the missing ones.
 Existing columns are never dropped or retyped; the upsert fills every existing column whose database
 type it knows (`types.read_expression`), reading the property of the same name.
 """

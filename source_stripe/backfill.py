@@ -60,7 +60,7 @@ class Backfill:
         self.stop = client.stop  # the whole run stops (signal, global error)
         self.halt = threading.Event()  # this backfill is over: idle workers exit
         self.gone = threading.Event()  # the consumer stopped reading: blocked workers give up
-        self.out: queue.Queue = queue.Queue(maxsize=queue_items)
+        self.out: queue.Queue[list[dict] | ConnectorError | None] = queue.Queue(maxsize=queue_items)
         self.lock = threading.Condition()
         self.idle = 0
         self._rr = 0
@@ -106,7 +106,8 @@ class Backfill:
     def _all_done(self) -> bool:
         return self._finished >= len(self.jobs)
 
-    def _put(self, item: tuple) -> None:
+    def _put(self, item: list[dict] | ConnectorError | None) -> None:
+        """Queue one item for the consumer: messages, a global error that ends the run, or None (all done)."""
         while True:
             try:
                 self.out.put(item, timeout=0.2)
@@ -139,7 +140,7 @@ class Backfill:
     def _fail(self, err: ConnectorError) -> None:
         """End the run with a global error: queue it first (so it is never lost), then stop everything."""
         try:
-            self._put(("error", err))
+            self._put(err)
         except Cancelled:
             pass
         self.stop.set()
@@ -162,9 +163,9 @@ class Backfill:
             if job.state == "closed":
                 out += self._activate_next()
             if out:
-                self._put(("msgs", out))
+                self._put(out)
             if self._all_done() and not self.halt.is_set():
-                self._put(("done",))
+                self._put(None)
                 self.halt.set()
             self.lock.notify_all()
 
@@ -242,12 +243,11 @@ class Backfill:
                     if self.stop.is_set():
                         return
                     continue
-                if item[0] == "msgs":
-                    yield from item[1]
-                elif item[0] == "error":
-                    raise item[1]
-                else:
+                if item is None:
                     return
+                if isinstance(item, ConnectorError):
+                    raise item
+                yield from item
         finally:
             self.gone.set()
             self.halt.set()
