@@ -27,8 +27,8 @@ database). tests/destination_postgres/test_types.py checks them against each oth
 from __future__ import annotations
 
 import re
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 TEXT = "text"
 BIGINT = "bigint"

@@ -15,8 +15,8 @@ import io
 import random
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg2

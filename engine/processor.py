@@ -86,7 +86,6 @@ class Processor:
         self._data = sink.data
         self.validator = MessageValidator(full=True) if options.validate == "full" else None
         self.catalog: dict | None = None  # the catalog payload forwarded downstream
-        self.source_catalog: dict | None = None  # the latest catalog the source announced
         self._last_progress = self._last_view = self._last_flush = clock()
         self._dropped_kinds: set[str] = set()
         self._bad_reported = 0
@@ -201,7 +200,6 @@ class Processor:
         if not all(isinstance(n, str) and n for n in names):
             return self._bad(line_no, "catalog.streams: every stream needs a non-empty string 'name'",
                              excerpt_of(raw))
-        self.source_catalog = payload
         if self.catalog is None:
             self._adopt_catalog(payload, raw if raw.endswith(b"\n") else raw + b"\n")
             return self._replay_early()

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Protocol, TextIO
 from collections.abc import Callable
+from typing import Protocol, TextIO
 
 from protocol import ranges
 from protocol.lifecycle import TERMINAL

@@ -16,9 +16,9 @@ Records of streams outside the catalog are not counted; the caller drops them.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Iterable
 
 from protocol import ranges
 from protocol import state as protocol_state

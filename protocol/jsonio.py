@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from typing import Any, BinaryIO
 from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import orjson
 

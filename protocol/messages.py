@@ -6,8 +6,8 @@ Optional fields are left out when not given, so messages stay small and match `s
 from __future__ import annotations
 
 import time
-from typing import Any
 from collections.abc import Iterable
+from typing import Any
 
 from protocol import ranges
 

@@ -11,8 +11,8 @@ Strict readers (a source checking its own state) say why with `wire_problem`.
 """
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Iterable
+from typing import Any
 
 Range = tuple[int, int]
 

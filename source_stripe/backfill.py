@@ -20,8 +20,8 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from protocol import messages
 from protocol.errors import ConnectorError
@@ -253,6 +253,3 @@ class Backfill:
             self.halt.set()
             for t in threads:
                 t.join(timeout=0.05)
-
-    def summary(self) -> dict:
-        return {name: job.records for name, job in ((j.stream.name, j) for j in self.jobs)}

@@ -13,10 +13,10 @@ that row (see `Stream.mode`):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from collections.abc import Iterable
 
 from protocol import messages
 from protocol.errors import ConfigError

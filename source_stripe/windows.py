@@ -31,9 +31,9 @@ Both refuse a cursor that repeats (a server looping on the same page): `Paginati
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
-from collections.abc import Iterable, Sequence
 
 from protocol.ranges import Range
 from protocol.state import time_window

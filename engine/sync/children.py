@@ -16,9 +16,9 @@ import signal
 import subprocess
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
 
 from engine.sync.outcome import exit_text
 from protocol.errors import ConfigError, ConnectorError

@@ -58,9 +58,6 @@ class Destination:
         self.forwarded_states += 1
         self.flush()
 
-    def unconfirmed(self) -> int:
-        return self.forwarded_states - self.confirmations.snapshot()[1]
-
     # ---- health ------------------------------------------------------------------------------------
     def check(self) -> None:
         """Notice a destination that exited while the source still runs."""

@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 from protocol.errors import ConfigError

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
 
 
 from protocol.conformance.checks import (EchoChecker, ReadChecker, StdoutChecker, check_exit,
