@@ -86,10 +86,13 @@ def _drain_too_long(stream: Readable, head: bytes, line_no: int, max_line_bytes:
                    f"line too long ({size} bytes, limit {max_line_bytes})")
 
 
+_new_tuple = tuple.__new__  # builds a Line without NamedTuple's Python-level __new__ (the hot path)
+
+
 def iter_lines(stream: Readable, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
                skip_blank: bool = True) -> Iterator[Line | BadLine]:
     """Yield a `Line` or `BadLine` for every line of a binary stream, streaming."""
-    readline, limit, line_no = stream.readline, max_line_bytes + 1, 0
+    readline, limit, line_no, new = stream.readline, max_line_bytes + 1, 0, _new_tuple
     while True:
         raw = readline(limit)
         if not raw:
@@ -103,7 +106,7 @@ def iter_lines(stream: Readable, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         except JSONDecodeError:
             msg = None
         if type(msg) is dict:
-            yield Line(line_no, raw, msg)
+            yield new(Line, (line_no, raw, msg))
         elif not (skip_blank and not raw.strip()):
             yield parse_line(line_no, raw)
 
