@@ -22,7 +22,7 @@ class EmulatorClient:
         self.session = requests.Session()
 
     def _call(
-        self, method: str, endpoint: str, body: Any = None, *, timeout: float | None = None, **params: Any
+        self, method: str, route: str, body: Any = None, /, *, timeout: float | None = None, **params: Any
     ) -> Any:
         params = {
             k: ("true" if v is True else "false" if v is False else v)
@@ -31,7 +31,7 @@ class EmulatorClient:
         }
         r = self.session.request(
             method,
-            self.url + "/_emulator" + endpoint,
+            self.url + "/_emulator" + route,
             params=params,
             data=orjson.dumps(body) if body is not None else None,
             headers={"Content-Type": "application/json"},
@@ -39,7 +39,7 @@ class EmulatorClient:
         )
         data = orjson.loads(r.content) if r.content else None
         if r.status_code >= 400:
-            raise EmulatorError(f"{method} {endpoint}: {r.status_code} {data}")
+            raise EmulatorError(f"{method} {route}: {r.status_code} {data}")
         return data
 
     def close(self) -> None:

@@ -18,8 +18,9 @@ What Stripe documents (https://docs.stripe.com/webhooks, "Verify webhook signatu
 - An endpoint receives the events of its own account, or with ``connect: true`` those of the connected
   accounts (which carry ``account``), of its mode, whose type is in ``enabled_events`` (``*`` = all).
 - The body is the event object, as ``/v1/events`` lists it; ``pending_webhooks`` counts the endpoints
-  that have not yet received it. Stripe does not guarantee the order of deliveries, nor does this (up
-  to 4 run at once).
+  that have not yet received it. Stripe does not guarantee the order of deliveries. Here each endpoint
+  gets one delivery at a time, in the order they are due (so first attempts arrive in event order and a
+  retried event arrives after later ones), and up to 4 endpoints are served at once.
 
 Endpoint secrets are returned once, by ``add``; the log and listings never show them.
 """
@@ -170,8 +171,8 @@ class Webhooks:
         self._on_delivered = on_delivered
         self._lock = threading.Condition()
         self._endpoints: dict[str, Endpoint] = {}
-        self._queue: list[_Delivery] = []
-        self._in_flight = 0
+        self._queues: dict[str, list[_Delivery]] = {}  # endpoint -> heap of its deliveries by due time
+        self._busy: set[str] = set()  # endpoints with a delivery in flight
         self._seq = itertools.count(1)
         self._log: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self._log_seq = 0
@@ -203,6 +204,11 @@ class Webhooks:
             self._endpoints[eid] = ep
             return ep.public(reveal=True)
 
+    def secret_of(self, eid: str) -> str:
+        """A generated secret, for the one who configured the endpoint (the CLI prints it once)."""
+        with self._lock:
+            return self._get(eid).secret
+
     def endpoints(self) -> list[dict[str, Any]]:
         with self._lock:
             return [ep.public() for ep in self._endpoints.values()]
@@ -228,8 +234,7 @@ class Webhooks:
         with self._lock:
             self._get(eid)
             del self._endpoints[eid]
-            self._queue = [d for d in self._queue if d.endpoint_id != eid]
-            heapq.heapify(self._queue)
+            self._queues.pop(eid, None)
             self._lock.notify_all()
             return {"id": eid, "object": "webhook_endpoint", "deleted": True}
 
@@ -265,19 +270,17 @@ class Webhooks:
         now = time.monotonic()
         with self._lock:
             for eid in endpoint_ids:
-                heapq.heappush(
-                    self._queue,
-                    _Delivery(
-                        now,
-                        next(self._seq),
-                        eid,
-                        event["id"],
-                        event["type"],
-                        event.get("account"),
-                        bool(event.get("livemode")),
-                        payload,
-                    ),
+                d = _Delivery(
+                    now,
+                    next(self._seq),
+                    eid,
+                    event["id"],
+                    event["type"],
+                    event.get("account"),
+                    bool(event.get("livemode")),
+                    payload,
                 )
+                heapq.heappush(self._queues.setdefault(eid, []), d)
             self._ensure_started()
             self._lock.notify_all()
 
@@ -289,21 +292,24 @@ class Webhooks:
             )
             self._thread.start()
 
+    def _next_due(self) -> tuple[float, str] | None:
+        """The earliest due delivery of an endpoint that has none in flight: (due, endpoint)."""
+        heads = [(q[0].due, eid) for eid, q in self._queues.items() if q and eid not in self._busy]
+        return min(heads) if heads and len(self._busy) < WORKERS else None
+
     def _dispatch(self) -> None:
         while not self._stop.is_set():
             with self._lock:
                 while not self._stop.is_set():
-                    if self._queue and self._in_flight < WORKERS:
-                        wait = self._queue[0].due - time.monotonic()
-                        if wait <= 0:
-                            break
-                        self._lock.wait(min(wait, 0.5))
-                    else:
-                        self._lock.wait(0.5)
+                    head = self._next_due()
+                    if head is not None and head[0] <= time.monotonic():
+                        break
+                    self._lock.wait(0.5 if head is None else min(head[0] - time.monotonic(), 0.5))
                 if self._stop.is_set():
                     return
-                d = heapq.heappop(self._queue)
-                self._in_flight += 1
+                assert head is not None
+                d = heapq.heappop(self._queues[head[1]])
+                self._busy.add(d.endpoint_id)
             assert self._pool is not None
             self._pool.submit(self._attempt, d)
 
@@ -312,7 +318,7 @@ class Webhooks:
             self._attempt_once(d)
         finally:
             with self._lock:
-                self._in_flight -= 1
+                self._busy.discard(d.endpoint_id)
                 self._lock.notify_all()
 
     def _attempt_once(self, d: _Delivery) -> None:
@@ -372,11 +378,11 @@ class Webhooks:
             self._log_seq += 1
             entry["seq"] = self._log_seq
             self._log.append(entry)
-            if retry_in is not None and d.endpoint_id in self._endpoints and not self._stop.is_set():
+            if retry_in is not None and d.endpoint_id in self._queues and not self._stop.is_set():
                 d.attempt += 1
                 d.due = time.monotonic() + retry_in
                 d.seq = next(self._seq)
-                heapq.heappush(self._queue, d)
+                heapq.heappush(self._queues[d.endpoint_id], d)
                 self._lock.notify_all()
         if ok:
             self._on_delivered(d.account, d.livemode, d.event_id)
@@ -397,13 +403,13 @@ class Webhooks:
 
     def pending(self) -> int:
         with self._lock:
-            return len(self._queue) + self._in_flight
+            return sum(len(q) for q in self._queues.values()) + len(self._busy)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no delivery is queued or running (retries included); False on timeout."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while self._queue or self._in_flight:
+            while self._busy or any(self._queues.values()):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
