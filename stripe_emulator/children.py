@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -278,6 +279,11 @@ def find_relation(obj: str, field: str) -> Relation | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def _parent_seed(parent: str) -> int:
+    return seed_int(parent) & 0xFFFFFFFFFFFF
+
+
 class ParentView:
     """What a ``ChildSet`` needs of its parents: whether one exists, its creation time, its generation
     index (None for a parent created at run time), and how many children a generated parent has."""
@@ -343,7 +349,7 @@ class ChildSet:
         return self.style.make(f"{self.material}:{self.rel.name}:{parent}:{k}")
 
     def _values(self, parent: str, k: int, ts: int) -> list[Any]:
-        vals = self.gen.values((seed_int(parent) & 0xFFFFFFFFFFFF) * 4096 + k, ts)
+        vals = self.gen.values(_parent_seed(parent) * 4096 + k, ts)
         vals += [None] * (len(self.slots) - len(vals))
         if self.rel.backref:
             vals[self.slots.index(self.rel.backref)] = parent
@@ -370,6 +376,25 @@ class ChildSet:
         e = self.entries(parent)
         return e[::-1] if self.rel.newest_first else e
 
+    def window(self, parent: str, start: int, stop: int) -> list[tuple[str, int | None]]:
+        """Positions [start, stop) in list order; for a generated parent only those ids are made."""
+        got = self.lists.get(parent)
+        if got is not None:
+            return (got[::-1] if self.rel.newest_first else got)[start:stop]
+        n = self._generated_count(parent)
+        stop = min(stop, n)
+        if start >= stop:
+            return []
+        ks = range(n - 1 - start, n - 1 - stop, -1) if self.rel.newest_first else range(start, stop)
+        return [(self._gen_id(parent, k), k) for k in ks]
+
+    def position(self, parent: str, cid: str) -> int | None:
+        """Where a child is in list order, or None if it is not one of this parent's."""
+        for n, (entry_id, _) in enumerate(self.listed(parent)):
+            if entry_id == cid:
+                return n
+        return None
+
     def render(self, parent: str, entry: tuple[str, int | None]) -> bytes:
         cid, k = entry
         if k is None:
@@ -387,36 +412,37 @@ class ChildSet:
     ) -> tuple[list[bytes], bool] | None:
         """One page in list order and ``has_more`` (Stripe's cursor semantics); None if a cursor is not
         a child of this parent."""
-        listed = self.listed(parent)
+        total = self.count(parent)
         if not self.rel.paginated:
-            return [self.render(parent, e) for e in listed], False
-        pos = {cid: n for n, (cid, _) in enumerate(listed)}
-        if ending_before is not None:
-            end = pos.get(ending_before)
-            if end is None:
+            start, stop = 0, total
+        elif ending_before is not None:
+            stop = self.position(parent, ending_before)
+            if stop is None:
                 return None
-            start = max(end - limit, 0)
-            chosen, has_more = listed[start:end], start > 0
+            start = max(stop - limit, 0)
         else:
             start = 0
             if starting_after is not None:
-                if starting_after not in pos:
+                pos = self.position(parent, starting_after)
+                if pos is None:
                     return None
-                start = pos[starting_after] + 1
-            chosen, has_more = listed[start : start + limit], start + limit < len(listed)
-        return [self.render(parent, e) for e in chosen], has_more
+                start = pos + 1
+            stop = start + limit
+        chosen = [self.render(parent, e) for e in self.window(parent, start, stop)]
+        has_more = start > 0 if ending_before is not None else stop < total
+        return chosen, has_more and self.rel.paginated
 
     def embedded(self, parent: str) -> Raw:
         """The parent's list field: the first 10 children, ``has_more``, ``total_count``, ``url``."""
-        listed = self.listed(parent)
-        first = b",".join(self.render(parent, e) for e in listed[:EMBED_LIMIT])
+        total = self.count(parent)
+        first = b",".join(self.render(parent, e) for e in self.window(parent, 0, EMBED_LIMIT))
         return Raw(
             b'{"object":"list","data":['
             + first
             + b'],"has_more":'
-            + (b"true" if len(listed) > EMBED_LIMIT else b"false")
+            + (b"true" if total > EMBED_LIMIT else b"false")
             + b',"total_count":'
-            + str(len(listed)).encode()
+            + str(total).encode()
             + b',"url":'
             + orjson.dumps(self.rel.url(parent))
             + b"}"
