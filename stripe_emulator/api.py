@@ -247,7 +247,7 @@ class StripeApi:
             self.expand_rules.check(expand, ep.retrieve.schemas, listing=False)
             if ep.object == "subscription_item":
                 return self._child_retrieve(scope, SUB_ITEMS, None, oid, expand)
-            return self._retrieve(scope, ep, oid, expand)
+            return self._retrieve(scope, ep, oid, expand, caller)
         route = self._nested_match(path)
         if route is not None:
             nested, pid, cid = route
@@ -483,7 +483,7 @@ class StripeApi:
         return Response(200, body)
 
     # ---- retrieve and expand ---------------------------------------------------------------------
-    def _retrieve(self, scope: Scope, ep: Endpoint, oid: str, expand: list[str]) -> Response:
+    def _retrieve(self, scope: Scope, ep: Endpoint, oid: str, expand: list[str], caller: Caller) -> Response:
         world = self.world
         with world.lock:
             st = self._events_store(scope) if ep.object == "event" else world.store(scope, ep.object)
@@ -493,7 +493,7 @@ class StripeApi:
                         obj = orjson.loads(world.account_bytes(scope))
                         return Response(200, orjson.dumps(self._expanded(scope, obj, "account", oid, expand)))
                     if oid in world.revoked and not scope.connected:
-                        raise account_error(self._caller_for(scope), oid)
+                        raise account_error(caller, oid)
                 if oid in st.deleted and ep.retrieve is not None and any(
                     s.startswith("deleted_") for s in ep.retrieve.schemas
                 ):
@@ -519,9 +519,6 @@ class StripeApi:
                 obj[rel.field] = self.world.children(scope, rel).embedded_dict(oid)
         return expand_object(obj, expand, lambda i: self._lookup(scope, i))
 
-    @staticmethod
-    def _caller_for(scope: Scope) -> Caller:
-        return Caller("", "", scope.livemode, frozenset())
 
     def _check_list_expand(self, ep: Endpoint, p: ListParams) -> None:
         self.expand_rules.check(p.expand, [ep.schema] if ep.schema else [], listing=True)

@@ -79,7 +79,9 @@ class World:
         self.datasets: dict[str, dict[str, ResourceSpec]] = {
             self.platform_id: self._parse_dataset(config.resolved_dataset())
         }
-        self.objects: dict[str, dict[str, list[dict[str, Any]]]] = {self.platform_id: dict(config.objects)}
+        self.objects: dict[str, dict[str, list[dict[str, Any]]]] = {
+            self.platform_id: self._parse_objects(config.objects)
+        }
         self.account_created: dict[str, int] = {}
         for acct, spec in config.resolved_connected_accounts().items():
             self._register_account(acct, spec, account_created(acct, spec, self.start_time))
@@ -94,8 +96,14 @@ class World:
     def _register_account(self, acct: str, spec: dict[str, Any], created: int) -> None:
         self.accounts[acct] = spec
         self.datasets[acct] = self._parse_dataset(spec.get("dataset") or {})
-        self.objects[acct] = dict(spec.get("objects") or {})
+        self.objects[acct] = self._parse_objects(spec.get("objects") or {})
         self.account_created[acct] = created
+
+    def _parse_objects(self, raw: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        for name in raw:
+            if name not in self.catalog.names and name.rstrip("/") not in self.catalog.names:
+                raise ValueError(f"objects names unknown resource {name!r}")
+        return dict(raw)
 
     def _parse_dataset(self, raw: dict[str, Any]) -> dict[str, ResourceSpec]:
         out: dict[str, ResourceSpec] = {}

@@ -122,7 +122,8 @@ def test_revoked_account_answers_403_account_invalid(make_emulator):
     assert victim.get("/v1/events").status_code == 403
     platform = as_account(emu, None)
     assert SMALL not in {a["id"] for a in platform.list_all("/v1/accounts")}
-    assert platform.get(f"/v1/accounts/{SMALL}").status_code == 403
+    r = platform.get(f"/v1/accounts/{SMALL}")
+    assert r.status_code == 403 and r.json()["error"]["message"] == err["message"]
     assert as_account(emu, BIG).ok("/v1/customers")["data"]  # the others go on
     ev = emu.events(account=SMALL)[-1]
     assert ev["id"] == res["event"] and ev["type"] == "account.application.deauthorized"
@@ -197,3 +198,7 @@ def test_bad_connected_accounts_config_is_refused():
     ):
         with pytest.raises(ValueError):
             EmulatorConfig.from_dict({"connected_accounts": bad})
+    from stripe_emulator.emulator import Emulator
+
+    with pytest.raises(ValueError, match="unknown resource 'gadgets'"):
+        Emulator(EmulatorConfig.from_dict({"connected_accounts": {"acct_1X": {"objects": {"gadgets": [{}]}}}}))
