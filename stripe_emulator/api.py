@@ -17,6 +17,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -74,6 +75,24 @@ def nested_routes(catalog: Any) -> list[NestedRoute]:
             name = param.group(1) if param else "id"
             routes.append(NestedRoute(rel, list_re, child_re, ep, ep.path, child, name))
     return routes
+
+
+def list_response(items: list[bytes], has_more: bool, url: str) -> Response:
+    """Stripe's list object around already serialized items."""
+    return Response(
+        200,
+        b"".join(
+            (
+                b'{"object":"list","data":[',
+                b",".join(items),
+                b'],"has_more":',
+                b"true" if has_more else b"false",
+                b',"url":',
+                orjson.dumps(url),
+                b"}",
+            )
+        ),
+    )
 
 
 def _scalar_str(v: Any) -> str | None:
@@ -237,7 +256,8 @@ class StripeApi:
             if ep.kind == "search":
                 return self._search(scope, ep, params)
             if ep.object == "subscription_item":  # the items of ?subscription=
-                return self._child_list(scope, SUB_ITEMS, params.filters["subscription"], params, ep.path)
+                sub = params.filters["subscription"]
+                return self._child_list(scope, SUB_ITEMS, sub, params, ep.path, "subscription")
             return self._list(scope, ep, params, self.world.store(scope, ep.object), self._pred(ep, params))
         parent, _, oid = path.rpartition("/")
         ep = cat.endpoints.get(parent)
@@ -292,8 +312,10 @@ class StripeApi:
         pid: str,
         p: ListParams,
         url: str | None,
-        param: str = "subscription",
+        param: str,
     ) -> Response:
+        """A page of one parent's children; ``url`` overrides the list's own, ``param`` names the parent
+        in a resource_missing error."""
         world = self.world
         with world.lock:
             self._child_parent_ok(scope, rel, pid, param)
@@ -306,22 +328,9 @@ class StripeApi:
             items, has_more = page
             paths = [e[len("data.") :] for e in p.expand if e.startswith("data.")]
             if paths:
-                def lookup(o: str) -> dict[str, Any] | None:
-                    return self._lookup(scope, o)
-
+                lookup = partial(self._lookup, scope)
                 items = [orjson.dumps(expand_object(orjson.loads(b), paths, lookup)) for b in items]
-        body = b"".join(
-            (
-                b'{"object":"list","data":[',
-                b",".join(items),
-                b'],"has_more":',
-                b"true" if has_more else b"false",
-                b',"url":',
-                orjson.dumps(url or rel.list_url(pid)),
-                b"}",
-            )
-        )
-        return Response(200, body)
+        return list_response(items, has_more, url or rel.list_url(pid))
 
     def _child_retrieve(
         self, scope: Scope, rel: Relation, pid: str | None, cid: str, expand: list[str], param: str = "id"
@@ -364,18 +373,7 @@ class StripeApi:
                     raise resource_missing(ep.object, cursor, param)
             ids, has_more = st.query(p.gte, p.lt, p.starting_after, p.ending_before, p.limit, pred)
             items = self._items(scope, st, ids, p.expand)
-        body = b"".join(
-            (
-                b'{"object":"list","data":[',
-                b",".join(items),
-                b'],"has_more":',
-                b"true" if has_more else b"false",
-                b',"url":"',
-                ep.path.encode(),
-                b'"}',
-            )
-        )
-        return Response(200, body)
+        return list_response(items, has_more, ep.path)
 
     def _pred(self, ep: Endpoint, p: ListParams) -> Callable[[ResourceStore, str], bool] | None:
         tests: list[Callable[[ResourceStore, str], bool]] = []
@@ -518,7 +516,6 @@ class StripeApi:
             if rel.embed and not rel.embed_default and any(e.split(".", 1)[0] == rel.field for e in expand):
                 obj[rel.field] = self.world.children(scope, rel).embedded_dict(oid)
         return expand_object(obj, expand, lambda i: self._lookup(scope, i))
-
 
     def _check_list_expand(self, ep: Endpoint, p: ListParams) -> None:
         self.expand_rules.check(p.expand, [ep.schema] if ep.schema else [], listing=True)
