@@ -10,7 +10,8 @@ generated files that the project commits and reads at run time, so users' clones
                                                 properties only
   source_stripe/streams.json                    the stream registry the source reads (paths, declared
                                                 query parameters, quirks as data)
-  stripe_emulator/data/endpoints.json           list and retrieve endpoints for the Stripe emulator
+  stripe_emulator/data/endpoints.json           list and retrieve endpoints for the Stripe emulator, and
+                                                the nested lists under a parent (invoice lines ...)
   stripe_emulator/data/fixtures.json            one example object per object type, for the emulator
   stripe_emulator/data/expandable.json          which fields of which object can be expanded, for the
                                                 emulator's expand[] checks
@@ -326,6 +327,50 @@ def retrieve_by_id(paths: dict, path: str) -> dict | None:
     return None
 
 
+def nested_list_endpoints(spec: dict) -> dict:
+    """Every GET list path under a parent object (`/v1/invoices/{invoice}/lines`): the parent's path
+    parameter, the item object(s) (several for a polymorphic list such as external accounts), the query
+    parameter schemas, and the `GET <path>/{id}` of one child where Stripe has it. For the emulator."""
+    paths = spec["paths"]
+    schemas = spec["components"]["schemas"]
+    out = {}
+    for path in sorted(paths):
+        op = paths[path].get("get")
+        if op is None or not path.startswith("/v1/") or "{" not in path:
+            continue
+        content = op["responses"]["200"]["content"].get("application/json", {})
+        props = content.get("schema", {}).get("properties", {})
+        if "data" not in props or props.get("object", {}).get("enum") != ["list"]:
+            continue
+        items = props["data"]["items"]
+        names = sorted(m["$ref"].rsplit("/", 1)[-1] for m in items.get("anyOf", [items]) if "$ref" in m)
+        params = query_params(op)
+        path_params = [p["name"] for p in op.get("parameters", []) if p.get("in") == "path"]
+        # GET of one child; its parent parameter may be named otherwise (/v1/transfers/{transfer}/...).
+        shape = re.sub(r"\{[^/}]+\}", "{}", path) + "/{}"
+        child_path = next(
+            (p for p in sorted(paths) if re.sub(r"\{[^/}]+\}", "{}", p) == shape and "get" in paths[p]), None
+        )
+        child = None
+        if child_path is not None:
+            child_op = paths[child_path]["get"]
+            child = {
+                "path": child_path,
+                "query_schemas": query_schemas(query_params(child_op)),
+                "schemas": response_schemas(child_op),
+            }
+        out[path] = {
+            "path_params": path_params,
+            "objects": [object_name(schemas, n) for n in names],
+            "schemas": names,
+            "declared_params": sorted(p["name"] for p in params),
+            "required_params": sorted(p["name"] for p in params if p.get("required")),
+            "query_schemas": query_schemas(params),
+            "retrieve": child,
+        }
+    return out
+
+
 def api_versions(spec: dict) -> list[str]:
     """Every API version Stripe knew when the spec was published (the webhook endpoint's enum)."""
     op = spec["paths"]["/v1/webhook_endpoints"]["post"]
@@ -491,17 +536,22 @@ def build(spec: dict, rows: list[dict], fixtures: dict) -> tuple[dict, dict, dic
         "api_versions": api_versions(spec),
         "list_endpoints": list_endpoints,
         "retrieve_endpoints": retrieve,
+        "nested_endpoints": nested_list_endpoints(spec),
         "retrieve_details": {p: {"query_schemas": query_schemas(query_params(paths[p]["get"])),
                                  "schemas": response_schemas(paths[p]["get"])} for p in sorted(retrieve)},
     }
     roots = {e["schema"] for e in list_endpoints.values()}
     roots |= {s for e in list_endpoints.values() if e["retrieve"] for s in e["retrieve"]["schemas"]}
     roots |= {s for d in endpoints["retrieve_details"].values() for s in d["schemas"]}
+    roots |= {s for e in endpoints["nested_endpoints"].values() for s in e["schemas"]}
     expandable = expand_graph(spec, roots)
 
     # Emulator fixtures: one example per object named in endpoints.json, plus account and event.
+    # Nested list items (invoice lines, subscription items, persons ...) too.
+    nested_items = {n for e in endpoints["nested_endpoints"].values() for n in e["schemas"]}
     wanted = {e["object"] for e in list_endpoints.values()} | set(retrieve.values()) | {"account", "event"}
-    object_schema = {object_name(schemas, n): n for n in set(list_paths.values())}
+    wanted |= {object_name(schemas, n) for n in nested_items}
+    object_schema = {object_name(schemas, n): n for n in set(list_paths.values()) | nested_items}
     for path, obj in retrieve.items():
         object_schema.setdefault(obj, paths[path]["get"]["responses"]["200"]["content"]["application/json"]
                                  ["schema"]["$ref"].rsplit("/", 1)[-1])
@@ -573,6 +623,7 @@ def main(argv: list[str] | None = None) -> int:
           f"not paginated: {sum(not s['paginated'] for s in streams)}, "
           f"timestamp field none: {sum(s['timestamp_field'] is None for s in streams)}")
     print(f"emulator: {len(endpoints['list_endpoints'])} list endpoints, "
+          f"{len(endpoints['nested_endpoints'])} nested list endpoints, "
           f"{len(endpoints['retrieve_endpoints'])} retrieve endpoints, "
           f"{sum(e['deletable'] for e in endpoints['list_endpoints'].values())} deletable")
     synthesized = fixtures_out["synthesized"]

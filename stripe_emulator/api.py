@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from bisect import bisect_left
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
 
 from .auth import Authenticator, Caller, account_error, extract_key, not_enabled_error, permission_error
-from .catalog import Endpoint
+from .catalog import Endpoint, path_shape
+from .children import BY_NAME, RELATIONS, Relation, relations_of
 from .errors import StripeError, resource_missing, unrecognized_url
 from .expand import ExpandRules, expand_object
 from .faults import FaultInjector
@@ -34,9 +38,61 @@ from .versions import invalid_version, known_version
 from .wire import Request, Response
 from .world import Scope, World
 
+SUB_ITEMS = BY_NAME["subscription_items"]
 SUB_DEFAULT_HIDDEN = frozenset({"canceled"})
 SUB_ENDED = frozenset({"canceled", "incomplete_expired"})
 LOGGED_HEADERS = ("Stripe-Version", "Stripe-Account", "Idempotency-Key", "User-Agent", "Content-Type")
+
+
+@dataclass(frozen=True)
+class NestedRoute:
+    """A nested list (``/v1/invoices/{invoice}/lines``) and the GET of one of its children."""
+
+    rel: Relation
+    list_re: re.Pattern[str]
+    child_re: re.Pattern[str] | None
+    endpoint: Endpoint  # its query parameters
+    template: str  # the operation's path as Stripe names it (its rate-limit budget)
+    child_template: str | None
+    parent_param: str
+
+
+def nested_routes(catalog: Any) -> list[NestedRoute]:
+    routes = []
+    for rel in RELATIONS:
+        for path in (rel.path, *rel.aliases):
+            if "{parent}" not in path:
+                continue
+            shape = path_shape(path.replace("{parent}", "{}"))
+            ep = catalog.nested.get(shape)
+            if ep is None:
+                raise RuntimeError(f"emulator data has no nested endpoint {shape} (regenerate data/)")
+            head, _, tail = path.partition("{parent}")
+            list_re = re.compile(re.escape(head) + "([^/]+)" + re.escape(tail))
+            child = catalog.nested_retrieve.get(shape)
+            child_re = re.compile(list_re.pattern + "/([^/]+)") if child else None
+            param = re.search(r"\{([^/}]+)\}", ep.path)
+            name = param.group(1) if param else "id"
+            routes.append(NestedRoute(rel, list_re, child_re, ep, ep.path, child, name))
+    return routes
+
+
+def list_response(items: list[bytes], has_more: bool, url: str) -> Response:
+    """Stripe's list object around already serialized items."""
+    return Response(
+        200,
+        b"".join(
+            (
+                b'{"object":"list","data":[',
+                b",".join(items),
+                b'],"has_more":',
+                b"true" if has_more else b"false",
+                b',"url":',
+                orjson.dumps(url),
+                b"}",
+            )
+        ),
+    )
 
 
 def _scalar_str(v: Any) -> str | None:
@@ -63,6 +119,7 @@ class StripeApi:
         self.catalog = world.catalog
         self.limits = RateLimits(rate_limits, self._default_endpoint_limits())
         self.expand_rules = ExpandRules(self.catalog.expandable)
+        self.nested = nested_routes(self.catalog)
         self.not_enabled = set(not_enabled)
         self._req_counter = itertools.count(1)
         self._req_salt = os.urandom(4).hex()
@@ -92,7 +149,7 @@ class StripeApi:
             limiter = self.limits.admit(account_id, livemode, self.endpoint_of(req))
             if limiter is not None:
                 raise self.limits.error()
-            decision = self.faults.decide(caller.key, req.path)
+            decision = self.faults.decide(caller.key, req.path, req.method)
             fault = decision.kind
             if decision.kind == "drop":
                 resp = Response(0, drop=True, delay=decision.delay)
@@ -141,7 +198,12 @@ class StripeApi:
             return path
         parent = path.rpartition("/")[0]
         ep = cat.endpoints.get(parent)
-        return parent + "/{id}" if ep is not None and ep.retrieve is not None else None
+        if ep is not None and ep.retrieve is not None:
+            return parent + "/{id}"
+        route = self._nested_match(path)
+        if route is not None:
+            return route[0].template if route[2] is None else route[0].child_template
+        return None
 
     def _default_endpoint_limits(self) -> dict[str, float]:
         """Stripe's stricter documented budgets: the Search API and the Files API, 20 reads/s each."""
@@ -155,7 +217,7 @@ class StripeApi:
         return Response(e.status, orjson.dumps(e.body(rid, livemode)), dict(e.headers))
 
     def _scope(self, caller: Caller, account_id: str) -> Scope:
-        if account_id not in self.world.datasets:
+        if account_id not in self.world.datasets or account_id in self.world.revoked:
             raise account_error(caller, account_id)
         return self.world.scope(account_id, caller.livemode)
 
@@ -179,7 +241,8 @@ class StripeApi:
             expand = parse_retrieve_params(req.query, details.query_schemas)
             self.expand_rules.check(expand, details.schemas, listing=False)
             if obj == "account":
-                return Response(200, orjson.dumps(scope.account_obj))
+                with self.world.lock:
+                    return Response(200, self.world.account_bytes(scope))
             single = dict(cat.fixture(obj))
             if "livemode" in single:
                 single["livemode"] = scope.livemode
@@ -192,6 +255,9 @@ class StripeApi:
                 return self._list(scope, ep, params, self._events_store(scope), self._event_pred(params))
             if ep.kind == "search":
                 return self._search(scope, ep, params)
+            if ep.object == "subscription_item":  # the items of ?subscription=
+                sub = params.filters["subscription"]
+                return self._child_list(scope, SUB_ITEMS, sub, params, ep.path, "subscription")
             return self._list(scope, ep, params, self.world.store(scope, ep.object), self._pred(ep, params))
         parent, _, oid = path.rpartition("/")
         ep = cat.endpoints.get(parent)
@@ -199,8 +265,90 @@ class StripeApi:
             self._check_access(caller, scope, path, ep.object)
             expand = parse_retrieve_params(req.query, ep.retrieve.query_schemas)
             self.expand_rules.check(expand, ep.retrieve.schemas, listing=False)
-            return self._retrieve(scope, ep, oid, expand)
+            if ep.object == "subscription_item":
+                return self._child_retrieve(scope, SUB_ITEMS, None, oid, expand)
+            return self._retrieve(scope, ep, oid, expand, caller)
+        route = self._nested_match(path)
+        if route is not None:
+            nested, pid, cid = route
+            self._check_access(caller, scope, path, nested.rel.child)
+            if cid is None:
+                params = parse_list_params(req.query, nested.endpoint)
+                self._check_list_expand(nested.endpoint, params)
+                return self._child_list(scope, nested.rel, pid, params, None, nested.parent_param)
+            retrieve = nested.endpoint.retrieve
+            assert retrieve is not None
+            expand = parse_retrieve_params(req.query, retrieve.query_schemas)
+            self.expand_rules.check(expand, retrieve.schemas, listing=False)
+            return self._child_retrieve(scope, nested.rel, pid, cid, expand, nested.parent_param)
         raise unrecognized_url(req.method, path)
+
+    def _nested_match(self, path: str) -> tuple[NestedRoute, str, str | None] | None:
+        """The nested route of a path, the parent id, and the child id (a GET of one child) or None."""
+        if path.count("/") < 4:
+            return None
+        for route in self.nested:
+            m = route.list_re.fullmatch(path)
+            if m is not None:
+                return route, m.group(1), None
+            if route.child_re is not None:
+                m = route.child_re.fullmatch(path)
+                if m is not None:
+                    return route, m.group(1), m.group(2)
+        return None
+
+    # ---- nested lists (children) -----------------------------------------------------------------
+    def _child_parent_ok(self, scope: Scope, rel: Relation, pid: str, param: str) -> None:
+        """The parent must exist, in the scope that lists it (a connected account sees only itself)."""
+        psc = self.world.parent_scope(scope, rel)
+        pst = self.world.store(psc, rel.parent)
+        if pid not in pst or (rel.parent == "account" and scope.connected and pid != scope.account_id):
+            raise resource_missing(rel.parent, pid, param)
+
+    def _child_list(
+        self,
+        scope: Scope,
+        rel: Relation,
+        pid: str,
+        p: ListParams,
+        url: str | None,
+        param: str,
+    ) -> Response:
+        """A page of one parent's children; ``url`` overrides the list's own, ``param`` names the parent
+        in a resource_missing error."""
+        world = self.world
+        with world.lock:
+            self._child_parent_ok(scope, rel, pid, param)
+            cs = world.children(scope, rel)
+            page = cs.page(pid, p.starting_after, p.ending_before, p.limit)
+            if page is None:
+                if p.starting_after:
+                    raise resource_missing(rel.child, p.starting_after, "starting_after")
+                raise resource_missing(rel.child, p.ending_before or "", "ending_before")
+            items, has_more = page
+            paths = [e[len("data.") :] for e in p.expand if e.startswith("data.")]
+            if paths:
+                lookup = partial(self._lookup, scope)
+                items = [orjson.dumps(expand_object(orjson.loads(b), paths, lookup)) for b in items]
+        return list_response(items, has_more, url or rel.list_url(pid))
+
+    def _child_retrieve(
+        self, scope: Scope, rel: Relation, pid: str | None, cid: str, expand: list[str], param: str = "id"
+    ) -> Response:
+        world = self.world
+        with world.lock:
+            cs = world.children(scope, rel)
+            if pid is None:  # /v1/subscription_items/{item}
+                pid = cs.parent_of(cid)
+                if pid is None:
+                    raise resource_missing(rel.child, cid)
+            self._child_parent_ok(scope, rel, pid, param)
+            obj = cs.get(pid, cid)
+            if obj is None:
+                raise resource_missing(rel.child, cid)
+            if expand:
+                obj = expand_object(obj, expand, lambda i: self._lookup(scope, i))
+        return Response(200, orjson.dumps(obj))
 
     # ---- lists -----------------------------------------------------------------------------------
     def _events_store(self, scope: Scope) -> ResourceStore:
@@ -225,18 +373,7 @@ class StripeApi:
                     raise resource_missing(ep.object, cursor, param)
             ids, has_more = st.query(p.gte, p.lt, p.starting_after, p.ending_before, p.limit, pred)
             items = self._items(scope, st, ids, p.expand)
-        body = b"".join(
-            (
-                b'{"object":"list","data":[',
-                b",".join(items),
-                b'],"has_more":',
-                b"true" if has_more else b"false",
-                b',"url":"',
-                ep.path.encode(),
-                b'"}',
-            )
-        )
-        return Response(200, body)
+        return list_response(items, has_more, ep.path)
 
     def _pred(self, ep: Endpoint, p: ListParams) -> Callable[[ResourceStore, str], bool] | None:
         tests: list[Callable[[ResourceStore, str], bool]] = []
@@ -284,19 +421,28 @@ class StripeApi:
 
     @staticmethod
     def _event_pred(p: ListParams) -> Callable[[ResourceStore, str], bool] | None:
+        tests: list[Callable[[ResourceStore, str], bool]] = []
         types = list(p.lists.get("types", []))
         if "type" in p.filters:
             types.append(p.filters["type"])
-        if not types:
+        if types:
+            exact = {t for t in types if "*" not in t}
+            prefixes = tuple(t.split("*", 1)[0] for t in types if "*" in t)
+
+            def by_type(st: ResourceStore, i: str) -> bool:
+                t = st.field(i, "type")
+                return t in exact or (bool(prefixes) and t.startswith(prefixes))
+
+            tests.append(by_type)
+        if "delivery_success" in p.filters:
+            # "Filter events by whether all webhooks were successfully delivered. If false, events which
+            # are still pending or have failed all delivery attempts to a webhook endpoint will be
+            # returned." (the OpenAPI's description of the parameter)
+            delivered = p.filters["delivery_success"] == "true"
+            tests.append(lambda st, i: (st.field(i, "pending_webhooks") == 0) == delivered)
+        if not tests:
             return None
-        exact = {t for t in types if "*" not in t}
-        prefixes = tuple(t.split("*", 1)[0] for t in types if "*" in t)
-
-        def pred(st: ResourceStore, i: str) -> bool:
-            t = st.field(i, "type")
-            return t in exact or (bool(prefixes) and t.startswith(prefixes))
-
-        return pred
+        return tests[0] if len(tests) == 1 else (lambda st, i: all(t(st, i) for t in tests))
 
     # ---- search ----------------------------------------------------------------------------------
     def _search(self, scope: Scope, ep: Endpoint, p: ListParams) -> Response:
@@ -335,15 +481,41 @@ class StripeApi:
         return Response(200, body)
 
     # ---- retrieve and expand ---------------------------------------------------------------------
-    def _retrieve(self, scope: Scope, ep: Endpoint, oid: str, expand: list[str]) -> Response:
-        with self.world.lock:
-            st = self._events_store(scope) if ep.object == "event" else self.world.store(scope, ep.object)
+    def _retrieve(self, scope: Scope, ep: Endpoint, oid: str, expand: list[str], caller: Caller) -> Response:
+        world = self.world
+        with world.lock:
+            st = self._events_store(scope) if ep.object == "event" else world.store(scope, ep.object)
             if oid not in st:
+                if ep.object == "account":
+                    if oid == scope.account_id:  # an account may retrieve itself by id
+                        obj = orjson.loads(world.account_bytes(scope))
+                        return Response(200, orjson.dumps(self._expanded(scope, obj, "account", oid, expand)))
+                    if oid in world.revoked and not scope.connected:
+                        raise account_error(caller, oid)
+                if oid in st.deleted and ep.retrieve is not None and any(
+                    s.startswith("deleted_") for s in ep.retrieve.schemas
+                ):
+                    # Stripe's answer for a deleted customer (the OpenAPI's deleted_customer): "If it's for
+                    # a deleted Customer, a subset of the customer's information is returned, including a
+                    # deleted property that's set to true" (Retrieve a customer). Other deleted objects
+                    # answer resource_missing: their GET has no deleted_* schema.
+                    return Response(200, orjson.dumps({"id": oid, "object": ep.object, "deleted": True}))
                 raise resource_missing(ep.object, oid)
             if expand:
-                obj = expand_object(st.get(oid), expand, lambda i: self._lookup(scope, i))
+                obj = self._expanded(scope, st.get(oid), ep.object, oid, expand)
                 return Response(200, orjson.dumps(obj))
             return Response(200, st.render(oid))
+
+    def _expanded(
+        self, scope: Scope, obj: dict[str, Any], obj_type: str, oid: str, expand: list[str]
+    ) -> dict[str, Any]:
+        """``obj`` with its ``expand[]`` paths: child lists not included by default (checkout session
+        line_items, customer tax_ids) are included, ids along the paths replaced by their objects."""
+        obj = dict(obj)
+        for rel in relations_of(obj_type):
+            if rel.embed and not rel.embed_default and any(e.split(".", 1)[0] == rel.field for e in expand):
+                obj[rel.field] = self.world.children(scope, rel).embedded_dict(oid)
+        return expand_object(obj, expand, lambda i: self._lookup(scope, i))
 
     def _check_list_expand(self, ep: Endpoint, p: ListParams) -> None:
         self.expand_rules.check(p.expand, [ep.schema] if ep.schema else [], listing=True)
@@ -353,11 +525,14 @@ class StripeApi:
         paths = [e[len("data.") :] for e in expand if e.startswith("data.")]
         if not paths:
             return [st.render(i) for i in ids]
-        return [orjson.dumps(expand_object(st.get(i), paths, lambda o: self._lookup(scope, o))) for i in ids]
+        return [orjson.dumps(self._expanded(scope, st.get(i), st.obj, i, paths)) for i in ids]
 
     def _lookup(self, scope: Scope, oid: str) -> dict[str, Any] | None:
         if oid.startswith("acct_"):
-            return scope.account_obj if oid == scope.account_id else None
+            if oid == scope.account_id:
+                return orjson.loads(self.world.account_bytes(scope))
+            accounts = self.world.store(scope, "account")
+            return accounts.get(oid) if oid in accounts else None
         prefix = oid.rsplit("_", 1)[0] + "_" if "_" in oid else ""
         obj = self.prefix_to_obj.get(prefix)
         if obj is None:

@@ -11,6 +11,7 @@ the known API versions and which fields of which schema can be expanded.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ class Catalog:
     retrieve_details: dict[str, Retrieve] = field(default_factory=dict)  # singleton path -> its GET
     api_versions: frozenset[str] = frozenset()
     expandable: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # schema -> field -> schemas
+    nested: dict[str, Endpoint] = field(default_factory=dict)  # path shape /v1/invoices/{}/lines -> endpoint
+    nested_retrieve: dict[str, str] = field(default_factory=dict)  # list path shape -> its child's GET path
     primary: dict[str, Endpoint] = field(default_factory=dict)  # object type -> its main list endpoint
     names: dict[str, str] = field(default_factory=dict)  # resource name / path / object -> object type
 
@@ -116,6 +119,16 @@ class Catalog:
         if fx is None:
             fx = {"id": None, "object": obj, "created": 1234567890, "livemode": False, "metadata": {}}
         return fx
+
+
+def path_shape(path: str) -> str:
+    """``/v1/invoices/{invoice}/lines`` -> ``/v1/invoices/{}/lines`` (path parameter names dropped)."""
+    return re.sub(r"\{[^/}]*\}", "{}", path)
+
+
+def _nested(path: str, raw: dict[str, Any]) -> Endpoint:
+    first = {"object": raw["objects"][0], "schema": raw["schemas"][0], "timestamp_field": None}
+    return _endpoint(path, {**raw, **first})
 
 
 def _endpoint(path: str, raw: dict[str, Any]) -> Endpoint:
@@ -172,6 +185,7 @@ def load_catalog(directory: str | os.PathLike[str] | None = None) -> Catalog:
     retrieve = dict(ep_raw.get("retrieve_endpoints") or {})
     retrieve.setdefault("/v1/account", "account")
     details = ep_raw.get("retrieve_details") or {}
+    nested_raw = ep_raw.get("nested_endpoints") or {}
     api_version = ep_raw.get("api_version", "2023-08-16")
     return Catalog(
         api_version=api_version,
@@ -181,4 +195,8 @@ def load_catalog(directory: str | os.PathLike[str] | None = None) -> Catalog:
         retrieve_details={p: _retrieve(details.get(p) or {"schemas": [obj]}) for p, obj in retrieve.items()},
         api_versions=frozenset(ep_raw.get("api_versions") or [api_version]),
         expandable=expandable,
+        nested={path_shape(p): _nested(p, r) for p, r in nested_raw.items()},
+        nested_retrieve={
+            path_shape(p): r["retrieve"]["path"] for p, r in nested_raw.items() if r.get("retrieve")
+        },
     )

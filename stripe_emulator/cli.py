@@ -86,6 +86,21 @@ the README of the stripe_emulator package describes them.
 @click.option("--rate-limit", type=float, default=None,
               help="Fault injection, independent of --stripe-limits: a token bucket per API key in "
               "requests/s, the excess answered 429. Example: --rate-limit 25")
+@click.option("--event-retention-days", type=float, default=None,
+              help="Events older than this many days of emulated time disappear, as Stripe's do after 30 "
+              "(default 30). Example: --event-retention-days 1")
+@click.option("--connected-accounts", "connected_count", type=int, default=None,
+              help="Generate this many connected accounts of very different sizes (most tiny, a few large), "
+              "listed by GET /v1/accounts. Example: --connected-accounts 50")
+@click.option("--webhook", "webhook_urls", multiple=True,
+              help="Deliver every event to this URL, signed like Stripe (repeatable). "
+              "Example: --webhook http://127.0.0.1:8000/webhooks/stripe")
+@click.option("--webhook-secret", default=None,
+              help="Signing secret of the --webhook endpoints (default: generated, printed on stderr). "
+              "Example: --webhook-secret whsec_test123")
+@click.option("--webhook-retry-scale", type=float, default=None,
+              help="Multiply Stripe's retry intervals (5 min, 30 min, 3 h in test mode) by this factor. "
+              "Example: --webhook-retry-scale 0.001")
 @click.option("--record", default=None,
               help="Write every /v1 request (method, path, query, headers, masked key, account) and its "
               "status, limiter and fault as JSON lines to this file. Example: --record requests.jsonl")
@@ -98,7 +113,9 @@ the README of the stripe_emulator package describes them.
 def main(config_source: str | None, latency_ms: float | None, jitter_ms: float | None,
          rate_limit: float | None, churn: float | None, churn_resources: str | None,
          stripe_limits: bool, live_limit: float | None, test_limit: float | None,
-         endpoint_limit: float | None, ready_file: str | None, **fields: Any) -> None:
+         endpoint_limit: float | None, ready_file: str | None, connected_count: int | None,
+         webhook_urls: tuple[str, ...], webhook_secret: str | None, webhook_retry_scale: float | None,
+         **fields: Any) -> None:
     """A local HTTP server that behaves like Stripe's REST API: GET lists, retrieve, search and events
     over a stateful, generated dataset, strict about parameters, with fault injection."""
     try:
@@ -117,6 +134,18 @@ def main(config_source: str | None, latency_ms: float | None, jitter_ms: float |
         if rate_limit:
             faults["rate_limit"] = {"rate": rate_limit, "burst": rate_limit}
         cfg.faults = faults
+        if connected_count is not None:
+            cfg.connected_accounts = {**cfg.connected_accounts, "generate": {"count": connected_count}}
+        if webhook_urls or webhook_retry_scale is not None:
+            hooks = cfg.webhooks if isinstance(cfg.webhooks, dict) else {"endpoints": cfg.webhooks}
+            hooks = {**hooks, "endpoints": list(hooks.get("endpoints") or [])}
+            hooks["endpoints"] += [
+                {"url": u, **({"secret": webhook_secret} if webhook_secret else {})} for u in webhook_urls
+            ]
+            if webhook_retry_scale is not None:
+                hooks["retry_scale"] = webhook_retry_scale
+            cfg.webhooks = hooks
+        cfg.validate()
         if churn is not None:
             cfg.churn = {} if churn <= 0 else {"rate": churn}
             if churn > 0 and churn_resources:
@@ -142,6 +171,10 @@ def _announce(emu: Any, startup_s: float, ready_file: str | None) -> None:
     )
     click.echo(f"STRIPE_EMULATOR_URL={emu.url}", err=True)
     click.echo(f"STRIPE_EMULATOR_API_KEY={emu.api_key}", err=True)
+    for hook in emu.webhooks.endpoints():  # like `stripe listen`, tell a generated signing secret once
+        if not _configured_secret(cfg, hook["url"]):
+            secret = emu.webhooks.secret_of(hook["id"])
+            click.echo(f"stripe-emulator: webhook {hook['url']}: signing secret {secret}", err=True)
     if ready_file:
         tmp = ready_file + ".tmp"
         info = {"url": emu.url, "api_key": emu.api_key, "pid": os.getpid(), "account_id": emu.account_id}
@@ -149,6 +182,11 @@ def _announce(emu: Any, startup_s: float, ready_file: str | None) -> None:
             f.write(orjson.dumps(info))
         os.replace(tmp, ready_file)
     sys.stderr.flush()
+
+
+def _configured_secret(cfg: Any, url: str) -> bool:
+    hooks = cfg.webhooks if isinstance(cfg.webhooks, dict) else {"endpoints": cfg.webhooks or []}
+    return any(e.get("url") == url and e.get("secret") for e in hooks.get("endpoints") or [])
 
 
 def _serve_until_signal(emu: Any) -> None:

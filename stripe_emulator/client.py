@@ -21,7 +21,9 @@ class EmulatorClient:
         self.timeout = timeout
         self.session = requests.Session()
 
-    def _call(self, method: str, endpoint: str, body: Any = None, **params: Any) -> Any:
+    def _call(
+        self, method: str, route: str, body: Any = None, /, *, timeout: float | None = None, **params: Any
+    ) -> Any:
         params = {
             k: ("true" if v is True else "false" if v is False else v)
             for k, v in params.items()
@@ -29,15 +31,15 @@ class EmulatorClient:
         }
         r = self.session.request(
             method,
-            self.url + "/_emulator" + endpoint,
+            self.url + "/_emulator" + route,
             params=params,
             data=orjson.dumps(body) if body is not None else None,
             headers={"Content-Type": "application/json"},
-            timeout=self.timeout,
+            timeout=timeout or self.timeout,
         )
         data = orjson.loads(r.content) if r.content else None
         if r.status_code >= 400:
-            raise EmulatorError(f"{method} {endpoint}: {r.status_code} {data}")
+            raise EmulatorError(f"{method} {route}: {r.status_code} {data}")
         return data
 
     def close(self) -> None:
@@ -99,6 +101,120 @@ class EmulatorClient:
     ) -> dict[str, Any]:
         return self._call("DELETE", f"/objects/{resource}/{id}", account=account, livemode=livemode or None)
 
+    # ---- children ------------------------------------------------------------------------------
+    def children(
+        self, resource: str, parent: str, field: str, *, account: str | None = None, livemode: bool = False
+    ) -> list[dict[str, Any]]:
+        return self._call("GET", f"/children/{resource}/{parent}/{field}", account=account,
+                          livemode=livemode or None)["data"]
+
+    def add_child(
+        self,
+        resource: str,
+        parent: str,
+        field: str,
+        fields: dict[str, Any] | None = None,
+        /,
+        *,
+        account: str | None = None,
+        livemode: bool = False,
+        **kwfields: Any,
+    ) -> dict[str, Any]:
+        return self._call("POST", f"/children/{resource}/{parent}/{field}", {**(fields or {}), **kwfields},
+                          account=account, livemode=livemode or None)
+
+    def remove_child(
+        self,
+        resource: str,
+        parent: str,
+        field: str,
+        child: str,
+        *,
+        account: str | None = None,
+        livemode: bool = False,
+    ) -> dict[str, Any]:
+        return self._call("DELETE", f"/children/{resource}/{parent}/{field}/{child}", account=account,
+                          livemode=livemode or None)
+
+    # ---- batches of changes, events --------------------------------------------------------------
+    def apply_changes(self, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self._call("POST", "/changes", {"changes": changes})["results"]
+
+    def scatter_changes(
+        self,
+        plan: dict[str, dict[str, int]],
+        *,
+        seed: int | None = None,
+        account: str | None = None,
+        livemode: bool = False,
+    ) -> list[dict[str, Any]]:
+        return self._call("POST", "/changes/scatter", {"plan": plan, "seed": seed}, account=account,
+                          livemode=livemode or None)["changes"]
+
+    def events(self, *, account: str | None = None, livemode: bool = False) -> list[dict[str, Any]]:
+        return self._call("GET", "/events", account=account, livemode=livemode or None)["data"]
+
+    def expire_events(
+        self, before: int, *, account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
+        return self._call(
+            "POST", "/events/expire", {"before": before}, account=account, livemode=livemode or None
+        )
+
+    def drop_events(
+        self, ids: list[str], *, account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
+        return self._call("POST", "/events/drop", {"ids": ids}, account=account, livemode=livemode or None)
+
+    def set_event_retention(self, days: float) -> dict[str, Any]:
+        return self._call("POST", "/events/retention", {"days": days})
+
+    # ---- connected accounts ----------------------------------------------------------------------
+    def connected_accounts(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/accounts")["data"]
+
+    def add_account(
+        self,
+        id: str | None = None,
+        *,
+        dataset: dict[str, Any] | None = None,
+        children: dict[str, int] | None = None,
+        objects: dict[str, list[dict[str, Any]]] | None = None,
+    ) -> dict[str, Any]:
+        spec = {k: v for k, v in (("dataset", dataset), ("children", children), ("objects", objects)) if v}
+        return self._call("POST", "/accounts", {"id": id, **spec})
+
+    def revoke_account(self, id: str) -> dict[str, Any]:
+        return self._call("POST", f"/accounts/{id}/revoke")
+
+    # ---- webhooks --------------------------------------------------------------------------------
+    def add_webhook_endpoint(self, url: str, **settings: Any) -> dict[str, Any]:
+        return self._call("POST", "/webhooks", {"url": url, **settings})
+
+    def webhook_endpoints(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/webhooks")["data"]
+
+    def update_webhook_endpoint(self, id: str, **fields: Any) -> dict[str, Any]:
+        return self._call("POST", f"/webhooks/{id}", fields)
+
+    def remove_webhook_endpoint(self, id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/webhooks/{id}")
+
+    def webhook_deliveries(
+        self, endpoint: str | None = None, event: str | None = None, since: int = 0
+    ) -> list[dict[str, Any]]:
+        reply = self._call("GET", "/webhooks/deliveries", endpoint=endpoint, event=event, since=since or None)
+        return reply["data"]
+
+    def wait_webhooks(self, timeout: float = 10.0) -> bool:
+        wait = max(self.timeout, timeout + 10)
+        reply = self._call("POST", "/webhooks/wait", {"timeout": timeout}, timeout=wait)
+        return bool(reply["idle"])
+
+    def set_webhook_settings(self, **settings: Any) -> dict[str, Any]:
+        return self._call("POST", "/webhooks/settings", settings)
+
+    # ---- clock, faults, churn, request log -------------------------------------------------------
     def now(self) -> int:
         return self._call("GET", "/clock")["now"]
 

@@ -14,8 +14,10 @@ from typing import Any
 
 import orjson
 
+from .connect import expand_accounts
 from .profiles import PROFILES
 from .ratelimit import resolve as resolve_rate_limits
+from .webhooks import parse_webhooks
 
 DEFAULT_API_KEY = "sk_test_emulator"
 
@@ -33,6 +35,9 @@ class ResourceSpec:
     years: float = 2.0
     skew: float = 2.0
     bursts: list[dict[str, Any]] = field(default_factory=list)
+    # children per parent of a nested list (children.py), by field: {"lines": [0, 3, 10, 250]} gives the
+    # generated parents 0, 3, 10, 250, 0, 3 ... lines in turn (generation order); an int gives all the same.
+    children: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: Any) -> ResourceSpec:
@@ -49,7 +54,17 @@ class ResourceSpec:
         for b in spec.bursts:
             if not isinstance(b, dict) or "count" not in b:
                 raise ValueError(f"burst needs a count: {b!r}")
+        for name, counts in spec.children.items():
+            seq = counts if isinstance(counts, list) else [counts]
+            if not seq or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in seq):
+                raise ValueError(f"children.{name} is a count or a list of counts >= 0, got {counts!r}")
         return spec
+
+    def children_counts(self, name: str) -> list[int] | None:
+        counts = self.children.get(name)
+        if counts is None:
+            return None
+        return list(counts) if isinstance(counts, list) else [counts]
 
     @property
     def total(self) -> int:
@@ -69,8 +84,9 @@ class EmulatorConfig:
     restricted_keys: dict[str, Any] = field(default_factory=dict)  # key -> list of forbidden resources
     not_enabled: list[str] | None = None  # features, e.g. ["issuing"]; None = the profile's
     account_id: str | None = None  # platform account id; derived from the seed when None
-    connected_accounts: dict[str, Any] = field(default_factory=dict)  # acct id -> {"dataset": {...}}
+    connected_accounts: dict[str, Any] = field(default_factory=dict)  # see connect.py
     dataset: dict[str, Any] = field(default_factory=dict)
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # resource -> objects, given ids
     start_time: int | None = None  # emulated Unix time at start; None = real time
     event_retention_days: float = 30.0
     faults: dict[str, Any] = field(default_factory=dict)
@@ -79,6 +95,7 @@ class EmulatorConfig:
     data_dir: str | None = None
     request_log_limit: int = 200_000
     record: str | None = None  # path of a JSON-lines file receiving every /v1 request and its answer
+    webhooks: Any = None  # endpoints to deliver events to, and retry settings (webhooks.py)
 
     # ---- loading -------------------------------------------------------------------------------
     @classmethod
@@ -97,11 +114,14 @@ class EmulatorConfig:
             raise ValueError(f"unknown profile {self.profile!r} (choose from {sorted(PROFILES)})")
         for v in self.resolved_dataset().values():
             ResourceSpec.parse(v)
-        for acct, spec in self.connected_accounts.items():
-            if not str(acct).startswith("acct_"):
-                raise ValueError(f"connected account ids start with acct_: {acct!r}")
-            for v in (spec or {}).get("dataset", {}).values():
+        for acct, spec in self.resolved_connected_accounts().items():
+            for v in (spec.get("dataset") or {}).values():
                 ResourceSpec.parse(v)
+            check_objects(f"connected account {acct}: objects", spec.get("objects") or {})
+        check_objects("objects", self.objects)
+        if self.event_retention_days <= 0:
+            raise ValueError("event_retention_days must be > 0")
+        parse_webhooks(self.webhooks)
         for key in self.restricted_keys:
             if not key.startswith(("rk_test_", "rk_live_")):
                 raise ValueError(f"restricted keys start with rk_test_ or rk_live_: {key!r}")
@@ -121,6 +141,9 @@ class EmulatorConfig:
                 base[name] = entry
         return base
 
+    def resolved_connected_accounts(self) -> dict[str, dict[str, Any]]:
+        return expand_accounts(self.connected_accounts or {}, self.seed)
+
     def resolved_churn(self) -> dict[str, Any] | None:
         if self.churn is not None:
             return self.churn or None
@@ -133,6 +156,14 @@ class EmulatorConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def check_objects(where: str, objects: Any) -> None:
+    """``objects``: resource name -> list of objects (each a dict; ``id`` optional)."""
+    if not isinstance(objects, dict) or not all(
+        isinstance(v, list) and all(isinstance(o, dict) for o in v) for v in objects.values()
+    ):
+        raise ValueError(f'{where} maps resources to lists of objects: {{"products": [{{"id": "prod_x"}}]}}')
 
 
 def load_config_source(text: str | None) -> dict[str, Any]:

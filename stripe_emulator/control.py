@@ -23,22 +23,46 @@ HTTP endpoints (JSON in, JSON out; ``account``/``livemode`` are optional query p
   GET    /_emulator/churn                       {"running","settings","changes","errors"}
   POST   /_emulator/churn              {settings}  start (replaces a running churn)
   DELETE /_emulator/churn                       stop
+  GET    /_emulator/children/R/ID/FIELD         the children of one parent, in list order
+  POST   /_emulator/children/R/ID/FIELD  {fields}  add a child -> {"object","parent","events"}
+  DELETE /_emulator/children/R/ID/FIELD/CHILD   remove a child -> {"id","deleted","parent","events"}
+  POST   /_emulator/changes            {"changes": [...]} apply in order -> {"results": [...]}
+  POST   /_emulator/changes/scatter    {"plan": {R: {"update": n, "delete": n, "create": n}}, "seed"}
+  GET    /_emulator/events                      every retained event, oldest first
+  POST   /_emulator/events/expire      {"before": t}    forget events created before t
+  POST   /_emulator/events/drop        {"ids": [...]}   forget these events
+  GET    /_emulator/events/retention            {"days", "cutoff"}; POST {"days": N} sets it
+  GET    /_emulator/accounts                    connected accounts [{"id","created","size","revoked"}]
+  POST   /_emulator/accounts           {"id"?, "dataset", "children", "objects"}  connect an account
+  POST   /_emulator/accounts/ID/revoke          revoke it (403 account_invalid from now on)
+  GET    /_emulator/webhooks                    endpoints (secrets hidden)
+  POST   /_emulator/webhooks           {"url", "secret"?, "enabled_events", "connect", "livemode"} add
+  POST   /_emulator/webhooks/ID        {fields}  update (status, enabled_events, url, sign_offset_s)
+  DELETE /_emulator/webhooks/ID                 remove (pending retries dropped)
+  GET    /_emulator/webhooks/deliveries?endpoint=&event=&since=&limit=  the delivery log
+  POST   /_emulator/webhooks/wait      {"timeout": s}  -> {"idle": bool} when nothing is queued
+  GET    /_emulator/webhooks/settings           {"retry_scale","timeout_s"}; POST sets them
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
+from .children import BY_NAME, Relation
 from .churn import Churn
 from .errors import ControlError
 from .faults import FaultInjector
 from .ratelimit import RateLimits
 from .requestlog import RequestLog
+from .webhooks import Webhooks
 from .wire import Request, Response, json_response
 from .world import Scope, World
+
+CHANGE_OPS = ("create", "update", "delete", "add_child", "remove_child")
 
 
 def _bool(v: Any) -> bool:
@@ -55,9 +79,11 @@ class Controller:
         limits: RateLimits,
         log: RequestLog,
         churn: Churn,
+        webhooks: Webhooks,
         info: dict[str, Any],
     ):
         self.world, self.faults, self.limits, self.log, self.churn = world, faults, limits, log, churn
+        self.webhooks = webhooks
         self._info = info
 
     def scope(self, account: str | None = None, livemode: bool = False) -> Scope:
@@ -72,6 +98,7 @@ class Controller:
             **self._info,
             "account_id": w.platform_id,
             "connected_accounts": sorted(set(w.datasets) - {w.platform_id}),
+            "revoked_accounts": sorted(w.revoked),
             "api_version": w.catalog.api_version,
             "now": w.clock.now(),
             "start_time": w.start_time,
@@ -84,6 +111,11 @@ class Controller:
         sc = self.scope(account, livemode)
         obj = self.world.resolve(resource)
         with self.world.lock:
+            if obj == "subscription_item":
+                rel = BY_NAME["subscription_items"]
+                got = self.world.children(sc, rel).get(self.world.child_parent(sc, rel, oid), oid)
+                assert got is not None
+                return got
             st = self.world.store(sc, obj)
             if oid not in st:
                 raise ControlError(404, f"no such {obj}: {oid!r}")
@@ -92,7 +124,14 @@ class Controller:
     def create(
         self, resource: str, fields: dict[str, Any], account: str | None = None, livemode: bool = False
     ) -> dict[str, Any]:
-        return self.world.create(self.scope(account, livemode), self.world.resolve(resource), fields)
+        sc, obj = self.scope(account, livemode), self.world.resolve(resource)
+        if obj == "subscription_item":  # POST /v1/subscription_items {subscription}: a child of it
+            if not isinstance(fields.get("subscription"), str):
+                raise ControlError(400, "a subscription item needs its subscription")
+            rest = {k: v for k, v in fields.items() if k != "subscription"}
+            added = self.world.add_child(sc, BY_NAME["subscription_items"], fields["subscription"], rest)
+            return added["object"]
+        return self.world.create(sc, obj, fields)
 
     def update(
         self,
@@ -107,16 +146,155 @@ class Controller:
     def delete(
         self, resource: str, oid: str, account: str | None = None, livemode: bool = False
     ) -> dict[str, Any]:
-        return self.world.delete(self.scope(account, livemode), self.world.resolve(resource), oid)
+        sc, obj = self.scope(account, livemode), self.world.resolve(resource)
+        if obj == "subscription_item":
+            rel = BY_NAME["subscription_items"]
+            return self.world.remove_child(sc, rel, self.world.child_parent(sc, rel, oid), oid)
+        return self.world.delete(sc, obj, oid)
 
     def dump_chunks(
         self, resource: str, account: str | None = None, livemode: bool = False
     ) -> Iterator[bytes]:
         sc = self.scope(account, livemode)
+        rel = BY_NAME.get(resource)
+        if rel is not None:  # a child stream: invoice_line_items, subscription_items ...
+            return self.world.dump_children_chunks(sc, rel)
         obj = self.world.resolve(resource)
         if obj == "event":
-            raise ControlError(400, "dump serves resources; list /v1/events for events")
+            raise ControlError(400, "dump serves resources; GET /_emulator/events for events")
         return self.world.dump_chunks(sc, obj, resource)
+
+    # ---- children ------------------------------------------------------------------------------
+    def _relation(self, resource: str, field: str) -> Relation:
+        rel = BY_NAME.get(field)
+        return rel if rel is not None else self.world.relation(resource, field)
+
+    def children(
+        self, resource: str, parent: str, field: str, account: str | None = None, livemode: bool = False
+    ) -> list[dict[str, Any]]:
+        sc, rel = self.scope(account, livemode), self._relation(resource, field)
+        with self.world.lock:
+            pst = self.world.store(self.world.parent_scope(sc, rel), rel.parent)
+            if parent not in pst:
+                raise ControlError(404, f"no such {rel.parent}: {parent!r}")
+            cs = self.world.children(sc, rel)
+            return [orjson.loads(cs.render(parent, e)) for e in cs.listed(parent)]
+
+    def add_child(
+        self,
+        resource: str,
+        parent: str,
+        field: str,
+        fields: dict[str, Any],
+        account: str | None = None,
+        livemode: bool = False,
+    ) -> dict[str, Any]:
+        sc, rel = self.scope(account, livemode), self._relation(resource, field)
+        return self.world.add_child(sc, rel, parent, fields)
+
+    def remove_child(
+        self,
+        resource: str,
+        parent: str,
+        field: str,
+        child: str,
+        account: str | None = None,
+        livemode: bool = False,
+    ) -> dict[str, Any]:
+        sc, rel = self.scope(account, livemode), self._relation(resource, field)
+        return self.world.remove_child(sc, rel, parent, child)
+
+    # ---- batches of changes --------------------------------------------------------------------
+    def apply_changes(self, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Apply changes in order: ``{"op": "create"|"update"|"delete"|"add_child"|"remove_child",
+        "resource", "id", "fields", "field", "child", "account", "livemode"}``. Stops at the first
+        change that fails (those before it stay), naming it."""
+        results = []
+        for n, ch in enumerate(changes):
+            if not isinstance(ch, dict) or ch.get("op") not in CHANGE_OPS or not ch.get("resource"):
+                raise ControlError(400, f"change {n}: needs op (one of {CHANGE_OPS}) and resource: {ch!r}")
+            op, res, acct, live = ch["op"], ch["resource"], ch.get("account"), bool(ch.get("livemode"))
+            fields = ch.get("fields") or {}
+            try:
+                if op == "create":
+                    out = self.create(res, fields, acct, live)
+                elif op == "update":
+                    out = self.update(res, ch["id"], fields, acct, live)
+                elif op == "delete":
+                    out = self.delete(res, ch["id"], acct, live)
+                elif op == "add_child":
+                    out = self.add_child(res, ch["id"], ch["field"], fields, acct, live)
+                else:
+                    out = self.remove_child(res, ch["id"], ch["field"], ch["child"], acct, live)
+            except KeyError as e:
+                raise ControlError(400, f"change {n} ({op} {res}): missing {e}") from None
+            except ControlError as e:
+                where = f"change {n} ({op} {res} {ch.get('id', '')})"
+                raise ControlError(e.status, f"{where}: {e.message}") from None
+            results.append(out)
+        return results
+
+    def scatter_changes(
+        self,
+        plan: dict[str, dict[str, int]],
+        seed: int | None = None,
+        account: str | None = None,
+        livemode: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Updates, deletes and creates spread over several resources at once, on objects picked at
+        random (seeded): ``{"invoices": {"update": 3, "delete": 3}, "subscriptions": {"delete": 2}}``.
+        A subscription "delete" cancels it (customer.subscription.deleted; it stays listable with
+        status=all, as in Stripe). Returns ``[{"op", "resource", "id", "event"}]`` in the order made."""
+        sc = self.scope(account, livemode)
+        rng = random.Random(self.world.seed if seed is None else seed)
+        done = []
+        for resource, counts in plan.items():
+            obj = self.world.resolve(resource)
+            unknown = set(counts) - {"update", "delete", "create"}
+            if unknown:
+                raise ControlError(400, f"scatter plan for {resource}: unknown ops {sorted(unknown)}")
+            with self.world.lock:
+                st = self.world.store(sc, obj)
+                canceled = obj == "subscription"
+                live = [i for i in st.iter_ids() if not (canceled and st.field(i, "status") == "canceled")]
+            need = int(counts.get("update", 0)) + int(counts.get("delete", 0))
+            if need > len(live):
+                raise ControlError(400, f"scatter plan for {resource}: {need} asked, {len(live)} there")
+            picked = rng.sample(sorted(live), need)
+            n_upd = int(counts.get("update", 0))
+            for oid in picked[:n_upd]:
+                fields: dict[str, Any] = {"metadata": {"scatter": str(rng.randrange(10**9))}}
+                if obj in ("customer", "product"):
+                    fields["name"] = f"Scattered {oid[-6:]}"
+                res = self.world.update(sc, obj, oid, fields)
+                done.append({"op": "update", "resource": resource, "id": oid, "event": res["event"]})
+            for oid in picked[n_upd:]:
+                res = self.world.delete(sc, obj, oid)
+                done.append({"op": "delete", "resource": resource, "id": oid, "event": res["event"]})
+            for _ in range(int(counts.get("create", 0))):
+                new = self.world.create(sc, obj, {"metadata": {"scatter": "created"}})
+                done.append({"op": "create", "resource": resource, "id": new["id"],
+                             "event": self.world.last_event(sc)["id"]})
+        return done
+
+    # ---- events --------------------------------------------------------------------------------
+    def events(self, account: str | None = None, livemode: bool = False) -> list[dict[str, Any]]:
+        return self.world.event_list(self.scope(account, livemode))
+
+    def expire_events(
+        self, before: int, account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
+        return self.world.expire_events(self.scope(account, livemode), before)
+
+    def drop_events(
+        self, ids: list[str], account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
+        return self.world.drop_events(self.scope(account, livemode), ids)
+
+    # ---- connected accounts --------------------------------------------------------------------
+    def add_account(self, spec: dict[str, Any]) -> dict[str, Any]:
+        spec = dict(spec)
+        return self.world.add_account(spec.pop("id", None), spec)
 
     def dump(self, resource: str, account: str | None = None, livemode: bool = False) -> dict[str, Any]:
         return orjson.loads(b"".join(self.dump_chunks(resource, account, livemode)))
@@ -138,6 +316,8 @@ class ControlApi:
             return self._route(req)
         except ControlError as e:
             return json_response(e.status, {"error": e.message})
+        except KeyError as e:
+            return json_response(400, {"error": f"missing {e}"})
         except (ValueError, TypeError, orjson.JSONDecodeError) as e:
             return json_response(400, {"error": str(e)})
 
@@ -203,6 +383,64 @@ class ControlApi:
                 return json_response(200, ctl.limits.set(req.json() if req.body.strip() else True))
             if m == "DELETE":
                 return json_response(200, ctl.limits.set(None))
+        if head == "children" and len(parts) in (4, 5):
+            resource, parent, field = parts[1:4]
+            if len(parts) == 4 and m == "GET":
+                return json_response(200, {"data": ctl.children(resource, parent, field, acct, live)})
+            if len(parts) == 4 and m == "POST":
+                return json_response(200, ctl.add_child(resource, parent, field, _fields(req), acct, live))
+            if len(parts) == 5 and m == "DELETE":
+                return json_response(200, ctl.remove_child(resource, parent, field, parts[4], acct, live))
+        if head == "changes" and m == "POST":
+            body = _fields(req)
+            if len(parts) == 1:
+                return json_response(200, {"results": ctl.apply_changes(list(body.get("changes") or []))})
+            if parts[1:] == ["scatter"]:
+                done = ctl.scatter_changes(dict(body.get("plan") or {}), body.get("seed"), acct, live)
+                return json_response(200, {"changes": done})
+        if head == "events":
+            if len(parts) == 1 and m == "GET":
+                return json_response(200, {"data": ctl.events(acct, live)})
+            if parts[1:] == ["expire"] and m == "POST":
+                return json_response(200, ctl.expire_events(int(_fields(req)["before"]), acct, live))
+            if parts[1:] == ["drop"] and m == "POST":
+                return json_response(200, ctl.drop_events(list(_fields(req).get("ids") or []), acct, live))
+            if parts[1:] == ["retention"]:
+                if m == "POST":
+                    return json_response(200, ctl.world.set_retention(float(_fields(req)["days"])))
+                if m == "GET":
+                    w = ctl.world
+                    return json_response(200, {"days": w.retention / 86400, "cutoff": w.retention_cutoff()})
+        if head == "accounts":
+            if len(parts) == 1 and m == "GET":
+                return json_response(200, {"data": ctl.world.connected_accounts()})
+            if len(parts) == 1 and m == "POST":
+                return json_response(200, ctl.add_account(_fields(req)))
+            if len(parts) == 3 and parts[2] == "revoke" and m == "POST":
+                return json_response(200, ctl.world.revoke_account(parts[1]))
+        if head == "webhooks":
+            hooks = ctl.webhooks
+            if len(parts) == 1 and m == "GET":
+                return json_response(200, {"data": hooks.endpoints()})
+            if len(parts) == 1 and m == "POST":
+                return json_response(200, hooks.add(_fields(req)))
+            if parts[1:] == ["deliveries"] and m == "GET":
+                limit = req.arg("limit")
+                since = int(req.arg("since", "0") or 0)
+                n = int(limit) if limit else None
+                entries = hooks.deliveries(req.arg("endpoint"), req.arg("event"), since, n)
+                return json_response(200, {"data": entries, "pending": hooks.pending()})
+            if parts[1:] == ["wait"] and m == "POST":
+                return json_response(200, {"idle": hooks.wait_idle(float(_fields(req).get("timeout", 10)))})
+            if parts[1:] == ["settings"]:
+                if m == "GET":
+                    return json_response(200, dict(hooks.settings))
+                if m == "POST":
+                    return json_response(200, hooks.set_settings(_fields(req)))
+            if len(parts) == 2 and m == "POST":
+                return json_response(200, hooks.update(parts[1], _fields(req)))
+            if len(parts) == 2 and m == "DELETE":
+                return json_response(200, hooks.remove(parts[1]))
         if head == "churn" and len(parts) == 1:
             if m == "GET":
                 return json_response(200, ctl.churn.status())

@@ -110,6 +110,10 @@ def generate_keys(style: IdStyle, spec: ResourceSpec, now: int, material: str) -
     return list(zip(times, ids, strict=True))
 
 
+def _none(i: int, ts: int, h: int) -> None:
+    return None
+
+
 def _pick_from(pool: list[str]) -> Any:
     return lambda i, ts, h: pool[(h >> 8) % len(pool)]
 
@@ -126,7 +130,9 @@ class FieldGen:
         base_seed: int,
         refs: dict[str, list[str]],
         now: int,
+        extra_slots: tuple[str, ...] = (),
     ):
+        """``extra_slots``: fields filled by the caller (embedded child lists), None here."""
         self.obj, self.livemode, self.base, self.now = obj, livemode, base_seed, now
         self.ts_field = ts_field
         fns: dict[str, Any] = {}
@@ -148,6 +154,8 @@ class FieldGen:
         special = getattr(self, "_special_" + obj.replace(".", "_"), None)
         if special:
             special(fns, fixture)
+        for name in extra_slots:
+            fns[name] = _none
         self.slots = list(fns)
         self._fns = [fns[k] for k in self.slots]
 
@@ -201,6 +209,9 @@ class FieldGen:
         fns["cancel_at"] = lambda i, ts, h: None
         if "current_period_end" in fx:
             fns["current_period_end"] = lambda i, ts, h: ts + 30 * 86400
+
+    def _special_account(self, fns: dict[str, Any], fx: dict[str, Any]) -> None:
+        fns["email"] = lambda i, ts, h: f"owner{i}@example.com"
 
     def _special_coupon(self, fns: dict[str, Any], fx: dict[str, Any]) -> None:
         fns["percent_off"] = lambda i, ts, h: float(5 * (1 + h % 10))

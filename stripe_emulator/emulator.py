@@ -18,6 +18,7 @@ from .control import ControlApi, Controller
 from .faults import FaultInjector
 from .requestlog import RequestLog
 from .server import EmulatorHTTPServer
+from .webhooks import Webhooks
 from .world import World
 
 
@@ -45,6 +46,8 @@ class Emulator:
             self.world, self.faults, self.log, self.auth, config.resolved_not_enabled(), config.rate_limits
         )
         self.churn = Churn(self.world)
+        self.webhooks = Webhooks(config.webhooks, self.world.webhook_delivered)
+        self.world.event_sink = self.webhooks
         self.server = EmulatorHTTPServer((config.host, config.port), self)
         host, port = self.server.server_address[:2]
         self.port = int(port)
@@ -55,6 +58,7 @@ class Emulator:
             self.api.limits,
             self.log,
             self.churn,
+            self.webhooks,
             {
                 "url": self.url,
                 "api_key": self.api_key,
@@ -90,6 +94,7 @@ class Emulator:
 
     def stop(self) -> None:
         self.churn.stop()
+        self.webhooks.stop()
         if self._thread is not None:
             self.server.shutdown()
             self._thread.join(timeout=5)
@@ -158,6 +163,133 @@ class Emulator:
 
         Returns ``{"id", "deleted", "event"}``."""
         return self.controller.delete(resource, id, account, livemode)
+
+    # ---- children (nested lists) -----------------------------------------------------------------
+    def children(
+        self, resource: str, parent: str, field: str, *, account: str | None = None, livemode: bool = False
+    ) -> list[dict[str, Any]]:
+        """The children of one parent in list order: ``children("invoices", "in_...", "lines")``."""
+        return self.controller.children(resource, parent, field, account, livemode)
+
+    def add_child(
+        self,
+        resource: str,
+        parent: str,
+        field: str,
+        fields: dict[str, Any] | None = None,
+        /,
+        *,
+        account: str | None = None,
+        livemode: bool = False,
+        **kwfields: Any,
+    ) -> dict[str, Any]:
+        """Add a child with Stripe's events (an invoice line: invoiceitem.created + invoice.updated).
+        Returns ``{"object", "parent", "events": [event ids]}``."""
+        fields = {**(fields or {}), **kwfields}
+        return self.controller.add_child(resource, parent, field, fields, account, livemode)
+
+    def remove_child(
+        self,
+        resource: str,
+        parent: str,
+        field: str,
+        child: str,
+        *,
+        account: str | None = None,
+        livemode: bool = False,
+    ) -> dict[str, Any]:
+        """Remove a child with Stripe's events. Returns ``{"id", "deleted", "parent", "events"}``."""
+        return self.controller.remove_child(resource, parent, field, child, account, livemode)
+
+    # ---- batches of changes, events --------------------------------------------------------------
+    def apply_changes(self, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Several changes in one call, in order (see Controller.apply_changes)."""
+        return self.controller.apply_changes(changes)
+
+    def scatter_changes(
+        self,
+        plan: dict[str, dict[str, int]],
+        *,
+        seed: int | None = None,
+        account: str | None = None,
+        livemode: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Updates/deletes/creates on random (seeded) objects of several resources:
+        ``scatter_changes({"invoices": {"update": 3, "delete": 3}, "customers": {"update": 2}})``."""
+        return self.controller.scatter_changes(plan, seed, account, livemode)
+
+    def events(self, *, account: str | None = None, livemode: bool = False) -> list[dict[str, Any]]:
+        """Every retained event of the account, oldest first."""
+        return self.controller.events(account, livemode)
+
+    def expire_events(
+        self, before: int, *, account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
+        """Forget the events created before ``before`` (emulated Unix time). Returns ``{"expired": n}``."""
+        return self.controller.expire_events(before, account, livemode)
+
+    def drop_events(
+        self, ids: list[str], *, account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
+        """Forget these events. Returns ``{"dropped": [ids that were there]}``."""
+        return self.controller.drop_events(ids, account, livemode)
+
+    def set_event_retention(self, days: float) -> dict[str, Any]:
+        return self.world.set_retention(days)
+
+    # ---- connected accounts ----------------------------------------------------------------------
+    def connected_accounts(self) -> list[dict[str, Any]]:
+        """``[{"id", "created", "size", "revoked"}]`` for every connected account."""
+        return self.world.connected_accounts()
+
+    def add_account(
+        self,
+        id: str | None = None,
+        *,
+        dataset: dict[str, Any] | None = None,
+        children: dict[str, int] | None = None,
+        objects: dict[str, list[dict[str, Any]]] | None = None,
+    ) -> dict[str, Any]:
+        """Connect a new account (listed by /v1/accounts from now on).
+
+        Returns ``{"id", "created", "event"}``."""
+        spec = {k: v for k, v in (("dataset", dataset), ("children", children), ("objects", objects)) if v}
+        return self.controller.add_account({"id": id, **spec})
+
+    def revoke_account(self, id: str) -> dict[str, Any]:
+        """The account revokes the platform's access: 403 ``account_invalid`` for its Stripe-Account from
+        now on. Returns ``{"id", "revoked_at", "event"}`` (account.application.deauthorized)."""
+        return self.world.revoke_account(id)
+
+    # ---- webhooks --------------------------------------------------------------------------------
+    def add_webhook_endpoint(self, url: str, **settings: Any) -> dict[str, Any]:
+        """Deliver events to ``url``: settings ``secret`` (whsec_..., generated if absent),
+        ``enabled_events`` (["*"]), ``connect`` (events of connected accounts), ``livemode``,
+        ``sign_offset_s``. Returns the endpoint with its ``secret`` (only here)."""
+        return self.webhooks.add({"url": url, **settings})
+
+    def webhook_endpoints(self) -> list[dict[str, Any]]:
+        return self.webhooks.endpoints()
+
+    def update_webhook_endpoint(self, id: str, **fields: Any) -> dict[str, Any]:
+        return self.webhooks.update(id, fields)
+
+    def remove_webhook_endpoint(self, id: str) -> dict[str, Any]:
+        return self.webhooks.remove(id)
+
+    def webhook_deliveries(
+        self, endpoint: str | None = None, event: str | None = None, since: int = 0
+    ) -> list[dict[str, Any]]:
+        """The delivery log: one entry per attempt (status, error, outcome, next_attempt_in_s ...)."""
+        return self.webhooks.deliveries(endpoint, event, since)
+
+    def wait_webhooks(self, timeout: float = 10.0) -> bool:
+        """Wait until no delivery is queued or running (retries included); False on timeout."""
+        return self.webhooks.wait_idle(timeout)
+
+    def set_webhook_settings(self, **settings: Any) -> dict[str, Any]:
+        """``retry_scale`` (multiplies Stripe's retry intervals) and ``timeout_s``."""
+        return self.webhooks.set_settings(settings)
 
     # ---- clock, faults, churn, request log -------------------------------------------------------
     def now(self) -> int:

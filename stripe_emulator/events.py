@@ -2,6 +2,8 @@
 
 Events live in a ``ResourceStore`` (so listing, cursors and filters work exactly like other lists);
 event ids encode a sequence number so that events created in the same second list newest first.
+"Stripe only returns events created in the last 30 days" (List all events): events older than the
+retention window are pruned before every read, and can be expired or dropped on demand.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class EventLog:
         previous: dict[str, Any] | None,
         created: int,
         retention_cutoff: int,
+        pending_webhooks: int = 0,
     ) -> dict[str, Any]:
         self.seq += 1
         eid = "evt_1" + base62(self.seq, 7) + token(f"{self.material}:evt:{self.seq}", 16)
@@ -61,7 +64,7 @@ class EventLog:
                 "created": created,
                 "data": data,
                 "livemode": self.livemode,
-                "pending_webhooks": 0,
+                "pending_webhooks": pending_webhooks,
                 "request": {"id": None, "idempotency_key": None},
                 "type": type_,
             }
@@ -70,12 +73,35 @@ class EventLog:
         self.prune(retention_cutoff)
         return event
 
-    def prune(self, cutoff: int) -> None:
+    def prune(self, cutoff: int) -> int:
+        """Forget the events created before ``cutoff``; returns how many."""
         keys = self.store.keys
         k = bisect_left(keys, (cutoff,))
         if k:
             for _, eid in keys[:k]:
-                self.store.ts_by_id.pop(eid, None)
-                self.store.overrides.pop(eid, None)
-                self.store.override_bytes.pop(eid, None)
+                self._forget(eid)
             del keys[:k]
+        return k
+
+    def _forget(self, eid: str) -> None:
+        self.store.ts_by_id.pop(eid, None)
+        self.store.overrides.pop(eid, None)
+        self.store.override_bytes.pop(eid, None)
+
+    def drop(self, ids: list[str]) -> list[str]:
+        """Forget these events (as if they had expired); returns the ids that were there."""
+        dropped = []
+        for eid in ids:
+            ts = self.store.ts_by_id.get(eid)
+            if ts is not None:
+                del self.store.keys[bisect_left(self.store.keys, (ts, eid))]
+                self._forget(eid)
+                dropped.append(eid)
+        return dropped
+
+    def webhook_delivered(self, eid: str) -> None:
+        """One endpoint received the event: ``pending_webhooks`` goes down by one."""
+        ev = self.store.overrides.get(eid)
+        if ev is not None and ev.get("pending_webhooks", 0) > 0:
+            ev = {**ev, "pending_webhooks": ev["pending_webhooks"] - 1}
+            self.store.put(ev, ev["created"])

@@ -7,7 +7,11 @@ Settings (all optional; defaults are everything off):
   error_rate, lock_timeout_rate, drop_rate: probabilities 0..1
   latency: {"ms": fixed, "jitter_ms": spread, "distribution": "uniform"|"exponential"|"normal"}
   paths: [path prefixes] the random faults apply to (null = every /v1 path)
-  script: [{"kind": "error"|"rate_limit"|"lock_timeout"|"drop", "path": prefix (optional), "count": n}]
+  unrecognized_paths: [patterns] answered 404 "Unrecognized request URL (GET: /v1/events/evt_...)",
+      Stripe's body for a URL it does not have, as a proxy or a wrong base path would make it happen;
+      ``*`` matches within one path segment: ["/v1/events/*"] breaks event retrieval, not the list
+  script: [{"kind": "error"|"rate_limit"|"lock_timeout"|"drop"|"unrecognized_url", "path": prefix
+      (optional), "count": n}]
   seed: RNG seed (null = the emulator seed)
 """
 
@@ -15,15 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ControlError, StripeError
+from .errors import ControlError, StripeError, unrecognized_url
 from .ratelimit import rate_limit_error
 
-KINDS = ("error", "rate_limit", "lock_timeout", "drop")
+KINDS = ("error", "rate_limit", "lock_timeout", "drop", "unrecognized_url")
 DEFAULTS: dict[str, Any] = {
     "rate_limit": None,
     "error_rate": 0.0,
@@ -31,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "drop_rate": 0.0,
     "latency": {"ms": 0, "jitter_ms": 0, "distribution": "uniform"},
     "paths": None,
+    "unrecognized_paths": [],
     "script": [],
     "seed": None,
 }
@@ -77,7 +83,18 @@ def _check(settings: dict[str, Any]) -> dict[str, Any]:
     for entry in settings.get("script") or []:
         if entry.get("kind") not in KINDS:
             raise ControlError(400, f"script kind must be one of {KINDS}: {entry!r}")
+    patterns = settings.get("unrecognized_paths")
+    if patterns is not None and (
+        not isinstance(patterns, list) or not all(isinstance(p, str) and p.startswith("/") for p in patterns)
+    ):
+        raise ControlError(400, 'unrecognized_paths is a list of path patterns like ["/v1/events/*"]')
     return settings
+
+
+def path_pattern(pattern: str) -> re.Pattern[str]:
+    """``/v1/events/*`` -> a regex where ``*`` matches within one path segment."""
+    parts = re.split(r"(\*)", pattern)
+    return re.compile("".join("[^/]+" if part == "*" else re.escape(part) for part in parts))
 
 
 class FaultInjector:
@@ -99,6 +116,7 @@ class FaultInjector:
             self._rng = random.Random(self._default_seed)
             self._buckets.clear()
             self._script: list[dict[str, Any]] = []
+            self._unrecognized: list[re.Pattern[str]] = []
             return self.snapshot()
 
     def update(self, settings: dict[str, Any]) -> dict[str, Any]:
@@ -112,6 +130,9 @@ class FaultInjector:
                 elif k == "rate_limit":
                     self.settings[k] = v
                     self._buckets.clear()
+                elif k == "unrecognized_paths":
+                    self.settings[k] = list(v or [])
+                    self._unrecognized = [path_pattern(p) for p in self.settings[k]]
                 elif k == "seed":
                     self.settings[k] = v
                     self._rng = random.Random(self._default_seed if v is None else v)
@@ -140,12 +161,14 @@ class FaultInjector:
         b[0] = tokens
         return False
 
-    def decide(self, key: str, path: str) -> Decision:
+    def decide(self, key: str, path: str, method: str = "GET") -> Decision:
         with self._lock:
             s = self.settings
             kind: str | None = None
+            if any(p.fullmatch(path) for p in self._unrecognized):
+                kind = "unrecognized_url"
             scripted: dict[str, Any] = {}
-            for entry in self._script:
+            for entry in [] if kind else self._script:
                 if entry["count"] > 0 and (not entry.get("path") or path.startswith(entry["path"])):
                     entry["count"] -= 1
                     kind = entry["kind"]
@@ -183,6 +206,8 @@ class FaultInjector:
                     should_retry = rng.random() < float(rl.get("should_retry", 0.5))
         if kind is None or kind == "drop":
             return Decision(kind, delay)
+        if kind == "unrecognized_url":
+            return Decision(kind, delay, unrecognized_url(method, path))
         return Decision(kind, delay, self._error(kind, should_retry, rl))
 
     @staticmethod

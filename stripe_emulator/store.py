@@ -1,7 +1,8 @@
 """One resource's objects in one account scope: sorted (created, id) keys, overrides and deletions.
 
 Generated objects exist only as a key and an index; their JSON is rendered from the template when
-asked for. Objects created or updated at run time are kept whole (as dict and serialized bytes).
+asked for, with embedded child lists (``embeds``: an invoice's ``lines``) rendered from their child
+set. Objects created or updated at run time are kept whole (as dict and serialized bytes).
 Callers hold the world lock around every method.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 import orjson
 
 from .dataset import FieldGen
-from .template import ObjectTemplate
+from .template import ObjectTemplate, Raw
 
 Predicate = Callable[["ResourceStore", str], bool]
 
@@ -44,6 +45,7 @@ class ResourceStore:
         self.deleted: dict[str, int] = {}
         self.next_index = len(keys)
         self.version = 0  # bumped on every change (cheap change detection)
+        self.embeds: list[tuple[int, Callable[[str], Raw]]] = []  # (slot, parent id -> its embedded list)
 
     # ---- reading ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -56,8 +58,14 @@ class ResourceStore:
         b = self.override_bytes.get(obj_id)
         if b is not None:
             return b
-        i = self.gen_index[obj_id]
-        return self.template.render(obj_id, self.gen.values(i, self.ts_by_id[obj_id]))
+        values = self._values(self.gen_index[obj_id], self.ts_by_id[obj_id], obj_id)
+        return self.template.render(obj_id, values)
+
+    def _values(self, i: int, ts: int, obj_id: str) -> list[Any]:
+        values = self.gen.values(i, ts)
+        for slot, embed in self.embeds:
+            values[slot] = embed(obj_id)
+        return values
 
     def get(self, obj_id: str) -> dict[str, Any]:
         o = self.overrides.get(obj_id)
@@ -129,7 +137,7 @@ class ResourceStore:
         """A fresh object (fixture shape, varied fields) for an object created at run time."""
         i = self.next_index
         self.next_index += 1
-        return orjson.loads(self.template.render(obj_id, self.gen.values(i, ts)))
+        return orjson.loads(self.template.render(obj_id, self._values(i, ts, obj_id)))
 
     def put(self, obj: dict[str, Any], sort_ts: int) -> None:
         """Insert or replace a whole object (its sort key may change)."""

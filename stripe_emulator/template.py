@@ -17,6 +17,10 @@ _ID_MARK = b"@@EMU_ID@@"
 _SLOT_RE = re.compile(rb'"@@EMU_SLOT(\d+)@@"|@@EMU_ID@@')
 
 
+class Raw(bytes):
+    """A slot value that is already JSON (an embedded list rendered from its children's templates)."""
+
+
 class ObjectTemplate:
     """Render objects of one type from its fixture; ``slots`` are top-level fields filled per object.
 
@@ -56,5 +60,6 @@ class ObjectTemplate:
             elif p == -1:
                 out.append(id_bytes)
             else:
-                out.append(dumps(values[p]))  # type: ignore[index]
+                v = values[p]  # type: ignore[index]
+                out.append(v if v.__class__ is Raw else dumps(v))
         return b"".join(out)

@@ -73,9 +73,12 @@ def encode(name: str, value: Any) -> list[tuple[str, str]]:
     return [(name, value)]
 
 
-def required_pairs(ep: Any) -> list[tuple[str, str]]:
-    """Query pairs that satisfy an endpoint's required parameters (and the payment_methods quirk)."""
+def required_pairs(ep: Any, emu: Emulator | None = None) -> list[tuple[str, str]]:
+    """Query pairs that satisfy an endpoint's required parameters (and the payment_methods quirk); with
+    ``emu``, a parameter naming a parent gets an existing one (/v1/subscription_items?subscription=)."""
     pairs = [pair for name in ep.required_params for pair in encode(name, example(ep.query_schemas[name]))]
+    if ep.path == "/v1/subscription_items" and emu is not None:
+        pairs = [("subscription", emu.dump("subscriptions")["objects"][0]["id"])]
     if "query" in ep.required_params:
         pairs = [(k, v) for k, v in pairs if k != "query"] + [("query", "created>0")]
     if ep.path == "/v1/payment_methods":

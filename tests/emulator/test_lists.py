@@ -184,9 +184,9 @@ def test_required_parameter_missing(http):
 
 
 @pytest.mark.parametrize("path", sorted(CATALOG.endpoints))
-def test_every_list_endpoint_is_served(http, path):
+def test_every_list_endpoint_is_served(emu, http, path):
     ep = CATALOG.endpoints[path]
-    params = required_pairs(ep)
+    params = required_pairs(ep, emu)
     if "limit" in ep.declared_params:
         params.append(("limit", "3"))
     page = http.ok(path, params)
