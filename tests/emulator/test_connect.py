@@ -201,4 +201,5 @@ def test_bad_connected_accounts_config_is_refused():
     from stripe_emulator.emulator import Emulator
 
     with pytest.raises(ValueError, match="unknown resource 'gadgets'"):
-        Emulator(EmulatorConfig.from_dict({"connected_accounts": {"acct_1X": {"objects": {"gadgets": [{}]}}}}))
+        config = {"connected_accounts": {"acct_1X": {"objects": {"gadgets": [{}]}}}}
+        Emulator(EmulatorConfig.from_dict(config))
