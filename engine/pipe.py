@@ -59,7 +59,7 @@ def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View
     handle_line, monotonic, next_tick = processor.handle_line, time.monotonic, 0.0
     ended_normally, interrupted = True, 0
     try:
-        for item in iter_lines(stdin, options.max_line_bytes):
+        for item in iter_lines(stdin, options.max_line_bytes, exact=False):  # records: raw bytes
             if type(item) is Line:
                 signal = handle_line(*item)
             else:

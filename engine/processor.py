@@ -11,7 +11,9 @@ one clear error naming the line number and an excerpt (then stops, or skips and 
 `on_bad_message="skip"`); drops records/states of streams outside the catalog with one warning per
 stream; replaces each source `stream_status` by an enriched one (`tracker.py`); emits `progress` after
 every status change and at most every `progress_interval` seconds otherwise. Everything it knows comes
-from the messages; the `data` of states is forwarded, never read.
+from the messages; the `data` of states is forwarded, never read. Lines may come from a fast reader
+(`iter_lines(exact=False)`: numbers possibly rounded, the raw bytes exact): a state is parsed again
+exactly, as its data travels on re-serialized (`eof.state`, the generation tag of `engine sync`).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Literal, Protocol
 from engine.progress_view import NoView, View
 from engine.tracker import Tracker
 from protocol import messages
-from protocol.jsonio import dumps_line
+from protocol.jsonio import dumps_line, loads
 from protocol.lifecycle import TERMINAL
 from protocol.reader import DEFAULT_MAX_LINE_BYTES, BadLine, Line, excerpt_of
 from protocol.validate import MessageValidator, check_envelope
@@ -137,7 +139,7 @@ class Processor:
         if kind == "state":
             if self.catalog is None:
                 return self._no_catalog(line_no, raw, msg)
-            payload = msg["state"]
+            payload = loads(raw)["state"]  # exact numbers (see the module docstring)
             forward, warning = self.tracker.on_state(payload)
             if warning:
                 self._warn(warning)

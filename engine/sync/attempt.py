@@ -72,7 +72,7 @@ class SourceLines:
     def read(self, stream: BinaryIO, generation: int, max_line_bytes: int) -> None:
         """Reader thread body: every line of `stream`, then None."""
         try:
-            for item in iter_lines(stream, max_line_bytes):
+            for item in iter_lines(stream, max_line_bytes, exact=False):  # forwarded raw
                 self.queue.put((generation, item))
         except (OSError, ValueError):
             pass

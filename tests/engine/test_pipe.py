@@ -283,3 +283,15 @@ def test_pipe_failure_line_names_open_streams_and_skipped_lines():
                 "bad_message_count": 2}
     assert pipe_failure_line("partial", snapshot) == \
         "engine: run partial: not complete: b; errors in: b; 2 bad line(s) skipped"
+
+
+def test_numbers_beyond_orjson_pass_through_and_states_keep_them_exactly():
+    big = b'{"type":"record","record":{"stream":"customers","data":{"id":"c","n":1e400},"emitted_at":5}}\n'
+    state = (b'{"type":"state","state":{"state_type":"global","data":{"cursor":1234567890123456789012345678}'
+             b'}}\n')
+    code, msgs, raw = run([CATALOG, started("customers"), big, state,
+                           messages.stream_status("customers", "complete"),
+                           messages.stream_status("charges", "complete")])
+    assert code == 0, msgs
+    assert big in raw and state in raw  # forwarded byte for byte, not a bad line
+    assert b'"cursor":1234567890123456789012345678' in raw.splitlines()[-1]  # eof.state, exact
