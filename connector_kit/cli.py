@@ -29,9 +29,10 @@ def stderr_line(text: str) -> None:
     click.echo(redact_text(text), err=True)
 
 
-def run_messages(produce: Callable[[], Iterable[dict]], debug: bool, name: str) -> None:
+def run_messages(produce: Callable[[], Iterable[dict]], debug: bool, name: str,
+                 writer: MessageWriter | None = None) -> None:
     """Write every produced message to stdout, map failures to protocol errors and exit codes."""
-    writer = MessageWriter(redact=redact_message)
+    writer = writer or MessageWriter(redact=redact_message)
     failed = False
     try:
         for msg in produce():
@@ -153,30 +154,36 @@ def build_connector_cli(connector: Connector) -> click.Group:
             run(ctx, lambda: [messages.catalog(discover_fn(load_config(config_arg, schema)))])
 
     def data_command(kind: str, help_text: str, extra: list[click.Option],
-                     body: Callable[[dict, dict | None, dict[str, Any]], Iterable[dict]]) -> None:
-        """`read` or `write`: --config, --catalog and `extra`, then `body(config, catalog, options)`."""
+                     body: Callable[[dict, dict | None, dict[str, Any], Callable[[dict], None]],
+                                    Iterable[dict]]) -> None:
+        """`read` or `write`: --config, --catalog and `extra`, then `body(config, catalog, options, log)`
+        (`log` writes a message at once, from any thread)."""
         @click.command(kind, help=help_text)
         @click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
         @click.option("--catalog", "catalog_arg", help=CATALOG_HELP[kind])
         @click.pass_context
         def command(ctx: click.Context, config_arg: str, catalog_arg: str | None, **options: Any) -> None:
-            run(ctx, lambda: body(load_config(config_arg, schema), load_catalog_arg(catalog_arg), options))
+            writer = MessageWriter(redact=redact_message)
+            run_messages(lambda: body(load_config(config_arg, schema), load_catalog_arg(catalog_arg), options,
+                                      writer.write), ctx.obj["debug"], name, writer)
         command.params.extend(extra)
         group.add_command(command)
 
     if read_fn is not None:
-        def read(config: dict, catalog: dict | None, options: dict[str, Any]) -> Iterable[dict]:
+        def read(config: dict, catalog: dict | None, options: dict[str, Any],
+                 log: Callable[[dict], None]) -> Iterable[dict]:
             state = load_state_arg(options.pop("state_arg"))
-            return read_fn(ReadRequest(config, catalog, state, options))
+            return read_fn(ReadRequest(config, catalog, state, options, log))
         data_command("read", f"Read records, states and traces as JSON lines on stdout.\n\nExample: {name} "
                              f"read --config config.json --state \"$(destination-postgres state --config "
                              f"dst.json)\"",
                      [click.Option(["--state", "state_arg"], help=STATE_HELP), *connector.read_options], read)
 
     if write_fn is not None:
-        def write(config: dict, catalog: dict | None, options: dict[str, Any]) -> Iterable[dict]:
+        def write(config: dict, catalog: dict | None, options: dict[str, Any],
+                  log: Callable[[dict], None]) -> Iterable[dict]:
             lines, input_pending = stdin_lines()
-            return write_fn(WriteRequest(config, catalog, lines, options, input_pending))
+            return write_fn(WriteRequest(config, catalog, lines, options, input_pending, log))
         data_command("write", f"Write the messages read on stdin; echo each state once committed.\n\n"
                               f"Example: source-stripe read --config src.json | {name} write --config "
                               f"config.json",

@@ -2,7 +2,9 @@
 
 A connector is plain functions in a `Connector` value (no base class): `check` returns a success message
 or raises `ConnectorError`; `discover` returns catalog streams; `read` yields messages for a `ReadRequest`;
-`write` yields messages (echoed states, errors, logs) for a `WriteRequest`.
+`write` yields messages (echoed states, errors, logs) for a `WriteRequest`. Both requests carry `log`:
+a `log` message written at once from any thread, for what happens while nothing can be yielded (a
+retry's backoff); it is not ordered with the yielded messages. Library callers get a no-op.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ class ReadRequest:
     catalog: dict | None  # catalog payload {"streams": [...]} or None for the default streams
     state: dict | None  # aggregate state {"streams": {...}, "global": ...} or None
     options: dict[str, Any] = field(default_factory=dict)  # extra command options (e.g. follow)
+    log: Callable[[dict], None] = lambda msg: None  # see the module docstring
 
 
 @dataclass
@@ -33,6 +36,7 @@ class WriteRequest:
     options: dict[str, Any] = field(default_factory=dict)
     # True while more input is already waiting: a commit may then wait (connector_kit.checkpoints)
     input_pending: Callable[[], bool] = lambda: False
+    log: Callable[[dict], None] = lambda msg: None  # see the module docstring
 
 
 @dataclass

@@ -152,6 +152,9 @@ class Processor:
             return self._catalog(msg, line_no, raw)
         if kind == "log":
             self.sink.message(msg)
+            level = msg["log"]["level"]
+            if level in ("warn", "error"):  # what the source says is wrong shows in the view
+                self.view.event(f"source: {msg['log']['message']}", level)
             return None
         if kind == "control":
             self.sink.message(msg)

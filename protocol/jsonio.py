@@ -245,6 +245,8 @@ class MessageWriter:
     `flush_each` defaults to True for pipes, sockets and terminals and False for regular files.
     A `redact` callable, when given, is applied to every log/trace/connection_status/control/eof message
     before it is written (records are data and pass untouched; eof repeats error messages in its progress).
+    Lines written from several threads never interleave (a connector's worker may write a `log` while
+    the main thread writes records).
     """
 
     def __init__(self, stream: BinaryIO | None = None, flush_each: bool | None = None,
@@ -252,6 +254,7 @@ class MessageWriter:
         self.stream = stream if stream is not None else sys.stdout.buffer
         self.flush_each = _is_interactive_stream(self.stream) if flush_each is None else flush_each
         self.redact = redact
+        self._lock = threading.Lock()
 
     def write(self, message: dict) -> None:
         if self.redact is not None and message.get("type") in ("log", "trace", "connection_status",
@@ -261,9 +264,10 @@ class MessageWriter:
 
     def write_raw(self, line: bytes) -> None:
         """Write an already serialized line (must end with `\\n`); used to forward without re-encoding."""
-        self.stream.write(line)
-        if self.flush_each:
-            self.stream.flush()
+        with self._lock:
+            self.stream.write(line)
+            if self.flush_each:
+                self.stream.flush()
 
     def flush(self) -> None:
         try:

@@ -5,10 +5,12 @@
 raises `errors.StripeAPIError` once the request failed for good. Every attempt first takes a token from
 the key's bucket (rate_limit.py) and counts in `request_count`.
 
-Retried: 429, 5xx, timeouts, connection errors, truncated bodies, and anything with
-`Stripe-Should-Retry: true`; never other 4xx, never a response saying `Stripe-Should-Retry: false`.
-Backoff is exponential with full jitter (`backoff_delay`), at least the `Retry-After` the server asked,
-up to `max_retries` retries. A 429 also slows the shared bucket down (adaptive).
+Retried (`errors.worth_retrying`): 429 (always, whatever `Stripe-Should-Retry` says), 5xx, timeouts,
+connection errors, truncated bodies, and anything with `Stripe-Should-Retry: true`; never other 4xx,
+never another response saying `Stripe-Should-Retry: false`. Backoff is exponential with full jitter
+(`backoff_delay`), at least the `Retry-After` the server asked, up to `max_retries` retries. A 429 also
+slows the shared bucket down (adaptive). Before each backoff `on_retry` gets one line saying what is
+retried, why, and when (the source writes it as a `log` warning).
 
 Headers: `Authorization: Bearer <key>`, `Stripe-Version`, `Stripe-Account` (Connect), a User-Agent.
 One `requests.Session` per thread (connection reuse without sharing a session across threads). The key
@@ -29,7 +31,7 @@ import requests
 
 from connector_kit.backoff import backoff_delay as exponential_delay
 from protocol.jsonio import JSONDecodeError, loads
-from source_stripe.errors import StripeAPIError, status_meaning
+from source_stripe.errors import StripeAPIError, status_meaning, worth_retrying
 from source_stripe.rate_limit import TokenBucket
 
 USER_AGENT = "stripe-sync/0.1 (+source-stripe)"
@@ -134,8 +136,9 @@ def _error_fields(resp: requests.Response) -> tuple[str, str | None, str | None]
 
 class StripeClient:
     def __init__(self, settings: ClientSettings, bucket: TokenBucket, stop: threading.Event | None = None,
-                 rng: Callable[[], float] = random.random):
-        self.settings, self.bucket, self.rng = settings, bucket, rng
+                 rng: Callable[[], float] = random.random,
+                 on_retry: Callable[[str, dict], None] | None = None):
+        self.settings, self.bucket, self.rng, self.on_retry = settings, bucket, rng, on_retry
         self.stop = stop or threading.Event()
         self._local = threading.local()
         self._count_lock = threading.Lock()
@@ -219,12 +222,11 @@ class StripeClient:
                 else:
                     message, code, param = _error_fields(resp)
                     err = StripeAPIError(resp.status_code, message, code, request_id, param, path)
-                    should_retry = resp.headers.get("Stripe-Should-Retry", "").lower()
+                    should_retry = resp.headers.get("Stripe-Should-Retry")
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     if resp.status_code == 429:
                         self.bucket.on_throttled(retry_after)
-                    retryable = should_retry == "true" or status_meaning(resp.status_code).retryable
-                    if should_retry == "false" or not retryable:
+                    if not worth_retrying(resp.status_code, should_retry and should_retry.lower()):
                         raise err
             if attempt >= self.settings.max_retries:
                 raise err
@@ -232,8 +234,19 @@ class StripeClient:
                                   retry_after,
                                   self.rng)
             attempt += 1
+            self._tell_retry(path, err, attempt, delay)
             if self.stop.wait(delay):
                 raise Cancelled()
+
+    def _tell_retry(self, path: str, err: StripeAPIError, attempt: int, delay: float) -> None:
+        if self.on_retry is None:
+            return
+        code = status_meaning(err.status).code if err.status else (err.code or "network")
+        what = f"HTTP {err.status} {code}" if err.status else code
+        tries = self.settings.max_retries
+        self.on_retry(f"GET {path}: {what} ({err.message}); retry {attempt} of {tries} in {delay:.1f}s",
+                      {"path": path, "http_status": err.status or None, "code": code, "retry": attempt,
+                       "max_retries": self.settings.max_retries, "delay_s": round(delay, 3)})
 
     def _note_time(self, t: int) -> None:
         with self._count_lock:

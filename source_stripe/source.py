@@ -31,11 +31,15 @@ from source_stripe.streams import Stream, catalog_streams, object_to_stream, reg
 from source_stripe.windows import CursorPlanner, SplitPolicy, WindowPlanner
 
 
-def make_client(opts: Options, stop: threading.Event | None = None) -> StripeClient:
+def make_client(opts: Options, stop: threading.Event | None = None,
+                log: Callable[[dict], None] | None = None) -> StripeClient:
+    """The run's client; `log` gets a warning before every retry's backoff (what, why, when)."""
     settings = ClientSettings(api_key=opts.api_key, base_url=opts.base_url, api_version=opts.api_version,
                               account_id=opts.account_id, timeout_s=float(opts.request_timeout_s),
                               max_retries=int(opts.max_retries))
-    return StripeClient(settings, limiter_for(opts.api_key, opts.max_requests_per_second), stop)
+    on_retry = None if log is None else lambda text, data: log(messages.log("warn", f"retrying {text}", data))
+    return StripeClient(settings, limiter_for(opts.api_key, opts.max_requests_per_second), stop,
+                        on_retry=on_retry)
 
 
 def fetch_account(client: StripeClient, api_key: str, account_id: str | None = None) -> dict:
@@ -122,7 +126,7 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
     yield messages.catalog(catalog_streams(streams))
     follow = bool(request.options.get("follow"))
     stop = threading.Event()
-    client = make_client(opts, stop)
+    client = make_client(opts, stop, request.log)
     with _Signals(stop, follow):
         try:
             yield from _read(opts, client, streams, stream_states, glob, lower, follow,

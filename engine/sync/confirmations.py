@@ -66,6 +66,8 @@ class Confirmations:
                                           f"destination [{error.get('code')}] {error.get('message')}"))
                 elif kind in ("log", "trace"):
                     self.notify(Forward(msg))
+                    if kind == "log" and payload.get("level") in ("warn", "error"):
+                        self.notify(ViewEvent(payload["level"], f"destination: {payload.get('message')}"))
         except (OSError, ValueError):
             pass
         finally:

@@ -295,3 +295,12 @@ def test_numbers_beyond_orjson_pass_through_and_states_keep_them_exactly():
     assert code == 0, msgs
     assert big in raw and state in raw  # forwarded byte for byte, not a bad line
     assert b'"cursor":1234567890123456789012345678' in raw.splitlines()[-1]  # eof.state, exact
+
+
+def test_warnings_of_the_source_show_on_the_human_output():
+    retry = messages.log("warn", "retrying GET /v1/customers: HTTP 500 server_error; retry 1 of 8 in 0.4s")
+    lines = b"".join(dumps_line(m) for m in (CATALOG, retry, messages.log("info", "quiet")))
+    proc = subprocess.run([sys.executable, "-m", "engine", "--progress", "plain"], capture_output=True,
+                          input=lines, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert b"warning: source: retrying GET /v1/customers: HTTP 500 server_error" in proc.stderr
+    assert b"quiet" not in proc.stderr
