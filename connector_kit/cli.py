@@ -19,7 +19,7 @@ import click
 from connector_kit.connector import Connector, ReadRequest, WriteRequest
 from protocol import messages
 from protocol.config import load_catalog_arg, load_config, load_state_arg
-from protocol.errors import ConnectorError
+from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import MessageWriter
 from protocol.reader import BadLine, ChunkReader, Line, iter_lines
 from protocol.secrets import redact_message, redact_text
@@ -136,6 +136,8 @@ def build_connector_cli(connector: Connector) -> click.Group:
             config = load_config(config_arg, schema)
             try:
                 yield messages.connection_status("succeeded", connector.check(config))
+            except ConfigError:
+                raise  # a usage error, as for read (exit 2): check refuses what read refuses
             except ConnectorError as exc:
                 failed.append(exc)
                 yield messages.connection_status("failed", exc.message, exc.payload())

@@ -70,9 +70,10 @@ class RowEncoder:
         data = rec.get("data")
         if not isinstance(data, dict):
             return f"line {line_no}: record data is not an object"
-        json_bytes: bytes | None = dumps(data)
+        encoded = dumps(data)
+        json_bytes: bytes | None = encoded
         nul_paths: list[str] = []
-        if b"\\u0000" in json_bytes:  # maybe a NUL (or a backslash before u0000)
+        if b"\\u0000" in encoded:  # maybe a NUL (or a backslash before u0000)
             data, nul_paths = replace_nul(data)
             if nul_paths:
                 json_bytes = None

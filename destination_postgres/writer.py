@@ -85,6 +85,9 @@ def connect(opts: Options) -> psycopg2.extensions.connection:
                                 keepalives_interval=10, keepalives_count=3)
     except psycopg2.Error as exc:
         text = errors.describe(exc)
+        if errors.classify(exc) == errors.CONFIG:
+            raise ConfigError(f"--config: url: {text}", hint="e.g. postgresql://user:password@localhost:5432/db"
+                              "?sslmode=require") from None
         if any(p in text.lower() for p in _PERMANENT_CONNECT):
             raise ConnectorError("auth_failed", f"cannot connect to {describe_target(opts.url)}: {text}",
                                  hint="check the user, password and database name in the url") from None

@@ -1,8 +1,9 @@
 """The source's options, made from its config (`specs/connectors/source-stripe.json`).
 
 Defaults live in the schema only: `options_from_config` fills them in (`protocol.config.apply_defaults`),
-so a config given by a library caller or a test and one loaded by the CLI mean the same. `start_date`
-is read here (Unix seconds or an ISO date), and whether a key is a live one (`is_live_key`: the key's
+so a config given by a library caller or a test and one loaded by the CLI mean the same, and `check`,
+`discover` and `read` all refuse the same bad configs. `start_date` is read here (Unix seconds or an
+ISO date), and whether a key is a live one (`is_live_key`: the key's
 mode decides the account identity's `livemode` and the default request budget).
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ class Options:
     base_url: str
     api_version: str | None
     account_id: str | None
-    start_date: int | str | None
+    start_date: int  # Unix seconds (0: from the beginning)
     max_requests_per_second: float | None
     max_concurrent_streams: int
     max_concurrent_requests: int
@@ -36,6 +37,7 @@ class Options:
 def options_from_config(config: dict) -> Options:
     config = apply_defaults(config, CONFIG_SCHEMA)
     values: dict[str, Any] = {f.name: config.get(f.name) for f in fields(Options)}
+    values["start_date"] = parse_start_date(values["start_date"])
     return Options(**values)
 
 

@@ -8,6 +8,8 @@ What an HTTP status means is one table, `status_meaning` (read by the client to 
 and by `classify` to name the error once retries ran out):
 
 - 401 -> `auth_failed`, global: the key is wrong or revoked; the run stops.
+- 403 `account_invalid` -> `permission_denied`, global: the key cannot act as the configured
+  `account_id` (mistyped, not connected, access revoked); the run stops (never a skipped stream).
 - 403, "not set up to use <feature>", 404 "Unrecognized request URL" -> `permission_denied` / `not_found`
   scoped to the stream, which is skipped (`should_skip`) while the others go on.
 - other 4xx -> `invalid_request` for the stream (a bug or an API change: never retried).
@@ -38,7 +40,10 @@ class StripeAPIError(Exception):
 
     @property
     def is_auth(self) -> bool:
-        return self.status == 401
+        """The key cannot be used for this run at all: wrong or revoked (401), or it cannot act as the
+        configured account (403 `account_invalid`; https://docs.stripe.com/error-codes#account-invalid:
+        "The account ID provided as a value for the Stripe-Account header is invalid")."""
+        return self.status == 401 or self.code == "account_invalid"
 
     @property
     def is_missing_cursor(self) -> bool:
@@ -58,7 +63,7 @@ class StripeAPIError(Exception):
 
 def should_skip(err: StripeAPIError) -> bool:
     """Errors that mean "this account or key cannot read this stream": skip it, go on with the others."""
-    return err.status == 403 or err.not_enabled or err.unknown_endpoint
+    return not err.is_auth and (err.status == 403 or err.not_enabled or err.unknown_endpoint)
 
 
 @dataclass(frozen=True)
@@ -112,12 +117,15 @@ def _code(err: StripeAPIError) -> tuple[str, bool]:
 def classify(err: StripeAPIError, stream: str | None = None) -> ConnectorError:
     """The protocol error for a failed request: global for auth, else scoped to `stream` when given."""
     code, retryable = _code(err)
-    scope = "global" if (code == "auth_failed" or stream is None) else "stream"
+    scope = "global" if (err.is_auth or stream is None) else "stream"
     where = f"{stream}: " if stream else ""
     what = f"HTTP {err.status}" if err.status else "no response"
     hint = None
     if code == "auth_failed":
         hint = "check api_key (a secret key sk_... or a restricted key rk_... of the right mode)"
+    elif err.is_auth:
+        hint = "check account_id: the key cannot act as that account (mistyped, not a connected account " \
+               "of this platform, or its access was revoked)"
     elif code == "permission_denied":
         hint = "give the key read access to this resource or enable the feature, or leave the stream out"
     return ConnectorError(code, f"{where}{err.message} ({what} on GET {err.path})", scope=scope,

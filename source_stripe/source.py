@@ -21,7 +21,7 @@ from protocol import messages
 from protocol import state as protocol_state
 from protocol.errors import ConfigError, ConnectorError
 from source_stripe import state as st
-from source_stripe.config import Options, is_live_key, options_from_config, parse_start_date
+from source_stripe.config import Options, is_live_key, options_from_config
 from source_stripe.backfill import Backfill, StreamJob
 from source_stripe.client import Cancelled, ClientSettings, StripeClient
 from source_stripe.errors import StripeAPIError, classify
@@ -46,11 +46,12 @@ def fetch_account(client: StripeClient, api_key: str, account_id: str | None = N
     """{"id", "livemode"} of the account the key (and Stripe-Account) reads; raises on auth errors.
 
     A restricted key may lack the permission to read the account (403): the id is then the configured
-    `account_id` or None, and the state's account check compares what is known."""
+    `account_id` or None, and the state's account check compares what is known. A configured
+    `account_id` the key cannot act as (403 `account_invalid`) is a global error."""
     try:
         body = client.get("/v1/account").body
     except StripeAPIError as err:
-        if err.status == 403:
+        if err.status == 403 and not err.is_auth:
             return {"id": account_id, "livemode": is_live_key(api_key)}
         raise classify(err) from None
     acct = body.get("id")
@@ -122,7 +123,7 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
     opts = options_from_config(request.config)
     streams = selected_streams(request, opts)
     stream_states, glob = st.split_aggregate(request.state)
-    lower = parse_start_date(opts.start_date)
+    lower = opts.start_date
     yield messages.catalog(catalog_streams(streams))
     follow = bool(request.options.get("follow"))
     stop = threading.Event()

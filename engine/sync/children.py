@@ -191,9 +191,12 @@ RETRYABLE_CODES = frozenset({"network"})
 
 def child_error(result: ChildResult, default_code: str, message: str) -> ConnectorError:
     """The error of a failed short command, keeping the code and retryability the child reported: a
-    network or connection failure (code `network`, or `retryable: true`) stays retryable."""
+    network or connection failure (code `network`, or `retryable: true`) stays retryable; a config the
+    child refused (exit 2 with `invalid_config`) is a `ConfigError`, the engine's own usage error."""
     err = result.error() or {}
     code = err["code"] if isinstance(err.get("code"), str) else default_code
+    if result.code == 2 and code == "invalid_config":
+        raise ConfigError(message)
     retryable = err.get("retryable") is True or code in RETRYABLE_CODES
     return ConnectorError(code, message, retryable=retryable)
 

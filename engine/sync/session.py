@@ -108,7 +108,7 @@ class Session:
             history = decision.history
             if not decision.restart:
                 self.final_error = (failure.code, decision.reason)
-                return "failed"
+                return "config" if failure.code == "invalid_config" else "failed"
             self.restarts += 1
             self.output.event(f"source attempt {self.generation} failed: {failure.message}; "
                               "restarting from the "
@@ -176,8 +176,8 @@ class Session:
         unconfirmed = destination.forwarded_states - confirmed
         tracker = self.processor.tracker
         if destination.failure is not None:
-            outcome = "destination"
-            self.final_error = ("destination_failed",
+            outcome = "config" if code == 2 else "destination"  # exit 2: it refused its config
+            self.final_error = ("invalid_config" if code == 2 else "destination_failed",
                                 f"{destination.failure}. {confirmed_text(state, confirmed, unconfirmed)}")
         elif outcome == "done" and unconfirmed > 0:
             self.final_error = ("destination_failed",
