@@ -3,6 +3,11 @@
 - Commands are strings split with shlex (`--source "python -m source_stripe"`).
 - Configs, states and catalogs reach a child as a path that never touches the disk: an in-memory file
   (`memfd`) passed as `/dev/fd/N`. Secrets therefore appear neither in files nor in `ps` output.
+- A connector gets only what it needs of the engine's environment (`child_environment`): no variable
+  holding a config secret (configs travel as files: `STRIPE_API_KEY`, `DATABASE_URL` are not needed), the
+  source nothing of the database (`DATABASE_URL`, libpq's `PG*`), the destination nothing of Stripe
+  (`STRIPE_*`). So the network-facing source never holds the database password, nor the destination
+  the Stripe key.
 - `Child` starts a process in its own process group (a terminal's Ctrl-C reaches only the engine, which
   then stops the source and lets the destination commit), collects its stderr in a thread (a bounded
   tail for error messages, each line passed to a callback, redacted) and stops the whole group.
@@ -16,7 +21,7 @@ import signal
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +29,7 @@ from engine.sync.outcome import exit_text
 from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import dumps
 from protocol.reader import Line, iter_lines
-from protocol.secrets import redact_text
+from protocol.secrets import redact_text, registered_secrets
 from protocol.state import normalize
 
 STDERR_TAIL_LINES = 20
@@ -39,6 +44,24 @@ def split_command(cmd: str, option: str) -> list[str]:
     if not argv:
         raise ConfigError(f"{option}: empty command")
     return argv
+
+
+# Variables a connector of each role never sees (a name, or a prefix ending in "*").
+WITHHELD = {"source": ("DATABASE_URL", "PG*"), "destination": ("STRIPE_*",)}
+MIN_EMBEDDED_SECRET = 8  # a secret this long inside a value (a URL holding the password) hides it too
+
+
+def child_environment(role: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a `role` connector: the engine's, without what `WITHHELD` names for the role
+    and without any variable whose value is, or holds, a registered secret (pure but for `os.environ`)."""
+    environ = os.environ if environ is None else environ
+    names = [n for n in WITHHELD.get(role, ()) if not n.endswith("*")]
+    prefixes = tuple(n[:-1] for n in WITHHELD.get(role, ()) if n.endswith("*"))
+    secrets = registered_secrets()
+    embedded = [s for s in secrets if len(s) >= MIN_EMBEDDED_SECRET]
+    return {name: value for name, value in environ.items()
+            if name not in names and not name.startswith(prefixes) and value not in secrets
+            and not any(s in value for s in embedded)}
 
 
 class ArgFile:
@@ -76,7 +99,7 @@ class Child:
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds,
-                                         process_group=0)
+                                         process_group=0, env=child_environment(name))
         except OSError as exc:
             raise ConnectorError(f"{name}_failed" if name in ("source", "destination") else "internal_error",
                                  f"cannot start the {name} {argv[0]!r}: {exc.strerror}",

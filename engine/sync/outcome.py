@@ -2,8 +2,9 @@
 
 `run_status` maps the way the run stopped (`done`, `interrupted`, `failed`, `config`, `destination`)
 plus what is known at the end to the `eof` status and the exit code (0 succeeded; 1 failed or partial;
-2 a connector refused its config, a usage error; 128+N after signal N). `confirmed_text` says what the destination confirmed and what it did not;
-`summary` is the stderr summary that names what was not synced; `exit_text` says how a process ended.
+2 a connector refused its config, a usage error; 128+N after signal N). `confirmed_text` says what the
+destination confirmed and what it did not; `summary` is the stderr summary that names what was not
+synced; `exit_text` says how a process ended.
 """
 from __future__ import annotations
 

@@ -7,7 +7,8 @@
 Config: {"db": path, "no_state_command": bool (behave like a destination without `state`),
 "fail_after_states": N (exit 1 after committing N states), "fail_check": bool, "state_error": code
 (`state` fails with that error code, as destination-postgres does when the database is unreachable),
-"no_stats": bool (echo states without destination_stats, as destinations of other projects do)}. Records are
+"no_stats": bool (echo states without destination_stats, as destinations of other projects do),
+"env_file": path (append the command and its environment as one JSON line)}. Records are
 buffered and committed with each state, atomically, together with the state (as destination-postgres
 does); each state is echoed after its commit with every payload key kept plus destination_stats.
 """
@@ -36,6 +37,9 @@ def save_db(path, db):
 
 def main():
     command, config = sys.argv[1], arg("--config")
+    if config.get("env_file"):  # what the engine lets it see
+        with open(config["env_file"], "a") as f:
+            f.write(json.dumps({"command": command, "env": dict(os.environ)}) + "\n")
     if command == "state":
         if config.get("no_state_command"):
             print("Usage: fake_destination.py [OPTIONS] COMMAND\nError: No such command 'state'.",

@@ -11,7 +11,8 @@ stream errors instead of reading); "sleep": seconds between records; "stderr": a
 "fail_at_stream": s (fail "how" at the first record of stream s); "bump": true (like the real source
 on every run: a global state whose events cursor only moves `checked_at`, and for each finished
 stream a state whose `accounted_range.lt` follows the new upper bound; no records).
-Config "fail_discover": true makes `discover` fail with a network error.
+Config "fail_discover": true makes `discover` fail with a network error; "env_file": path appends the
+command and the environment it was started with as one JSON line.
 Record i of stream s has id "s_0000i" and created t0 + i. Config "state_format" picks how states look:
 "windows" (default, source-stripe's time-window checkpoint: `remaining` says where to resume) or
 "tokens" (a format the engine has never seen: `{"page_token": "p<i>", "position": i}` per stream, a
@@ -86,6 +87,9 @@ def global_data(fmt, attempt, bump):
 def main():
     command = sys.argv[1]
     config = load(arg("--config"))
+    if config.get("env_file"):  # what the engine lets it see
+        with open(config["env_file"], "a") as f:
+            f.write(json.dumps({"command": command, "env": dict(os.environ)}) + "\n")
     streams = config["streams"]
     if command == "check":
         out({"type": "connection_status",

@@ -348,3 +348,30 @@ def test_progress_verdict_with_another_state_format_and_no_destination_stats(run
     assert r.code == 1, r.stderr
     assert [a["starts"]["customers"] for a in r.attempts()] == [0, 5, 10]
     assert "gave up after 2 restarts in this run" in r.errors()[-1]["message"]
+
+
+def test_each_connector_gets_only_what_it_needs_of_the_environment(runner):
+    import os
+
+    db_url = "postgresql://sync:Db-Pa55word-42@db.internal/stripe"
+    env_file = str(runner.dir / "env.jsonl")
+    argv = runner.argv("sync", runner.source_config(env_file=env_file),
+                       runner.destination_config(env_file=env_file),
+                       "--state-file", str(runner.dir / "state.json"), "--output", "none",
+                       "--progress", "none")
+    env = {**child_env(), "STRIPE_API_KEY": SECRET_KEY, "DATABASE_URL": db_url,
+           "PGPASSWORD": "Db-Pa55word-42", "PGHOST": "db.internal", "MY_KEY_COPY": SECRET_KEY,
+           "STRIPE_SYNC_STATE_DIR": str(runner.dir)}
+    proc = subprocess.run(argv, capture_output=True, timeout=60, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    by_role: dict[str, list[dict]] = {"source": [], "destination": []}
+    for line in (runner.dir / "env.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        by_role["destination" if entry["command"] in ("write", "state") else "source"].append(entry["env"])
+    assert len(by_role["source"]) == 1 and len(by_role["destination"]) == 2  # read; state and write
+    for child in by_role["source"]:  # the network-facing source: nothing of the database, not the key either
+        assert not {"DATABASE_URL", "PGPASSWORD", "PGHOST", "STRIPE_API_KEY", "MY_KEY_COPY"} & set(child)
+        assert "Db-Pa55word-42" not in json.dumps(child) and child["PATH"] == os.environ["PATH"]
+    for child in by_role["destination"]:  # the destination: nothing of Stripe, libpq's variables kept
+        assert not {"STRIPE_API_KEY", "MY_KEY_COPY", "STRIPE_SYNC_STATE_DIR"} & set(child)
+        assert SECRET_KEY not in json.dumps(child) and child["PGPASSWORD"] == "Db-Pa55word-42"
