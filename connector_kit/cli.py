@@ -30,8 +30,9 @@ def stderr_line(text: str) -> None:
 
 
 def run_messages(produce: Callable[[], Iterable[dict]], debug: bool, name: str,
-                 writer: MessageWriter | None = None) -> None:
-    """Write every produced message to stdout, map failures to protocol errors and exit codes."""
+                 writer: MessageWriter | None = None, resume: str | None = None) -> None:
+    """Write every produced message to stdout, map failures to protocol errors and exit codes; Ctrl-C is
+    an interruption (exit 130, one line saying how to `resume`), never an error."""
     writer = writer or MessageWriter(redact=redact_message)
     failed = False
     try:
@@ -46,8 +47,11 @@ def run_messages(produce: Callable[[], Iterable[dict]], debug: bool, name: str,
         stderr_line(f"{name}: output pipe closed by the reader; stopping")
         sys.exit(1)
     except KeyboardInterrupt:
-        writer.flush()
-        stderr_line(f"{name}: interrupted")
+        try:
+            writer.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+        stderr_line(f"{name}: interrupted" + (f"; {resume}" if resume else ""))
         sys.exit(130)
     except ConnectorError as exc:
         _emit_error(writer, exc, debug, name)
@@ -109,6 +113,10 @@ Produce = Callable[[], Iterable[dict]]
 def build_connector_cli(connector: Connector) -> click.Group:
     """The click group for a connector: spec, check, and discover/read or write."""
     name, schema = connector.name, connector.config_schema
+    resume = (f"what the destination committed is kept: resume with `{name} read --config C --state "
+              f"\"$(<destination> state --config D)\"`" if connector.kind == "source" else
+              f"what was committed is kept: resume with `<source> read --config C --state \"$({name} state "
+              f"--config D)\"`")
 
     @click.group(help=connector.help, context_settings={"help_option_names": ["-h", "--help"]})
     @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors (never secrets).")
@@ -167,7 +175,7 @@ def build_connector_cli(connector: Connector) -> click.Group:
         def command(ctx: click.Context, config_arg: str, catalog_arg: str | None, **options: Any) -> None:
             writer = MessageWriter(redact=redact_message)
             run_messages(lambda: body(load_config(config_arg, schema), load_catalog_arg(catalog_arg), options,
-                                      writer.write), ctx.obj["debug"], name, writer)
+                                      writer.write), ctx.obj["debug"], name, writer, resume)
         command.params.extend(extra)
         group.add_command(command)
 

@@ -3,10 +3,12 @@
 `run_pipe` feeds every stdin line to the shared `Processor` (`engine/processor.py`) with both of its
 channels on stdout (`WriterSink`: records buffered, everything else flushed at once), stops at the first
 bad line (unless told to skip them), and ends with `eof` and, when the run did not succeed, one human
-line on stderr (`pipe_failure_line`).
+line on stderr (`pipe_failure_line`). Ctrl-C or SIGTERM is an interruption, not an error: `eof`, exit
+128+N and a line saying how to resume (`INTERRUPTED`).
 """
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +23,9 @@ from protocol.reader import Line, iter_lines
 from protocol.secrets import redact_message, redact_text
 
 TICK_SECONDS = 0.05
+INTERRUPTED = ("engine: interrupted by {signal}; the destination keeps what it committed: resume by "
+               "running the pipeline again from it (`<source> read --config C --state \"$(<destination> "
+               "state --config D)\"`)")
 
 
 class WriterSink:
@@ -61,11 +66,11 @@ def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View
     try:
         for item in iter_lines(stdin, options.max_line_bytes, exact=False):  # records: raw bytes
             if type(item) is Line:
-                signal = handle_line(*item)
+                sig = handle_line(*item)
             else:
-                signal = processor.handle(item)
-            if signal is not None and signal.kind == "bad_message":
-                processor.emit_error(signal.payload)
+                sig = processor.handle(item)
+            if sig is not None and sig.kind == "bad_message":
+                processor.emit_error(sig.payload)
                 ended_normally = False
                 break
             now = monotonic()
@@ -74,8 +79,6 @@ def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View
                 processor.tick()
     except (KeyboardInterrupt, Interrupted) as exc:
         ended_normally, interrupted = False, getattr(exc, "signum", 2)
-        processor.emit_error(messages.error_payload("global", "internal_error",
-                                                    f"interrupted by signal {interrupted}"))
     tracker = processor.tracker
     processor.flush_early()
     if processor.catalog is None and ended_normally:
@@ -88,9 +91,18 @@ def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View
     writer.write(messages.eof(status, tracker.has_more(), tracker.state_aggregate(), final))
     writer.flush()
     processor.view.close(final)
-    if status != "succeeded":
+    if interrupted:
+        sys.stderr.write(INTERRUPTED.format(signal=signal_name(interrupted)) + "\n")
+    elif status != "succeeded":
         sys.stderr.write(redact_text(pipe_failure_line(status, final)) + "\n")
     return 128 + interrupted if interrupted else 0 if status == "succeeded" else 1
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def pipe_failure_line(status: str, snapshot: dict) -> str:

@@ -184,7 +184,7 @@ def test_progress_is_periodic_but_not_more_often_than_the_interval():
 def test_states_reach_stdout_as_soon_as_they_are_read():
     """Feed the engine one line at a time: each state is readable downstream before the next line."""
     proc = subprocess.Popen([sys.executable, "-m", "engine", "--progress", "none"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     try:
         for line in (CATALOG, started("customers"), messages.record("customers", {"id": "a"})):
@@ -237,17 +237,19 @@ def test_sigterm_ends_pipe_mode_with_an_eof_and_exit_143():
     import signal
 
     proc = subprocess.Popen([sys.executable, "-m", "engine", "--progress", "none"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     proc.stdin.write(dumps_line(CATALOG) + dumps_line(messages.stream_state("customers", {"n": 1})))
     proc.stdin.flush()
     while loads(proc.stdout.readline())["type"] != "state":
         pass
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=30)
     assert proc.returncode == 143
     eof = loads(out.splitlines()[-1])["eof"]
     assert eof["status"] == "failed" and eof["state"]["streams"] == {"customers": {"n": 1}}
+    assert b"internal_error" not in out + err  # an interruption, not an error
+    assert err.decode().startswith("engine: interrupted by SIGTERM; the destination keeps what it committed")
 
 
 def test_a_bad_catalog_option_is_a_usage_error():
