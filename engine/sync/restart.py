@@ -4,10 +4,11 @@
   bad config: stop at once), `transient` (restart the source), `stream_permanent` (skip that stream for
   the rest of the run), `stream_retryable` (retry that stream on the next attempt).
 - `decide(policy, history, failure, progressed, rand)`: restart (after an exponential backoff with
-  jitter) or give up. It gives up when the same failure happened `poison_threshold` times in a row, or
-  after `max_restarts` restarts without confirmed progress, or after `max_total_restarts` restarts in
-  the run whatever happened (a backstop), or at once for a permanent failure: no hot loop. Confirmed
-  progress resets the first two counters and the backoff.
+  jitter) or give up. It gives up when the same failure happened `poison_threshold` times in a row
+  without progress, or after `max_restarts` restarts without confirmed progress, or after
+  `max_total_restarts` restarts in the run whatever happened (a backstop), or at once for a permanent
+  failure: no hot loop. Only attempts without progress count: an attempt that confirmed progress
+  resets the first two counters and the backoff, and its own failure starts no streak.
 Whether an attempt made progress is `confirmed.AttemptProgress`'s to say; this module only decides.
 """
 from __future__ import annotations
@@ -123,12 +124,14 @@ def backoff(policy: RestartPolicy, attempt: int, rand: float) -> float:
 def decide(policy: RestartPolicy, history: History, failure: Failure, progressed: bool,
            rand: float) -> Decision:
     """Restart or give up after `failure`; `progressed` is True when the attempt confirmed new state."""
-    if progressed:
-        history = History(total_restarts=history.total_restarts)
-    same = history.same_in_a_row + 1 if failure.signature() == history.last_signature else 1
-    without = history.restarts_without_progress + 1
-    updated = replace(history, same_in_a_row=same, last_signature=failure.signature(),
-                      restarts_without_progress=without, total_restarts=history.total_restarts + 1)
+    if progressed:  # counted from the next attempt on: only attempts without progress count
+        updated = History(total_restarts=history.total_restarts + 1)
+        same, without = 0, 0
+    else:
+        same = history.same_in_a_row + 1 if failure.signature() == history.last_signature else 1
+        without = history.restarts_without_progress + 1
+        updated = replace(history, same_in_a_row=same, last_signature=failure.signature(),
+                          restarts_without_progress=without, total_restarts=history.total_restarts + 1)
     if failure.permanent:
         return Decision(False, 0.0, f"{failure.message} (a permanent error: not retried)", updated)
     if same >= policy.poison_threshold:
@@ -140,4 +143,4 @@ def decide(policy: RestartPolicy, history: History, failure: Failure, progressed
     if policy.max_total_restarts and history.total_restarts >= policy.max_total_restarts:
         return Decision(False, 0.0, f"gave up after {history.total_restarts} restarts in this run (the "
                         f"--max-total-restarts cap); last failure: {failure.message}", updated)
-    return Decision(True, backoff(policy, without, rand), failure.message, updated)
+    return Decision(True, backoff(policy, max(1, without), rand), failure.message, updated)

@@ -59,6 +59,16 @@ def test_progress_resets_the_counters_and_the_backoff():
     decision = decide(POLICY, history, CRASH, progressed=True, rand=0.5)
     assert decision.restart and decision.delay == 1.0 and decision.history.total_restarts == 3
 
+def test_only_attempts_without_progress_count_toward_giving_up():
+    history = decide(POLICY, History(), CRASH, progressed=True, rand=0.5).history  # moved data, then crashed
+    for _ in range(2):  # the same crash twice more without progress: not yet three in a row
+        decision = decide(POLICY, history, CRASH, progressed=False, rand=0.5)
+        assert decision.restart, decision.reason
+        history = decision.history
+    decision = decide(POLICY, history, CRASH, progressed=False, rand=0.5)
+    assert not decision.restart and "3 times in a row without progress" in decision.reason
+
+
 def test_permanent_failures_are_never_retried():
     decision = decide(POLICY, History(), Failure("permanent", "auth_failed", "bad key"), progressed=True,
                       rand=0.5)

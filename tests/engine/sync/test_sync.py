@@ -224,16 +224,25 @@ def test_a_crash_at_the_first_record_of_a_stream_after_others_completed_ends_the
                                                      "how": "exit1"}]),
                     None, "--streams", "customers,charges", "--max-restarts", "50", timeout=30)
     assert r.code == 1, r.stderr
+    # the first attempt's progress does not count toward the poison threshold: three more attempts
     assert [a["starts"] for a in r.attempts()] == [{"customers": 0, "charges": 0}] + \
-        [{"customers": 12, "charges": 0}] * 2
+        [{"customers": 12, "charges": 0}] * 3
     error = r.errors()[-1]
     assert "same failure happened 3 times in a row" in error["message"]
     assert "simulated crash" in error["message"]
     assert_complete(r, {"customers": 12})
     saved = json.loads((r.dir / "state.json").read_text())
-    assert saved == r.eof["state"] and saved["streams"]["customers"]["accounted_range"]["lt"] == 1_600_000_014
+    assert saved == r.eof["state"] and saved["streams"]["customers"]["accounted_range"]["lt"] == 1_600_000_015
     assert "charges" not in saved["streams"]
-    assert "not (fully) synced: charges" in r.stderr and "2 restart(s)" in r.stderr
+    assert "not (fully) synced: charges" in r.stderr and "3 restart(s)" in r.stderr
+
+
+def test_after_progress_only_attempts_without_progress_count_toward_the_poison_threshold(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"fail_after": 6, "how": "exit1"},
+                                                    {"fail_after": 0, "how": "exit1"}]), timeout=30)
+    assert r.code == 1, r.stderr
+    assert len(r.attempts()) == 4  # the attempt that made progress, then three that made none
+    assert "same failure happened 3 times in a row" in r.errors()[-1]["message"]
 
 
 def test_restarts_with_progress_end_at_the_total_restart_cap(runner):
@@ -332,12 +341,12 @@ def test_no_progress_verdict_with_another_state_format(runner):
                                                      "how": "exit1"}],
                                          **TOKENS), None, "--max-restarts", "50", timeout=30)
     assert r.code == 1, r.stderr
-    assert len(r.attempts()) == 3  # customers completed in the first attempt (progress, once); then poison
+    assert len(r.attempts()) == 4  # customers completed in the first attempt (progress, once); then poison
     error = r.errors()[-1]
     assert "same failure happened 3 times in a row" in error["message"]
     assert "simulated crash" in error["message"]
-    assert r.eof["state"]["global"] == {"watermark": 1_600_001_003}
-    assert r.eof["state"]["streams"]["customers"] == {"page_token": "p12", "position": 12, "refreshed": 3}
+    assert r.eof["state"]["global"] == {"watermark": 1_600_001_004}
+    assert r.eof["state"]["streams"]["customers"] == {"page_token": "p12", "position": 12, "refreshed": 4}
 
 
 def test_progress_verdict_with_another_state_format_and_no_destination_stats(runner):
