@@ -215,6 +215,12 @@ class Processor:
                            + ", ".join(outside))
         return None
 
+    def resend_catalog(self) -> None:
+        """Send the catalog in use downstream again (a restarted destination starts without it)."""
+        if self.catalog is not None:
+            self.sink.data(dumps_line({"type": "catalog", "catalog": self.catalog}))
+            self.sink.flush()
+
     def adopt_catalog(self, payload: dict) -> None:
         """Use this catalog (e.g. from --catalog) and send it downstream now."""
         self._adopt_catalog(payload, dumps_line(messages.catalog(payload["streams"])))

@@ -9,7 +9,9 @@ preserved plus `destination_stats`. `Confirmations.run` reads those echoes and:
   before a confirmed state, or a stream the tracker saw advance; never a state's contents);
 - sums `destination_stats`; persists the state file at most every `save_interval` seconds (and on
   `save(force=True)`); hands destination errors and logs to the main thread through `notify`.
-Everything shared with the main thread is guarded by one lock.
+Everything shared with the main thread is guarded by one lock. One `Confirmations` serves every
+destination process of a run, one after another (a restarted destination continues from the same
+confirmed state); `new_destination` starts the count of the next one and forgets the errors of the last.
 """
 from __future__ import annotations
 
@@ -37,14 +39,13 @@ class Confirmations:
         self.stats = ZERO
         self.min_generation = 0
         self.attempt = AttemptProgress()
-        self.errors: list[dict] = []
-        self.eof = threading.Event()
+        self.errors: list[dict] = []  # of the current destination process
         self._dirty = False
         self._last_save = 0.0
         self._warned_untagged = False
 
     def run(self, stream: BinaryIO) -> None:
-        """Thread body: read the destination's stdout until it closes."""
+        """Thread body: read one destination process's stdout until it closes."""
         try:
             for item in iter_lines(stream):
                 if isinstance(item, BadLine):
@@ -72,7 +73,6 @@ class Confirmations:
             pass
         finally:
             self.save(force=True)
-            self.eof.set()
 
     def _confirm(self, payload: dict) -> None:
         generation = generation_of(payload)
@@ -110,6 +110,12 @@ class Confirmations:
                 self._dirty = True
                 self.notify(ViewEvent("error", f"cannot write the state file {self.store.path}: {exc}"))
 
+    def new_destination(self) -> int:
+        """A new destination process starts: forget the last one's errors; returns the echo count so far."""
+        with self.lock:
+            self.errors = []
+            return self.count
+
     def snapshot(self) -> tuple[dict, int]:
         with self.lock:
             return self.state, self.count
@@ -129,14 +135,14 @@ class Confirmations:
         with self.lock:
             return self.attempt.progressed(advanced_streams)
 
-    def wait_for(self, count: int, timeout: float) -> bool:
-        """Wait until `count` echoes arrived (or the destination closed its stdout)."""
+    def wait_for(self, count: int, timeout: float, closed: threading.Event) -> bool:
+        """Wait until `count` echoes arrived (or the destination closed its stdout: `closed`)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
                 if self.count >= count:
                     return True
-            if self.eof.wait(0.05):
+            if closed.wait(0.05):
                 break
         with self.lock:
             return self.count >= count

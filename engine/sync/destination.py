@@ -5,12 +5,18 @@ Writes to its stdin block (back-pressure: a slow destination slows the source do
 state is tagged with its attempt's `_generation` and announced to `Confirmations` before it is written
 (the echo may come back at once). A broken pipe becomes `DestinationGone`; `gone()` then records the
 most telling reason (the destination's exit code and last error rather than "broken pipe").
+
+`restart()` replaces a destination process that is gone by a new one (after the old one's last echoes
+are read: the states a dead destination echoed are the only truth); the session then sends it the
+catalog and a new source attempt from the confirmed state. The same `Destination` object (and so the
+Processor's bound `write`) serves every process of the run.
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from typing import BinaryIO
 
 from engine.sync.children import ArgFile, Child
 from engine.sync.confirmations import Confirmations
@@ -27,15 +33,41 @@ class DestinationGone(Exception):
 class Destination:
     def __init__(self, argv: list[str], config: ArgFile, confirmations: Confirmations, output: RunOutput):
         self.confirmations, self.output = confirmations, output
-        self.child = Child("destination", argv + ["write", "--config", config.path], [config], stdin=True,
-                           on_stderr=output.on_stderr)
+        self.argv, self.config = argv + ["write", "--config", config.path], config
+        self.starts = 0
+        self._start()
+
+    def _start(self) -> None:
+        self.child = Child("destination", self.argv, [self.config], stdin=True,
+                           on_stderr=self.output.on_stderr)
         assert self.child.proc.stdin is not None and self.child.proc.stdout is not None
         self.stdin = self.child.proc.stdin
-        self.reader = threading.Thread(target=confirmations.run, args=(self.child.proc.stdout,),
+        self.echo_base = self.confirmations.new_destination()
+        self.stdout_closed = threading.Event()  # every echo it made was read
+        self.closed = False  # close() ran: its stdin is closed and it exited
+        self.reader = threading.Thread(target=self._read, args=(self.child.proc.stdout,),
                                        name="destination-stdout", daemon=True)
         self.reader.start()
         self.forwarded_states = 0
         self.failure: str | None = None  # why it is gone, once it is
+        self.exit_code: int | None = None  # once it exited
+        self.starts += 1
+
+    def _read(self, stdout: BinaryIO) -> None:
+        try:
+            self.confirmations.run(stdout)
+        finally:
+            self.stdout_closed.set()
+
+    def restart(self, timeout: float) -> None:
+        """Reap the process that is gone (reading its last echoes), then start a new one."""
+        self.close(timeout, lambda: True)
+        self._start()
+
+    def unconfirmed(self) -> int:
+        """States forwarded to this process that it did not echo."""
+        _, count = self.confirmations.snapshot()
+        return self.forwarded_states - (count - self.echo_base)
 
     # ---- writing -----------------------------------------------------------------------------------
     def write(self, raw: bytes) -> None:
@@ -69,8 +101,8 @@ class Destination:
         """Record why the destination is gone (once), preferring its exit code and its last error."""
         if self.failure is not None:
             return
-        self.confirmations.eof.wait(2.0)
-        code = self.child.wait(2.0)  # a broken pipe says less than the destination's own exit
+        self.stdout_closed.wait(2.0)
+        code = self.exit_code = self.child.wait(2.0)  # a broken pipe says less than its own exit
         if code not in (None, 0):
             detail = f"the destination {exit_text(code)}"
         tail = self.child.stderr_tail()
@@ -78,10 +110,15 @@ class Destination:
         reason = f"[{errors[-1].get('code')}] {errors[-1].get('message')}" if errors else tail
         self.failure = detail + (f": {reason}" if reason else "")
 
+    def last_error(self) -> dict | None:
+        """The last error trace this process printed, if any."""
+        errors = self.confirmations.errors
+        return errors[-1] if errors else None
+
     def await_confirmations(self, timeout: float) -> None:
         """Wait (up to `timeout`) until every forwarded state is echoed or the destination closed."""
         self.flush()
-        self.confirmations.wait_for(self.forwarded_states, timeout)
+        self.confirmations.wait_for(self.echo_base + self.forwarded_states, timeout, self.stdout_closed)
 
     def close(self, timeout: float, hard_stop: Callable[[], bool]) -> int | None:
         """Close its stdin (it commits what it has and echoes the last states), wait for it to exit
@@ -106,6 +143,7 @@ class Destination:
             code = self.child.kill()
         self.reader.join(timeout=10.0)
         self.output.drain()
+        self.exit_code, self.closed = code, True
         return code
 
 

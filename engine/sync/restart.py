@@ -3,6 +3,9 @@
 - `classify_error(payload)`: what a source error trace means for the run: `global_permanent` (bad key,
   bad config: stop at once), `transient` (restart the source), `stream_permanent` (skip that stream for
   the rest of the run), `stream_retryable` (retry that stream on the next attempt).
+- `destination_failure(...)`: a destination that is gone as a `Failure`: permanent when it said so (a
+  non-retryable global error, a config it refused), else worth a restart of both (a crash, a Postgres
+  outage longer than its own reconnects: `network`).
 - `decide(policy, history, failure, progressed, rand)`: restart (after an exponential backoff with
   jitter) or give up. It gives up when the same failure happened `poison_threshold` times in a row
   without progress, or after `max_restarts` restarts without confirmed progress, or after
@@ -19,7 +22,8 @@ from typing import Literal
 from connector_kit.backoff import backoff_delay
 from engine.sync.outcome import exit_text
 
-FailureKind = Literal["crash", "exit", "transient", "hang", "bad_message", "incomplete", "permanent"]
+FailureKind = Literal["crash", "exit", "transient", "hang", "bad_message", "incomplete", "permanent",
+                      "destination"]
 ErrorClass = Literal["global_permanent", "transient", "stream_permanent", "stream_retryable"]
 PERMANENT_CODES = frozenset({"auth_failed", "invalid_config", "state_mismatch"})
 
@@ -113,6 +117,14 @@ def exit_failure(code: int | None, stderr_tail: str, unfinished: list[str],
         return Failure("transient", "source_failed",
                        f"retryable errors in stream(s) {', '.join(sorted(retry))}")
     return None
+
+
+def destination_failure(exit_code: int | None, last_error: dict | None, detail: str) -> Failure:
+    """A destination process that is gone (`detail` says how), as a restart decision can take it."""
+    code = str((last_error or {}).get("code") or "destination_failed")
+    if exit_code == 2 or (last_error is not None and classify_error(last_error) == "global_permanent"):
+        return Failure("permanent", "invalid_config" if exit_code == 2 else code, detail, exit_code)
+    return Failure("destination", code, detail, exit_code)
 
 
 def backoff(policy: RestartPolicy, attempt: int, rand: float) -> float:

@@ -7,6 +7,13 @@ and finishes: the destination's stdin is closed so it commits and echoes what it
 state is saved, the last error and `eof` go out, and one summary names what was not synced. Progress
 snapshots carry the run's figures (totals across the runs of one sync, restarts, generation,
 confirmations, discarded lines). The outer shell (loading state, failing early, stopping) is `run.py`.
+
+A destination that is gone (a crash, an error worth retrying such as a Postgres outage longer than its
+own reconnects; also at the very end, before it confirmed everything) is an attempt failure like the
+source's, under the same policy and budget: after the backoff a new destination process gets the
+catalog and a new source attempt starts from the confirmed state (what the dead one echoed), so
+nothing is applied twice. A permanent destination error (it refused its config, a non-retryable global
+error) ends the run at once.
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ from engine.sync.destination import Destination, DestinationGone, DestinationSin
 from engine.sync.options import SyncOptions
 from engine.sync.outcome import RunSummary, confirmed_text, exit_text, run_status, summary
 from engine.sync.output import RunOutput
-from engine.sync.restart import History, decide
+from engine.sync.restart import Failure, History, decide, destination_failure
 from engine.sync.state_store import StateStore, Totals
 from protocol import messages
 from protocol.state import StateKey
@@ -55,7 +62,7 @@ class Session:
         self.start = start  # when the run began (loading the state and discovering count too)
         self.generation = 0
         self.restarts = 0
-        self.final_error: tuple[str, str] | None = None
+        self.final_error: tuple[str, str, bool] | None = None  # code, message, retryable
         self.streams = Streams(explicit=bool(options.streams))
         self.lines = SourceLines()
         self.confirmations = Confirmations(state, store, output.notify)
@@ -81,52 +88,104 @@ class Session:
             if self._catalog is not None:
                 self.processor.adopt_catalog(self._catalog)
             outcome = self._attempts()
-        except DestinationGone:
+        except DestinationGone as exc:
+            self.destination.gone(str(exc))
             outcome = "destination"
         return self._finish(outcome)
 
     def _attempts(self) -> str:
         history = History()
         while True:
-            if self.processor.catalog is not None and not self.streams.to_read(self.processor.catalog):
-                return "done"  # every stream left out after permanent errors
-            self.generation += 1
-            state, _ = self.confirmations.snapshot()
-            attempt = SourceAttempt(self.generation, self.options, self.processor, self.lines,
-                                    self.destination,
-                                    self.output, self.streams, self.stopping, self.tick)
-            failure = attempt.run(self.source_config, state)
-            if self.stop.signal is not None:
-                return "interrupted"
-            if self.destination.failure is not None:
-                return "destination"
-            if failure is None:
-                return "done"
             tracker = self.processor.tracker
+            if self.processor.catalog is not None and not self.streams.to_read(self.processor.catalog):
+                failure = self._close_destination()  # every stream left out after permanent errors
+                if failure is None:
+                    return "done"
+            else:
+                failure = self._attempt()
+                if self.stop.signal is not None:
+                    return "interrupted"
+                if failure is None:
+                    return "done"
             decision = decide(self.options.policy, history, failure,
                               self.confirmations.progressed(tracker.advanced_streams()), random.random())
             history = decision.history
+            gone = self.destination.failure is not None
             if not decision.restart:
-                self.final_error = (failure.code, decision.reason)
-                return "config" if failure.code == "invalid_config" else "failed"
+                state, confirmed = self.confirmations.snapshot()
+                reason = decision.reason if not gone else \
+                    f"{decision.reason}. {confirmed_text(state, confirmed, self.destination.unconfirmed())}"
+                self.final_error = (failure.code, reason, not failure.permanent)
+                if failure.code == "invalid_config":
+                    return "config"
+                return "destination" if gone else "failed"
             self.restarts += 1
-            self.output.event(f"source attempt {self.generation} failed: {failure.message}; "
-                              "restarting from the "
-                              f"last confirmed state in {decision.delay:.1f}s", "warn")
+            what = "the destination" if gone else f"source attempt {self.generation}"
+            self.output.event(f"{what} failed: {failure.message}; restarting {'both' if gone else 'it'} from "
+                              f"the last confirmed state in {decision.delay:.1f}s", "warn")
             if not self._sleep(decision.delay):
-                return "interrupted" if self.stop.signal is not None else "destination"
+                return "interrupted"
+            if self.destination.failure is not None:
+                self._restart_destination()
             tracker.new_attempt()
             for stream, why in self.streams.excluded.items():
                 tracker.mark_skipped(stream, f"left out after a permanent error {why}")
 
+    def _restart_destination(self) -> None:
+        """A new destination process, with the catalog in use (raises ConnectorError when it cannot start)."""
+        self.destination.restart(self.options.destination_timeout)
+        try:
+            self.processor.resend_catalog()
+        except DestinationGone as exc:
+            self.destination.gone(str(exc))
+
+    def _attempt(self) -> Failure | None:
+        """One source attempt; then, when it ended well, the destination's end (it must confirm all)."""
+        self.generation += 1
+        if self.destination.failure is not None:  # gone again at once: no source to start
+            self.confirmations.begin_generation(self.generation)
+            return self._destination_failure()
+        state, _ = self.confirmations.snapshot()
+        attempt = SourceAttempt(self.generation, self.options, self.processor, self.lines, self.destination,
+                                self.output, self.streams, self.stopping, self.tick)
+        failure = attempt.run(self.source_config, state)
+        if self.stop.signal is not None:
+            return None
+        if self.destination.failure is not None:
+            return self._destination_failure()
+        return self._close_destination() if failure is None else failure
+
+    def _close_destination(self) -> Failure | None:
+        """Close the destination's stdin and wait for it: None when it exited well having confirmed every
+        state it was sent."""
+        destination = self.destination
+        code = destination.close(self.options.destination_timeout, lambda: self.stop.hard)
+        if code != 0 and destination.failure is None:
+            destination.gone(f"the destination {exit_text(code)}")
+        if destination.failure is not None:
+            return self._destination_failure()
+        unconfirmed = destination.unconfirmed()
+        if unconfirmed > 0:
+            state, confirmed = self.confirmations.snapshot()
+            return Failure("permanent", "destination_failed", f"the destination exited without confirming "
+                           f"{unconfirmed} state(s); {confirmed_text(state, confirmed, unconfirmed)}")
+        return None
+
+    def _destination_failure(self) -> Failure:
+        destination = self.destination
+        return destination_failure(destination.exit_code, destination.last_error(),
+                                   destination.failure or "the destination is gone")
+
     def _sleep(self, seconds: float) -> bool:
+        """Sleep the backoff (noticing a destination that exits meanwhile); False when stopped."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if self.stopping():
+            if self.stop.signal is not None:
                 return False
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
             self.tick(False)
-            self.destination.check()
+            if not self.destination.closed:
+                self.destination.check()
         return True
 
     def tick(self, force: bool = False) -> None:
@@ -168,25 +227,25 @@ class Session:
     # ---- the end -----------------------------------------------------------------------------------
     def _finish(self, outcome: str) -> int:
         destination = self.destination
-        code = destination.close(self.options.destination_timeout, lambda: self.stop.hard)
-        if code != 0 and destination.failure is None:
-            destination.gone(f"the destination {exit_text(code)}")
+        if not destination.closed:  # stopped, or the source failed for good: it commits what it has
+            code = destination.close(self.options.destination_timeout, lambda: self.stop.hard)
+            if code != 0 and destination.failure is None:
+                destination.gone(f"the destination {exit_text(code)}")
+        if destination.failure is not None and self.final_error is None:
+            failure = self._destination_failure()
+            state, confirmed = self.confirmations.snapshot()
+            outcome = "config" if failure.code == "invalid_config" else "destination"
+            self.final_error = (failure.code, f"{failure.message}. "
+                                f"{confirmed_text(state, confirmed, destination.unconfirmed())}",
+                                not failure.permanent)
         self.confirmations.save(force=True)
         state, confirmed = self.confirmations.snapshot()
-        unconfirmed = destination.forwarded_states - confirmed
+        unconfirmed = destination.unconfirmed()
         tracker = self.processor.tracker
-        if destination.failure is not None:
-            outcome = "config" if code == 2 else "destination"  # exit 2: it refused its config
-            self.final_error = ("invalid_config" if code == 2 else "destination_failed",
-                                f"{destination.failure}. {confirmed_text(state, confirmed, unconfirmed)}")
-        elif outcome == "done" and unconfirmed > 0:
-            self.final_error = ("destination_failed",
-                                f"the destination exited without confirming {unconfirmed} "
-                                f"state(s); {confirmed_text(state, confirmed, unconfirmed)}")
         status, exit_code = run_status(outcome, unconfirmed, tracker.outcome(True), self.stop.signal)
         if self.final_error is not None:
-            self.processor.emit_error(messages.error_payload("global", self.final_error[0],
-                                                             self.final_error[1]))
+            error_code, text, retryable = self.final_error
+            self.processor.emit_error(messages.error_payload("global", error_code, text, retryable=retryable))
         has_more = status != "succeeded" or tracker.has_more() or self.options.follow
         self._save_totals(complete=status == "succeeded" and not has_more)
         final = self.processor.snapshot()
@@ -195,7 +254,8 @@ class Session:
         self.output.view.close(final)
         self.report(summary(RunSummary(
             status, exit_code, tracker.record_count, time.monotonic() - self.start, self.restarts,
-            str(self.options.state_file) if self.store is not None else None, self.final_error,
+            str(self.options.state_file) if self.store is not None else None,
+            self.final_error[:2] if self.final_error else None,
             sorted(set(tracker.unfinished()) | set(tracker.errored()) | set(self.streams.excluded)),
             tracker.skipped())))
         return exit_code

@@ -6,7 +6,6 @@ import os
 import random
 import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ import time
 from destination_postgres.writer import LOCK_CLASS, schema_lock_key
 from protocol.jsonio import dumps, dumps_line, loads
 from tests.destination_postgres.helpers import catalog, rec, state, table
+from tests.tcp_proxy import Proxy
 
 PROPS = {"id": {"type": "string"}, "seq": {"type": "integer"}}
 
@@ -151,50 +151,6 @@ def _feed(proc: subprocess.Popen, payload: bytes) -> None:
         proc.stdin.close()
     except (BrokenPipeError, ValueError, OSError):
         pass
-
-
-class Proxy:
-    """A TCP forwarder to the test server that can be cut, to play a database that goes away."""
-
-    def __init__(self, port: int):
-        self.target, self.sockets = port, []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self.target))
-            self.sockets += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() and stops listening
-        self.listener.close()
-        for s in self.sockets:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def test_database_gone_for_good_ends_with_an_error_naming_what_was_not_committed(dst_config, pg_url):

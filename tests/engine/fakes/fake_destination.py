@@ -8,7 +8,8 @@ Config: {"db": path, "no_state_command": bool (behave like a destination without
 "fail_after_states": N (exit 1 after committing N states), "fail_check": bool, "state_error": code
 (`state` fails with that error code, as destination-postgres does when the database is unreachable),
 "no_stats": bool (echo states without destination_stats, as destinations of other projects do),
-"env_file": path (append the command and its environment as one JSON line)}. Records are
+"env_file": path (append the command and its environment as one JSON line), "crash_stays": bool
+(after a fail_after_states crash every later `write` exits 1 at once, a disk that stays full)}. Records are
 buffered and committed with each state, atomically, together with the state (as destination-postgres
 does); each state is echoed after its commit with every payload key kept plus destination_stats.
 """
@@ -61,6 +62,9 @@ def main():
         print(json.dumps({"type": "connection_status", "connection_status": status}))
         return 0 if ok else 1
     db_path, pending, committed_states = config["db"], [], 0
+    if config.get("crash_stays") and os.path.exists(db_path + ".crashed"):
+        print("fake destination: disk still full", file=sys.stderr, flush=True)
+        return 1
     for line in sys.stdin:
         msg = json.loads(line)
         if msg["type"] == "record":
@@ -84,6 +88,7 @@ def main():
             committed_states += 1
             if config.get("fail_after_states") and committed_states >= config["fail_after_states"]:
                 print("fake destination: disk full", file=sys.stderr, flush=True)
+                open(db_path + ".crashed", "w").close()
                 return 1
     if pending:  # end of input: commit the tail (no state to echo)
         db = load_db(db_path)

@@ -135,15 +135,33 @@ def test_sigterm_stops_the_source_lets_the_destination_commit_and_saves_state(ru
     assert "interrupted by SIGTERM" in r.stderr
 
 
-def test_a_destination_crash_is_a_clear_error_naming_what_was_confirmed(runner):
+def test_a_destination_crash_restarts_both_from_the_confirmed_state_and_applies_nothing_twice(runner):
+    # every destination process commits two states, then crashes: restarted each time, from what it echoed
     r = runner.sync(runner.source_config(streams={"customers": 40}),
                     runner.destination_config(fail_after_states=2))
+    assert r.code == 0, r.stderr
+    assert_complete(r, {"customers": 40})
+    totals = json.loads((r.dir / "state.json.totals.json").read_text())
+    assert (totals["inserted"], totals["updated"]) == (40, 0)  # no record written twice
+    starts = [a["starts"]["customers"] for a in r.attempts()]
+    # each attempt from the state the dead destination confirmed last (the fourth dies after the end)
+    assert starts == [0, 10, 20, 30, 40]
+    assert r.eof["progress"]["restarts"] == 4
+    assert "the destination failed: the destination exited with code 1: fake destination: disk full; " \
+           "restarting both from the last confirmed state in" in r.stderr
+
+
+def test_a_destination_that_keeps_failing_gives_up_with_a_clear_retryable_error(runner):
+    r = runner.sync(runner.source_config(streams={"customers": 40}),
+                    runner.destination_config(fail_after_states=2, crash_stays=True), timeout=60)
     assert r.code == 1
     error = r.errors()[-1]
-    assert error["code"] == "destination_failed"
-    assert "exited with code 1" in error["message"] and "disk full" in error["message"]
+    assert error["code"] == "destination_failed" and error["retryable"] is True
+    assert "same failure happened 3 times in a row" in error["message"]
+    assert "disk still full" in error["message"]
     assert "Confirmed state covers: customers" in error["message"]
     assert r.eof["state"]["streams"]["customers"]["remaining"][0]["gte"] == 1_600_000_010
+    assert r.eof["progress"]["restarts"] == 3
 
 
 def test_without_a_destination_state_command_the_state_file_is_used(runner):
