@@ -11,7 +11,10 @@
   without progress, or after `max_restarts` restarts without confirmed progress, or after
   `max_total_restarts` restarts in the run whatever happened (a backstop), or at once for a permanent
   failure: no hot loop. Only attempts without progress count: an attempt that confirmed progress
-  resets the first two counters and the backoff, and its own failure starts no streak.
+  resets the first two counters and the backoff, and its own failure starts no streak. A network
+  failure (`network`, `timeout`: a database or an API that is away for a while) is never "the same
+  failure again" at the same place: it counts toward `max_restarts` only, so an outage gets the whole
+  backoff (1, 2, 4, 8, 16 s by default) before the run gives up.
 Whether an attempt made progress is `confirmed.AttemptProgress`'s to say; this module only decides.
 """
 from __future__ import annotations
@@ -26,6 +29,7 @@ FailureKind = Literal["crash", "exit", "transient", "hang", "bad_message", "inco
                       "destination"]
 ErrorClass = Literal["global_permanent", "transient", "stream_permanent", "stream_retryable"]
 PERMANENT_CODES = frozenset({"auth_failed", "invalid_config", "state_mismatch"})
+OUTAGE_CODES = frozenset({"network", "timeout"})  # away for a while, not a failure at one place
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,8 @@ def decide(policy: RestartPolicy, history: History, failure: Failure, progressed
         same, without = 0, 0
     else:
         same = history.same_in_a_row + 1 if failure.signature() == history.last_signature else 1
+        if failure.code in OUTAGE_CODES:
+            same = 0
         without = history.restarts_without_progress + 1
         updated = replace(history, same_in_a_row=same, last_signature=failure.signature(),
                           restarts_without_progress=without, total_restarts=history.total_restarts + 1)

@@ -69,6 +69,19 @@ def test_only_attempts_without_progress_count_toward_giving_up():
     assert not decision.restart and "3 times in a row without progress" in decision.reason
 
 
+def test_an_outage_is_never_a_poison_it_gets_the_whole_backoff():
+    outage = Failure("destination", "network", "cannot connect to db:5432", 1)
+    history, delays = History(), []
+    for _ in range(4):
+        decision = decide(POLICY, history, outage, progressed=False, rand=0.5)
+        assert decision.restart, decision.reason
+        delays.append(decision.delay)
+        history = decision.history
+    assert delays == [1.0, 2.0, 4.0, 8.0]
+    decision = decide(POLICY, history, outage, progressed=False, rand=0.5)
+    assert not decision.restart and "4 restarts without progress" in decision.reason
+
+
 def test_permanent_failures_are_never_retried():
     decision = decide(POLICY, History(), Failure("permanent", "auth_failed", "bad key"), progressed=True,
                       rand=0.5)
