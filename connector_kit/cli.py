@@ -10,6 +10,7 @@ stdout, one human line on stderr, and an exit code: 0 success, 1 failed run (a g
 from __future__ import annotations
 
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -173,7 +174,7 @@ def build_connector_cli(connector: Connector) -> click.Group:
         @click.option("--catalog", "catalog_arg", help=CATALOG_HELP[kind])
         @click.pass_context
         def command(ctx: click.Context, config_arg: str, catalog_arg: str | None, **options: Any) -> None:
-            writer = MessageWriter(redact=redact_message)
+            writer = MessageWriter(redact=redact_message, lock=threading.Lock())  # `log` from any thread
             run_messages(lambda: body(load_config(config_arg, schema), load_catalog_arg(catalog_arg), options,
                                       writer.write), ctx.obj["debug"], name, writer, resume)
         command.params.extend(extra)

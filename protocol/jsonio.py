@@ -25,8 +25,8 @@ import math
 import os
 import stat
 import sys
-import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 from typing import Any, BinaryIO
 
@@ -112,21 +112,18 @@ def _exact_int(text: str) -> int | Decimal:
 
 
 _TOO_DEEP = f"depth limit exceeded (more than {MAX_DEPTH} levels)"
-_EXACT_LOCK = threading.Lock()  # the recursion limit is process-wide
+_RECURSION_NEEDED = MAX_DEPTH + 1500  # the standard parser recurses once per level
 
 
 def _loads_exact(raw: bytes) -> Any:
-    """The standard library's parser with exact numbers, as strict as orjson."""
+    """The standard library's parser with exact numbers, as strict as orjson. It needs a recursion limit
+    above `MAX_DEPTH`: the process's is raised once (never lowered, so threads cannot race on it)."""
+    if sys.getrecursionlimit() < _RECURSION_NEEDED:
+        sys.setrecursionlimit(_RECURSION_NEEDED)
     try:
         text = raw.decode("utf-8")
-        with _EXACT_LOCK:
-            limit = sys.getrecursionlimit()
-            sys.setrecursionlimit(limit + MAX_DEPTH + 64)
-            try:
-                obj = json.loads(text, parse_float=_exact_float, parse_int=_exact_int,
-                                 parse_constant=_reject_constant)
-            finally:
-                sys.setrecursionlimit(limit)
+        obj = json.loads(text, parse_float=_exact_float, parse_int=_exact_int,
+                         parse_constant=_reject_constant)
     except RecursionError:
         raise ExactDecodeError(_TOO_DEEP) from None
     except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
@@ -245,16 +242,16 @@ class MessageWriter:
     `flush_each` defaults to True for pipes, sockets and terminals and False for regular files.
     A `redact` callable, when given, is applied to every log/trace/connection_status/control/eof message
     before it is written (records are data and pass untouched; eof repeats error messages in its progress).
-    Lines written from several threads never interleave (a connector's worker may write a `log` while
-    the main thread writes records).
+    With a `lock` (a `threading.Lock`), lines written from several threads never interleave (a
+    connector's worker may write a `log` while the main thread writes records).
     """
 
     def __init__(self, stream: BinaryIO | None = None, flush_each: bool | None = None,
-                 redact: Callable[[dict], dict] | None = None):
+                 redact: Callable[[dict], dict] | None = None, lock: AbstractContextManager | None = None):
         self.stream = stream if stream is not None else sys.stdout.buffer
         self.flush_each = _is_interactive_stream(self.stream) if flush_each is None else flush_each
         self.redact = redact
-        self._lock = threading.Lock()
+        self._lock = lock if lock is not None else nullcontext()
 
     def write(self, message: dict) -> None:
         if self.redact is not None and message.get("type") in ("log", "trace", "connection_status",
