@@ -116,6 +116,37 @@ def test_follow_polls_events_until_sigterm_and_exits_0(emulator):
     assert proc.returncode == 0, err
 
 
+def test_follow_polls_at_once_on_its_wake_signal(emulator):
+    """SIGUSR1 (the spec's wake_signal) polls events at once: with a 120 s interval the change arrives in
+    seconds. The handler is there before the catalog, so a wake right after it does not kill the source."""
+    emu = emulator(DATA)
+    cfg = src_config(emu, streams=["products"], events_poll_interval_s=120)
+    proc = subprocess.Popen([sys.executable, "-m", "source_stripe", "read", "--config", dumps(cfg).decode(),
+                             "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert loads(proc.stdout.readline())["type"] == "catalog"
+        proc.send_signal(signal.SIGUSR1)
+        while True:
+            msg = loads(proc.stdout.readline())
+            if msg["type"] == "trace" and msg["trace"].get("stream_status", {}).get("status") == "complete":
+                break
+        prod = sorted(truth(emu, "products"))[2]
+        emu.update("products", prod, {"name": "woken"})
+        woken_at = time.monotonic()
+        proc.send_signal(signal.SIGUSR1)
+        while True:
+            msg = loads(proc.stdout.readline())
+            if msg["type"] == "record" and msg["record"]["data"]["id"] == prod:
+                break
+        assert msg["record"]["data"]["name"] == "woken"
+        assert time.monotonic() - woken_at < 10
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+
+
 def test_connect_account_id_reads_the_connected_account(emulator):
     emu = emulator({"profile": "small",
                     "connected_accounts": {"acct_1Connected000001": {"dataset": {"customers": 30}}}})
