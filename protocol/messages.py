@@ -17,7 +17,7 @@ MESSAGE_TYPES = ("spec", "connection_status", "catalog", "record", "state", "log
 ERROR_SCOPES = ("global", "stream", "transient")
 ERROR_CODES = ("auth_failed", "permission_denied", "rate_limited", "not_found", "invalid_request",
                "server_error", "network", "write_failed", "bad_message", "invalid_config", "timeout",
-               "state_mismatch", "internal_error", "source_failed", "destination_failed")
+               "state_mismatch", "conflict", "internal_error", "source_failed", "destination_failed")
 
 
 def now_ms() -> int:
