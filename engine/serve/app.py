@@ -12,7 +12,6 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -108,13 +107,8 @@ NOT_FOUND: Responses = {404: {"model": ErrorAnswer, "description": "No such sync
 
 
 def create_app(service: Service) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await asyncio.to_thread(service.stop_all)
-
     app = FastAPI(title="stripe-sync engine serve", version=VERSION, openapi_url=None, docs_url=None,
-                  redoc_url=None, lifespan=lifespan,
+                  redoc_url=None,
                   description="Run syncs of Stripe into Postgres over HTTP, follow their progress, and wake "
                               "following syncs with Stripe webhooks (docs/engine.md, `engine serve`).")
     def writer(credentials: Bearer) -> None:
@@ -157,7 +151,7 @@ def create_app(service: Service) -> FastAPI:
         except Busy as exc:
             raise error(409, "conflict", str(exc), id=exc.job.id) from None
         deadline = time.monotonic() + service.settings.start_wait
-        while not job.under_way.is_set() and time.monotonic() < deadline:
+        while not job.under_way and time.monotonic() < deadline:
             await asyncio.sleep(POLL_SECONDS)
         if job.has_error("conflict"):
             raise error(409, "conflict", (job.error or {}).get("message", "the destination is busy"),

@@ -8,8 +8,8 @@ as `engine sync`) in a thread of its own and says how it goes.
 - `status`: `running` (`cancelling` once cancelled) until the run ends, then the `eof` status
   (`succeeded`, `partial`, `failed`), or `cancelled` after `cancel()` (the state is saved, like
   Ctrl-C), or `failed` for a run that could not start (a config error).
-- `under_way`: set once the destination confirmed a first state (it holds the schema, so no other writer
-  does) or the run ended; `POST /v1/syncs` waits for it to tell a conflict from a start.
+- `under_way`: true once the destination confirmed a first state (it holds the schema, so no other
+  writer does) or the run ended; `POST /v1/syncs` waits for it to tell a conflict from a start.
 - `wake()`: a webhook's "look for changes now" for a following sync, debounced (`Debounce`): the first
   at once, then at most one per `interval`, the last one never lost.
 """
@@ -110,7 +110,6 @@ class SyncJob:
         self.exit_code: int | None = None
         self.cancelled = False
         self.wakes = 0  # wake-up signals sent to the source
-        self.under_way = threading.Event()
         self._debounce = Debounce(wake_debounce)
         self._lock = threading.Lock()
         self.run = SyncRun(spec.options, cast(BinaryIO, self.log), self.view, self._report)
@@ -119,13 +118,6 @@ class SyncJob:
     # ---- the run ----------------------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
-        threading.Thread(target=self._watch_start, daemon=True).start()
-
-    def _watch_start(self) -> None:
-        while not self.view.confirmed.wait(0.05):
-            if not self._thread.is_alive():
-                break
-        self.under_way.set()
 
     def _run(self) -> None:
         code = 1
@@ -190,6 +182,10 @@ class SyncJob:
     @property
     def running(self) -> bool:
         return self.ended_at is None
+
+    @property
+    def under_way(self) -> bool:
+        return self.view.confirmed.is_set() or not self.running
 
     @property
     def status(self) -> str:

@@ -1,11 +1,13 @@
 """`engine serve` as a process: uvicorn on a socket bound here (so `--port 0` works and the URL is known
 before the first request), the source's wake signal read from its `spec`, a ready file for scripts.
 
-Stopping (SIGINT/SIGTERM, handled by uvicorn) cancels every running sync cleanly (the app's lifespan:
-`Service.stop_all`), so each saves its state as `engine sync` does on Ctrl-C; then the process exits 0.
+Stopping (SIGINT/SIGTERM, handled by uvicorn) first cancels every running sync cleanly
+(`Service.stop_all`), so each saves its state as `engine sync` does on Ctrl-C and the message streams
+still open end with the run's `eof`; then uvicorn closes the connections and the process exits 0.
 """
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import sys
@@ -44,6 +46,16 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, service: Service):
+        super().__init__(config)
+        self.service = service
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await asyncio.to_thread(self.service.stop_all)  # before uvicorn waits for open responses to end
+        await super().shutdown(sockets)
+
+
 def serve(settings: ServeSettings, host: str, port: int, ready_file: Path | None = None,
           access_log: bool = False) -> None:
     if settings.wake_signal is None:
@@ -58,7 +70,8 @@ def serve(settings: ServeSettings, host: str, port: int, ready_file: Path | None
           f"{wake})", file=sys.stderr, flush=True)
     if ready_file is not None:
         atomic_write(ready_file, dumps({"url": url}))
-    config = uvicorn.Config(create_app(service), log_level="warning", access_log=access_log, lifespan="on")
+    config = uvicorn.Config(create_app(service), log_level="warning", access_log=access_log,
+                            timeout_graceful_shutdown=30)
     for sig in (signal.SIGINT, signal.SIGTERM):  # uvicorn stops on them, then raises them again with
         signal.signal(sig, lambda *_: None)  # the handlers it found: a clean stop then exits 0
-    uvicorn.Server(config).run(sockets=[sock])
+    _Server(config, service).run(sockets=[sock])

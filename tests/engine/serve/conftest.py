@@ -11,11 +11,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 import requests
 
 from stripe_emulator import start_emulator
+from tests.e2e.test_sync_kill import table_rows
 from tests.engine.conftest import ROOT, child_env
 
 TOKEN = "test-token-0123456789abcdef"
@@ -126,15 +126,6 @@ def emulator():
 def pg_password(url: str) -> str:
     from urllib.parse import urlsplit
     return urlsplit(url).password or "\0no password\0"
-
-
-def table_rows(pg_url: str, schema: str, table: str) -> dict[str, tuple[dict, object]]:
-    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table}"',))
-        if cur.fetchone()[0] is None:
-            return {}
-        cur.execute(f'SELECT id, _raw_data, _deleted_at FROM "{schema}"."{table}"')
-        return {row[0]: (row[1], row[2]) for row in cur.fetchall()}
 
 
 def assert_tables_equal_truth(emu, pg_url: str, schema: str, streams: list[str]) -> None:

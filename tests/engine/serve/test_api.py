@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 
 import psycopg2
 import requests
@@ -165,3 +167,22 @@ def test_no_secret_in_any_answer(emulator, serve, pg_url, pg_schema):
         assert secret not in text, f"{secret!r} in an answer"
     with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
         cur.execute(f'DROP SCHEMA IF EXISTS "{pg_schema}_b" CASCADE')
+
+
+def test_stopping_the_server_cancels_its_syncs_cleanly(emulator, serve, pg_schema):
+    emu = emulator({"dataset": {"customers": 20}})
+    server = serve(emu)
+    answer = server.post_sync(streams=["customers"], follow=True, schema=pg_schema,
+                              source_config={"api_key": emu.api_key, "base_url": emu.url,
+                                             "events_poll_interval_s": 600})
+    assert answer.status_code == 202, answer.text
+    seen: list[dict] = []
+    reader = threading.Thread(target=lambda: seen.extend(server.messages(answer.json()["id"])))
+    reader.start()
+    server.wait(answer.json()["id"], lambda s: (s["progress"] or {}).get("confirmed_state_count", 0) > 0)
+    started = time.monotonic()
+    assert server.stop() == 0, server.stderr()
+    reader.join(timeout=30)
+    assert time.monotonic() - started < 30
+    assert seen[0]["type"] == "catalog" and seen[-1]["type"] == "eof"  # the open stream ended with the run
+    assert seen[-1]["eof"]["status"] == "partial" and seen[-1]["eof"]["has_more"] is True
