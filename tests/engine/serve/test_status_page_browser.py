@@ -22,13 +22,10 @@ FILL = {"complete": GREEN, "running": BLUE, "error": RED, "skipped": GREY}
 STREAMS = ["customers", "charges", "products"]
 
 
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("STRIPE_SYNC_REQUIRE_BROWSER"):
-            pytest.fail("chromium is not installed (./run test installs it with apt-get as root)")
-        pytest.skip("chromium is not installed (./run test installs it with apt-get as root)")
-    return path
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+MISSING = "chromium is not installed (./run test installs it with apt-get as root)"
+pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("STRIPE_SYNC_REQUIRE_BROWSER"),
+                                reason=MISSING)
 
 
 def near(color: tuple[int, int, int], want: tuple[int, int, int], tolerance: int = 10) -> bool:
@@ -76,11 +73,11 @@ def badge_color(page, sync_id: str) -> tuple[int, int, int]:
 def test_status_page_shows_live_progress_bars_and_errors(emulator, serve, pg_url, pg_schema):
     from playwright.sync_api import sync_playwright
 
-    executable = chromium()
+    assert CHROMIUM is not None, MISSING  # STRIPE_SYNC_REQUIRE_BROWSER: fail rather than skip
     emu = emulator({"dataset": {"customers": 3000, "charges": 2000, "products": 40}, "seed": 5})
     server = serve(emu)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, headless=True,
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
         try:
             page = browser.new_page(viewport={"width": 1000, "height": 900}, device_scale_factor=1)
