@@ -111,6 +111,7 @@ def create_app(service: Service) -> FastAPI:
                   redoc_url=None,
                   description="Run syncs of Stripe into Postgres over HTTP, follow their progress, and wake "
                               "following syncs with Stripe webhooks (docs/engine.md, `engine serve`).")
+
     def writer(credentials: Bearer) -> None:
         if not service.token_ok(credentials.credentials if credentials else None):
             raise error(401, "unauthorized", "missing or wrong token: send Authorization: Bearer "
