@@ -4,9 +4,9 @@ The script polls `GET /v1/syncs` every second (the session cookie authenticates 
 per sync with its status, destination, times, the last success of that destination, records, errors,
 and one progress bar per stream. A bar's filled share is the stream's coverage (its completed time
 ranges over its total range, as the terminal view computes it: `engine.progress_view.coverage`), colored
-by state: running blue, complete green, errors red, skipped grey. Values are inserted as text, never as
-HTML. Element ids and `data-*` attributes (`data-status`, `data-coverage`) let a browser test find what
-it checks on the screenshot.
+by state: running blue, complete green, errors red, skipped grey; the page is redrawn only when the
+answer changed. Values are inserted as text, never as HTML. Element ids and `data-*` attributes
+(`data-status`, `data-coverage`) let a browser test find what it checks on the screenshot.
 """
 from __future__ import annotations
 
@@ -97,14 +97,18 @@ function card(sync) {
   }
   return box;
 }
+let shown = null;
 async function refresh() {
   try {
     const answer = await fetch("/v1/syncs", {credentials: "same-origin", cache: "no-store"});
     if (answer.status === 401) { location.reload(); return; }
-    const body = await answer.json();
-    const root = document.getElementById("syncs");
-    root.replaceChildren(...(body.data.length ? body.data.map(card)
-                                              : [el("p", {class: "empty"}, "No syncs yet.")]));
+    const text = await answer.text();
+    if (text !== shown) {  // redraw only what changed
+      shown = text;
+      const data = JSON.parse(text).data;
+      document.getElementById("syncs").replaceChildren(
+        ...(data.length ? data.map(card) : [el("p", {class: "empty"}, "No syncs yet.")]));
+    }
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.setAttribute("data-refreshes", String(Number(document.body.dataset.refreshes || 0) + 1));
   } catch (e) {

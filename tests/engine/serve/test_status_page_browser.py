@@ -43,16 +43,22 @@ def filled_share(image: Image, want: tuple[int, int, int]) -> float:
     return filled / image.width
 
 
+BARS = "els => els.map(e => ({id: e.id, coverage: Number(e.dataset.coverage), state: e.dataset.state}))"
+
+
 def check_bars(page) -> list[dict]:
     """Every bar on the screen: its DOM coverage against the pixels of its screenshot."""
+    from playwright.sync_api import Error
+
     checked = []
-    for _ in range(10):
-        bars = page.eval_on_selector_all(".bar", "els => els.map(e => ({id: e.id, coverage: "
-                                         "Number(e.dataset.coverage), state: e.dataset.state}))")
-        shots = {bar["id"]: decode(page.locator(f"#{bar['id']}").screenshot()) for bar in bars}
-        again = page.eval_on_selector_all(".bar", "els => els.map(e => ({id: e.id, coverage: "
-                                          "Number(e.dataset.coverage), state: e.dataset.state}))")
-        if again == bars:  # no redraw in between
+    for _ in range(20):
+        bars = page.eval_on_selector_all(".bar", BARS)
+        try:
+            shots = {bar["id"]: decode(page.locator(f"#{bar['id']}").screenshot(timeout=2000))
+                     for bar in bars}
+        except Error:  # redrawn while it was photographed (the element was replaced)
+            continue
+        if page.eval_on_selector_all(".bar", BARS) == bars:  # no redraw in between
             break
     else:
         raise AssertionError("the page kept redrawing while it was photographed")
