@@ -21,7 +21,7 @@ import click
 
 from engine.pipe import Interrupted, run_pipe
 from engine.processor import OnBadMessage, PipeOptions, Validation
-from engine.progress_view import make_view
+from engine.progress_view import PROGRESS_MODES, make_view
 from engine.sync import configs
 from engine.sync.check import run_check
 from engine.sync.children import split_command
@@ -35,7 +35,18 @@ from protocol.reader import DEFAULT_MAX_LINE_BYTES
 from protocol.secrets import redact_text
 
 F = TypeVar("F", bound=Callable[..., Any])
-PROGRESS_CHOICE = click.Choice(["auto", "tty", "plain", "none"])
+
+
+def _progress_choice(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """`--progress`: one of PROGRESS_MODES (`tty`, the old name of `live`, is still accepted)."""
+    if value == "tty":
+        return "live"
+    if value not in PROGRESS_MODES:
+        raise click.BadParameter(f"{value!r} is not one of {', '.join(PROGRESS_MODES)}")
+    return value
+
+
+PROGRESS_METAVAR = "[" + "|".join(PROGRESS_MODES) + "]"
 
 
 def usage_error(exc: ConfigError) -> None:
@@ -55,9 +66,10 @@ def usage_error(exc: ConfigError) -> None:
               help="Check the envelope of every message, or validate every message fully against specs/.")
 @click.option("--on-bad-message", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
               help="Stop at the first bad line with a failed eof, or skip bad lines and count them.")
-@click.option("--progress", "progress_mode", type=PROGRESS_CHOICE, default="auto", show_default=True,
-              help="Human progress on stderr: live view (tty), lines (plain), none; auto = tty on a "
-                   "terminal.")
+@click.option("--progress", "progress_mode", default="auto", show_default=True, callback=_progress_choice,
+              metavar=PROGRESS_METAVAR,
+              help="Human progress on stderr: a live view (live), quiet lines (plain) or nothing (none); "
+                   "auto = live on a terminal, else none. Example: --progress plain")
 @click.option("--progress-interval", type=float, default=1.0, show_default=True,
               help="Seconds between periodic progress traces on stdout (status changes emit one at once).")
 @click.option("--max-line-bytes", type=int, default=DEFAULT_MAX_LINE_BYTES, show_default=True,
@@ -162,8 +174,10 @@ def build_configs(source_config: str | None, destination_config: str | None, str
 @click.option("--validate", type=click.Choice(["envelope", "full"]), default="envelope", show_default=True)
 @click.option("--on-bad-message", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
               help="A bad source line fails the attempt (then restarts), or is skipped and counted.")
-@click.option("--progress", "progress_mode", type=PROGRESS_CHOICE, default="auto", show_default=True,
-              help="Human progress on stderr; auto = live view on a terminal, else plain lines.")
+@click.option("--progress", "progress_mode", default="auto", show_default=True, callback=_progress_choice,
+              metavar=PROGRESS_METAVAR,
+              help="Human progress on stderr: a live view (live), quiet lines (plain) or nothing (none); "
+                   "auto = live on a terminal, else plain. Example: --progress plain")
 @click.option("--progress-interval", type=float, default=1.0, show_default=True)
 @click.option("--output", type=click.Choice(["auto", "json", "none"]), default="auto", show_default=True,
               help="Protocol messages (progress, errors, eof) on stdout; auto = json unless "

@@ -162,7 +162,8 @@ class Session:
 
     def _progress_extra(self) -> dict:
         _, confirmed = self.confirmations.snapshot()
-        return {"totals": self._totals().to_dict(), "restarts": self.restarts, "generation": self.generation,
+        return {"totals": self._totals().to_dict(), "destination_stats": self.confirmations.stats.to_wire(),
+                "restarts": self.restarts, "generation": self.generation,
                 "confirmed_state_count": confirmed, "discarded_line_count": self.lines.discarded}
 
     # ---- the end -----------------------------------------------------------------------------------
