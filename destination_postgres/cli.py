@@ -2,7 +2,8 @@
 
 Commands: `spec`, `check`, `write` (from connector_kit.cli) and `state`, which prints the last committed
 aggregate state as one JSON line so a shell pipeline can resume:
-`source-stripe read --config s.json --state "$(destination-postgres state --config d.json)" | ...`
+`source-stripe read --config s.json --state "$(destination-postgres state --config d.json)" | ...`;
+`stats` prints per stream the rows, deleted rows, last write and last checkpoint (`engine status`).
 """
 from __future__ import annotations
 
@@ -54,9 +55,15 @@ def read_state(config: dict) -> dict:
         return writer.load_state()
 
 
+def read_stats(config: dict) -> dict:
+    with _read_only_writer(config) as writer:
+        return writer.table_stats()
+
+
 CONNECTOR = Connector(
     name=NAME, version=VERSION, kind="destination", config_schema=CONFIG_SCHEMA, check=check, write=write,
-    help="Write protocol messages from stdin into PostgreSQL, one table per stream.",
+    help="Write protocol messages from stdin into PostgreSQL, one table per stream.\n\n"
+         "Example: source-stripe read --config src.json | destination-postgres write --config dst.json",
 )
 main = build_connector_cli(CONNECTOR)
 
@@ -68,3 +75,12 @@ main = build_connector_cli(CONNECTOR)
 @click.pass_context
 def state(ctx: click.Context, config_arg: str) -> None:
     run_messages(lambda: [read_state(load_config(config_arg, CONFIG_SCHEMA))], ctx.obj["debug"], NAME)
+
+
+@main.command(help="Print per stream the live rows, deleted rows, the last write and the last committed "
+                   "checkpoint (Unix seconds) as one JSON line {\"schema\": ..., \"streams\": {...}}; "
+                   "`engine status` shows them.\n\nExample: destination-postgres stats --config dst.json")
+@click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
+@click.pass_context
+def stats(ctx: click.Context, config_arg: str) -> None:
+    run_messages(lambda: [read_stats(load_config(config_arg, CONFIG_SCHEMA))], ctx.obj["debug"], NAME)

@@ -3,6 +3,7 @@
     source-stripe read --config src.json | engine | destination-postgres write --config dst.json
     engine sync --source-config src.json --destination-config dst.json
     engine check
+    engine status
 
 Exit codes: 0 succeeded, 1 failed or partial (the `eof` line says which, stderr says what was not
 synced), 2 usage error, 130/143 interrupted by SIGINT/SIGTERM.
@@ -29,8 +30,10 @@ from engine.sync.options import SyncOptions
 from engine.sync.restart import RestartPolicy
 from engine.sync.run import run_sync
 from engine.sync.state_store import default_state_dir, sync_id
+from engine.sync.status import gather, report_lines
 from protocol.config import load_catalog_arg, load_state_arg
-from protocol.errors import ConfigError
+from protocol.jsonio import dumps
+from protocol.errors import ConfigError, ConnectorError
 from protocol.reader import DEFAULT_MAX_LINE_BYTES
 from protocol.secrets import redact_text
 
@@ -47,6 +50,8 @@ def _progress_choice(_ctx: click.Context, _param: click.Parameter, value: str) -
 
 
 PROGRESS_METAVAR = "[" + "|".join(PROGRESS_MODES) + "]"
+PROGRESS_INTERVAL_HELP = ("Seconds between periodic progress traces on stdout (a status change emits one at "
+                          "once). Example: --progress-interval 5")
 
 
 def usage_error(exc: ConfigError) -> None:
@@ -56,24 +61,29 @@ def usage_error(exc: ConfigError) -> None:
     sys.exit(2)
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="stripe-sync", prog_name="engine")
 @click.option("--catalog", "catalog_arg",
               help="Catalog of the streams to pass (path or inline JSON); default: "
-              "the catalog message the source emits first.")
+              "the catalog message the source emits first. Example: --catalog catalog.json")
 @click.option("--state", "state_arg", help="Aggregate state the source started from (path or inline JSON): "
-              "the base of eof.state (its contents stay opaque).")
+              "the base of eof.state (its contents stay opaque). Example: --state state.json")
 @click.option("--validate", type=click.Choice(["envelope", "full"]), default="envelope", show_default=True,
-              help="Check the envelope of every message, or validate every message fully against specs/.")
+              help="Check the envelope of every message, or validate every message fully against specs/. "
+                   "Example: --validate full")
 @click.option("--on-bad-message", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
-              help="Stop at the first bad line with a failed eof, or skip bad lines and count them.")
+              help="Stop at the first bad line with a failed eof, or skip bad lines and count them. "
+                   "Example: --on-bad-message skip")
 @click.option("--progress", "progress_mode", default="auto", show_default=True, callback=_progress_choice,
               metavar=PROGRESS_METAVAR,
               help="Human progress on stderr: a live view (live), quiet lines (plain) or nothing (none); "
                    "auto = live on a terminal, else none. Example: --progress plain")
 @click.option("--progress-interval", type=float, default=1.0, show_default=True,
-              help="Seconds between periodic progress traces on stdout (status changes emit one at once).")
+              help=PROGRESS_INTERVAL_HELP)
 @click.option("--max-line-bytes", type=int, default=DEFAULT_MAX_LINE_BYTES, show_default=True,
-              help="Longest accepted input line.")
+              help="Longest accepted input line in bytes; a longer one is a bad line. "
+                   "Example: --max-line-bytes 67108864")
 @click.pass_context
 def main(ctx: click.Context, catalog_arg: str | None, state_arg: str | None, validate: Validation,
          on_bad_message: OnBadMessage, progress_mode: str, progress_interval: float,
@@ -129,24 +139,59 @@ def connector_options(func: F) -> F:
         click.option("--source", "source_cmd", default="source-stripe", show_default=True,
                      help="Source command (may contain arguments), e.g. --source 'python -m source_stripe'."),
         click.option("--source-config", help="Source config, a path or inline JSON. Default: built from "
-                     "STRIPE_API_KEY (and --stripe-base-url)."),
+                     "STRIPE_API_KEY (and --stripe-base-url). Example: --source-config examples/source.json"),
         click.option("--destination", "destination_cmd", default="destination-postgres", show_default=True,
-                     help="Destination command (may contain arguments)."),
+                     help="Destination command (may contain arguments), e.g. --destination "
+                          "'python -m destination_postgres'."),
         click.option("--destination-config", help="Destination config, a path or inline JSON. Default: built "
-                     "from DATABASE_URL (and --schema)."),
+                     "from DATABASE_URL (and --schema). Example: --destination-config "
+                     "examples/destination.json"),
         click.option("--stripe-base-url", envvar="STRIPE_BASE_URL", help="Stripe API base URL (e.g. an "
-                     "emulator); also STRIPE_BASE_URL. Overrides the source config's base_url."),
+                     "emulator); also STRIPE_BASE_URL. Overrides the source config's base_url. "
+                     "Example: --stripe-base-url http://127.0.0.1:12111"),
         click.option("--schema",
-                     help="Postgres schema of the tables; overrides the destination config's schema."),
+                     help="Postgres schema of the tables; overrides the destination config's schema. "
+                          "Example: --schema stripe"),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
+def state_file_options(func: F) -> F:
+    """Options shared by `sync` and `status`: where the state file is."""
+    options = [
+        click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Where the confirmed state is kept (and read when the destination cannot "
+                          "print its state), with the totals beside it. "
+                          "Default: ~/.local/state/stripe-sync/<sync id>.json ($STRIPE_SYNC_STATE_DIR). "
+                          "Example: --state-file ./stripe.state.json"),
+        click.option("--no-state-file", is_flag=True,
+                     help="Keep the confirmed state only in the destination (it needs a `state` command, as "
+                          "destination-postgres has); no totals across runs. Example: --no-state-file"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def choose_state_file(state_file: Path | None, no_state_file: bool, source_argv: list[str],
+                      destination_argv: list[str], src: dict, dst: dict) -> Path | None:
+    """The state file of this sync: the one given, none, or the default named by the sync's identity."""
+    if no_state_file:
+        if state_file is not None:
+            raise ConfigError("--state-file and --no-state-file exclude each other")
+        return None
+    if state_file is not None:
+        return state_file
+    ident = {"source": source_argv[-1:], "source_config": configs.identity(src),
+             "destination": destination_argv[-1:], "destination_config": configs.identity(dst)}
+    return default_state_dir() / f"{sync_id(ident)}.json"
+
+
 def build_configs(source_config: str | None, destination_config: str | None, stripe_base_url: str | None,
-                  schema: str | None) -> tuple[dict, dict]:
-    return (configs.source_config(source_config, os.environ, stripe_base_url),
+                  schema: str | None, max_requests_per_second: float | None = None) -> tuple[dict, dict]:
+    return (configs.source_config(source_config, os.environ, stripe_base_url, max_requests_per_second),
             configs.destination_config(destination_config, os.environ, schema))
 
 
@@ -154,36 +199,49 @@ def build_configs(source_config: str | None, destination_config: str | None, str
 @connector_options
 @click.option("--streams", help="Comma-separated streams to sync, e.g. --streams customers,charges "
               "(default: the source's default streams).")
-@click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where the confirmed state is kept (and read when the destination cannot "
-                   "print its state). "
-                   "Default: ~/.local/state/stripe-sync/<sync id>.json ($STRIPE_SYNC_STATE_DIR).")
-@click.option("--follow", is_flag=True, help="Keep running: the source's incremental mode (read --follow).")
+@click.option("--max-requests-per-second", type=click.FloatRange(min=0, min_open=True), metavar="N",
+              help="Requests per second the source may make (its config's max_requests_per_second). Default: "
+                   "the source's own. source-stripe's is about half of Stripe's limits: 50/s for live keys, "
+                   "12/s for test keys (Stripe allows 100/s and 25/s per account), so the account's other "
+                   "clients keep working; raise it when nothing else uses the key. "
+                   "Example: --max-requests-per-second 20")
+@state_file_options
+@click.option("--follow", is_flag=True, help="Keep running: the source's incremental mode (read --follow); "
+                                            "stop it with Ctrl-C. Example: --follow")
 @click.option("--source-timeout", type=float,
               help="Seconds without source output before it counts as hung and "
-              "is restarted. Default: 300 (off with --follow unless given).")
+              "is restarted. Default: 300 (off with --follow unless given). Example: --source-timeout 600")
 @click.option("--max-restarts", type=int, default=5, show_default=True,
-              help="Restarts in a row without confirmed progress before giving up.")
+              help="Restarts in a row without confirmed progress before giving up. "
+                   "Example: --max-restarts 10")
 @click.option("--poison-threshold", type=int, default=3, show_default=True,
-              help="The same failure this many times in a row ends the run.")
+              help="The same failure this many times in a row ends the run. Example: --poison-threshold 5")
 @click.option("--max-total-restarts", type=click.IntRange(min=0), default=50, show_default=True,
-              help="Restarts in one run, with progress or not, before giving up (a backstop; 0 = no cap).")
+              help="Restarts in one run, with progress or not, before giving up (a backstop; 0 = no cap). "
+                   "Example: --max-total-restarts 0")
 @click.option("--restart-delay", type=float, default=1.0, show_default=True,
-              help="First backoff delay in seconds (doubles each restart, with jitter).")
-@click.option("--max-restart-delay", type=float, default=60.0, show_default=True)
-@click.option("--validate", type=click.Choice(["envelope", "full"]), default="envelope", show_default=True)
+              help="First backoff delay in seconds (doubles each restart, with jitter). "
+                   "Example: --restart-delay 5")
+@click.option("--max-restart-delay", type=float, default=60.0, show_default=True,
+              help="Longest backoff delay between two source attempts, in seconds. "
+                   "Example: --max-restart-delay 300")
+@click.option("--validate", type=click.Choice(["envelope", "full"]), default="envelope", show_default=True,
+              help="Check the envelope of every source message, or validate every message fully against "
+                   "specs/ (slower). Example: --validate full")
 @click.option("--on-bad-message", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
-              help="A bad source line fails the attempt (then restarts), or is skipped and counted.")
+              help="A bad source line fails the attempt (then restarts), or is skipped and counted. "
+                   "Example: --on-bad-message skip")
 @click.option("--progress", "progress_mode", default="auto", show_default=True, callback=_progress_choice,
               metavar=PROGRESS_METAVAR,
               help="Human progress on stderr: a live view (live), quiet lines (plain) or nothing (none); "
                    "auto = live on a terminal, else plain. Example: --progress plain")
-@click.option("--progress-interval", type=float, default=1.0, show_default=True)
+@click.option("--progress-interval", type=float, default=1.0, show_default=True, help=PROGRESS_INTERVAL_HELP)
 @click.option("--output", type=click.Choice(["auto", "json", "none"]), default="auto", show_default=True,
               help="Protocol messages (progress, errors, eof) on stdout; auto = json unless "
-                   "stdout is a terminal.")
+                   "stdout is a terminal. Example: --output json > run.jsonl")
 def sync(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
-         stripe_base_url: str | None, schema: str | None, streams: str | None, state_file: Path | None,
+         stripe_base_url: str | None, schema: str | None, streams: str | None,
+         max_requests_per_second: float | None, state_file: Path | None, no_state_file: bool,
          follow: bool, source_timeout: float | None, max_restarts: int, poison_threshold: int,
          max_total_restarts: int, restart_delay: float, max_restart_delay: float, validate: Validation,
          on_bad_message: OnBadMessage,
@@ -193,13 +251,11 @@ def sync(source_cmd: str, source_config: str | None, destination_cmd: str, desti
     Example: STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/db engine sync --schema stripe
     """
     try:
-        src, dst = build_configs(source_config, destination_config, stripe_base_url, schema)
+        src, dst = build_configs(source_config, destination_config, stripe_base_url, schema,
+                                 max_requests_per_second)
         source_argv = resolve_command(source_cmd, "--source")
         destination_argv = resolve_command(destination_cmd, "--destination")
-        if state_file is None:
-            ident = {"source": source_argv[-1:], "source_config": configs.identity(src),
-                     "destination": destination_argv[-1:], "destination_config": configs.identity(dst)}
-            state_file = default_state_dir() / f"{sync_id(ident)}.json"
+        state_file = choose_state_file(state_file, no_state_file, source_argv, destination_argv, src, dst)
         options = SyncOptions(
             source_cmd=source_argv, source_config=src, destination_cmd=destination_argv,
             destination_config=dst,
@@ -238,3 +294,42 @@ def check(source_cmd: str, source_config: str | None, destination_cmd: str, dest
         usage_error(exc)
         return
     sys.exit(code)
+
+
+@main.command()
+@connector_options
+@state_file_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Words and a table per stream, or the same facts as one JSON object. "
+                   "Example: --format json")
+def status(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
+           stripe_base_url: str | None, schema: str | None, state_file: Path | None, no_state_file: bool,
+           fmt: str) -> None:
+    """The confirmed state of a sync in words: per stream the time range covered, whether it is complete,
+    when it last completed, rows and deleted rows; the last run; how current the events cursor is.
+
+    Each part comes from who knows it (docs/engine.md, "engine status"): the destination's `state` and
+    `stats`, the source's `describe`, the state file's totals. Same options as `engine sync`.
+
+    Example: STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/db engine status --schema stripe
+    """
+    try:
+        src, dst = build_configs(source_config, destination_config, stripe_base_url, schema)
+        source_argv = resolve_command(source_cmd, "--source")
+        destination_argv = resolve_command(destination_cmd, "--destination")
+        options = SyncOptions(source_cmd=source_argv, source_config=src, destination_cmd=destination_argv,
+                              destination_config=dst,
+                              state_file=choose_state_file(state_file, no_state_file, source_argv,
+                                                           destination_argv, src, dst))
+        report = gather(options, configs.identity(dst))
+    except ConfigError as exc:
+        usage_error(exc)
+        return
+    except ConnectorError as exc:
+        click.echo(redact_text(f"engine: error [{exc.code}]: {exc.message}"), err=True)
+        sys.exit(1)
+    if fmt == "json":
+        click.echo(dumps(report.to_dict()).decode())
+    else:
+        for line in report_lines(report):
+            click.echo(redact_text(line))

@@ -80,9 +80,10 @@ class Processor:
     """Validates, tracks and forwards one source's lines; see the module docstring."""
 
     def __init__(self, options: PipeOptions, sink: Sink, view: View | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, start: float | None = None):
+        """`start`: when the run began on `clock` (default now): progress counts elapsed time from it."""
         self.options, self.sink, self.view, self.clock = options, sink, view or NoView(), clock
-        self.tracker = Tracker(_ms(clock))
+        self.tracker = Tracker(int((clock() if start is None else start) * 1000))
         self._streams = self.tracker.streams  # hot path shortcuts
         self._data = sink.data
         self.validator = MessageValidator(full=True) if options.validate == "full" else None

@@ -58,7 +58,7 @@ class SyncRun:
             state = self.known_state = self._load_state(destination_config)
             totals = self.store.load_totals() if self.store is not None else Totals()
             if totals.sync_complete:
-                totals = Totals()
+                totals = totals.restarted()
             totals.runs += 1
             catalog = self._catalog_for_streams(source_config)
             return Session(self.options, self.output, self.store, self.stopping, source_config,
