@@ -139,7 +139,7 @@ def connector_options(func: F) -> F:
         click.option("--source", "source_cmd", default="source-stripe", show_default=True,
                      help="Source command (may contain arguments), e.g. --source 'python -m source_stripe'."),
         click.option("--source-config", help="Source config, a path or inline JSON. Default: built from "
-                     "STRIPE_API_KEY (and --stripe-base-url). Example: --source-config examples/source.json"),
+                     "STRIPE_API_KEY (and --stripe-base-url). Example: --source-config examples/source-emulator.json"),
         click.option("--destination", "destination_cmd", default="destination-postgres", show_default=True,
                      help="Destination command (may contain arguments), e.g. --destination "
                           "'python -m destination_postgres'."),

@@ -75,7 +75,9 @@ class SyncRun:
     def _load_state(self, destination_config: ArgFile) -> dict:
         supported, state = destination_state(self.options.destination_cmd, destination_config)
         if supported:
-            self.output.view.event("loaded the confirmed state from the destination")
+            has_state = bool(state and ((state.get("streams") or {}) or state.get("global") is not None))
+            self.output.view.event("loaded the confirmed state from the destination" if has_state else
+                                   "no confirmed state in the destination yet: a full sync")
             return state or protocol_state.empty()
         file_state = self.store.load() if self.store is not None else None
         if file_state is not None:
