@@ -63,7 +63,8 @@ def usage_error(exc: ConfigError) -> None:
 
 @click.group(invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.version_option(package_name="stripe-sync", prog_name="engine")
+@click.version_option(package_name="stripe-sync", prog_name="engine",
+                      help="Show the version and exit. Example: --version")
 @click.option("--catalog", "catalog_arg",
               help="Catalog of the streams to pass (path or inline JSON); default: "
               "the catalog message the source emits first. Example: --catalog catalog.json")
@@ -139,7 +140,8 @@ def connector_options(func: F) -> F:
         click.option("--source", "source_cmd", default="source-stripe", show_default=True,
                      help="Source command (may contain arguments), e.g. --source 'python -m source_stripe'."),
         click.option("--source-config", help="Source config, a path or inline JSON. Default: built from "
-                     "STRIPE_API_KEY (and --stripe-base-url). Example: --source-config examples/source-emulator.json"),
+                     "STRIPE_API_KEY (and --stripe-base-url). "
+                     "Example: --source-config examples/source-emulator.json"),
         click.option("--destination", "destination_cmd", default="destination-postgres", show_default=True,
                      help="Destination command (may contain arguments), e.g. --destination "
                           "'python -m destination_postgres'."),

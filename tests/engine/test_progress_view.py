@@ -183,3 +183,8 @@ def test_event_filter_shows_a_message_once_even_for_other_streams():
     assert f.admit("cards: other", "info") and not f.admit("issuing_cards: other", "info")
     assert f.repeated() == 2
     assert error_text({"code": "x", "stream": "s", "message": "s: boom"}) == "[x] s: boom"
+
+
+def test_before_the_catalog_the_header_says_so_rather_than_zero_of_zero_streams():
+    lines = [line.text for line in frame(build({"elapsed_ms": 900, "record_count": 0, "streams": {}}), 10)]
+    assert lines == ["elapsed 0.9s  records 0 (0.0/s)", "waiting for the source's catalog"]
