@@ -8,7 +8,7 @@ aggregate state as one JSON line so a shell pipeline can resume:
 from __future__ import annotations
 
 from contextlib import contextmanager
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import click
 
@@ -68,19 +68,19 @@ CONNECTOR = Connector(
 main = build_connector_cli(CONNECTOR)
 
 
-@main.command(help="Print the last committed aggregate state {\"streams\": {...}, \"global\": ...} as one "
-                   "JSON line.\n\nExample: source-stripe read --config src.json --state "
-                   "\"$(destination-postgres state --config dst.json)\"")
-@click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
-@click.pass_context
-def state(ctx: click.Context, config_arg: str) -> None:
-    run_messages(lambda: [read_state(load_config(config_arg, CONFIG_SCHEMA))], ctx.obj["debug"], NAME)
+def json_command(name: str, help_text: str, read: Callable[[dict], dict]) -> None:
+    """A command that prints one JSON object read from the database (`state`, `stats`)."""
+    @main.command(name, help=help_text)
+    @click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
+    @click.pass_context
+    def command(ctx: click.Context, config_arg: str) -> None:
+        run_messages(lambda: [read(load_config(config_arg, CONFIG_SCHEMA))], ctx.obj["debug"], NAME)
 
 
-@main.command(help="Print per stream the live rows, deleted rows, the last write and the last committed "
-                   "checkpoint (Unix seconds) as one JSON line {\"schema\": ..., \"streams\": {...}}; "
-                   "`engine status` shows them.\n\nExample: destination-postgres stats --config dst.json")
-@click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
-@click.pass_context
-def stats(ctx: click.Context, config_arg: str) -> None:
-    run_messages(lambda: [read_stats(load_config(config_arg, CONFIG_SCHEMA))], ctx.obj["debug"], NAME)
+json_command("state", "Print the last committed aggregate state {\"streams\": {...}, \"global\": ...} as one "
+             "JSON line.\n\nExample: source-stripe read --config src.json --state "
+             "\"$(destination-postgres state --config dst.json)\"", read_state)
+json_command("stats", "Print per stream the live rows, deleted rows, the last write and the last committed "
+             "checkpoint (Unix seconds) as one JSON line {\"schema\": ..., \"streams\": {...}}; "
+             "`engine status` shows them.\n\nExample: destination-postgres stats --config dst.json",
+             read_stats)

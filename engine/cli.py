@@ -49,7 +49,15 @@ def _progress_choice(_ctx: click.Context, _param: click.Parameter, value: str) -
     return value
 
 
-PROGRESS_METAVAR = "[" + "|".join(PROGRESS_MODES) + "]"
+def progress_option(auto_fallback: str) -> Callable[[F], F]:
+    """`--progress` of pipe mode and `engine sync` (they differ in what `auto` means off a terminal)."""
+    return click.option("--progress", "progress_mode", default="auto", show_default=True,
+                        callback=_progress_choice, metavar="[" + "|".join(PROGRESS_MODES) + "]",
+                        help="Human progress on stderr: a live view (live), quiet lines (plain) or nothing "
+                             f"(none); auto = live on a terminal, else {auto_fallback}. "
+                             "Example: --progress plain")
+
+
 PROGRESS_INTERVAL_HELP = ("Seconds between periodic progress traces on stdout (a status change emits one at "
                           "once). Example: --progress-interval 5")
 
@@ -76,10 +84,7 @@ def usage_error(exc: ConfigError) -> None:
 @click.option("--on-bad-message", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
               help="Stop at the first bad line with a failed eof, or skip bad lines and count them. "
                    "Example: --on-bad-message skip")
-@click.option("--progress", "progress_mode", default="auto", show_default=True, callback=_progress_choice,
-              metavar=PROGRESS_METAVAR,
-              help="Human progress on stderr: a live view (live), quiet lines (plain) or nothing (none); "
-                   "auto = live on a terminal, else none. Example: --progress plain")
+@progress_option("none")
 @click.option("--progress-interval", type=float, default=1.0, show_default=True,
               help=PROGRESS_INTERVAL_HELP)
 @click.option("--max-line-bytes", type=int, default=DEFAULT_MAX_LINE_BYTES, show_default=True,
@@ -233,10 +238,7 @@ def build_configs(source_config: str | None, destination_config: str | None, str
 @click.option("--on-bad-message", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
               help="A bad source line fails the attempt (then restarts), or is skipped and counted. "
                    "Example: --on-bad-message skip")
-@click.option("--progress", "progress_mode", default="auto", show_default=True, callback=_progress_choice,
-              metavar=PROGRESS_METAVAR,
-              help="Human progress on stderr: a live view (live), quiet lines (plain) or nothing (none); "
-                   "auto = live on a terminal, else plain. Example: --progress plain")
+@progress_option("plain")
 @click.option("--progress-interval", type=float, default=1.0, show_default=True, help=PROGRESS_INTERVAL_HELP)
 @click.option("--output", type=click.Choice(["auto", "json", "none"]), default="auto", show_default=True,
               help="Protocol messages (progress, errors, eof) on stdout; auto = json unless "
