@@ -160,6 +160,11 @@ def connector_options(func: F) -> F:
                      help="Postgres schema of the tables; overrides the destination config's schema. "
                           "Example: --schema stripe"),
     ]
+    return stacked(options, func)
+
+
+def stacked(options: list[Callable[[Any], Any]], func: F) -> F:
+    """`func` decorated with `options`, the first one shown first in --help."""
     for option in reversed(options):
         func = option(func)
     return func
@@ -177,9 +182,7 @@ def state_file_options(func: F) -> F:
                      help="Keep the confirmed state only in the destination (it needs a `state` command, as "
                           "destination-postgres has); no totals across runs. Example: --no-state-file"),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return stacked(options, func)
 
 
 def choose_state_file(state_file: Path | None, no_state_file: bool, source_argv: list[str],

@@ -9,6 +9,7 @@ so `engine sync`, a worker or a server (docs/architecture.md) show the same prog
 """
 from __future__ import annotations
 
+import os
 from typing import Protocol, TextIO
 
 PROGRESS_MODES = ("auto", "live", "plain", "none")  # `tty` is still accepted for `live` (its old name)
@@ -34,15 +35,17 @@ class NoView:
 
 
 def resolve_mode(mode: str, out: TextIO, auto_fallback: str = "none") -> str:
-    """`live`, `plain` or `none` for a `--progress` value: `auto` is live on a terminal, else the fallback."""
+    """`live`, `plain` or `none` for a `--progress` value: `auto` is live on a terminal (not TERM=dumb),
+    else the fallback."""
     if mode == "tty":
         return "live"
     if mode != "auto":
         return mode
     try:
-        return "live" if out.isatty() else auto_fallback
+        terminal = out.isatty() and os.environ.get("TERM") != "dumb"  # a dumb terminal cannot redraw
     except (AttributeError, ValueError):
-        return auto_fallback
+        terminal = False
+    return "live" if terminal else auto_fallback
 
 
 def make_view(mode: str, out: TextIO, auto_fallback: str = "none", plain_interval: float = 10.0) -> View:

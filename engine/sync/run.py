@@ -79,6 +79,9 @@ class SyncRun:
             self.output.view.event("loaded the confirmed state from the destination" if has_state else
                                    "no confirmed state in the destination yet: a full sync")
             return state or protocol_state.empty()
+        if self.store is None:
+            self.output.event("the destination has no `state` command and there is no state file "
+                              "(--no-state-file): this run starts from the beginning", "warn")
         file_state = self.store.load() if self.store is not None else None
         if file_state is not None:
             self.output.view.event(f"loaded the confirmed state from {self.options.state_file}")
