@@ -42,7 +42,8 @@ CONNECTOR = Connector(
     read_options=[click.Option(["--follow"], is_flag=True, default=False,
                                help="After the backfill keep polling /v1/events (every "
                                     "events_poll_interval_s) until SIGINT/SIGTERM, checkpointing as it "
-                                    "goes; exits 0 on the signal. Example: --follow")],
+                                    "goes; exits 0 on the signal. SIGUSR1 polls at once. Example: --follow")],
+    wake_signal=source.WAKE_SIGNAL.name,
     help="Read a Stripe account as JSON-lines protocol messages (records, states, traces).\n\n"
          "Example: source-stripe read --config src.json | engine | destination-postgres write "
          "--config dst.json",
