@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from engine.adapters import airbyte
+from tests.engine.conftest import child_env
 from tests.third_party.conftest import (
     bin_dir, destination_state, engine_sync, primary_key, table_ids, wrapper)
-from tests.third_party.connectors import FAKER
+from tests.third_party.connectors import FAKER, TARGET_JSONL
 
 STREAMS = ["products", "users", "purchases"]
 # always_updated false: a stream whose state has updated_at emits nothing more (source_faker/streams.py)
@@ -127,3 +128,22 @@ def test_a_bad_config_is_a_permanent_global_error_naming_the_connector(faker, tm
     assert "cannot list the source's streams" in result.stderr and "source-faker" in result.stderr
     assert result.errors()[-1]["code"] == "invalid_config"
     assert "'abc' is not of type 'integer'" in result.stderr
+
+
+def test_engine_check_with_foreign_connectors(faker, tmp_path):
+    target = bin_dir(TARGET_JSONL) / "target-jsonl"
+
+    def check(config: dict) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "engine", "check", "--source", str(faker),
+                               "--source-protocol", "airbyte", "--source-config", json.dumps(config),
+                               "--destination", str(target), "--destination-protocol", "singer",
+                               "--destination-config", "{}"],
+                              capture_output=True, cwd=tmp_path, env=child_env(), timeout=120)
+
+    good = check(CONFIG)
+    assert good.returncode == 0, good.stderr
+    assert "source: OK - the airbyte source 'source-faker': SUCCEEDED" in good.stderr.decode()
+    assert "not checked (Singer targets have no check command)" in good.stderr.decode()
+    bad = check({"count": "abc"})
+    assert bad.returncode == 1 and "source: FAILED" in bad.stderr.decode()
+    assert "verdict: NOT ready" in bad.stderr.decode()
