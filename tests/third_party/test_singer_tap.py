@@ -37,6 +37,8 @@ def tap_sync(tap, emulator, tmp_path, pg_url, schema):
 def test_tap_stripe_into_postgres_resumes_from_its_own_state(tap, emulator, tmp_path, pg_url, pg_schema):
     first = tap_sync(tap, emulator, tmp_path, pg_url, pg_schema)
     assert first.code == 0, first.stderr
+    # its client_secret reached it through an in-memory file only: nothing printed shows it
+    assert emulator.api_key not in first.stderr and emulator.api_key not in json.dumps(first.messages)
     assert first.eof["status"] == "succeeded"
     for stream in STREAMS:
         live = sorted(o["id"] for o in emulator.dump(stream)["objects"])
