@@ -76,6 +76,12 @@ def connector_name(argv: list[str]) -> str:
     return name
 
 
+def who(role: str, protocol: str, argv: list[str]) -> str:
+    """How messages name a connector: `the source` for ours, `the airbyte source 'source-faker'` for a
+    foreign one (its protocol and command)."""
+    return f"the {role}" if protocol == "native" else f"the {protocol} {role} {connector_name(argv)!r}"
+
+
 def obj(value: Any, key: str, what: str) -> dict:
     """`value[key]` when it is an object, else ForeignMessageError saying `what` lacks it."""
     inner = value.get(key) if isinstance(value, dict) else None

@@ -62,7 +62,7 @@ class SourceProtocol:
 
     def discovered(self, stdout: bytes, who: str) -> tuple[dict | None, list[dict]]:
         """Our catalog payload from what `discover` printed (None: no catalog in it), and all it printed
-        as our messages (its errors explain a failure)."""
+        as our messages (its errors explain a failure; for `check`, its connection status)."""
         translator = self.translator(who, [])
         ours: list[dict] = []
         for msg in _file_lines(stdout):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from engine.adapters.base import SourceTranslator, as_lines, connector_name, translate_lines
+from engine.adapters.base import SourceTranslator, as_lines, translate_lines, who
 from engine.processor import Processor, Signal
 from engine.sync.children import ArgFile, Child
 from engine.sync.destination import Destination, DestinationGone
@@ -109,8 +109,7 @@ class SourceAttempt:
         proto = self.options.source_protocol
         catalog = self.streams.for_source(self.processor.catalog)
         names = [s["name"] for s in catalog["streams"]] if catalog is not None else []
-        self.who = (f"the {proto.name} source {connector_name(self.options.source_cmd)!r}" if proto.foreign
-                    else "the source")
+        self.who = who("source", proto.name, self.options.source_cmd)
         translator = proto.translator(self.who, names)
         files = [source_config]
         self.destination.confirmations.begin_generation(self.generation)

@@ -11,9 +11,8 @@ import sys
 import threading
 from typing import BinaryIO
 
-from engine.adapters import airbyte
-from engine.adapters.base import ForeignMessageError, connector_name
-from engine.adapters.protocols import SingerSource
+from engine.adapters.base import who
+from engine.adapters.protocols import AirbyteSource, SingerSource
 from engine.sync.children import ArgFile, ChildResult, describe_failure, run_child
 from protocol import messages
 from protocol.jsonio import MessageWriter
@@ -36,27 +35,21 @@ def connector_verdict(role: str, result: ChildResult) -> tuple[bool, str]:
 def foreign_check(role: str, protocol: str, argv: list[str], config: ArgFile, timeout: float) -> ChildResult:
     """`check` of an Airbyte connector (its output translated), `--discover` of a Singer tap; a Singer
     target has no command to check with, which the result says."""
-    who = f"the {protocol} {role} {connector_name(argv)!r}"
+    name = who(role, protocol, argv)
     if protocol == "singer" and role == "destination":
         return ChildResult(0, [messages.connection_status(
-            "succeeded", f"{who}: not checked (Singer targets have no check command)")], "")
+            "succeeded", f"{name}: not checked (Singer targets have no check command)")], "")
     if protocol == "singer":
-        result = run_child(role, argv + ["--config", config.path, "--discover"], [config], timeout)
-        catalog, _ = SingerSource().discovered(result.stdout, who)
+        tap = SingerSource()
+        result = run_child(role, tap.discover_argv(argv, config.path), [config], timeout)
+        catalog, _ = tap.discovered(result.stdout, name)
         ok = result.code == 0 and catalog is not None
-        text = f"{who}: discover listed {len(catalog['streams'])} stream(s)" if catalog else \
-            f"{who}: discover failed"
+        text = f"{name}: discover listed {len(catalog['streams'])} stream(s)" if catalog else \
+            f"{name}: discover failed"
         result.messages = [messages.connection_status("succeeded" if ok else "failed", text)]
         return result
     result = run_child(role, argv + ["check", "--config", config.path], [config], timeout)
-    translator = airbyte.SourceTranslator(who)
-    ours: list[dict] = []
-    for msg in result.messages:
-        try:
-            ours += translator.translate(msg)
-        except ForeignMessageError:
-            continue
-    result.messages = ours
+    _, result.messages = AirbyteSource().discovered(result.stdout, name)  # its output, translated
     return result
 
 

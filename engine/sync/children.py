@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.adapters.base import connector_name
+from engine.adapters.base import who
 from engine.adapters.protocols import SourceProtocol
 from engine.sync.outcome import exit_text
 from protocol.errors import ConfigError, ConnectorError
@@ -229,12 +229,12 @@ def discover(argv: list[str], config: ArgFile, protocol: SourceProtocol | None =
     """The catalog payload from `<source> discover --config C` (or the command form of the source's
     protocol, its output translated to ours)."""
     protocol = protocol or SourceProtocol()
-    who = f"the {protocol.name} source {connector_name(argv)!r}" if protocol.foreign else "the source"
+    name = who("source", protocol.name, argv)
     result = run_child("source", protocol.discover_argv(argv, config.path), [config])
-    catalog, result.messages = protocol.discovered(result.stdout, who)
+    catalog, result.messages = protocol.discovered(result.stdout, name)
     if result.code != 0 or catalog is None or not isinstance(catalog.get("streams"), list):
         raise child_error(result, "source_failed",
-                          "cannot list the source's streams: " + describe_failure(f"`{who} discover`",
+                          "cannot list the source's streams: " + describe_failure(f"`{name} discover`",
                                                                                   result))
     return catalog
 

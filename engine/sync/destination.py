@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from engine.adapters.base import DestinationTranslator, as_lines, connector_name
+from engine.adapters.base import DestinationTranslator, as_lines, who
 from engine.adapters.protocols import DestinationProtocol
 from engine.sync.children import ArgFile, Child
 from engine.sync.confirmations import Confirmations
@@ -71,8 +71,7 @@ class Destination:
         self.confirmations, self.output = confirmations, output
         protocol = protocol or DestinationProtocol()
         # how messages name it: a foreign destination by its protocol and command
-        self.who = f"the {protocol.name} destination {connector_name(argv)!r}" if protocol.foreign \
-            else "the destination"
+        self.who = who("destination", protocol.name, argv)
         translator = protocol.translator(self.who)
         self.translator = LockedTranslator(translator) if translator is not None else None
         files = [config]

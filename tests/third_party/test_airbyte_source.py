@@ -133,17 +133,11 @@ def test_a_bad_config_is_a_permanent_global_error_naming_the_connector(faker, tm
 def test_engine_check_with_foreign_connectors(faker, tmp_path):
     target = bin_dir(TARGET_JSONL) / "target-jsonl"
 
-    def check(config: dict) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "engine", "check", "--source", str(faker),
-                               "--source-protocol", "airbyte", "--source-config", json.dumps(config),
-                               "--destination", str(target), "--destination-protocol", "singer",
-                               "--destination-config", "{}"],
-                              capture_output=True, cwd=tmp_path, env=child_env(), timeout=120)
-
-    good = check(CONFIG)
+    good = subprocess.run([sys.executable, "-m", "engine", "check", "--source", str(faker),
+                           "--source-protocol", "airbyte", "--source-config", json.dumps(CONFIG),
+                           "--destination", str(target), "--destination-protocol", "singer",
+                           "--destination-config", "{}"],
+                          capture_output=True, cwd=tmp_path, env=child_env(), timeout=120)
     assert good.returncode == 0, good.stderr
     assert "source: OK - the airbyte source 'source-faker': SUCCEEDED" in good.stderr.decode()
     assert "not checked (Singer targets have no check command)" in good.stderr.decode()
-    bad = check({"count": "abc"})
-    assert bad.returncode == 1 and "source: FAILED" in bad.stderr.decode()
-    assert "verdict: NOT ready" in bad.stderr.decode()
