@@ -182,10 +182,6 @@ def error_payload(err: dict, who: str, role: str = "source") -> dict:
     return messages.error_payload("transient", code, text, retryable=True)
 
 
-def _trace_error(trace: dict, who: str) -> dict:
-    return obj(trace, "error", "ERROR trace")
-
-
 # ---- source -> ours -------------------------------------------------------------------------------------
 class SourceTranslator:
     """One Airbyte source `read` (or `discover`/`check`/`spec`) translated to our messages."""
@@ -217,7 +213,7 @@ class SourceTranslator:
             return [{"type": "catalog", "catalog": to_catalog(obj(msg, "catalog", "CATALOG"))}]
         if kind == "SPEC":
             spec = obj(msg, "spec", "SPEC")
-            return [messages.spec(self.who, str(spec.get("protocol_version") or "airbyte"),
+            return [messages.spec(self.who, "unknown",  # an Airbyte SPEC has no connector version
                                   mark_secrets(spec.get("connectionSpecification") or {}))]
         if kind == "CONNECTION_STATUS":
             status = obj(msg, "connectionStatus", "CONNECTION_STATUS")
@@ -251,7 +247,7 @@ class SourceTranslator:
                 return [_status(stream, "complete", at)]
             return []  # RUNNING (its rate-limit reasons are not ours to act on)
         if kind == "ERROR":
-            payload = error_payload(_trace_error(trace, self.who), self.who)
+            payload = error_payload(obj(trace, "error", "ERROR trace"), self.who)
             if payload["scope"] == "stream":
                 self.stream_errors.add(payload["stream"])
                 self.incomplete.discard(payload["stream"])

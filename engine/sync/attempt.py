@@ -103,13 +103,12 @@ class SourceAttempt:
         self.generation, self.options, self.processor, self.lines = generation, options, processor, lines
         self.destination, self.output, self.streams = destination, output, streams
         self.stopping, self.tick = stopping, tick
-        self.who = "the source"  # how messages name it (a foreign source by protocol and command)
+        self.who = who("source", options.source_protocol.name, options.source_cmd)  # in messages
 
     def run(self, source_config: ArgFile, state: dict) -> Failure | None:
         proto = self.options.source_protocol
         catalog = self.streams.for_source(self.processor.catalog)
         names = [s["name"] for s in catalog["streams"]] if catalog is not None else []
-        self.who = who("source", proto.name, self.options.source_cmd)
         translator = proto.translator(self.who, names)
         files = [source_config]
         self.destination.confirmations.begin_generation(self.generation)
