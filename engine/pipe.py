@@ -38,6 +38,9 @@ class WriterSink:
         # records: straight into the buffered stream (the hot path)
         self.data: Callable[[bytes], object] = writer.stream.write
 
+    def catalog(self, raw: bytes, payload: dict) -> None:
+        self.writer.stream.write(raw)
+
     def state(self, raw: bytes, payload: dict) -> None:
         self.writer.stream.write(raw)
         self.writer.flush()
@@ -63,6 +66,9 @@ class ForeignSink:
     def _send(self, msgs: list[dict]) -> None:
         for msg in msgs:  # data goes out as it came (not redacted), like ours
             self.writer.stream.write(dumps_line(msg))
+
+    def catalog(self, raw: bytes, payload: dict) -> None:
+        self._send(self.translator.data({"type": "catalog", "catalog": payload}))
 
     def state(self, raw: bytes, payload: dict) -> None:
         self._send(self.translator.data({"type": "state", "state": payload}))
