@@ -2,9 +2,10 @@
 
 A connector is plain functions in a `Connector` value (no base class): `check` returns a success message
 or raises `ConnectorError`; `discover` returns catalog streams; `read` yields messages for a `ReadRequest`;
-`write` yields messages (echoed states, errors, logs) for a `WriteRequest`. Both requests carry `log`:
-a `log` message written at once from any thread, for what happens while nothing can be yielded (a
-retry's backoff); it is not ordered with the yielded messages. Library callers get a no-op.
+`write` yields messages (echoed states, errors, logs) for a `WriteRequest`; the optional `describe`
+says in words what a state of the source covers (no network). Both requests carry `log`: a `log`
+message written at once from any thread, for what happens while nothing can be yielded (a retry's
+backoff); it is not ordered with the yielded messages. Library callers get a no-op.
 """
 from __future__ import annotations
 
@@ -52,6 +53,12 @@ class Connector:
     read: Callable[[ReadRequest], Iterable[dict]] | None = None
     write: Callable[[WriteRequest], Iterable[dict]] | None = None
     state_schema: dict | None = None
+    # a source's own words about a state it made (the optional `describe` command, docs/protocol.md):
+    # (config, aggregate state) -> {"streams": {name: {...}}, "global": {...} | None}
+    describe: Callable[[dict, dict], dict] | None = None
     read_options: list[click.Option] = field(default_factory=list)
     write_options: list[click.Option] = field(default_factory=list)
     help: str = ""
+    # a source whose `read --follow` takes this signal as "look for changes now" (docs/protocol.md, "Waking
+    # a following source"); its handler must be installed before the catalog is written
+    wake_signal: str | None = None

@@ -1,12 +1,14 @@
 """`engine sync` as a library: `SyncRun(options, out, view).run()` -> exit code (docs/engine.md).
 
 A CLI, a worker or a server runs the same code: `out` is where protocol messages go (None: nowhere),
-`view` shows progress, `report` takes the human summary lines (stderr for the CLI), and `stop(signum)`
-ends the run cleanly from any thread (a second call stops waiting for the destination). Only
+`view` shows progress, `report` takes the human summary lines (stderr for the CLI), `stop(signum)`
+ends the run cleanly from any thread (a second call stops waiting for the destination), and `wake()`
+asks a following source to look for changes now (docs/protocol.md, "Waking a following source"). Only
 `run_sync`, for the CLI, installs SIGINT/SIGTERM handlers.
 
 One run: load the confirmed state (`<destination> state` when it has that command, else the state
-file), resolve `--streams` with `<source> discover`, then hand over to a `Session` (`session.py`):
+file), resolve `--streams` with `<source> discover` (a foreign source, or a destination that takes the
+catalog on its command line, always discovers first), then hand over to a `Session` (`session.py`):
 the destination's `write`, then source attempts one after another until one finishes. A run that fails
 before any source started (state not loadable, discover failed, a connector that cannot start) still
 ends with the error and `eof` (`failed`, `has_more` true, the last known state: `early_failure`).
@@ -18,10 +20,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, BinaryIO
 
+from engine.adapters.protocols import SingerSource
 from engine.progress_view import View
-from engine.sync.children import ArgFile, destination_state, discover
+from engine.sync.children import ArgFile, destination_state, discover, singer_catalog_flag
 from engine.sync.options import SyncOptions
 from engine.sync.output import RunOutput
 from engine.sync.session import Session, Stop
@@ -45,10 +49,16 @@ class SyncRun:
         self.stopping = Stop()
         self.start = time.monotonic()
         self.known_state: dict | None = None  # the confirmed state loaded at the start
+        self.session: Session | None = None
 
     def stop(self, signum: int = signal.SIGTERM, _frame: Any = None) -> None:
         """Stop the run cleanly (also usable as a signal handler)."""
         self.stopping.request(signum)
+
+    def wake(self) -> bool:
+        """Send the source its wake signal (any thread); False when there is no source to wake now."""
+        session = self.session
+        return session is not None and session.wake()
 
     def run(self) -> int:
         """The whole run; returns its exit code. Raises ConfigError for usage errors (exit code 2)."""
@@ -58,12 +68,12 @@ class SyncRun:
             state = self.known_state = self._load_state(destination_config)
             totals = self.store.load_totals() if self.store is not None else Totals()
             if totals.sync_complete:
-                totals = Totals()
+                totals = totals.restarted()
             totals.runs += 1
-            catalog = self._catalog_for_streams(source_config)
-            return Session(self.options, self.output, self.store, self.stopping, source_config,
-                           destination_config,
-                           state, totals, catalog, self.report, self.start).run()
+            catalog = self._catalog(source_config)
+            self.session = Session(self.options, self.output, self.store, self.stopping, source_config,
+                                   destination_config, state, totals, catalog, self.report, self.start)
+            return self.session.run()
         except ConfigError:
             raise
         except ConnectorError as exc:
@@ -73,25 +83,41 @@ class SyncRun:
             destination_config.close()
 
     def _load_state(self, destination_config: ArgFile) -> dict:
-        supported, state = destination_state(self.options.destination_cmd, destination_config)
+        # a foreign destination has no `state` command: its confirmed state lives in the state file
+        supported, state = (False, None) if self.options.destination_protocol.foreign else \
+            destination_state(self.options.destination_cmd, destination_config)
         if supported:
-            self.output.view.event("loaded the confirmed state from the destination")
+            has_state = bool(state and ((state.get("streams") or {}) or state.get("global") is not None))
+            self.output.view.event("loaded the confirmed state from the destination" if has_state else
+                                   "no confirmed state in the destination yet: a full sync")
             return state or protocol_state.empty()
+        if self.store is None:
+            self.output.event("the destination has no `state` command and there is no state file "
+                              "(--no-state-file): this run starts from the beginning", "warn")
         file_state = self.store.load() if self.store is not None else None
         if file_state is not None:
             self.output.view.event(f"loaded the confirmed state from {self.options.state_file}")
         return file_state or protocol_state.empty()
 
-    def _catalog_for_streams(self, source_config: ArgFile) -> dict | None:
-        if not self.options.streams:
+    def _catalog(self, source_config: ArgFile) -> dict | None:
+        """The catalog known before the source runs: discovered for `--streams`, for a foreign source
+        (its catalog is how its streams are chosen) and for a destination that takes it on its command
+        line; None otherwise (the source's own first message)."""
+        options, proto = self.options, self.options.source_protocol
+        if not (options.streams or proto.foreign or options.destination_protocol.needs_catalog):
             return None
-        catalog = discover(self.options.source_cmd, source_config)
+        if isinstance(proto, SingerSource):
+            self.options = options = replace(options, source_protocol=replace(
+                proto, catalog_flag=singer_catalog_flag(options.source_cmd)))
+        catalog = discover(options.source_cmd, source_config, options.source_protocol)
+        if not options.streams:
+            return catalog
         by_name = {s.get("name"): s for s in catalog["streams"] if isinstance(s, dict)}
-        unknown = [n for n in self.options.streams if n not in by_name]
+        unknown = [n for n in options.streams if n not in by_name]
         if unknown:
             raise ConfigError(f"--streams: unknown stream(s) {', '.join(unknown)}",
                               hint=f"available: {', '.join(sorted(str(n) for n in by_name))}")
-        return {"streams": [by_name[n] for n in self.options.streams]}
+        return {"streams": [by_name[n] for n in options.streams]}
 
     def early_failure(self, exc: ConnectorError) -> int:
         """End a run that failed before the sync proper (no destination writer, no Processor yet): the

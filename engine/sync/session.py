@@ -33,6 +33,7 @@ from engine.sync.output import RunOutput
 from engine.sync.restart import Failure, History, decide, destination_failure
 from engine.sync.state_store import StateStore, Totals
 from protocol import messages
+from protocol.lifecycle import COMPLETE
 from protocol.state import StateKey
 
 TOTALS_SAVE_SECONDS = 5.0
@@ -63,16 +64,18 @@ class Session:
         self.generation = 0
         self.restarts = 0
         self.final_error: tuple[str, str, bool] | None = None  # code, message, retryable
-        self.streams = Streams(explicit=bool(options.streams))
+        # a foreign source always gets a catalog: it is how its streams are chosen
+        self.streams = Streams(explicit=bool(options.streams) or options.source_protocol.foreign)
         self.lines = SourceLines()
         self.confirmations = Confirmations(state, store, output.notify)
         self.destination = Destination(options.destination_cmd, destination_config,
-                                       self.confirmations, output)
+                                       self.confirmations, output, options.destination_protocol, catalog)
         pipe_options = dataclasses.replace(options.pipe, catalog=None, state=state)
         sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records)
-        self.processor = Processor(pipe_options, sink, output.view)
+        self.processor = Processor(pipe_options, sink, output.view, start=start)
         self.processor.extra = self._progress_extra
         self._catalog = catalog
+        self.attempt: SourceAttempt | None = None  # the one running now
         self._next_tick = 0.0
         self._last_totals_save = time.monotonic()
 
@@ -81,6 +84,10 @@ class Session:
 
     def stopping(self) -> bool:
         return self.stop.signal is not None or self.destination.failure is not None
+
+    def wake(self) -> bool:
+        attempt = self.attempt
+        return attempt is not None and attempt.wake()
 
     # ---- the run -----------------------------------------------------------------------------------
     def run(self) -> int:
@@ -120,7 +127,7 @@ class Session:
                     return "config"
                 return "destination" if gone else "failed"
             self.restarts += 1
-            what = "the destination" if gone else f"source attempt {self.generation}"
+            what = self.destination.who if gone else f"source attempt {self.generation}"
             self.output.event(f"{what} failed: {failure.message}; restarting {'both' if gone else 'it'} from "
                               f"the last confirmed state in {decision.delay:.1f}s", "warn")
             if not self._sleep(decision.delay):
@@ -146,9 +153,11 @@ class Session:
             self.confirmations.begin_generation(self.generation)
             return self._destination_failure()
         state, _ = self.confirmations.snapshot()
-        attempt = SourceAttempt(self.generation, self.options, self.processor, self.lines, self.destination,
-                                self.output, self.streams, self.stopping, self.tick)
+        attempt = self.attempt = SourceAttempt(self.generation, self.options, self.processor, self.lines,
+                                               self.destination, self.output, self.streams, self.stopping,
+                                               self.tick)
         failure = attempt.run(self.source_config, state)
+        self.attempt = None
         if self.stop.signal is not None:
             return None
         if self.destination.failure is not None:
@@ -161,20 +170,27 @@ class Session:
         destination = self.destination
         code = destination.close(self.options.destination_timeout, lambda: self.stop.hard)
         if code != 0 and destination.failure is None:
-            destination.gone(f"the destination {exit_text(code)}")
+            destination.gone(f"{destination.who} {exit_text(code)}")
         if destination.failure is not None:
             return self._destination_failure()
         unconfirmed = destination.unconfirmed()
-        if unconfirmed > 0:
+        if unconfirmed > 0 and self.options.destination_protocol.foreign:
+            # A Singer target prints a state only after a flush that follows it, and exits 0 once it has
+            # written everything: its rows are there, only the confirmed state lags (docs/third-party.md).
+            self.output.event(f"{destination.who} exited 0 without printing its last {unconfirmed} "
+                              "state(s); the confirmed state is the last one it printed, so the next run "
+                              "re-reads from there", "warn")
+            destination.accept_unconfirmed()
+        elif unconfirmed > 0:
             state, confirmed = self.confirmations.snapshot()
-            return Failure("permanent", "destination_failed", f"the destination exited without confirming "
+            return Failure("permanent", "destination_failed", f"{destination.who} exited without confirming "
                            f"{unconfirmed} state(s); {confirmed_text(state, confirmed, unconfirmed)}")
         return None
 
     def _destination_failure(self) -> Failure:
         destination = self.destination
         return destination_failure(destination.exit_code, destination.last_error(),
-                                   destination.failure or "the destination is gone")
+                                   destination.failure or f"{destination.who} is gone")
 
     def _sleep(self, seconds: float) -> bool:
         """Sleep the backoff (noticing a destination that exits meanwhile); False when stopped."""
@@ -209,11 +225,15 @@ class Session:
         return self.totals_base.plus(tracker.record_count, tracker.request_count or 0,
                                      int((time.monotonic() - self.start) * 1000), self.confirmations.stats)
 
-    def _save_totals(self, complete: bool = False) -> None:
+    def _save_totals(self, ended: str | None = None, complete: bool = False) -> None:
+        """Save the totals; `ended`: the run ended with this status (its history is recorded)."""
         if self.store is None:
             return
         totals = self._totals()
-        totals.sync_complete = complete
+        if ended is not None:
+            tracker = self.processor.tracker
+            done = [n for n, t in tracker.streams.items() if t.status == COMPLETE and not t.errored]
+            totals = totals.ended(int(time.time()), ended, done, complete)
         try:
             self.store.save_totals(totals)
         except OSError:
@@ -221,7 +241,8 @@ class Session:
 
     def _progress_extra(self) -> dict:
         _, confirmed = self.confirmations.snapshot()
-        return {"totals": self._totals().to_dict(), "restarts": self.restarts, "generation": self.generation,
+        return {"totals": self._totals().to_dict(), "destination_stats": self.confirmations.stats.to_wire(),
+                "restarts": self.restarts, "generation": self.generation,
                 "confirmed_state_count": confirmed, "discarded_line_count": self.lines.discarded}
 
     # ---- the end -----------------------------------------------------------------------------------
@@ -230,7 +251,7 @@ class Session:
         if not destination.closed:  # stopped, or the source failed for good: it commits what it has
             code = destination.close(self.options.destination_timeout, lambda: self.stop.hard)
             if code != 0 and destination.failure is None:
-                destination.gone(f"the destination {exit_text(code)}")
+                destination.gone(f"{destination.who} {exit_text(code)}")
         if destination.failure is not None and self.final_error is None:
             failure = self._destination_failure()
             state, confirmed = self.confirmations.snapshot()
@@ -247,7 +268,7 @@ class Session:
             error_code, text, retryable = self.final_error
             self.processor.emit_error(messages.error_payload("global", error_code, text, retryable=retryable))
         has_more = status != "succeeded" or tracker.has_more() or self.options.follow
-        self._save_totals(complete=status == "succeeded" and not has_more)
+        self._save_totals(ended=status, complete=status == "succeeded" and not has_more)
         final = self.processor.snapshot()
         self.output.emit(messages.eof(status, has_more, state, final))
         self.output.flush()
