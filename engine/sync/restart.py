@@ -10,8 +10,9 @@
   jitter) or give up. It gives up when the same failure happened `poison_threshold` times in a row
   without progress, or after `max_restarts` restarts without confirmed progress, or after
   `max_total_restarts` restarts in the run whatever happened (a backstop), or at once for a permanent
-  failure: no hot loop. Only attempts without progress count: an attempt that confirmed progress
-  resets the first two counters and the backoff, and its own failure starts no streak. A network
+  failure: no hot loop. An attempt that confirmed progress resets the counters and the backoff (its
+  restart is the first since progress: `max_restarts` 0 never restarts), and its failure starts no
+  streak: only attempts without progress are "the same failure again". A network
   failure (`network`, `timeout`: a database or an API that is away for a while) is never "the same
   failure again" at the same place: it counts toward `max_restarts` only, so an outage gets the whole
   backoff (1, 2, 4, 8, 16 s by default) before the run gives up.
@@ -141,9 +142,9 @@ def backoff(policy: RestartPolicy, attempt: int, rand: float) -> float:
 def decide(policy: RestartPolicy, history: History, failure: Failure, progressed: bool,
            rand: float) -> Decision:
     """Restart or give up after `failure`; `progressed` is True when the attempt confirmed new state."""
-    if progressed:  # counted from the next attempt on: only attempts without progress count
-        updated = History(total_restarts=history.total_restarts + 1)
-        same, without = 0, 0
+    if progressed:  # its failure starts no streak of the same failure (only attempts without progress do)
+        updated = History(restarts_without_progress=1, total_restarts=history.total_restarts + 1)
+        same, without = 0, 1  # the restarts since the last progress: this one
     else:
         same = history.same_in_a_row + 1 if failure.signature() == history.last_signature else 1
         if failure.code in OUTAGE_CODES:
@@ -162,4 +163,4 @@ def decide(policy: RestartPolicy, history: History, failure: Failure, progressed
     if policy.max_total_restarts and history.total_restarts >= policy.max_total_restarts:
         return Decision(False, 0.0, f"gave up after {history.total_restarts} restarts in this run (the "
                         f"--max-total-restarts cap); last failure: {failure.message}", updated)
-    return Decision(True, backoff(policy, max(1, without), rand), failure.message, updated)
+    return Decision(True, backoff(policy, without, rand), failure.message, updated)
