@@ -17,6 +17,7 @@ from destination_postgres.loader import Loader
 from destination_postgres.writer import Writer
 from connector_kit.cli import CONFIG_HELP, build_connector_cli, run_messages
 from connector_kit.connector import Connector, WriteRequest
+from protocol import messages
 from protocol.config import load_config
 
 NAME = "destination-postgres"
@@ -40,7 +41,8 @@ def check(config: dict) -> str:
 
 def write(request: WriteRequest) -> Iterator[dict]:
     opts = options_from_config(request.config)
-    writer = Writer(opts)
+    writer = Writer(opts, on_retry=lambda text, data: request.log(messages.log("warn", f"retrying {text}",
+                                                                               data)))
     writer.open()
     loader = Loader(opts, writer, input_pending=request.input_pending)
     try:

@@ -70,9 +70,18 @@ def test_lost_connection_is_reopened_and_the_batch_replayed(dst_config, db):
                 time.sleep(0.05)
             cur.execute("SELECT pg_terminate_backend(%s)", row)
         send(proc, state("items", "after-reconnect"))
-        echo = read_line(proc, 20)
+        said = [read_line(proc, 20)]
+        while said[-1] and said[-1]["type"] == "log":
+            said.append(read_line(proc, 20))
+        *logs, echo = said
         assert echo and echo["state"]["data"] == "after-reconnect", proc.stderr.read1().decode()
         assert len(table(db, dst_config["schema"], "items")) == 10
+        # the replay was said while it happened: what, why, which replay
+        [replay] = [m["log"] for m in logs]
+        assert replay["level"] == "warn" and replay["data"] == {"replay": 1, "max_retries": 3}
+        text = replay["message"]
+        assert text.startswith("retrying ") and "; replay 1 of 3 of " in text, replay
+        assert "server closed the connection" in text or "terminat" in text, replay
         proc.stdin.close()
         assert proc.wait(10) == 0
     finally:
@@ -157,7 +166,7 @@ def test_database_gone_for_good_ends_with_an_error_naming_what_was_not_committed
     port = int(pg_url.rsplit(":", 1)[1].split("/")[0])
     proxy = Proxy(port)
     proxied = pg_url.replace(f":{port}/", f":{proxy.port}/")
-    proc = start({**dst_config, "url": proxied, "retries": 1})
+    proc = start({**dst_config, "url": proxied, "retries": 2})
     try:
         send(proc, catalog(items=PROPS), state("items", "first"))
         assert read_line(proc, 10)["state"]["data"] == "first"
@@ -169,6 +178,14 @@ def test_database_gone_for_good_ends_with_an_error_naming_what_was_not_committed
         assert proc.wait(30) == 1, (out, proc.stderr.read())
         [error] = [m["trace"]["error"] for m in out if m["type"] == "trace"]
         assert error["scope"] == "global" and error["code"] == "network"
+        # the replay and each reconnect backoff were one warning each, said before the error
+        said = [m["log"]["message"] for m in out if m["type"] == "log"]
+        assert len(said) == 3 and out[-1]["type"] == "trace", out
+        assert said[0].startswith("retrying committing: writing stream 'items': ") and \
+            said[0].endswith("; replay 1 of 2 of 10 rows (10 of 'items') and the checkpoints of 'items'")
+        for n, line in enumerate(said[1:], 1):
+            assert line.startswith(f"retrying connecting to 127.0.0.1:{proxy.port}/") and \
+                f"Connection refused; retry {n} of 2 in " in line, line
         assert "not committed: 10 rows (10 of 'items') and the checkpoints of 'items'" in error["message"]
         assert error["message"].endswith("_sync_state are intact")
         stderr = proc.stderr.read().decode()
