@@ -197,5 +197,5 @@ class Session:
             status, exit_code, tracker.record_count, time.monotonic() - self.start, self.restarts,
             str(self.options.state_file) if self.store is not None else None, self.final_error,
             sorted(set(tracker.unfinished()) | set(tracker.errored()) | set(self.streams.excluded)),
-            tracker.skipped())))
+            tracker.skipped(), self.confirmations.stats)))
         return exit_code

@@ -35,6 +35,7 @@ class Totals:
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    unchanged: int = 0
     sync_complete: bool = False
 
     @classmethod
@@ -50,7 +51,7 @@ class Totals:
         return Totals(self.runs, self.records + records, self.requests + requests,
                       self.elapsed_ms + elapsed_ms,
                       self.inserted + stats.inserted, self.updated + stats.updated,
-                      self.deleted + stats.deleted,
+                      self.deleted + stats.deleted, self.unchanged + stats.unchanged,
                       self.sync_complete)
 
     def to_dict(self) -> dict:
