@@ -169,7 +169,9 @@ def test_hostile_names_make_odd_tables_and_nothing_else(dst_config, db):
     assert run.exit_code == 0, run.stderr
     with db.cursor() as cur:
         cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,))
-        assert sorted(r[0] for r in cur.fetchall()) == sorted(["y", "_sync_state", hostile, percent])
+        assert sorted(r[0] for r in cur.fetchall()) == sorted(["y", "_sync_state", hostile, percent,
+                                                               "_sync_snapshots", "_sync_snapshot_seen",
+                                                               "_sync_candidates"])
         cur.execute(f'SELECT id, "col""; drop table y; --" FROM "{schema}"."x""; drop table y; --"')
         assert cur.fetchall() == [("1'); drop table y; --", "v")]
     assert len(run.states()) == 2
