@@ -14,7 +14,6 @@ Tables (in the stream tables' schema, reserved names, `identifiers.py`):
 from __future__ import annotations
 
 from destination_postgres import types
-from destination_postgres.ddl import Column
 from destination_postgres.identifiers import (
     CANDIDATES_TABLE, DELETED_AT, ID, RAW_DATA, SEEN_TABLE, SNAPSHOTS_TABLE, VERIFY_TABLE, literal,
     qualified, quote)
@@ -44,16 +43,15 @@ def create_verify_table() -> str:
             "id text NOT NULL, class text NOT NULL, PRIMARY KEY (stream, id))")
 
 
-def scope_predicate(scope: snap.Scope, columns: list[Column], alias: str = "t") -> str | None:
+def scope_predicate(scope: snap.Scope, alias: str = "t") -> str | None:
     """A WHERE condition selecting the rows of table `alias` inside `scope`; None when this destination
-    cannot evaluate it (a parent scope: tables have no parent column)."""
+    cannot evaluate it (a parent scope: tables have no parent column). The field is read from `_raw_data`,
+    the stored object itself, not from its typed column (which may be NULL where a value did not fit)."""
     if scope.kind == snap.STREAM:
         return "TRUE"
     if scope.kind != snap.RANGE or scope.field is None:
         return None
-    typed = next((c for c in columns if c.key == scope.field and c.pg_type == types.BIGINT), None)
-    value = f"{alias}.{quote(typed.name)}" if typed is not None else \
-        types.read_expression(types.NUMERIC, f"{alias}.{_RAW}", literal(scope.field))
+    value = types.read_expression(types.NUMERIC, f"{alias}.{_RAW}", literal(scope.field))
     if not scope.ranges:
         return "FALSE"
     return "(" + " OR ".join(f"({value} >= {a} AND {value} < {b})" for a, b in scope.ranges) + ")"

@@ -129,7 +129,7 @@ class Sweeps:
         status, seen, count, scope_text = row[0]
         if status == "open":
             scope = snap.scope_from_wire(loads(scope_text)) if scope_text else None
-            predicate = snapshot_sql.scope_predicate(scope, columns or []) \
+            predicate = snapshot_sql.scope_predicate(scope) \
                 if isinstance(scope, snap.Scope) else None
             if predicate is None or columns is None:
                 yield messages.snapshot(stream, snap.IGNORED, snapshot_id,
@@ -149,7 +149,7 @@ class Sweeps:
 
     def _end_verify(self, stream: str, snapshot_id: str, columns: list[ddl.Column] | None) -> Iterator[dict]:
         scope = self.scopes.pop(stream, None)
-        predicate = snapshot_sql.scope_predicate(scope, columns or []) \
+        predicate = snapshot_sql.scope_predicate(scope) \
             if isinstance(scope, snap.Scope) else None
         if predicate is None or columns is None:
             yield messages.snapshot(stream, snap.IGNORED, snapshot_id,

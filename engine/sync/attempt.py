@@ -104,8 +104,7 @@ class SourceAttempt:
         if catalog is not None:
             files.append(ArgFile(catalog, "catalog"))
             argv += ["--catalog", files[2].path]
-        if self.options.follow:
-            argv.append("--follow")
+        argv += self.options.read_args()
         self.destination.confirmations.begin_generation(self.generation)
         try:
             source = Child("source", argv, files, on_stderr=self.output.on_stderr)

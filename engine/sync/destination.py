@@ -25,10 +25,11 @@ class DestinationGone(Exception):
 
 
 class Destination:
-    def __init__(self, argv: list[str], config: ArgFile, confirmations: Confirmations, output: RunOutput):
+    def __init__(self, argv: list[str], config: ArgFile, confirmations: Confirmations, output: RunOutput,
+                 write_args: list[str] | None = None):
         self.confirmations, self.output = confirmations, output
-        self.child = Child("destination", argv + ["write", "--config", config.path], [config], stdin=True,
-                           on_stderr=output.on_stderr)
+        self.child = Child("destination", argv + ["write", "--config", config.path, *(write_args or [])],
+                           [config], stdin=True, on_stderr=output.on_stderr)
         assert self.child.proc.stdin is not None and self.child.proc.stdout is not None
         self.stdin = self.child.proc.stdin
         self.reader = threading.Thread(target=confirmations.run, args=(self.child.proc.stdout,),
@@ -115,12 +116,15 @@ class DestinationSink:
     stream (of any stream for a global state) came before it in this attempt."""
 
     def __init__(self, destination: Destination, output: RunOutput, generation: Callable[[], int],
-                 had_records: Callable[[StateKey], bool]):
+                 had_records: Callable[[StateKey], bool], forward_states: bool = True):
         self.destination, self.output = destination, output
         self.generation, self.had_records = generation, had_records
+        self.forward_states = forward_states  # False for `engine verify`: no state ever reaches it
         self.data: Callable[[bytes], object] = destination.write
 
     def state(self, raw: bytes, payload: dict) -> None:
+        if not self.forward_states:
+            return
         key = state_key(payload)
         self.destination.forward_state(payload, self.generation(), key is not None and self.had_records(key))
 

@@ -1,4 +1,9 @@
-"""The options of one `engine sync` run (what the CLI, a worker or a server fills in)."""
+"""The options of one `engine sync` or `engine verify` run (what the CLI, a worker or a server fills in).
+
+`mode`: `sync` (read, write, confirm the delete candidates, keep the confirmed state), `verify` (the
+source re-lists what the state covers with `read --verify`, the destination compares with
+`write --verify` and writes nothing; no state is forwarded or saved) or `repair` (the same with
+`write --repair`, which writes the fixes)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,9 +22,25 @@ class SyncOptions:
     state_file: Path | None = None
     streams: list[str] | None = None
     follow: bool = False
+    sweep_deletes: bool = False  # `read --sweep-deletes`: re-read every time stream as a snapshot too
+    mode: str = "sync"  # sync | verify | repair
     source_timeout: float | None = 300.0  # seconds without any source output = hang
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     pipe: PipeOptions = field(default_factory=PipeOptions)
     drain_timeout: float = 15.0  # wait for in-flight confirmations before a restart
     stop_grace: float = 5.0  # SIGTERM -> SIGKILL delay for the source
     destination_timeout: float = 600.0  # wait for the destination to finish after its stdin closes
+
+    @property
+    def verifying(self) -> bool:
+        return self.mode != "sync"
+
+    def read_args(self) -> list[str]:
+        """The options of `<source> read` this run passes."""
+        if self.verifying:
+            return ["--verify"]
+        return (["--follow"] if self.follow else []) + (["--sweep-deletes"] if self.sweep_deletes else [])
+
+    def write_args(self) -> list[str]:
+        """The options of `<destination> write` this run passes."""
+        return [f"--{self.mode}"] if self.verifying else []

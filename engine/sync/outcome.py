@@ -43,12 +43,13 @@ class RunSummary:
     not_synced: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     rows: Stats | None = None  # what the destination confirmed this run (destination_stats)
+    command: str = "sync"
 
 
 def summary(s: RunSummary) -> str:
     """The stderr lines that end a run."""
     where = f"; state saved to {s.state_file}" if s.state_file else ""
-    text = (f"engine: sync {s.status}: {s.records:,} records in {s.seconds:.1f}s, {s.restarts} "
+    text = (f"engine: {s.command} {s.status}: {s.records:,} records in {s.seconds:.1f}s, {s.restarts} "
             f"restart(s){where}")
     if s.rows is not None:
         text += (f"\nengine: rows: {s.rows.inserted:,} inserted, {s.rows.updated:,} updated, "

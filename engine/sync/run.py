@@ -45,6 +45,7 @@ class SyncRun:
         self.stopping = Stop()
         self.start = time.monotonic()
         self.known_state: dict | None = None  # the confirmed state loaded at the start
+        self.session: Session | None = None  # once the sync proper began
 
     def stop(self, signum: int = signal.SIGTERM, _frame: Any = None) -> None:
         """Stop the run cleanly (also usable as a signal handler)."""
@@ -61,9 +62,9 @@ class SyncRun:
                 totals = Totals()
             totals.runs += 1
             catalog = self._catalog_for_streams(source_config)
-            return Session(self.options, self.output, self.store, self.stopping, source_config,
-                           destination_config,
-                           state, totals, catalog, self.report, self.start).run()
+            self.session = Session(self.options, self.output, self.store, self.stopping, source_config,
+                                   destination_config, state, totals, catalog, self.report, self.start)
+            return self.session.run()
         except ConfigError:
             raise
         except ConnectorError as exc:

@@ -1,5 +1,5 @@
-"""docs/engine.md mentions every option of `engine`, `engine sync` and `engine check` (so the docs
-cannot silently fall behind the CLI)."""
+"""docs/engine.md mentions every option of `engine`, `engine sync`, `engine verify` and `engine check`
+(so the docs cannot silently fall behind the CLI)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,6 +14,6 @@ def options_of(command) -> list[str]:
 
 
 def test_every_cli_option_is_documented():
-    commands = [main, main.commands["sync"], main.commands["check"]]
+    commands = [main, main.commands["sync"], main.commands["verify"], main.commands["check"]]
     missing = [opt for c in commands for opt in options_of(c) if opt != "--help" and f"`{opt}" not in DOC]
     assert not missing, f"options missing from docs/engine.md: {missing}"
