@@ -95,10 +95,14 @@ def end_snapshot(schema: str, table: str, stream: str, snapshot_id: str, predica
         f"SELECT (SELECT count(*) FROM {seen}), (SELECT count(*) FROM cand)")
 
 
-def close_snapshot(schema: str, stream: str, snapshot_id: str, seen: int, candidates: int) -> list[str]:
+def close_snapshot(schema: str, stream: str, snapshot_id: str) -> list[str]:
+    """Mark a snapshot done with its counts and drop its seen ids (after `end_snapshot`, in the same
+    transaction: a crash in between leaves it open, and its `end` again does the same)."""
     s, i = literal(stream), literal(snapshot_id)
-    return [f"UPDATE {qualified(schema, SNAPSHOTS_TABLE)} SET status = 'done', seen = {int(seen)}, "
-            f"candidates = {int(candidates)}, ended_at = now() WHERE stream = {s} AND id = {i}",
+    return [f"UPDATE {qualified(schema, SNAPSHOTS_TABLE)} SET status = 'done', seen = (SELECT count(*) FROM "
+            f"{qualified(schema, SEEN_TABLE)} WHERE stream = {s} AND snapshot = {i}), candidates = (SELECT "
+            f"count(*) FROM {qualified(schema, CANDIDATES_TABLE)} WHERE stream = {s} AND snapshot = {i}), "
+            f"ended_at = now() WHERE stream = {s} AND id = {i}",
             f"DELETE FROM {qualified(schema, SEEN_TABLE)} WHERE stream = {s} AND snapshot = {i}"]
 
 

@@ -128,29 +128,24 @@ class Sweeps:
             return
         status, seen, count, scope_text = row[0]
         if status == "open":
-            scope = snap.scope_from_wire(loads(scope_text)) if scope_text else None
-            predicate = snapshot_sql.scope_predicate(scope) \
-                if isinstance(scope, snap.Scope) else None
+            predicate = _predicate(snap.scope_from_wire(loads(scope_text)) if scope_text else None)
             if predicate is None or columns is None:
                 yield messages.snapshot(stream, snap.IGNORED, snapshot_id,
                                         reason="the scope cannot be evaluated on this table")
                 return
             result = self._run([snapshot_sql.end_snapshot(self._schema, table_name(stream), stream,
-                                                          snapshot_id, predicate)],
+                                                          snapshot_id, predicate),
+                                *snapshot_sql.close_snapshot(self._schema, stream, snapshot_id)],
                                f"ending the snapshot of {stream!r}", result=True)
             assert result is not None
             seen, count = int(result[0]), int(result[1])
-            self._run(snapshot_sql.close_snapshot(self._schema, stream, snapshot_id, seen, count),
-                      f"ending the snapshot of {stream!r}")
         if count:
             self.candidate_streams.add(stream)
             yield from self._candidates(stream, snapshot_id)
         yield messages.snapshot(stream, snap.SWEPT, snapshot_id, seen=int(seen), candidate_count=int(count))
 
     def _end_verify(self, stream: str, snapshot_id: str, columns: list[ddl.Column] | None) -> Iterator[dict]:
-        scope = self.scopes.pop(stream, None)
-        predicate = snapshot_sql.scope_predicate(scope) \
-            if isinstance(scope, snap.Scope) else None
+        predicate = _predicate(self.scopes.pop(stream, None))
         if predicate is None or columns is None:
             yield messages.snapshot(stream, snap.IGNORED, snapshot_id,
                                     reason="no begin, or a scope that cannot be evaluated on this table")
@@ -177,6 +172,10 @@ class Sweeps:
             yield messages.verify_report(stream, VERIFY if self.writer.mode == VERIFY else "repair",
                                          sum(counts.values()), counts["missing"], counts["stale"],
                                          counts["extra"], examples or None)
+
+
+def _predicate(scope: snap.Scope | snap.Unknown | None) -> str | None:
+    return snapshot_sql.scope_predicate(scope) if isinstance(scope, snap.Scope) else None
 
 
 def _chunks(stream: str, ids: list[str], snapshot_id: str | None) -> Iterator[dict]:

@@ -146,15 +146,7 @@ class Confirmations:
 
     def wait_for_answers(self, count: int, timeout: float) -> bool:
         """Wait until `count` snapshot `end`s were answered (or the destination closed its stdout)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if self.answers >= count:
-                    return True
-            if self.eof.wait(0.05):
-                break
-        with self.lock:
-            return self.answers >= count
+        return self._wait(lambda: self.answers >= count, timeout)
 
     def save(self, force: bool = False) -> None:
         """Persist the confirmed state if it changed (throttled unless `force`)."""
@@ -192,12 +184,15 @@ class Confirmations:
 
     def wait_for(self, count: int, timeout: float) -> bool:
         """Wait until `count` echoes arrived (or the destination closed its stdout)."""
+        return self._wait(lambda: self.count >= count, timeout)
+
+    def _wait(self, done: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
-                if self.count >= count:
+                if done():
                     return True
             if self.eof.wait(0.05):
                 break
         with self.lock:
-            return self.count >= count
+            return done()
