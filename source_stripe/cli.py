@@ -44,7 +44,7 @@ CONNECTOR = Connector(
     read_options=[click.Option(["--follow"], is_flag=True, default=False,
                                help="After the backfill keep polling /v1/events (every "
                                     "events_poll_interval_s) until SIGINT/SIGTERM, checkpointing as it "
-                                    "goes; exits 0 on the signal."),
+                                    "goes; exits 0 on the signal. SIGUSR1 polls at once."),
                   click.Option(["--sweep-deletes"], is_flag=True, default=False,
                                help="Also re-read every time stream read before in full, as a snapshot, so "
                                     "the destination can sweep deletes older than the events Stripe keeps "
@@ -55,6 +55,7 @@ CONNECTOR = Connector(
                                     "states, nothing advances (for `destination-postgres write --verify`). "
                                     "Example: source-stripe read --config src.json --state state.json "
                                     "--verify")],
+    wake_signal=source.WAKE_SIGNAL.name,
     help="Read a Stripe account as JSON-lines protocol messages (records, states, traces).",
 )
 main = build_connector_cli(CONNECTOR)

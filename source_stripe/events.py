@@ -5,6 +5,9 @@ events from the oldest position of the streams it reads (`created[gte]`, re-read
 of it that became visible late is not lost) up to the pass's upper bound; an event becomes a record of
 its stream only when it is newer than that stream's position, and after each chunk the positions of the
 pass's streams move past everything the chunk held. Streams outside the pass keep their positions.
+Since the next pass starts at a position's second whatever the bound was, a pass may read into the
+current second (a poll woken by a webhook does, `source.WAKE_LOOKAHEAD_S`); `checked_at` may then be
+ahead of the server by a second or two, which only matters to the 30-day expiry check.
 
 Stripe lists events newest first; records must go out oldest first (the destination breaks ties of equal
 `updated_at` by message order), with a checkpoint after each batch. So a pass walks time chunks from the

@@ -10,7 +10,11 @@ bound, so its backfill and the events after it meet), the events newer than the 
 re-read in full anyway, `--sweep-deletes`) owe a snapshot (`snapshots.py`). Then every stream's backfill
 from its state (new objects: the accounted range extended to the new upper bound), snapshots bracketed
 by their markers. With `follow`, events are polled every `events_poll_interval_s` until SIGINT/SIGTERM
-(exit 0). `--verify` reads neither events nor states: it lists what the state says was read.
+(exit 0); SIGUSR1 (the spec's `wake_signal`, docs/protocol.md "Waking a following source") polls at
+once. A woken poll reads up to the server's current second inclusive (`WAKE_LOOKAHEAD_S`): the event
+that caused the wake-up may be in it. That loses nothing: the next poll starts again at the second of
+the newest event handled (`positions.py`), so events created later in that second are read then.
+`--verify` reads neither events nor states: it lists what the state says was read.
 """
 from __future__ import annotations
 
@@ -37,6 +41,11 @@ from source_stripe.positions import is_expired, new_position
 from source_stripe.rate_limit import limiter_for
 from source_stripe.streams import Stream, catalog_streams, object_to_stream, registry, select_streams
 from source_stripe.windows import CursorPlanner, SplitPolicy, WindowPlanner
+
+WAKE_SIGNAL = signal.SIGUSR1
+# `server_now()` is a lower bound that lags the server's clock by less than 2 s: a woken poll reads
+# events up to now + 2 (exclusive), so the current second is surely included.
+WAKE_LOOKAHEAD_S = 2
 
 
 def make_client(opts: Options, stop: threading.Event | None = None) -> StripeClient:
@@ -132,17 +141,23 @@ def verify_jobs(streams: list[Stream], stream_states: dict, policy: SplitPolicy,
 
 
 class _Signals:
-    """With --follow: SIGINT/SIGTERM stop the run cleanly (exit 0) instead of raising."""
+    """With --follow: SIGINT/SIGTERM stop the run cleanly (exit 0) instead of raising; WAKE_SIGNAL ends
+    the wait for the next poll of events at once (wakes during a poll make one more poll)."""
 
-    def __init__(self, stop: threading.Event, enabled: bool):
-        self.stop = stop
+    def __init__(self, stop: threading.Event, wake: threading.Event, enabled: bool):
+        self.stop, self.wake = stop, wake
         self.saved: dict[int, Any] = {}
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
+
+    def _stop(self, *_: object) -> None:
+        self.stop.set()
+        self.wake.set()
 
     def __enter__(self) -> _Signals:
         if self.enabled:
             for sig in (signal.SIGINT, signal.SIGTERM):
-                self.saved[sig] = signal.signal(sig, lambda *_: self.stop.set())
+                self.saved[sig] = signal.signal(sig, self._stop)
+            self.saved[WAKE_SIGNAL] = signal.signal(WAKE_SIGNAL, lambda *_: self.wake.set())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -169,12 +184,13 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
                 bool(request.options.get("verify")))
     if mode.verify and (mode.follow or mode.sweep):
         raise ConfigError("--verify cannot be combined with --follow or --sweep-deletes")
-    yield messages.catalog(catalog_streams(streams))
-    stop = threading.Event()
+    stop, wake = threading.Event(), threading.Event()
     client = make_client(opts, stop)
-    with _Signals(stop, mode.follow):
+    with _Signals(stop, wake, mode.follow):  # before the catalog: a wake may come as soon as it is out
+        yield messages.catalog(catalog_streams(streams))
         try:
-            yield from _read(opts, client, streams, stream_states, glob, lower, mode, policy or SplitPolicy())
+            yield from _read(opts, client, streams, stream_states, glob, lower, mode, wake,
+                             policy or SplitPolicy())
         except Cancelled:
             pass
         finally:
@@ -186,7 +202,8 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
 
 
 def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_states: dict, glob: dict | None,
-          lower: int, mode: Mode, policy: SplitPolicy) -> Iterator[dict]:
+          lower: int, mode: Mode, wake: threading.Event, policy: SplitPolicy) -> Iterator[dict]:
+    """The run; with `mode.follow` events are polled until the run stops (at once when `wake` is set)."""
     account = fetch_account(client, opts.api_key, opts.account_id)
     st.check_account(glob, account, has_stream_states=bool(stream_states))
     upper = client.server_now()
@@ -237,12 +254,18 @@ def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_sta
     yield from backfill.run()
     if events_error is not None:
         yield events_error
-    if mode.follow:
-        names = [s.name for s in streams]
-        while not client.stop.wait(float(opts.events_poll_interval_s)):
-            error = yield from _catch_up(reader, state, names, client.server_now(), on_vanished)
-            if error is not None:
-                yield error
+    if not mode.follow:
+        return
+    names = [s.name for s in streams]
+    while True:
+        woken = wake.wait(float(opts.events_poll_interval_s))
+        wake.clear()
+        if client.stop.is_set():
+            return
+        upper = client.server_now() + (WAKE_LOOKAHEAD_S if woken else 0)
+        error = yield from _catch_up(reader, state, names, upper, on_vanished)
+        if error is not None:
+            yield error
 
 
 def _when(t: int) -> str:

@@ -10,7 +10,8 @@ Processor until it ends, and how it ended (a `restart.Failure`, or None when it 
   line to the Processor, its signals to the restart policy's words (`restart.signal_failure`), silence
   longer than `source_timeout` is a hang, then the exit code and the unfinished streams
   (`restart.exit_failure`). On a failure the source's process group is killed and the confirmations
-  still in flight are awaited (`drain_timeout`) before the caller decides.
+  still in flight are awaited (`drain_timeout`) before the caller decides. `wake()` (any thread) sends
+  a following source its wake signal once its first line (the catalog) was read.
 """
 from __future__ import annotations
 
@@ -96,6 +97,14 @@ class SourceAttempt:
         self.generation, self.options, self.processor, self.lines = generation, options, processor, lines
         self.destination, self.output, self.streams = destination, output, streams
         self.stopping, self.tick = stopping, tick
+        self.source: Child | None = None
+        self.awake = False  # the source printed its first line: its wake handler is installed
+
+    def wake(self) -> bool:
+        sig, source = self.options.wake_signal, self.source
+        if sig is None or not self.options.follow or not self.awake or source is None:
+            return False
+        return source.send_signal(sig)
 
     def run(self, source_config: ArgFile, state: dict) -> Failure | None:
         files = [source_config, ArgFile(state, "state")]
@@ -107,7 +116,7 @@ class SourceAttempt:
         argv += self.options.read_args()
         self.destination.confirmations.begin_generation(self.generation)
         try:
-            source = Child("source", argv, files, on_stderr=self.output.on_stderr)
+            source = self.source = Child("source", argv, files, on_stderr=self.output.on_stderr)
         except ConnectorError as exc:
             return Failure("permanent", exc.code, exc.message)
         finally:
@@ -142,6 +151,7 @@ class SourceAttempt:
             if item is None:
                 break
             last_output = time.monotonic()
+            self.awake = True
             try:
                 sig = self.processor.handle(item)
             except DestinationGone as exc:

@@ -17,6 +17,7 @@ from engine.sync.confirmations import Confirmations
 from engine.sync.confirmed import tag_state
 from engine.sync.outcome import exit_text
 from engine.sync.output import RunOutput
+from protocol import messages
 from protocol.state import StateKey, state_key
 
 
@@ -121,6 +122,11 @@ class DestinationSink:
         self.generation, self.had_records = generation, had_records
         self.forward_states = forward_states  # False for `engine verify`: no state ever reaches it
         self.data: Callable[[bytes], object] = destination.write
+
+    def catalog(self, raw: bytes, payload: dict) -> None:
+        """To the destination, and to the run's output (its first message, as in pipe mode)."""
+        self.destination.write(raw)
+        self.output.emit(messages.catalog(payload["streams"]))
 
     def state(self, raw: bytes, payload: dict) -> None:
         if not self.forward_states:

@@ -1,8 +1,9 @@
 """`engine sync` as a library: `SyncRun(options, out, view).run()` -> exit code (docs/engine.md).
 
 A CLI, a worker or a server runs the same code: `out` is where protocol messages go (None: nowhere),
-`view` shows progress, `report` takes the human summary lines (stderr for the CLI), and `stop(signum)`
-ends the run cleanly from any thread (a second call stops waiting for the destination). Only
+`view` shows progress, `report` takes the human summary lines (stderr for the CLI), `stop(signum)`
+ends the run cleanly from any thread (a second call stops waiting for the destination), and `wake()`
+asks a following source to look for changes now (docs/protocol.md, "Waking a following source"). Only
 `run_sync`, for the CLI, installs SIGINT/SIGTERM handlers.
 
 One run: load the confirmed state (`<destination> state` when it has that command, else the state
@@ -50,6 +51,11 @@ class SyncRun:
     def stop(self, signum: int = signal.SIGTERM, _frame: Any = None) -> None:
         """Stop the run cleanly (also usable as a signal handler)."""
         self.stopping.request(signum)
+
+    def wake(self) -> bool:
+        """Send the source its wake signal (any thread); False when there is no source to wake now."""
+        session = self.session
+        return session is not None and session.wake()
 
     def run(self) -> int:
         """The whole run; returns its exit code. Raises ConfigError for usage errors (exit code 2)."""

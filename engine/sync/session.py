@@ -70,6 +70,7 @@ class Session:
         self.processor.extra = self._progress_extra
         self._catalog = catalog
         self.sweep: ConfirmOutcome | None = None
+        self.attempt: SourceAttempt | None = None  # the one running now
         self._next_tick = 0.0
         self._last_totals_save = time.monotonic()
 
@@ -78,6 +79,10 @@ class Session:
 
     def stopping(self) -> bool:
         return self.stop.signal is not None or self.destination.failure is not None
+
+    def wake(self) -> bool:
+        attempt = self.attempt
+        return attempt is not None and attempt.wake()
 
     # ---- the run -----------------------------------------------------------------------------------
     def run(self) -> int:
@@ -142,10 +147,11 @@ class Session:
                 return "done"  # every stream left out after permanent errors
             self.generation += 1
             state, _ = self.confirmations.snapshot()
-            attempt = SourceAttempt(self.generation, self.options, self.processor, self.lines,
-                                    self.destination,
-                                    self.output, self.streams, self.stopping, self.tick)
+            attempt = self.attempt = SourceAttempt(self.generation, self.options, self.processor,
+                                                   self.lines, self.destination, self.output, self.streams,
+                                                   self.stopping, self.tick)
             failure = attempt.run(self.source_config, state)
+            self.attempt = None
             if self.stop.signal is not None:
                 return "interrupted"
             if self.destination.failure is not None:
