@@ -71,11 +71,14 @@ class Sweeps:
 
     # ---- the start of a write ----------------------------------------------------------------------
     def pending(self) -> Iterator[dict]:
-        """The candidates still waiting from earlier writes (plain `write` only)."""
-        if self.writer.mode != WRITE:
+        """The candidates still waiting from earlier writes (reported by plain `write`; with `--repair`
+        only noted, so that its rows answer them too)."""
+        if self.writer.mode == VERIFY:
             return
         rows = self._query(snapshot_sql.candidate_streams(self._schema), "reading the delete candidates")
         self.candidate_streams = {r[0] for r in rows}
+        if self.writer.mode != WRITE:
+            return
         for stream in sorted(self.candidate_streams):
             yield from self._candidates(stream, None)
 
