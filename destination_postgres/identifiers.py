@@ -13,6 +13,7 @@ Rules:
 - Reserved tables (`_sync_state`, `_sync_deleted`, `_sync_snapshots`, `_sync_snapshot_seen`,
   `_sync_candidates`) live in the same schema as the stream tables; a stream with one of those names
   gets the shortened form instead.
+- The live views of a schema's tables live in `<schema>_live`, one view per table, named like it.
 - SQL string literals are written as `E'...'` with `\\` and `'` escaped, which reads the same whatever
   `standard_conforming_strings` says.
 """
@@ -38,6 +39,7 @@ CANDIDATES_TABLE = "_sync_candidates"  # delete candidates waiting for the sourc
 STAGE_TABLE = "_sync_stage"  # session temporary table (pg_temp)
 VERIFY_TABLE = "_sync_verify"  # session temporary table (pg_temp): write --verify / --repair
 RESERVED_TABLES = (STATE_TABLE, DELETED_TABLE, SNAPSHOTS_TABLE, SEEN_TABLE, CANDIDATES_TABLE)
+LIVE_SUFFIX = "_live"  # the schema of the live views: <schema>_live
 
 
 def shorten(name: str) -> str:
@@ -59,6 +61,11 @@ def table_name(stream: str) -> str:
     if stream in RESERVED_TABLES or not stream:
         return _hashed(stream)
     return shorten(stream)
+
+
+def views_schema(schema: str) -> str:
+    """The schema of the live views of `schema`'s tables: `<schema>_live` (shortened when too long)."""
+    return shorten(f"{schema}{LIVE_SUFFIX}")
 
 
 def column_name(prop: str) -> str | None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from engine.processor import PipeOptions, Processor
+from engine.progress_model import group_of
 from engine.progress_view import View
 from protocol import messages
 from protocol.jsonio import MessageWriter
@@ -104,7 +105,7 @@ def pipe_failure_line(status: str, snapshot: dict) -> str:
         return f"engine: run {status}: [{last.get('code', '?')}] {last.get('message', '')}"
     streams = snapshot.get("streams") or {}
     open_streams = sorted(n for n, s in streams.items() if s.get("status") not in TERMINAL)
-    errored = sorted(n for n, s in streams.items() if s.get("errors"))
+    errored = sorted(n for n, s in streams.items() if s.get("errors") and group_of(s) != "skipped")
     parts = []
     if open_streams:
         parts.append(f"not complete: {', '.join(open_streams[:10])}" + (" ..." if len(open_streams) > 10

@@ -80,6 +80,12 @@ class Backfill:
         self._finished = 0
         self.threads: list[threading.Thread] = []
 
+    def _usage(self) -> dict:
+        """What every stream_status says about the requests: how many so far, and the current budget
+        (requests per second; lower for a while after a 429), so a view can tell when it sets the pace."""
+        return {"request_count": self.client.request_count,
+                "requests_per_second_limit": round(self.client.bucket.current_rate, 2)}
+
     # ---- scheduling (self.lock held) -------------------------------------------------------------
     def _activate_next(self) -> list[dict]:
         msgs: list[dict] = []
@@ -91,10 +97,10 @@ class Backfill:
             job.ready.extend(job.planner.initial_requests())
             msgs.append(messages.stream_status(job.stream.name, "started",
                                                time_range=to_wire(job.time_range) if job.time_range else None,
-                                               request_count=self.client.request_count))
+                                               **self._usage()))
             msgs += [messages.stream_status(job.stream.name, "started", range_complete=to_wire(r),
                                             # what earlier runs read: progress views start from it
-                                            request_count=self.client.request_count) for r in job.done]
+                                            **self._usage()) for r in job.done]
             if job.snapshot is not None:
                 msgs.append(messages.snapshot(job.stream.name, snapshot.BEGIN, job.snapshot["id"],
                                               job.snapshot["scope"]))
@@ -122,7 +128,7 @@ class Backfill:
         job.ready.clear()
         self._finished += 1
         return [messages.stream_status(job.stream.name, status, reason=reason,
-                                       request_count=self.client.request_count)]
+                                       **self._usage())]
 
     def _take(self) -> tuple[StreamJob, PageRequest] | None:
         active = [j for j in self.jobs if j.state == "active" and j.ready]
@@ -249,7 +255,7 @@ class Backfill:
         out += self._state(job)
         for r in merge(outcome.completed):
             out.append(messages.stream_status(stream.name, "started", range_complete=to_wire(r),
-                                              request_count=self.client.request_count))
+                                              **self._usage()))
         return out, outcome.requests
 
     # ---- the consumer ------------------------------------------------------------------------------

@@ -24,12 +24,15 @@ Global: `{"account": {"id", "livemode"}, "events": [positions], "snapshots": {st
 A state written before positions existed (`"events_cursor": {"created", "seen", "checked_at"}`, one for
 the account) is read as that position for every stream that has a stream state (`parse_positions`).
 A state made for another account or mode is refused (`state_mismatch`), never silently reused.
+
+`describe` says what a state covers in words (the `describe` command, docs/protocol.md): the engine
+reads no state, so `engine status` asks the source.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from protocol import messages
+from protocol import messages, ranges
 from protocol import state as protocol_state
 from protocol.errors import ConfigError, ConnectorError
 from protocol.ranges import Range
@@ -239,3 +242,44 @@ class GlobalState:
         """The snapshot owed by `stream` ended: the global state to emit right after its `end`."""
         self.owed.pop(stream, None)
         return [self.message()]
+
+
+def describe(state: Any) -> dict:
+    """The words of `source-stripe describe` about an aggregate state (docs/protocol.md, `describe`): per
+    stream what it covers and whether that is complete, and how current the events positions are (the
+    oldest, since that is how far every stream is current)."""
+    streams, glob = split_aggregate(state)
+    owed = parse_snapshots(glob)
+    out: dict[str, Any] = {}
+    for name, data in streams.items():
+        if isinstance(data, dict) and "accounted_range" in data:
+            parsed = parse_time_state(name, data)
+            if parsed is None:
+                continue
+            accounted, remaining = parsed
+            done = protocol_state.covered(accounted, remaining)
+            left = f"; {len(remaining)} window(s) left to read" if remaining else ""
+            out[name] = {"covered": ranges.list_to_wire(done), "complete": not remaining,
+                         "text": f"time windows on created{left}; new objects are read incrementally"}
+        else:
+            cursor, complete = parse_cursor_state(name, data)
+            text = "read in full (no time filter: re-read every run)" if complete else \
+                f"partly read (resumes after {cursor})" if cursor else "not read yet"
+            out[name] = {"complete": complete, "text": text}
+        if name in owed:
+            out[name]["text"] += "; owes a snapshot (a full re-read that sweeps deletes)"
+    description: dict[str, Any] = {"streams": out, "global": None}
+    if glob:
+        account = glob.get("account") or {}
+        who = f"account {account.get('id') or '(id not readable with this key)'} " \
+              f"({'live' if account.get('livemode') else 'test'} mode)"
+        stream_positions = parse_positions(glob, streams)
+        if not stream_positions:
+            description["global"] = {"text": f"{who}; no events position yet"}
+        else:
+            checked = sorted({p.get("checked_at", p["created"]) for p in stream_positions.values()})
+            spread = f" (streams at {len(checked)} different positions: the oldest is shown)" \
+                if len(checked) > 1 else ""
+            description["global"] = {"as_of": checked[0],
+                                     "text": f"{who}; updates and deletes read from /v1/events{spread}"}
+    return description

@@ -208,13 +208,34 @@ def child_error(result: ChildResult, default_code: str, message: str) -> Connect
     return ConnectorError(code, message, retryable=retryable)
 
 
+def optional_command(name: str, argv: list[str], files: list[ArgFile]) -> ChildResult | None:
+    """Run a command a connector may lack (docs/protocol.md): its result, or None when it is not there
+    (exit 2 without an error message: a click usage error, "No such command")."""
+    result = run_child(name, argv, files, timeout=120.0)
+    if result.code == 2 and result.error() is None:
+        return None
+    return result
+
+
+def optional_object(name: str, argv: list[str], files: list[ArgFile], key: str) -> tuple[bool, dict | None]:
+    """(supported, the JSON object it printed that has `key`) of an optional command (None: printed
+    none, or failed: the caller shows what it has without it)."""
+    result = optional_command(name, argv, files)
+    if result is None:
+        return False, None
+    printed = next((m for m in reversed(result.messages) if isinstance(m.get(key), dict)), None)
+    return True, printed if result.code == 0 else None
+
+
 def destination_state(argv: list[str], config: ArgFile) -> tuple[bool, dict | None]:
     """(supported, state) from `<destination> state --config C`.
 
     Exit 0: supported, the printed object is the state. Exit 2 without an error message: the command
     does not exist (click usage error), so unsupported. Anything else is an error (ConnectorError).
     """
-    result = run_child("destination", argv + ["state", "--config", config.path], [config], timeout=120.0)
+    result = optional_command("destination", argv + ["state", "--config", config.path], [config])
+    if result is None:
+        return False, None
     if result.code == 0:
         printed = next((m for m in reversed(result.messages) if "streams" in m or "global" in m), None)
         if printed is None and not result.messages:
@@ -224,8 +245,6 @@ def destination_state(argv: list[str], config: ArgFile) -> tuple[bool, dict | No
             raise ConnectorError("destination_failed",
                                  "`destination state` printed no aggregate state object")
         return True, state
-    if result.code == 2 and result.error() is None:
-        return False, None
     raise child_error(result, "destination_failed",
                       "cannot load the confirmed state: " + describe_failure("`destination state`", result))
 

@@ -65,7 +65,7 @@ class SyncRun:
             state = self.known_state = self._load_state(destination_config)
             totals = self.store.load_totals() if self.store is not None else Totals()
             if totals.sync_complete:
-                totals = Totals()
+                totals = totals.restarted()
             totals.runs += 1
             catalog = self._catalog_for_streams(source_config)
             self.session = Session(self.options, self.output, self.store, self.stopping, source_config,
@@ -82,8 +82,13 @@ class SyncRun:
     def _load_state(self, destination_config: ArgFile) -> dict:
         supported, state = destination_state(self.options.destination_cmd, destination_config)
         if supported:
-            self.output.view.event("loaded the confirmed state from the destination")
+            has_state = bool(state and ((state.get("streams") or {}) or state.get("global") is not None))
+            self.output.view.event("loaded the confirmed state from the destination" if has_state else
+                                   "no confirmed state in the destination yet: a full sync")
             return state or protocol_state.empty()
+        if self.store is None:
+            self.output.event("the destination has no `state` command and there is no state file "
+                              "(--no-state-file): this run starts from the beginning", "warn")
         file_state = self.store.load() if self.store is not None else None
         if file_state is not None:
             self.output.view.event(f"loaded the confirmed state from {self.options.state_file}")

@@ -27,6 +27,7 @@ from engine.sync.restart import History, decide
 from engine.sync.state_store import StateStore, Totals
 from engine.sync.sweep import ConfirmOutcome, confirm_candidates
 from protocol import messages
+from protocol.lifecycle import COMPLETE
 from protocol.state import StateKey
 
 TOTALS_SAVE_SECONDS = 5.0
@@ -66,7 +67,7 @@ class Session:
         pipe_options = dataclasses.replace(options.pipe, catalog=None, state=state)
         sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records,
                                forward_states=not options.verifying)
-        self.processor = Processor(pipe_options, sink, output.view)
+        self.processor = Processor(pipe_options, sink, output.view, start=start)
         self.processor.extra = self._progress_extra
         self._catalog = catalog
         self.sweep: ConfirmOutcome | None = None
@@ -221,11 +222,15 @@ class Session:
         return self.totals_base.plus(tracker.record_count, tracker.request_count or 0,
                                      int((time.monotonic() - self.start) * 1000), self.confirmations.stats)
 
-    def _save_totals(self, complete: bool = False) -> None:
+    def _save_totals(self, ended: str | None = None, complete: bool = False) -> None:
+        """Save the totals; `ended`: the run ended with this status (its history is recorded)."""
         if self.store is None:
             return
         totals = self._totals()
-        totals.sync_complete = complete
+        if ended is not None:
+            tracker = self.processor.tracker
+            done = [n for n, t in tracker.streams.items() if t.status == COMPLETE and not t.errored]
+            totals = totals.ended(int(time.time()), ended, done, complete)
         try:
             self.store.save_totals(totals)
         except OSError:
@@ -233,7 +238,8 @@ class Session:
 
     def _progress_extra(self) -> dict:
         _, confirmed = self.confirmations.snapshot()
-        return {"totals": self._totals().to_dict(), "restarts": self.restarts, "generation": self.generation,
+        return {"totals": self._totals().to_dict(), "destination_stats": self.confirmations.stats.to_wire(),
+                "restarts": self.restarts, "generation": self.generation,
                 "confirmed_state_count": confirmed, "discarded_line_count": self.lines.discarded}
 
     # ---- the end -----------------------------------------------------------------------------------
@@ -259,7 +265,7 @@ class Session:
             self.processor.emit_error(messages.error_payload("global", self.final_error[0],
                                                              self.final_error[1]))
         has_more = status != "succeeded" or tracker.has_more() or self.options.follow
-        self._save_totals(complete=status == "succeeded" and not has_more)
+        self._save_totals(ended=status, complete=status == "succeeded" and not has_more)
         final = self.processor.snapshot()
         self.output.emit(messages.eof(status, has_more, state, final))
         self.output.flush()

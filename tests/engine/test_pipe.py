@@ -287,7 +287,7 @@ def test_pipe_failure_line_names_open_streams_and_skipped_lines():
 
 
 def test_source_warnings_reach_the_progress_view_and_snapshot_markers_go_with_the_data():
-    from engine.progress_view import PlainView
+    from engine.plain_view import PlainView
 
     shown = io.StringIO()
     marker = messages.snapshot("customers", "begin", "customers@1.x", {"kind": "stream"})
