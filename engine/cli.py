@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import click
 
+from engine.adapters import protocols
+from engine.adapters.protocols import DESTINATION_PROTOCOLS, SOURCE_PROTOCOLS
 from engine.pipe import Interrupted, run_pipe
 from engine.processor import OnBadMessage, PipeOptions, Validation
 from engine.progress_view import PROGRESS_MODES, make_view
@@ -92,10 +94,20 @@ def usage_error(exc: ConfigError) -> None:
 @click.option("--max-line-bytes", type=int, default=DEFAULT_MAX_LINE_BYTES, show_default=True,
               help="Longest accepted input line in bytes; a longer one is a bad line. "
                    "Example: --max-line-bytes 67108864")
+@click.option("--source-protocol", "source_protocol", type=click.Choice(("auto",) + SOURCE_PROTOCOLS),
+              default="auto", show_default=True,
+              help="Protocol of the input: ours, Airbyte's or Singer's (translated to ours); auto = "
+                   "detected from the first line. A foreign source needs --catalog (its own catalog file), "
+                   "e.g. source-faker read ... | engine --catalog configured_catalog.json.")
+@click.option("--destination-protocol", "destination_protocol", type=click.Choice(DESTINATION_PROTOCOLS),
+              default="native", show_default=True,
+              help="Protocol of the output: a foreign destination gets only its own messages on stdout "
+                   "(progress stays on stderr), e.g. source-stripe read ... | engine --destination-protocol "
+                   "singer | target-jsonl.")
 @click.pass_context
 def main(ctx: click.Context, catalog_arg: str | None, state_arg: str | None, validate: Validation,
          on_bad_message: OnBadMessage, progress_mode: str, progress_interval: float,
-         max_line_bytes: int) -> None:
+         max_line_bytes: int, source_protocol: str, destination_protocol: str) -> None:
     """Validate and enrich a stream of protocol messages (pipe mode), or run a whole sync.
 
     Pipe mode reads a source's messages on stdin and writes them to stdout: the catalog first, records
@@ -106,7 +118,13 @@ def main(ctx: click.Context, catalog_arg: str | None, state_arg: str | None, val
     if ctx.invoked_subcommand is not None:
         return
     try:
-        catalog = load_catalog_arg(catalog_arg)
+        catalog, catalog_protocol = protocols.native_catalog(load_catalog_arg(catalog_arg))
+        if source_protocol in ("airbyte", "singer") and catalog is None:
+            raise ConfigError(f"--source-protocol {source_protocol} needs --catalog",
+                              hint="pass the catalog file the source reads (an Airbyte configured catalog, "
+                                   "or the Singer catalog from `tap --discover`)")
+        if source_protocol == "auto" and catalog_protocol is not None:
+            source_protocol = catalog_protocol
         if catalog is not None and not all(isinstance(s, dict) and isinstance(s.get("name"), str)
                                            and s["name"]
                                            for s in catalog["streams"]):
@@ -124,7 +142,8 @@ def main(ctx: click.Context, catalog_arg: str | None, state_arg: str | None, val
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        code = run_pipe(sys.stdin.buffer, sys.stdout.buffer, options, view)
+        code = run_pipe(sys.stdin.buffer, sys.stdout.buffer, options, view, source_protocol,
+                        destination_protocol)
     except BrokenPipeError:
         click.echo("engine: output pipe closed by the reader; stopping", err=True)
         code = 1
@@ -161,6 +180,13 @@ def connector_options(func: F) -> F:
         click.option("--schema",
                      help="Postgres schema of the tables; overrides the destination config's schema. "
                           "Example: --schema stripe"),
+        click.option("--source-protocol", type=click.Choice(SOURCE_PROTOCOLS), default="native",
+                     show_default=True, help="The source's protocol: ours, or an Airbyte source or a Singer "
+                     "tap through an adapter (docs/third-party.md), e.g. --source /venv/bin/source-faker "
+                     "--source-protocol airbyte."),
+        click.option("--destination-protocol", type=click.Choice(DESTINATION_PROTOCOLS), default="native",
+                     show_default=True, help="The destination's protocol, e.g. --destination "
+                     "/venv/bin/target-jsonl --destination-protocol singer."),
     ]
     return stacked(options, func)
 
@@ -200,7 +226,13 @@ def choose_state_file(state_file: Path | None, no_state_file: bool, source_argv:
 
 
 def build_configs(source_config: str | None, destination_config: str | None, stripe_base_url: str | None,
-                  schema: str | None, max_requests_per_second: float | None = None) -> tuple[dict, dict]:
+                  schema: str | None, max_requests_per_second: float | None = None,
+                  source_protocol: str = "native", destination_protocol: str = "native") -> tuple[dict, dict]:
+    for role, protocol, given in (("source", source_protocol, source_config),
+                                  ("destination", destination_protocol, destination_config)):
+        if protocol != "native" and given is None:
+            raise ConfigError(f"--{role}-config is required with --{role}-protocol {protocol}",
+                              hint=f"pass the {protocol} connector's own config (a path or inline JSON)")
     return (configs.source_config(source_config, os.environ, stripe_base_url, max_requests_per_second),
             configs.destination_config(destination_config, os.environ, schema))
 
@@ -251,15 +283,22 @@ def run_options(func: F) -> F:
 
 
 def build_options(source_config: str | None, destination_config: str | None, stripe_base_url: str | None,
-                  schema: str | None, source_cmd: str, destination_cmd: str, streams: str | None,
-                  max_requests_per_second: float | None, state_file: Path | None, no_state_file: bool,
-                  follow: bool, source_timeout: float | None, max_restarts: int, poison_threshold: int,
-                  max_total_restarts: int, restart_delay: float, max_restart_delay: float,
-                  validate: Validation, on_bad_message: OnBadMessage, progress_interval: float,
-                  sweep_deletes: bool = False) -> SyncOptions:
-    """The options of a run from the command line (ConfigError on a bad config)."""
+                  schema: str | None, source_cmd: str, destination_cmd: str, source_protocol: str,
+                  destination_protocol: str, streams: str | None, max_requests_per_second: float | None,
+                  state_file: Path | None, no_state_file: bool, follow: bool, source_timeout: float | None,
+                  max_restarts: int, poison_threshold: int, max_total_restarts: int, restart_delay: float,
+                  max_restart_delay: float, validate: Validation, on_bad_message: OnBadMessage,
+                  progress_interval: float, sweep_deletes: bool = False,
+                  verify: bool = False) -> SyncOptions:
+    """The options of a run from the command line (ConfigError on a bad config or combination)."""
     src, dst = build_configs(source_config, destination_config, stripe_base_url, schema,
-                             max_requests_per_second)
+                             max_requests_per_second, source_protocol, destination_protocol)
+    for wanted, what in ((follow, "--follow"), (sweep_deletes, "--sweep-deletes"), (verify, "engine verify")):
+        if wanted and source_protocol != "native":
+            raise ConfigError(f"{what} needs a source of ours (not --source-protocol {source_protocol})")
+    if verify and destination_protocol != "native":
+        raise ConfigError(f"engine verify needs a destination of ours (not --destination-protocol "
+                          f"{destination_protocol})")
     source_argv = resolve_command(source_cmd, "--source")
     destination_argv = resolve_command(destination_cmd, "--destination")
     state_file = choose_state_file(state_file, no_state_file, source_argv, destination_argv, src, dst)
@@ -273,7 +312,9 @@ def build_options(source_config: str | None, destination_config: str | None, str
                              max_total_restarts=max_total_restarts,
                              base_delay=restart_delay, max_delay=max_restart_delay),
         pipe=PipeOptions(validate=validate, on_bad_message=on_bad_message,
-                         progress_interval=progress_interval))
+                         progress_interval=progress_interval),
+        source_protocol=protocols.source_protocol(source_protocol),
+        destination_protocol=protocols.destination_protocol(destination_protocol))
 
 
 @main.command()
@@ -290,22 +331,22 @@ def build_options(source_config: str | None, destination_config: str | None, str
               help="Protocol messages (progress, errors, eof) on stdout; auto = json unless "
                    "stdout is a terminal. Example: --output json > run.jsonl")
 def sync(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
-         stripe_base_url: str | None, schema: str | None, streams: str | None,
-         max_requests_per_second: float | None, state_file: Path | None, no_state_file: bool,
-         source_timeout: float | None, max_restarts: int, poison_threshold: int, max_total_restarts: int,
-         restart_delay: float, max_restart_delay: float, validate: Validation, on_bad_message: OnBadMessage,
-         progress_mode: str, progress_interval: float, follow: bool, sweep_deletes: bool,
-         output: str) -> None:
+         stripe_base_url: str | None, schema: str | None, source_protocol: str, destination_protocol: str,
+         streams: str | None, max_requests_per_second: float | None, state_file: Path | None,
+         no_state_file: bool, source_timeout: float | None, max_restarts: int, poison_threshold: int,
+         max_total_restarts: int, restart_delay: float, max_restart_delay: float, validate: Validation,
+         on_bad_message: OnBadMessage, progress_mode: str, progress_interval: float, follow: bool,
+         sweep_deletes: bool, output: str) -> None:
     """Run a whole sync: source -> engine -> destination, resuming from the confirmed state.
 
     Example: STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/db engine sync --schema stripe
     """
     try:
         options = build_options(source_config, destination_config, stripe_base_url, schema, source_cmd,
-                                destination_cmd, streams, max_requests_per_second, state_file, no_state_file,
-                                follow, source_timeout, max_restarts, poison_threshold, max_total_restarts,
-                                restart_delay, max_restart_delay, validate, on_bad_message, progress_interval,
-                                sweep_deletes)
+                                destination_cmd, source_protocol, destination_protocol, streams,
+                                max_requests_per_second, state_file, no_state_file, follow, source_timeout,
+                                max_restarts, poison_threshold, max_total_restarts, restart_delay,
+                                max_restart_delay, validate, on_bad_message, progress_interval, sweep_deletes)
         out = sys.stdout.buffer
         if output == "none" or (output == "auto" and sys.stdout.isatty()):
             out = None
@@ -327,7 +368,8 @@ def sync(source_cmd: str, source_config: str | None, destination_cmd: str, desti
               help="The report on stdout: a table for people or one JSON object for machines, e.g. "
                    "engine verify --format json | jq .streams")
 def verify(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
-           stripe_base_url: str | None, schema: str | None, streams: str | None,
+           stripe_base_url: str | None, schema: str | None, source_protocol: str, destination_protocol: str,
+           streams: str | None,
            max_requests_per_second: float | None, state_file: Path | None, no_state_file: bool,
            source_timeout: float | None, max_restarts: int, poison_threshold: int, max_total_restarts: int,
            restart_delay: float, max_restart_delay: float, validate: Validation, on_bad_message: OnBadMessage,
@@ -341,9 +383,10 @@ def verify(source_cmd: str, source_config: str | None, destination_cmd: str, des
     """
     try:
         options = build_options(source_config, destination_config, stripe_base_url, schema, source_cmd,
-                                destination_cmd, streams, max_requests_per_second, state_file, no_state_file,
-                                False, source_timeout, max_restarts, poison_threshold, max_total_restarts,
-                                restart_delay, max_restart_delay, validate, on_bad_message, progress_interval)
+                                destination_cmd, source_protocol, destination_protocol, streams,
+                                max_requests_per_second, state_file, no_state_file, False, source_timeout,
+                                max_restarts, poison_threshold, max_total_restarts, restart_delay,
+                                max_restart_delay, validate, on_bad_message, progress_interval, verify=True)
         view = make_view(progress_mode, sys.stderr, auto_fallback="plain")
         passes = run_verify(options, None, view, repair, stderr_report)
     except ConfigError as exc:
@@ -356,15 +399,18 @@ def verify(source_cmd: str, source_config: str | None, destination_cmd: str, des
 @main.command()
 @connector_options
 def check(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
-          stripe_base_url: str | None, schema: str | None) -> None:
+          stripe_base_url: str | None, schema: str | None, source_protocol: str,
+          destination_protocol: str) -> None:
     """Check both connectors (config, credentials, reachability) and print a verdict.
 
     Example: STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/db engine check
     """
     try:
-        src, dst = build_configs(source_config, destination_config, stripe_base_url, schema)
+        src, dst = build_configs(source_config, destination_config, stripe_base_url, schema,
+                                 source_protocol=source_protocol, destination_protocol=destination_protocol)
         code = run_check(resolve_command(source_cmd, "--source"), src,
-                         resolve_command(destination_cmd, "--destination"), dst, sys.stdout.buffer)
+                         resolve_command(destination_cmd, "--destination"), dst, sys.stdout.buffer,
+                         source_protocol=source_protocol, destination_protocol=destination_protocol)
     except ConfigError as exc:
         usage_error(exc)
         return
@@ -378,8 +424,8 @@ def check(source_cmd: str, source_config: str | None, destination_cmd: str, dest
               help="Words and a table per stream, or the same facts as one JSON object. "
                    "Example: --format json")
 def status(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
-           stripe_base_url: str | None, schema: str | None, state_file: Path | None, no_state_file: bool,
-           fmt: str) -> None:
+           stripe_base_url: str | None, schema: str | None, source_protocol: str, destination_protocol: str,
+           state_file: Path | None, no_state_file: bool, fmt: str) -> None:
     """The confirmed state of a sync in words: per stream the time range covered, whether it is complete,
     when it last completed, rows and deleted rows; the last run; how current the events cursor is.
 
@@ -389,13 +435,16 @@ def status(source_cmd: str, source_config: str | None, destination_cmd: str, des
     Example: STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/db engine status --schema stripe
     """
     try:
-        src, dst = build_configs(source_config, destination_config, stripe_base_url, schema)
+        src, dst = build_configs(source_config, destination_config, stripe_base_url, schema,
+                                 source_protocol=source_protocol, destination_protocol=destination_protocol)
         source_argv = resolve_command(source_cmd, "--source")
         destination_argv = resolve_command(destination_cmd, "--destination")
         options = SyncOptions(source_cmd=source_argv, source_config=src, destination_cmd=destination_argv,
                               destination_config=dst,
                               state_file=choose_state_file(state_file, no_state_file, source_argv,
-                                                           destination_argv, src, dst))
+                                                           destination_argv, src, dst),
+                              source_protocol=protocols.source_protocol(source_protocol),
+                              destination_protocol=protocols.destination_protocol(destination_protocol))
         report = gather(options, configs.identity(dst))
     except ConfigError as exc:
         usage_error(exc)

@@ -6,7 +6,9 @@ Processor until it ends, and how it ended (a `restart.Failure`, or None when it 
 - `SourceLines`: the bounded queue (1,000 lines) between a source's reader thread and the main thread,
   shared by all attempts. Lines of a superseded attempt still in it are counted and dropped, never
   applied (their generation is stale).
-- `SourceAttempt.run()`: start the source (config, state and catalog as in-memory files), pump: every
+- `SourceAttempt.run()`: start the source (config, state and catalog as in-memory files, in the forms of
+  its protocol: `engine.adapters.protocols`; a foreign source's lines are translated to ours in the
+  reader thread, and what its protocol implies at the end is fed in after it exited), pump: every
   line to the Processor, its signals to the restart policy's words (`restart.signal_failure`), silence
   longer than `source_timeout` is a hang, then the exit code and the unfinished streams
   (`restart.exit_failure`). On a failure the source's process group is killed and the confirmations
@@ -18,10 +20,11 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from engine.adapters.base import SourceTranslator, as_lines, translate_lines, who
 from engine.processor import Processor, Signal
 from engine.sync.children import ArgFile, Child
 from engine.sync.destination import Destination, DestinationGone
@@ -70,10 +73,14 @@ class SourceLines:
         self.queue: queue.Queue[tuple[int, Line | BadLine | None]] = queue.Queue(maxsize=size)
         self.discarded = 0
 
-    def read(self, stream: BinaryIO, generation: int, max_line_bytes: int) -> None:
-        """Reader thread body: every line of `stream`, then None."""
+    def read(self, stream: BinaryIO, generation: int, max_line_bytes: int,
+             translator: SourceTranslator | None = None, who: str = "the source") -> None:
+        """Reader thread body: every line of `stream` (translated to ours for a foreign source), then None."""
         try:
-            for item in iter_lines(stream, max_line_bytes):
+            items: Iterable[Line | BadLine] = iter_lines(stream, max_line_bytes)
+            if translator is not None:
+                items = translate_lines(items, translator, who)
+            for item in items:
                 self.queue.put((generation, item))
         except (OSError, ValueError):
             pass
@@ -97,6 +104,7 @@ class SourceAttempt:
         self.generation, self.options, self.processor, self.lines = generation, options, processor, lines
         self.destination, self.output, self.streams = destination, output, streams
         self.stopping, self.tick = stopping, tick
+        self.who = who("source", options.source_protocol.name, options.source_cmd)  # in messages
         self.source: Child | None = None
         self.awake = False  # the source printed its first line: its wake handler is installed
 
@@ -107,15 +115,21 @@ class SourceAttempt:
         return source.send_signal(sig)
 
     def run(self, source_config: ArgFile, state: dict) -> Failure | None:
-        files = [source_config, ArgFile(state, "state")]
-        argv = self.options.source_cmd + ["read", "--config", source_config.path, "--state", files[1].path]
+        proto = self.options.source_protocol
         catalog = self.streams.for_source(self.processor.catalog)
-        if catalog is not None:
-            files.append(ArgFile(catalog, "catalog"))
-            argv += ["--catalog", files[2].path]
-        argv += self.options.read_args()
+        names = [s["name"] for s in catalog["streams"]] if catalog is not None else []
+        translator = proto.translator(self.who, names)
+        files = [source_config]
         self.destination.confirmations.begin_generation(self.generation)
-        try:
+        try:  # the state and catalog in the source's own form (a foreign state may not be its own)
+            state_arg = proto.state_arg(state)
+            state_file = ArgFile(state_arg, "state") if state_arg is not None else None
+            catalog_file = ArgFile(proto.catalog_arg(catalog["streams"]), "catalog") if catalog else None
+            files += [f for f in (state_file, catalog_file) if f is not None]
+            argv = proto.read_argv(self.options.source_cmd, source_config.path,
+                                   catalog_file.path if catalog_file else None,
+                                   state_file.path if state_file else None)
+            argv += self.options.read_args()
             source = self.source = Child("source", argv, files, on_stderr=self.output.on_stderr)
         except ConnectorError as exc:
             return Failure("permanent", exc.code, exc.message)
@@ -123,15 +137,16 @@ class SourceAttempt:
             for f in files[1:]:
                 f.close()
         assert source.proc.stdout is not None
-        threading.Thread(target=self.lines.read, args=(source.proc.stdout, self.generation,
-                                                       self.options.pipe.max_line_bytes),
+        threading.Thread(target=self.lines.read,
+                         args=(source.proc.stdout, self.generation, self.options.pipe.max_line_bytes,
+                               translator, self.who),
                          name=f"source-{self.generation}", daemon=True).start()
-        failure = self._pump(source)
+        failure = self._pump(source, translator)
         if failure is not None and not self.stopping():
             self.destination.await_confirmations(self.options.drain_timeout)
         return failure
 
-    def _pump(self, source: Child) -> Failure | None:
+    def _pump(self, source: Child, translator: SourceTranslator | None = None) -> Failure | None:
         """Forward the attempt's lines; returns its failure, or None when it ended well (or was stopped)."""
         last_output = time.monotonic()
         timeout = self.options.source_timeout
@@ -168,6 +183,17 @@ class SourceAttempt:
         code = source.wait(self.options.stop_grace)
         if code is None:
             code = source.stop(self.options.stop_grace)
+        if translator is not None:  # what the foreign protocol implies at the end of a read
+            end, code = translator.finish(code)
+            for line in as_lines(end, 0):
+                try:
+                    sig = self.processor.handle(line)
+                except DestinationGone as exc:
+                    self.destination.gone(str(exc))
+                    return None
+                failure = self._on_signal(sig) if sig is not None else None
+                if failure is not None:
+                    return failure
         return self._exit_failure(source, code)
 
     def _exit_failure(self, source: Child, code: int | None) -> Failure | None:
@@ -175,7 +201,7 @@ class SourceAttempt:
         announced = {s["name"] for s in self.streams.to_read(self.processor.catalog)}
         unfinished = [n for n in tracker.unfinished() if n in announced and n not in excluded]
         retry = [n for n, t in tracker.streams.items() if t.retryable_error and n not in excluded]
-        failure = exit_failure(code, source.stderr_tail(), unfinished, retry)
+        failure = exit_failure(code, source.stderr_tail(), unfinished, retry, self.who)
         if failure is not None and failure.kind == "transient":
             self.streams.retry_only = set(retry)
         return failure

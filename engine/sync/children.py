@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import signal
@@ -20,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from engine.adapters.base import who
+from engine.adapters.protocols import SourceProtocol
 from engine.sync.outcome import exit_text
 from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import dumps
@@ -148,6 +151,7 @@ class ChildResult:
     messages: list[dict]
     stderr: str
     timed_out: bool = False
+    stdout: bytes = b""
 
     def error(self) -> dict | None:
         """The first trace error (or failed connection_status error) the child printed."""
@@ -177,11 +181,12 @@ def run_child(name: str, argv: list[str], arg_files: list[ArgFile], timeout: flo
     timer.start()
     try:
         assert child.proc.stdout is not None
-        msgs = [item.message for item in iter_lines(child.proc.stdout) if isinstance(item, Line)]
+        stdout = child.proc.stdout.read()  # short commands print little (a catalog at most)
         code = child.wait(timeout)
     finally:
         timer.cancel()
-    return ChildResult(code, msgs, child.stderr_tail(), bool(timed_out))
+    msgs = [item.message for item in iter_lines(io.BytesIO(stdout)) if isinstance(item, Line)]
+    return ChildResult(code, msgs, child.stderr_tail(), bool(timed_out), stdout)
 
 
 def describe_failure(name: str, result: ChildResult) -> str:
@@ -249,12 +254,22 @@ def destination_state(argv: list[str], config: ArgFile) -> tuple[bool, dict | No
                       "cannot load the confirmed state: " + describe_failure("`destination state`", result))
 
 
-def discover(argv: list[str], config: ArgFile) -> dict:
-    """The catalog payload from `<source> discover --config C`."""
-    result = run_child("source", argv + ["discover", "--config", config.path], [config])
-    catalog = result.first("catalog")
+def discover(argv: list[str], config: ArgFile, protocol: SourceProtocol | None = None) -> dict:
+    """The catalog payload from `<source> discover --config C` (or the command form of the source's
+    protocol, its output translated to ours)."""
+    protocol = protocol or SourceProtocol()
+    name = who("source", protocol.name, argv)
+    result = run_child("source", protocol.discover_argv(argv, config.path), [config])
+    catalog, result.messages = protocol.discovered(result.stdout, name)
     if result.code != 0 or catalog is None or not isinstance(catalog.get("streams"), list):
         raise child_error(result, "source_failed",
-                          "cannot list the source's streams: " + describe_failure("`source discover`",
+                          "cannot list the source's streams: " + describe_failure(f"`{name} discover`",
                                                                                   result))
     return catalog
+
+
+def singer_catalog_flag(argv: list[str]) -> str:
+    """`--catalog`, or `--properties` for an older Singer tap whose `--help` offers only that."""
+    result = run_child("source", argv + ["--help"], [], timeout=60.0)
+    text = result.stdout.decode("utf-8", "replace") + result.stderr
+    return "--properties" if "--properties" in text and "--catalog" not in text else "--catalog"

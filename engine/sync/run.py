@@ -7,7 +7,8 @@ asks a following source to look for changes now (docs/protocol.md, "Waking a fol
 `run_sync`, for the CLI, installs SIGINT/SIGTERM handlers.
 
 One run: load the confirmed state (`<destination> state` when it has that command, else the state
-file), resolve `--streams` with `<source> discover`, then hand over to a `Session` (`session.py`):
+file), resolve `--streams` with `<source> discover` (a foreign source, or a destination that takes the
+catalog on its command line, always discovers first), then hand over to a `Session` (`session.py`):
 the destination's `write`, then source attempts one after another until one finishes. A run that fails
 before any source started (state not loadable, discover failed, a connector that cannot start) still
 ends with the error and `eof` (`failed`, `has_more` true, the last known state: `early_failure`).
@@ -19,10 +20,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, BinaryIO
 
+from engine.adapters.protocols import SingerSource
 from engine.progress_view import View
-from engine.sync.children import ArgFile, destination_state, discover
+from engine.sync.children import ArgFile, destination_state, discover, singer_catalog_flag
 from engine.sync.options import SyncOptions
 from engine.sync.output import RunOutput
 from engine.sync.session import Session, Stop
@@ -67,7 +70,7 @@ class SyncRun:
             if totals.sync_complete:
                 totals = totals.restarted()
             totals.runs += 1
-            catalog = self._catalog_for_streams(source_config)
+            catalog = self._catalog(source_config)
             self.session = Session(self.options, self.output, self.store, self.stopping, source_config,
                                    destination_config, state, totals, catalog, self.report, self.start)
             return self.session.run()
@@ -80,7 +83,9 @@ class SyncRun:
             destination_config.close()
 
     def _load_state(self, destination_config: ArgFile) -> dict:
-        supported, state = destination_state(self.options.destination_cmd, destination_config)
+        # a foreign destination has no `state` command: its confirmed state lives in the state file
+        supported, state = (False, None) if self.options.destination_protocol.foreign else \
+            destination_state(self.options.destination_cmd, destination_config)
         if supported:
             has_state = bool(state and ((state.get("streams") or {}) or state.get("global") is not None))
             self.output.view.event("loaded the confirmed state from the destination" if has_state else
@@ -94,16 +99,25 @@ class SyncRun:
             self.output.view.event(f"loaded the confirmed state from {self.options.state_file}")
         return file_state or protocol_state.empty()
 
-    def _catalog_for_streams(self, source_config: ArgFile) -> dict | None:
-        if not self.options.streams:
+    def _catalog(self, source_config: ArgFile) -> dict | None:
+        """The catalog known before the source runs: discovered for `--streams`, for a foreign source
+        (its catalog is how its streams are chosen) and for a destination that takes it on its command
+        line; None otherwise (the source's own first message)."""
+        options, proto = self.options, self.options.source_protocol
+        if not (options.streams or proto.foreign or options.destination_protocol.needs_catalog):
             return None
-        catalog = discover(self.options.source_cmd, source_config)
+        if isinstance(proto, SingerSource):
+            self.options = options = replace(options, source_protocol=replace(
+                proto, catalog_flag=singer_catalog_flag(options.source_cmd)))
+        catalog = discover(options.source_cmd, source_config, options.source_protocol)
+        if not options.streams:
+            return catalog
         by_name = {s.get("name"): s for s in catalog["streams"] if isinstance(s, dict)}
-        unknown = [n for n in self.options.streams if n not in by_name]
+        unknown = [n for n in options.streams if n not in by_name]
         if unknown:
             raise ConfigError(f"--streams: unknown stream(s) {', '.join(unknown)}",
                               hint=f"available: {', '.join(sorted(str(n) for n in by_name))}")
-        return {"streams": [by_name[n] for n in self.options.streams]}
+        return {"streams": [by_name[n] for n in options.streams]}
 
     def early_failure(self, exc: ConnectorError) -> int:
         """End a run that failed before the sync proper (no destination writer, no Processor yet): the

@@ -59,11 +59,13 @@ class Session:
         self.generation = 0
         self.restarts = 0
         self.final_error: tuple[str, str] | None = None
-        self.streams = Streams(explicit=bool(options.streams))
+        # a foreign source always gets a catalog: it is how its streams are chosen
+        self.streams = Streams(explicit=bool(options.streams) or options.source_protocol.foreign)
         self.lines = SourceLines()
         self.confirmations = Confirmations(state, None if options.verifying else store, output.notify)
         self.destination = Destination(options.destination_cmd, destination_config,
-                                       self.confirmations, output, options.write_args())
+                                       self.confirmations, output, options.destination_protocol, catalog,
+                                       options.write_args())
         pipe_options = dataclasses.replace(options.pipe, catalog=None, state=state)
         sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records,
                                forward_states=not options.verifying)
@@ -124,8 +126,11 @@ class Session:
                               "confirmation by the next run without --follow", "warn")
             return
         self.tick(True)
-        outcome = confirm_candidates(self.options.source_cmd, self.source_config, candidates,
-                                     self.destination, self.output)
+        if self.options.source_protocol.foreign:  # Airbyte and Singer have no confirm command
+            outcome = ConfirmOutcome(asked=sum(map(len, candidates.values())), unsupported=True)
+        else:
+            outcome = confirm_candidates(self.options.source_cmd, self.source_config, candidates,
+                                         self.destination, self.output)
         self.sweep = outcome
         where = ", ".join(f"{s} ({len(ids)})" for s, ids in sorted(candidates.items()))
         if outcome.unsupported:
@@ -247,7 +252,7 @@ class Session:
         destination = self.destination
         code = destination.close(self.options.destination_timeout, lambda: self.stop.hard)
         if code != 0 and destination.failure is None:
-            destination.gone(f"the destination {exit_text(code)}")
+            destination.gone(f"{destination.who} {exit_text(code)}")
         self.confirmations.save(force=True)
         state, confirmed = self.confirmations.snapshot()
         unconfirmed = destination.forwarded_states - confirmed
@@ -256,9 +261,16 @@ class Session:
             outcome = "destination"
             self.final_error = ("destination_failed",
                                 f"{destination.failure}. {confirmed_text(state, confirmed, unconfirmed)}")
+        elif outcome == "done" and unconfirmed > 0 and self.options.destination_protocol.foreign:
+            # A Singer target prints a state only after a flush that follows it, and exits 0 once it has
+            # written everything: its rows are there, only the confirmed state lags (docs/third-party.md).
+            self.output.event(f"{destination.who} exited 0 without printing its last {unconfirmed} "
+                              "state(s); the confirmed state is the last one it printed, so the next run "
+                              "re-reads from there", "warn")
+            unconfirmed = 0
         elif outcome == "done" and unconfirmed > 0:
             self.final_error = ("destination_failed",
-                                f"the destination exited without confirming {unconfirmed} "
+                                f"{destination.who} exited without confirming {unconfirmed} "
                                 f"state(s); {confirmed_text(state, confirmed, unconfirmed)}")
         status, exit_code = run_status(outcome, unconfirmed, tracker.outcome(True), self.stop.signal)
         if self.final_error is not None:
