@@ -68,7 +68,8 @@ class LockedTranslator:
 
 class Destination:
     def __init__(self, argv: list[str], config: ArgFile, confirmations: Confirmations, output: RunOutput,
-                 protocol: DestinationProtocol | None = None, catalog: dict | None = None):
+                 protocol: DestinationProtocol | None = None, catalog: dict | None = None,
+                 write_args: list[str] | None = None):
         self.confirmations, self.output = confirmations, output
         protocol = protocol or DestinationProtocol()
         # how messages name it: a foreign destination by its protocol and command
@@ -79,6 +80,7 @@ class Destination:
         if protocol.needs_catalog:
             files.append(ArgFile(protocol.catalog_arg((catalog or {}).get("streams") or []), "catalog"))
         write = protocol.write_argv(argv, config.path, files[1].path if len(files) > 1 else None)
+        write += write_args or []  # `--verify` / `--repair` (options.write_args: destinations of ours)
         try:
             self.child = Child("destination", write, files, stdin=True, on_stderr=output.on_stderr)
         finally:
@@ -191,9 +193,10 @@ class DestinationSink:
     stream (of any stream for a global state) came before it in this attempt."""
 
     def __init__(self, destination: Destination, output: RunOutput, generation: Callable[[], int],
-                 had_records: Callable[[StateKey], bool]):
+                 had_records: Callable[[StateKey], bool], forward_states: bool = True):
         self.destination, self.output = destination, output
         self.generation, self.had_records = generation, had_records
+        self.forward_states = forward_states  # False for `engine verify`: no state ever reaches it
         self.data: Callable[[bytes], object] = destination.write
 
     def catalog(self, raw: bytes, payload: dict) -> None:
@@ -202,6 +205,8 @@ class DestinationSink:
         self.output.emit(messages.catalog(payload["streams"]))
 
     def state(self, raw: bytes, payload: dict) -> None:
+        if not self.forward_states:
+            return
         key = state_key(payload)
         self.destination.forward_state(payload, self.generation(), key is not None and self.had_records(key))
 
