@@ -31,6 +31,11 @@ def stderr_line(text: str) -> None:
     click.echo(redact_text(text), err=True)
 
 
+def shared_writer() -> MessageWriter:
+    """The stdout writer of a command whose `log` may write from any thread (a retry's backoff)."""
+    return MessageWriter(redact=redact_message, lock=threading.Lock())
+
+
 def run_messages(produce: Callable[[], Iterable[dict]], debug: bool, name: str,
                  writer: MessageWriter | None = None, resume: str | None = None) -> None:
     """Write every produced message to stdout, map failures to protocol errors and exit codes; Ctrl-C is
@@ -195,7 +200,7 @@ def build_connector_cli(connector: Connector) -> click.Group:
         @click.option("--catalog", "catalog_arg", help=CATALOG_HELP[kind])
         @click.pass_context
         def command(ctx: click.Context, config_arg: str, catalog_arg: str | None, **options: Any) -> None:
-            writer = MessageWriter(redact=redact_message, lock=threading.Lock())  # `log` from any thread
+            writer = shared_writer()
             run_messages(lambda: body(load_config(config_arg, schema), load_catalog_arg(catalog_arg), options,
                                       writer.write), ctx.obj["debug"], name, writer, resume)
         command.params.extend(extra)

@@ -5,7 +5,8 @@ or raises `ConnectorError`; `discover` returns catalog streams; `read` yields me
 `write` yields messages (echoed states, errors, logs) for a `WriteRequest`; the optional `describe`
 says in words what a state of the source covers (no network). Both requests carry `log`: a `log`
 message written at once from any thread, for what happens while nothing can be yielded (a retry's
-backoff); it is not ordered with the yielded messages. Library callers get a no-op.
+backoff); it is not ordered with the yielded messages. Library callers get a no-op. `retry_warnings(log)`
+turns it into the `on_retry` of a client that retries (one warning per backoff, said while it happens).
 """
 from __future__ import annotations
 
@@ -15,9 +16,16 @@ from typing import Any, Literal
 
 import click
 
+from protocol import messages
 from protocol.reader import BadLine, Line
 
 ConnectorKind = Literal["source", "destination"]
+Log = Callable[[dict], None]
+
+
+def retry_warnings(log: Log) -> Callable[[str, dict], None]:
+    """`on_retry(text, data)` for a retrying client: each retry a `log` warning `retrying <text>`, at once."""
+    return lambda text, data: log(messages.log("warn", f"retrying {text}", data))
 
 
 @dataclass

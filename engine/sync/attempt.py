@@ -131,8 +131,7 @@ class SourceAttempt:
             argv = proto.read_argv(self.options.source_cmd, source_config.path,
                                    catalog_file.path if catalog_file else None,
                                    state_file.path if state_file else None)
-            if self.options.follow:
-                argv.append("--follow")
+            argv += self.options.read_args()
             source = self.source = Child("source", argv, files, on_stderr=self.output.on_stderr)
         except ConnectorError as exc:
             return Failure("permanent", exc.code, exc.message)

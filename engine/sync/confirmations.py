@@ -8,10 +8,15 @@ preserved plus `destination_stats`. `Confirmations.run` reads those echoes and:
 - tells whether the attempt in flight moved data (`confirmed.AttemptProgress`: rows written, records
   before a confirmed state, or a stream the tracker saw advance; never a state's contents);
 - sums `destination_stats`; persists the state file at most every `save_interval` seconds (and on
-  `save(force=True)`); hands destination errors and logs to the main thread through `notify`.
+  `save(force=True)`); hands destination errors and logs to the main thread through `notify`;
+- collects what the destination says about snapshots (docs/protocol.md, "Snapshots and delete sweeps"):
+  `candidates` (de-duplicated, at most `max_candidates` held: the rest stay pending in the destination
+  for the next run), the answers to `end` (`swept`, `ignored`) and, with `write --verify`/`--repair`,
+  the `verify` reports.
 Everything shared with the main thread is guarded by one lock. One `Confirmations` serves every
 destination process of a run, one after another (a restarted destination continues from the same
-confirmed state); `new_destination` starts the count of the next one and forgets the errors of the last.
+confirmed state); `new_destination` starts the count of the next one and forgets the errors of the last;
+a wait ends early when the process in flight closed its stdout (its `closed` event).
 """
 from __future__ import annotations
 
@@ -28,11 +33,12 @@ from protocol.reader import BadLine, Line, iter_lines
 from protocol.state import ZERO, Stats
 
 Translate = Callable[[Iterable[Line | BadLine]], Iterable[Line | BadLine]]
+MAX_CANDIDATES = 100_000  # held in memory per run; more stay pending in the destination for the next run
 
 
 class Confirmations:
     def __init__(self, state: dict, store: StateStore | None, notify: Callable[[Notice], None],
-                 save_interval: float = 0.5):
+                 save_interval: float = 0.5, max_candidates: int = MAX_CANDIDATES):
         self.lock = threading.Lock()
         self.state = state
         self.store, self.notify, self.save_interval = store, notify, save_interval
@@ -45,6 +51,14 @@ class Confirmations:
         self._dirty = False
         self._last_save = 0.0
         self._warned_untagged = False
+        self.max_candidates = max_candidates
+        self.candidates: dict[str, set[str]] = {}  # stream -> ids waiting for the source's confirmation
+        self.candidates_held = 0
+        self.candidates_left = 0  # beyond max_candidates: left pending for the next run
+        self.answers = 0  # snapshot `end`s the destination answered (swept or ignored)
+        self.swept: dict[str, int] = {}  # stream -> candidates of its last swept snapshot
+        self.ignored: dict[str, str] = {}  # stream -> why the destination ignored its snapshot
+        self.verify: dict[str, dict] = {}  # stream -> the destination's verify report
 
     def run(self, stream: BinaryIO, translate: Translate | None = None) -> None:
         """Thread body: read one destination process's stdout until it closes (`translate`: a foreign
@@ -64,6 +78,8 @@ class Confirmations:
                     continue
                 if kind == "state":
                     self._confirm(payload)
+                elif kind == "trace" and payload.get("trace_type") in ("candidates", "snapshot", "verify"):
+                    self._sweep_trace(payload["trace_type"], payload.get(payload["trace_type"]))
                 elif kind == "trace" and payload.get("trace_type") == "error":
                     error = payload["error"] if isinstance(payload.get("error"), dict) else {}
                     with self.lock:
@@ -100,6 +116,45 @@ class Confirmations:
                                        changed)
             self._dirty = self._dirty or changed
         self.save()
+
+    def _sweep_trace(self, kind: str, body: object) -> None:
+        if not isinstance(body, dict) or not isinstance(body.get("stream"), str):
+            return
+        stream = body["stream"]
+        with self.lock:
+            if kind == "candidates" and isinstance(body.get("ids"), list):
+                held = self.candidates.setdefault(stream, set())
+                for cid in body["ids"]:
+                    if not isinstance(cid, str) or cid in held:
+                        continue
+                    if self.candidates_held >= self.max_candidates:
+                        self.candidates_left += 1
+                        continue
+                    held.add(cid)
+                    self.candidates_held += 1
+            elif kind == "snapshot" and body.get("phase") in ("swept", "ignored"):
+                self.answers += 1
+                if body["phase"] == "swept":
+                    count = body.get("candidate_count")
+                    self.swept[stream] = count if isinstance(count, int) else 0
+                else:
+                    self.ignored[stream] = str(body.get("reason") or "no reason given")
+            elif kind == "verify":
+                self.verify[stream] = body
+        if kind == "snapshot" and body.get("phase") == "swept" and body.get("candidate_count"):
+            self.notify(ViewEvent("info", f"{stream}: snapshot swept: {body['candidate_count']} row(s) no "
+                                          "longer listed, to be confirmed"))
+
+    def take_candidates(self) -> dict[str, list[str]]:
+        """The candidates collected so far (sorted), handed over for confirmation."""
+        with self.lock:
+            taken = {s: sorted(ids) for s, ids in self.candidates.items() if ids}
+            self.candidates, self.candidates_held = {}, 0
+            return taken
+
+    def wait_for_answers(self, count: int, timeout: float, closed: threading.Event) -> bool:
+        """Wait until `count` snapshot `end`s were answered (or the destination closed its stdout)."""
+        return self._wait(lambda: self.answers >= count, timeout, closed)
 
     def save(self, force: bool = False) -> None:
         """Persist the confirmed state if it changed (throttled unless `force`)."""
@@ -143,12 +198,15 @@ class Confirmations:
 
     def wait_for(self, count: int, timeout: float, closed: threading.Event) -> bool:
         """Wait until `count` echoes arrived (or the destination closed its stdout: `closed`)."""
+        return self._wait(lambda: self.count >= count, timeout, closed)
+
+    def _wait(self, done: Callable[[], bool], timeout: float, closed: threading.Event) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
-                if self.count >= count:
+                if done():
                     return True
             if closed.wait(0.05):
                 break
         with self.lock:
-            return self.count >= count
+            return done()

@@ -74,10 +74,11 @@ class LockedTranslator:
 
 class Destination:
     def __init__(self, argv: list[str], config: ArgFile, confirmations: Confirmations, output: RunOutput,
-                 protocol: DestinationProtocol | None = None, catalog: dict | None = None):
+                 protocol: DestinationProtocol | None = None, catalog: dict | None = None,
+                 write_args: list[str] | None = None):
         self.confirmations, self.output = confirmations, output
         self.protocol = protocol or DestinationProtocol()
-        self.argv, self.config, self.catalog = argv, config, catalog
+        self.argv, self.config, self.catalog, self.write_args = argv, config, catalog, write_args or []
         # how messages name it: a foreign destination by its protocol and command
         self.who = who("destination", self.protocol.name, argv)
         self.starts = 0
@@ -95,6 +96,7 @@ class Destination:
                                  "catalog"))
         catalog_path = files[1].path if len(files) > 1 else None
         write = self.protocol.write_argv(self.argv, self.config.path, catalog_path)
+        write += self.write_args  # `--verify` / `--repair` (options.write_args: destinations of ours)
         try:
             self.child = Child("destination", write, files, stdin=True, on_stderr=self.output.on_stderr)
         finally:
@@ -241,9 +243,10 @@ class DestinationSink:
     stream (of any stream for a global state) came before it in this attempt."""
 
     def __init__(self, destination: Destination, output: RunOutput, generation: Callable[[], int],
-                 had_records: Callable[[StateKey], bool]):
+                 had_records: Callable[[StateKey], bool], forward_states: bool = True):
         self.destination, self.output = destination, output
         self.generation, self.had_records = generation, had_records
+        self.forward_states = forward_states  # False for `engine verify`: no state ever reaches it
         self.data: Callable[[bytes], object] = destination.write
 
     def catalog(self, raw: bytes, payload: dict) -> None:
@@ -252,6 +255,8 @@ class DestinationSink:
         self.output.emit(messages.catalog(payload["streams"]))
 
     def state(self, raw: bytes, payload: dict) -> None:
+        if not self.forward_states:
+            return
         key = state_key(payload)
         self.destination.forward_state(payload, self.generation(), key is not None and self.had_records(key))
 

@@ -49,7 +49,7 @@ class SyncRun:
         self.stopping = Stop()
         self.start = time.monotonic()
         self.known_state: dict | None = None  # the confirmed state loaded at the start
-        self.session: Session | None = None
+        self.session: Session | None = None  # once the sync proper began
 
     def stop(self, signum: int = signal.SIGTERM, _frame: Any = None) -> None:
         """Stop the run cleanly (also usable as a signal handler)."""

@@ -32,6 +32,7 @@ from engine.sync.outcome import RunSummary, confirmed_text, exit_text, run_statu
 from engine.sync.output import RunOutput
 from engine.sync.restart import Failure, History, decide, destination_failure
 from engine.sync.state_store import StateStore, Totals
+from engine.sync.sweep import ConfirmOutcome, confirm_candidates
 from protocol import messages
 from protocol.lifecycle import COMPLETE
 from protocol.state import StateKey
@@ -58,7 +59,8 @@ class Session:
     def __init__(self, options: SyncOptions, output: RunOutput, store: StateStore | None, stop: Stop,
                  source_config: ArgFile, destination_config: ArgFile, state: dict, totals: Totals,
                  catalog: dict | None, report: Callable[[str], None], start: float):
-        self.options, self.output, self.store, self.stop = options, output, store, stop
+        self.options, self.output, self.stop = options, output, stop
+        self.store = None if options.verifying else store  # verify never writes the state file
         self.source_config, self.totals_base, self.report = source_config, totals, report
         self.start = start  # when the run began (loading the state and discovering count too)
         self.generation = 0
@@ -67,14 +69,17 @@ class Session:
         # a foreign source always gets a catalog: it is how its streams are chosen
         self.streams = Streams(explicit=bool(options.streams) or options.source_protocol.foreign)
         self.lines = SourceLines()
-        self.confirmations = Confirmations(state, store, output.notify)
+        self.confirmations = Confirmations(state, None if options.verifying else store, output.notify)
         self.destination = Destination(options.destination_cmd, destination_config,
-                                       self.confirmations, output, options.destination_protocol, catalog)
+                                       self.confirmations, output, options.destination_protocol, catalog,
+                                       options.write_args())
         pipe_options = dataclasses.replace(options.pipe, catalog=None, state=state)
-        sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records)
+        sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records,
+                               forward_states=not options.verifying)
         self.processor = Processor(pipe_options, sink, output.view, start=start)
         self.processor.extra = self._progress_extra
         self._catalog = catalog
+        self.sweep: ConfirmOutcome | None = None
         self.attempt: SourceAttempt | None = None  # the one running now
         self._next_tick = 0.0
         self._last_totals_save = time.monotonic()
@@ -100,12 +105,60 @@ class Session:
             outcome = "destination"
         return self._finish(outcome)
 
+    # ---- deletes beyond the event window -----------------------------------------------------------
+    def _sweep(self) -> None:
+        """Once the read is over: wait until the destination answered everything forwarded, then have the
+        source confirm the delete candidates it reported (`sweep.py`); warn when either side cannot."""
+        ends = self.processor.snapshot_markers.get("end", 0)
+        self.destination.await_confirmations(self.options.drain_timeout)
+        confirmations = self.confirmations
+        if ends and not confirmations.wait_for_answers(ends, self.options.drain_timeout if
+                                                      self.options.verifying else 1.0,
+                                                      self.destination.stdout_closed):
+            self.output.event("the destination does not answer snapshot markers: deletes older than the "
+                              "source's event window are not swept", "warn")
+        for stream, why in sorted(confirmations.ignored.items()):
+            self.output.event(f"{stream}: the destination ignored its snapshot ({why}): deletes older than "
+                              "the event window are not swept", "warn")
+        streams = {s["name"] for s in (self.processor.catalog or {}).get("streams", [])}
+        candidates = {s: ids for s, ids in confirmations.take_candidates().items() if s in streams}
+        if confirmations.candidates_left:
+            self.output.event(f"{confirmations.candidates_left} more delete candidate(s) stay pending for "
+                              f"the next run (a run confirms at most {confirmations.max_candidates:,})",
+                              "warn")
+        if not candidates:
+            return
+        if self.options.follow:
+            self.output.event(f"{sum(map(len, candidates.values()))} delete candidate(s) wait for "
+                              "confirmation by the next run without --follow", "warn")
+            return
+        self.tick(True)
+        if self.options.source_protocol.foreign:  # Airbyte and Singer have no confirm command
+            outcome = ConfirmOutcome(asked=sum(map(len, candidates.values())), unsupported=True)
+        else:
+            outcome = confirm_candidates(self.options.source_cmd, self.source_config, candidates,
+                                         self.destination, self.output)
+        self.sweep = outcome
+        where = ", ".join(f"{s} ({len(ids)})" for s, ids in sorted(candidates.items()))
+        if outcome.unsupported:
+            self.output.event(f"{outcome.asked} delete candidate(s) of {where} cannot be confirmed: the "
+                              "source has no `confirm` command, so deletes older than its event window are "
+                              "not swept (they stay pending in the destination)", "warn")
+            return
+        if not self.options.verifying:
+            self._fence()
+        self.output.event(f"delete candidates of {where}: {outcome.tombstones} gone (tombstoned), "
+                          f"{outcome.live} still exist (kept), {outcome.unanswered} unanswered")
+        if outcome.unanswered:
+            self.output.event(f"{outcome.unanswered} delete candidate(s) could not be confirmed and stay "
+                              f"pending for the next run: {'; '.join(outcome.errors[-3:])}", "warn")
+
     def _attempts(self) -> str:
         history = History()
         while True:
             tracker = self.processor.tracker
             if self.processor.catalog is not None and not self.streams.to_read(self.processor.catalog):
-                failure = self._close_destination()  # every stream left out after permanent errors
+                failure = self._end_of_read()  # every stream left out after permanent errors
                 if failure is None:
                     return "done"
             else:
@@ -162,7 +215,17 @@ class Session:
             return None
         if self.destination.failure is not None:
             return self._destination_failure()
-        return self._close_destination() if failure is None else failure
+        return self._end_of_read() if failure is None else failure
+
+    def _end_of_read(self) -> Failure | None:
+        """The read is over: confirm the delete candidates (`_sweep`), then close the destination; None
+        when it confirmed everything, else its failure (restarted like a crash mid-read)."""
+        if self.destination.failure is None:
+            try:
+                self._sweep()
+            except DestinationGone as exc:
+                self.destination.gone(str(exc))
+        return self._close_destination()
 
     def _close_destination(self) -> Failure | None:
         """Close the destination's stdin and wait for it: None when it exited well having confirmed every
@@ -218,6 +281,21 @@ class Session:
         if now - self._last_totals_save >= TOTALS_SAVE_SECONDS:
             self._last_totals_save = now
             self._save_totals()
+
+    def _fence(self) -> None:
+        """Forward the last confirmed state once more after the confirmations' records: a fence that
+        changes nothing (its data is already confirmed) but makes the destination commit them and echo
+        their `destination_stats`, so the run's counts include them."""
+        state, _ = self.confirmations.snapshot()
+        if state.get("global") is not None:
+            payload = {"state_type": "global", "data": state["global"]}
+        elif state.get("streams"):
+            name, data = next(iter(sorted(state["streams"].items())))
+            payload = {"state_type": "stream", "stream": name, "data": data}
+        else:
+            return
+        self.destination.forward_state(payload, self.generation, True)
+        self.destination.await_confirmations(self.options.drain_timeout)
 
     # ---- totals ------------------------------------------------------------------------------------
     def _totals(self) -> Totals:
@@ -278,5 +356,6 @@ class Session:
             str(self.options.state_file) if self.store is not None else None,
             self.final_error[:2] if self.final_error else None,
             sorted(set(tracker.unfinished()) | set(tracker.errored()) | set(self.streams.excluded)),
-            tracker.skipped())))
+            tracker.skipped(), None if self.options.verifying else self.confirmations.stats,
+            self.options.mode if self.options.verifying else "sync")))
         return exit_code

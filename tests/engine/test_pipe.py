@@ -300,10 +300,18 @@ def test_numbers_beyond_orjson_pass_through_and_states_keep_them_exactly():
     assert b'"cursor":1234567890123456789012345678' in raw.splitlines()[-1]  # eof.state, exact
 
 
-def test_warnings_of_the_source_show_on_the_human_output():
-    retry = messages.log("warn", "retrying GET /v1/customers: HTTP 500 server_error; retry 1 of 8 in 0.4s")
-    lines = b"".join(dumps_line(m) for m in (CATALOG, retry, messages.log("info", "quiet")))
-    proc = subprocess.run([sys.executable, "-m", "engine", "--progress", "plain"], capture_output=True,
-                          input=lines, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-    assert b"warning: source: retrying GET /v1/customers: HTTP 500 server_error" in proc.stderr
-    assert b"quiet" not in proc.stderr
+def test_source_warnings_reach_the_progress_view_and_snapshot_markers_go_with_the_data():
+    from engine.plain_view import PlainView
+
+    shown = io.StringIO()
+    marker = messages.snapshot("customers", "begin", "customers@1.x", {"kind": "stream"})
+    items = [CATALOG, started("customers"), marker,
+             messages.log("warn", "events expired: re-reading customers"), messages.log("info", "quiet"),
+             messages.snapshot("elsewhere", "begin", "e@1", {"kind": "stream"}),
+             messages.stream_status("customers", "complete", emitted_at=2)]
+    out = io.BytesIO()
+    run_pipe(io.BytesIO(b"".join(as_line(i) for i in items)), out, PipeOptions(), PlainView(shown))
+    text = shown.getvalue()
+    assert "warning: source: events expired: re-reading customers" in text and "quiet" not in text
+    msgs = [loads(line) for line in out.getvalue().splitlines()]
+    assert [m for m in msgs if m["type"] == "trace" and m["trace"]["trace_type"] == "snapshot"] == [marker]

@@ -402,3 +402,13 @@ def test_each_connector_gets_only_what_it_needs_of_the_environment(runner):
     for child in by_role["destination"]:  # the destination: nothing of Stripe, libpq's variables kept
         assert not {"STRIPE_API_KEY", "MY_KEY_COPY", "STRIPE_SYNC_STATE_DIR"} & set(child)
         assert SECRET_KEY not in json.dumps(child) and child["PGPASSWORD"] == "Db-Pa55word-42"
+
+
+def test_a_destination_that_ignores_snapshot_markers_gets_them_and_the_engine_warns(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"snapshot": True}]))
+    assert r.code == 0, r.stderr
+    assert_complete(r)
+    assert "the destination does not answer snapshot markers: deletes older than the source's event " \
+           "window are not swept" in r.stderr
+    assert "re-read in full as a snapshot" in r.stderr  # the markers reached the view
+    assert r.eof["status"] == "succeeded"
