@@ -22,6 +22,7 @@ def raw_data(db, schema: str, stream: str = "customers") -> dict[str, str]:
 def test_a_nul_character_is_replaced_warned_once_per_field_and_never_blocks_the_stream(dst_config, db):
     items = [catalog(customers=PROPS),
              rec("customers", {"id": "cus_1", "name": "Null\u0000Byte", "metadata": {"k\u0000": "v\u0000"}}),
+             rec("customers", {"id": "cus_0", "name": "same batch\u0000"}),  # the warning names the first
              state("customers", {"n": 1}),
              rec("customers", {"id": "cus_2", "name": "again\u0000"}),
              rec("customers", {"id": "cus_\u00003", "name": "ok", "metadata": {"note": "a\\u0000b"}}),
@@ -37,7 +38,7 @@ def test_a_nul_character_is_replaced_warned_once_per_field_and_never_blocks_the_
     assert name_warning["data"] == {"stream": "customers", "id": "cus_1", "field": "name", "line": 2}
     assert "stream 'customers': record 'cus_1' (line 2)" in name_warning["message"]
     rows = {r["id"]: r for r in table(db, dst_config["schema"], "customers")}
-    assert set(rows) == {"cus_1", "cus_2", "cus_\ufffd3"}
+    assert set(rows) == {"cus_0", "cus_1", "cus_2", "cus_\ufffd3"}
     assert rows["cus_1"]["name"] == "Null\ufffdByte" == rows["cus_1"]["_raw_data"]["name"]
     assert rows["cus_1"]["_raw_data"]["metadata"] == {"k\ufffd": "v\ufffd"}
     assert rows["cus_\ufffd3"]["_raw_data"]["metadata"] == {"note": "a\\u0000b"}  # text, not a NUL: kept

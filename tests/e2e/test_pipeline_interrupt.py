@@ -21,7 +21,7 @@ def pipeline(tmp_path, src: dict, dst: dict, state: bool) -> subprocess.Popen:
     s, d = shlex.quote(json.dumps(src)), shlex.quote(json.dumps(dst))
     resume = f' --state "$({PY} -m destination_postgres state --config {d})"' if state else ""
     cmd = (f"{PY} -m source_stripe read --config {s}{resume} 2>{tmp_path}/source.err "
-           f"| {PY} -m engine --progress none 2>{tmp_path}/engine.err "
+           f"| {PY} -m engine --progress none 2>{tmp_path}/engine.err | tee -i {tmp_path}/engine.out "
            f"| {PY} -m destination_postgres write --config {d} >{tmp_path}/confirmed.jsonl "
            f"2>{tmp_path}/destination.err; echo ${{PIPESTATUS[@]}} >{tmp_path}/codes")
     return subprocess.Popen(["bash", "-c", cmd], cwd=ROOT, start_new_session=True,
@@ -42,19 +42,21 @@ def test_ctrl_c_of_a_hand_pipeline_is_an_interruption_and_a_rerun_resumes(pg_url
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=60)
         err = {part: (tmp_path / f"{part}.err").read_text() for part in ("source", "engine", "destination")}
-        everything = "".join(err.values()) + (tmp_path / "confirmed.jsonl").read_text()
+        engine_out = (tmp_path / "engine.out").read_text()  # what the engine sent down the pipe
+        everything = "".join(err.values()) + engine_out + (tmp_path / "confirmed.jsonl").read_text()
         assert "internal_error" not in everything and "Traceback" not in everything, err
+        assert json.loads(engine_out.splitlines()[-1])["type"] == "eof"  # it ended the stream properly
         assert "interrupted; what the destination committed is kept: resume with" in err["source"], err
         assert "interrupted; what was committed is kept: resume with" in err["destination"], err
         assert "interrupted by SIGINT" in err["engine"] or "output pipe closed" in err["engine"], err
-        codes = (tmp_path / "codes").read_text().split()
-        assert codes[0] == codes[2] == "130", codes
+        codes = (tmp_path / "codes").read_text().split()  # source, engine, tee, destination
+        assert codes[0] == codes[3] == "130", codes
         committed = len(table_rows(pg_url, pg_schema, "customers"))
         assert 0 < committed < 6000
 
         rerun = pipeline(tmp_path, {**src, "max_requests_per_second": 100}, dst, state=True)
         assert rerun.wait(timeout=180) == 0, {p: (tmp_path / f"{p}.err").read_text() for p in err}
-        assert (tmp_path / "codes").read_text().split() == ["0", "0", "0"]
+        assert (tmp_path / "codes").read_text().split() == ["0", "0", "0", "0"]
         rows = table_rows(pg_url, pg_schema, "customers")
         truth = {o["id"]: o for o in emu.dump("customers")["objects"]}
         assert {k: raw for k, (raw, _) in rows.items()} == truth
