@@ -62,6 +62,14 @@ def test_nesting_up_to_the_parsers_limit_is_stored(dst_config, db):
     stored = raw_data(db, dst_config["schema"])
     assert set(stored) == {"cus_0", "cus_300", "cus_deep"}
     assert stored["cus_deep"].count("{") == 1022 and stored["cus_deep"].endswith('"leaf"' + "}" * 1022)
+    # one level more than the parser takes: everything before it is committed, the error names the line
+    too_deep = dumps_line(rec("customers", {"id": "cus_too_deep", "metadata": nested(1022)}))
+    run = write(dst_config, [catalog(customers=PROPS), rec("customers", {"id": "cus_before"}),
+                             state("customers", {"n": 2}), too_deep, state("customers", {"n": 3})])
+    assert run.exit_code == 1 and [s["data"] for s in run.states()] == [{"n": 2}]
+    [error] = run.errors()
+    assert (error["scope"], error["code"]) == ("global", "bad_message") and "line 4" in error["message"]
+    assert "depth" in error["message"] and "cus_before" in raw_data(db, dst_config["schema"]), error
 
 
 def test_numbers_are_stored_exactly_in_raw_data_and_numeric_columns(dst_config, db):
