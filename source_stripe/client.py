@@ -172,7 +172,8 @@ class StripeClient:
         if settings.account_id:
             headers["Stripe-Account"] = settings.account_id
         self._headers = headers
-        self.host = urlsplit(settings.base_url).netloc or settings.base_url  # named in network errors
+        # named in network errors and retry lines: host and port, never a user-info (`user:pw@proxy`)
+        self.host = urlsplit(settings.base_url).netloc.rpartition("@")[2] or settings.base_url
 
     def _session(self) -> requests.Session:
         s = getattr(self._local, "session", None)

@@ -212,15 +212,16 @@ def kill_and_rerun(pg_url: str, schema: str, tmp_path: Path, points: dict[str, l
                 if phase == "incremental":
                     mutate(emu, rng, CHANGES_PER_ROUND)
                     time.sleep(1.1)  # a run reads up to its start: let the changes' second pass
-                    after = int(share * CHANGES_PER_ROUND)
+                    after, where = int(share * CHANGES_PER_ROUND), f"{CHANGES_PER_ROUND} changes"
                 else:
                     assert not wait_gone(_orphans, 60), "orphaned connectors did not end"
-                    after = max(0, int(share * TOTAL) - stored(pg_url, schema))
+                    before = stored(pg_url, schema)
+                    after, where = max(0, int(share * TOTAL) - before), f"{before} of {TOTAL} rows stored"
                 n += 1
                 run = run_sync(argv, tmp_path / f"run{n}.err", victim, after)
                 landed += run.killed is not None
-                log.append(f"{phase} point {n}: {victim} at share {share:.2f} (after {after} records): "
-                           f"{run.killed or 'not running'} -> exit {run.code}")
+                log.append(f"{phase} point {n}: {victim} at share {share:.2f} ({where}; after {after} "
+                           f"records): {run.killed or 'not running'} -> exit {run.code}")
                 if victim != "engine" or not run.killed:  # the engine restarted its child: it must succeed
                     assert run.code == 0, f"{log[-1]}\n{run.stderr[-3000:]}"
                     assert "Traceback" not in run.stderr

@@ -24,6 +24,7 @@ from tests.engine.test_live_view_terminal import ESCAPES
 
 KEY = "sk_test_whileRetrying0123456789abc"
 PG_PASSWORD = "Pg-Pa55word-not-for-the-source"
+PROXY_PASSWORD = "Pr0xy-Pa55word-in-the-url"
 RETRY = re.compile(r"source: retrying GET /v1/account: network \(cannot reach 127\.0\.0\.1:\d+ "
                    r"\([^)]*\)\); retry (\d+) of 8 in \d+\.\ds")
 
@@ -35,7 +36,9 @@ def dead_port() -> int:
 
 
 def sync_argv(pg_schema: str, tmp_path: Path, progress: str) -> tuple[list[str], dict]:
-    argv = [sys.executable, "-m", "engine", "sync", "--stripe-base-url", f"http://127.0.0.1:{dead_port()}",
+    # a base URL with a user-info (a proxy's credentials, not a field marked secret): never in a line
+    argv = [sys.executable, "-m", "engine", "sync", "--stripe-base-url",
+            f"http://proxy:{PROXY_PASSWORD}@127.0.0.1:{dead_port()}",
             "--schema", pg_schema, "--streams", "customers", "--progress", progress, "--output", "none"]
     return argv, {**child_env(), "STRIPE_API_KEY": KEY, "STRIPE_SYNC_STATE_DIR": str(tmp_path),
                   "PGPASSWORD": PG_PASSWORD}
@@ -88,7 +91,8 @@ def test_each_backoff_is_one_plain_line_while_it_happens_and_children_get_only_t
         reader.join(10)
     text = "".join(lines)
     assert code == 143, text
-    assert KEY not in text and PG_PASSWORD not in text and "Traceback" not in text
+    assert "Traceback" not in text
+    assert KEY not in text and PG_PASSWORD not in text and PROXY_PASSWORD not in text
     assert not urlsplit(pg_url).password or urlsplit(pg_url).password not in text
     source, destination = seen["source"], seen["destination"]
     assert source["PATH"] == destination["PATH"] == os.environ["PATH"]
@@ -126,7 +130,7 @@ def test_each_backoff_is_one_line_of_the_live_view_while_it_happens(pg_schema, t
     assert code == 143, text
     lines = [line for line in text.splitlines() if "retrying GET" in line]
     assert [int(m.group(1)) for m in map(RETRY.search, lines) if m][:3] == [1, 2, 3], text
-    assert KEY not in text and PG_PASSWORD not in text
+    assert KEY not in text and PG_PASSWORD not in text and PROXY_PASSWORD not in text
 
 
 def _plain(raw: bytes) -> str:
