@@ -125,12 +125,21 @@ def round_trip(emu, path: str = "/v1/customers", api_key: str | None = None, n: 
 DAY = 86400
 
 
-def deep(args) -> None:
-    total, dense_count, adjacent = 30_000, 7_500, 1_500
-    bursts = [{"at": -200 * DAY, "count": dense_count}]
+DEEP_TOTAL, DEEP_DENSE = 30_000, 7_500
+
+
+def deep_dataset() -> dict:
+    """30,000 customers: 7,500 in one second 200 days down, 1,500 in three adjacent seconds 40 days down,
+    the rest over two years, skewed to recent."""
+    adjacent = 1_500
+    bursts = [{"at": -200 * DAY, "count": DEEP_DENSE}]
     bursts += [{"at": -40 * DAY + i, "count": adjacent // 3} for i in range(3)]
-    rest = total - dense_count - adjacent
-    dataset = {"customers": {"count": rest, "years": 2, "skew": 2, "bursts": bursts}}
+    rest = DEEP_TOTAL - DEEP_DENSE - adjacent
+    return {"customers": {"count": rest, "years": 2, "skew": 2, "bursts": bursts}}
+
+
+def deep(args) -> None:
+    dataset, dense_count = deep_dataset(), DEEP_DENSE
     for rate in args.deep_rates:
         limits = {"test": rate, "endpoint": rate}
         config = {"profile": "small", "dataset": dataset, "rate_limits": limits,
