@@ -35,7 +35,9 @@ def make_client(opts: Options, stop: threading.Event | None = None) -> StripeCli
     settings = ClientSettings(api_key=opts.api_key, base_url=opts.base_url, api_version=opts.api_version,
                               account_id=opts.account_id, timeout_s=float(opts.request_timeout_s),
                               max_retries=int(opts.max_retries))
-    return StripeClient(settings, limiter_for(opts.api_key, opts.max_requests_per_second), stop)
+    limiter = limiter_for(opts.api_key, opts.max_requests_per_second,
+                          opts.max_requests_per_second_per_endpoint)
+    return StripeClient(settings, limiter, stop)
 
 
 def fetch_account(client: StripeClient, api_key: str, account_id: str | None = None) -> dict:
