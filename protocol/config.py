@@ -24,7 +24,7 @@ def load_json_arg(value: str, option: str) -> Any:
         source, raw = "inline JSON", text.encode()
     else:
         path = Path(value)
-        if not path.is_file():
+        if not path.exists() or path.is_dir():  # a file, or a pipe (`/dev/fd/N`, bash's `<(...)`)
             raise ConfigError(f"{option}: file not found: {value}",
                               hint="pass a path to a JSON file or inline JSON starting with '{'")
         source, raw = str(path), path.read_bytes()

@@ -6,7 +6,9 @@ Processor until it ends, and how it ended (a `restart.Failure`, or None when it 
 - `SourceLines`: the bounded queue (1,000 lines) between a source's reader thread and the main thread,
   shared by all attempts. Lines of a superseded attempt still in it are counted and dropped, never
   applied (their generation is stale).
-- `SourceAttempt.run()`: start the source (config, state and catalog as in-memory files), pump: every
+- `start_source`: `<source> read` with its config, state and catalog as in-memory files (the first
+  attempt's state may still be loading: a `PipeArg`, see `run.py`).
+- `SourceAttempt.run()`: start the source (or take the one started early), pump: every
   line to the Processor, its signals to the restart policy's words (`restart.signal_failure`), silence
   longer than `source_timeout` is a hang, then the exit code and the unfinished streams
   (`restart.exit_failure`). On a failure the source's process group is killed and the confirmations
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from engine.processor import Processor, Signal
-from engine.sync.children import ArgFile, Child
+from engine.sync.children import ArgFile, Child, PipeArg
 from engine.sync.destination import Destination, DestinationGone
 from engine.sync.options import SyncOptions
 from engine.sync.output import RunOutput
@@ -37,7 +39,7 @@ QUEUE_LINES = 1000
 class Streams:
     """Which catalog streams the next source attempt reads."""
 
-    explicit: bool  # the user chose the streams (--streams): always pass a catalog
+    names: list[str] | None = None  # the user chose the streams (--streams): always pass a catalog
     # stream -> why it is left out for the rest of the run
     excluded: dict[str, str] = field(default_factory=dict)
     retry_only: set[str] = field(default_factory=set)  # the next attempt retries only these
@@ -49,14 +51,20 @@ class Streams:
         return [s for s in streams if s["name"] in self.retry_only] if self.retry_only else streams
 
     def for_source(self, catalog: dict | None) -> dict | None:
-        """The `--catalog` of the next attempt (None: the source's own default streams); takes retry_only."""
+        """The `--catalog` of the next attempt (None: the source's own default streams); takes retry_only.
+        Before the source printed its catalog, the chosen streams by name."""
         if catalog is None:
-            return None
+            return {"streams": [{"name": n} for n in self.names]} if self.names else None
         streams = self.to_read(catalog)
         self.retry_only = set()
-        if not self.explicit and len(streams) == len(catalog["streams"]):
+        if not self.names and len(streams) == len(catalog["streams"]):
             return None
         return {"streams": streams}
+
+    def unknown(self, catalog: dict | None) -> list[str]:
+        """Chosen streams the source's catalog does not have (all of them before it printed one)."""
+        have = {s.get("name") for s in catalog["streams"]} if catalog is not None else set()
+        return [n for n in self.names or () if n not in have]
 
     def exclude(self, stream: str, why: str) -> None:
         self.excluded.setdefault(stream, why)
@@ -89,6 +97,24 @@ class SourceLines:
             self.discarded += 1  # in-flight output of a superseded attempt: never applied
 
 
+def start_source(options: SyncOptions, source_config: ArgFile, state: ArgFile | PipeArg,
+                 catalog: dict | None, on_stderr: Callable[[str, str], None]) -> Child:
+    """Start `<source> read --config C --state S [--catalog K] [--follow]`; raises ConnectorError."""
+    files: list[ArgFile | PipeArg] = [source_config, state]
+    argv = options.source_cmd + ["read", "--config", source_config.path, "--state", state.path]
+    catalog_file = ArgFile(catalog, "catalog") if catalog is not None else None
+    if catalog_file is not None:
+        files.append(catalog_file)
+        argv += ["--catalog", catalog_file.path]
+    if options.follow:
+        argv.append("--follow")
+    try:
+        return Child("source", argv, files, on_stderr=on_stderr)
+    finally:
+        if catalog_file is not None:
+            catalog_file.close()
+
+
 class SourceAttempt:
     def __init__(self, generation: int, options: SyncOptions, processor: Processor, lines: SourceLines,
                  destination: Destination, output: RunOutput, streams: Streams,
@@ -97,23 +123,19 @@ class SourceAttempt:
         self.destination, self.output, self.streams = destination, output, streams
         self.stopping, self.tick = stopping, tick
 
-    def run(self, source_config: ArgFile, state: dict) -> Failure | None:
-        files = [source_config, ArgFile(state, "state")]
-        argv = self.options.source_cmd + ["read", "--config", source_config.path, "--state", files[1].path]
-        catalog = self.streams.for_source(self.processor.catalog)
-        if catalog is not None:
-            files.append(ArgFile(catalog, "catalog"))
-            argv += ["--catalog", files[2].path]
-        if self.options.follow:
-            argv.append("--follow")
+    def run(self, source_config: ArgFile, state: dict, started: Child | None = None) -> Failure | None:
+        """One attempt from `state`; `started`: its source, started early with that state on the way."""
         self.destination.confirmations.begin_generation(self.generation)
-        try:
-            source = Child("source", argv, files, on_stderr=self.output.on_stderr)
-        except ConnectorError as exc:
-            return Failure("permanent", exc.code, exc.message)
-        finally:
-            for f in files[1:]:
-                f.close()
+        source = started
+        if source is None:
+            state_file = ArgFile(state, "state")
+            try:
+                source = start_source(self.options, source_config, state_file,
+                                      self.streams.for_source(self.processor.catalog), self.output.on_stderr)
+            except ConnectorError as exc:
+                return Failure("permanent", exc.code, exc.message)
+            finally:
+                state_file.close()
         assert source.proc.stdout is not None
         threading.Thread(target=self.lines.read, args=(source.proc.stdout, self.generation,
                                                        self.options.pipe.max_line_bytes),

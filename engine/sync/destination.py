@@ -24,11 +24,18 @@ class DestinationGone(Exception):
     """The destination's stdin is closed: it exited or crashed."""
 
 
+def start_writer(argv: list[str], config: ArgFile, output: RunOutput) -> Child:
+    """Start `<destination> write --config C` (it waits for its input; raises ConnectorError)."""
+    return Child("destination", argv + ["write", "--config", config.path], [config], stdin=True,
+                 on_stderr=output.on_stderr)
+
+
 class Destination:
-    def __init__(self, argv: list[str], config: ArgFile, confirmations: Confirmations, output: RunOutput):
+    def __init__(self, argv: list[str], config: ArgFile, confirmations: Confirmations, output: RunOutput,
+                 child: Child | None = None):
+        """The destination's `write` process (`child`: the one started early), and its echoes."""
         self.confirmations, self.output = confirmations, output
-        self.child = Child("destination", argv + ["write", "--config", config.path], [config], stdin=True,
-                           on_stderr=output.on_stderr)
+        self.child = child or start_writer(argv, config, output)
         assert self.child.proc.stdin is not None and self.child.proc.stdout is not None
         self.stdin = self.child.proc.stdin
         self.reader = threading.Thread(target=confirmations.run, args=(self.child.proc.stdout,),

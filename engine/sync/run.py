@@ -5,11 +5,14 @@ A CLI, a worker or a server runs the same code: `out` is where protocol messages
 ends the run cleanly from any thread (a second call stops waiting for the destination). Only
 `run_sync`, for the CLI, installs SIGINT/SIGTERM handlers.
 
-One run: load the confirmed state (`<destination> state` when it has that command, else the state
-file), resolve `--streams` with `<source> discover`, then hand over to a `Session` (`session.py`):
-the destination's `write`, then source attempts one after another until one finishes. A run that fails
-before any source started (state not loadable, discover failed, a connector that cannot start) still
-ends with the error and `eof` (`failed`, `has_more` true, the last known state: `early_failure`).
+One run starts three processes at once, so no process start waits for another: the destination's
+`write` (it waits for input), the first source attempt `read --state <pipe>` (it starts up and then
+waits for the state) and `<destination> state` (the confirmed state; else the state file). Once the
+state is loaded it goes down the pipe and a `Session` (`session.py`) takes over: source attempts one
+after another until one finishes. `--streams` goes to the source as a catalog by name; `discover` runs
+only when the first attempt's catalog lacks one of them (to name the streams there are). A run that
+fails before the sync proper (state not loadable, a connector that cannot start) still ends with the
+error and `eof` (`failed`, `has_more` true, the last known state: `early_failure`).
 """
 from __future__ import annotations
 
@@ -21,7 +24,9 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from engine.progress_view import View
-from engine.sync.children import ArgFile, destination_state, discover
+from engine.sync.attempt import Streams, start_source
+from engine.sync.children import ArgFile, Child, PipeArg, destination_state
+from engine.sync.destination import start_writer
 from engine.sync.options import SyncOptions
 from engine.sync.output import RunOutput
 from engine.sync.session import Session, Stop
@@ -52,23 +57,40 @@ class SyncRun:
 
     def run(self) -> int:
         """The whole run; returns its exit code. Raises ConfigError for usage errors (exit code 2)."""
-        source_config = ArgFile(self.options.source_config, "source-config")
-        destination_config = ArgFile(self.options.destination_config, "destination-config")
+        options = self.options
+        source_config = ArgFile(options.source_config, "source-config")
+        destination_config = ArgFile(options.destination_config, "destination-config")
+        state_pipe = PipeArg("state")
+        source: Child | None = None
+        writer: Child | None = None
         try:
+            try:  # the first attempt's source: if it cannot start, its attempt says so
+                catalog = Streams(options.streams).for_source(None)
+                source = start_source(options, source_config, state_pipe, catalog, self.output.on_stderr)
+            except ConnectorError:
+                source = None
+            state_pipe.started()
+            writer = start_writer(options.destination_cmd, destination_config, self.output)
             state = self.known_state = self._load_state(destination_config)
+            state_pipe.send(state)
             totals = self.store.load_totals() if self.store is not None else Totals()
             if totals.sync_complete:
                 totals = Totals()
             totals.runs += 1
-            catalog = self._catalog_for_streams(source_config)
-            return Session(self.options, self.output, self.store, self.stopping, source_config,
-                           destination_config,
-                           state, totals, catalog, self.report, self.start).run()
+            session = Session(options, self.output, self.store, self.stopping, source_config,
+                              destination_config, state, totals, self.report, self.start, source, writer)
+            source = writer = None  # the session owns them now
+            return session.run()
         except ConfigError:
             raise
         except ConnectorError as exc:
             return self.early_failure(exc)
         finally:
+            if source is not None:  # stopped before its pipe closes: it never reads an empty state
+                source.kill()
+            if writer is not None:
+                writer.stop(options.stop_grace)
+            state_pipe.close()
             source_config.close()
             destination_config.close()
 
@@ -81,17 +103,6 @@ class SyncRun:
         if file_state is not None:
             self.output.view.event(f"loaded the confirmed state from {self.options.state_file}")
         return file_state or protocol_state.empty()
-
-    def _catalog_for_streams(self, source_config: ArgFile) -> dict | None:
-        if not self.options.streams:
-            return None
-        catalog = discover(self.options.source_cmd, source_config)
-        by_name = {s.get("name"): s for s in catalog["streams"] if isinstance(s, dict)}
-        unknown = [n for n in self.options.streams if n not in by_name]
-        if unknown:
-            raise ConfigError(f"--streams: unknown stream(s) {', '.join(unknown)}",
-                              hint=f"available: {', '.join(sorted(str(n) for n in by_name))}")
-        return {"streams": [by_name[n] for n in self.options.streams]}
 
     def early_failure(self, exc: ConnectorError) -> int:
         """End a run that failed before the sync proper (no destination writer, no Processor yet): the

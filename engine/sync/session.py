@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from engine.processor import Processor
 from engine.sync.attempt import SourceAttempt, SourceLines, Streams
-from engine.sync.children import ArgFile
+from engine.sync.children import ArgFile, Child, discover
 from engine.sync.confirmations import Confirmations
 from engine.sync.destination import Destination, DestinationGone, DestinationSink
 from engine.sync.options import SyncOptions
@@ -26,6 +26,7 @@ from engine.sync.output import RunOutput
 from engine.sync.restart import History, decide
 from engine.sync.state_store import StateStore, Totals
 from protocol import messages
+from protocol.errors import ConfigError, ConnectorError
 from protocol.state import StateKey
 
 TOTALS_SAVE_SECONDS = 5.0
@@ -49,23 +50,24 @@ class Stop:
 class Session:
     def __init__(self, options: SyncOptions, output: RunOutput, store: StateStore | None, stop: Stop,
                  source_config: ArgFile, destination_config: ArgFile, state: dict, totals: Totals,
-                 catalog: dict | None, report: Callable[[str], None], start: float):
+                 report: Callable[[str], None], start: float, first_source: Child | None = None,
+                 writer: Child | None = None):
         self.options, self.output, self.store, self.stop = options, output, store, stop
         self.source_config, self.totals_base, self.report = source_config, totals, report
         self.start = start  # when the run began (loading the state and discovering count too)
         self.generation = 0
         self.restarts = 0
         self.final_error: tuple[str, str] | None = None
-        self.streams = Streams(explicit=bool(options.streams))
+        self.streams = Streams(options.streams)
         self.lines = SourceLines()
         self.confirmations = Confirmations(state, store, output.notify)
         self.destination = Destination(options.destination_cmd, destination_config,
-                                       self.confirmations, output)
+                                       self.confirmations, output, writer)
+        self.first_source = first_source  # started while the state loaded, that state on its way
         pipe_options = dataclasses.replace(options.pipe, catalog=None, state=state)
         sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records)
         self.processor = Processor(pipe_options, sink, output.view)
         self.processor.extra = self._progress_extra
-        self._catalog = catalog
         self._next_tick = 0.0
         self._last_totals_save = time.monotonic()
 
@@ -78,11 +80,13 @@ class Session:
     # ---- the run -----------------------------------------------------------------------------------
     def run(self) -> int:
         try:
-            if self._catalog is not None:
-                self.processor.adopt_catalog(self._catalog)
             outcome = self._attempts()
         except DestinationGone:
             outcome = "destination"
+        except ConfigError:  # a usage error found by the first attempt: no eof, like one found before it
+            self.destination.close(self.options.destination_timeout, lambda: self.stop.hard)
+            self.confirmations.save(force=True)
+            raise
         return self._finish(outcome)
 
     def _attempts(self) -> str:
@@ -95,7 +99,10 @@ class Session:
             attempt = SourceAttempt(self.generation, self.options, self.processor, self.lines,
                                     self.destination,
                                     self.output, self.streams, self.stopping, self.tick)
-            failure = attempt.run(self.source_config, state)
+            started, self.first_source = self.first_source, None
+            failure = attempt.run(self.source_config, state, started)
+            if self.generation == 1 and self.streams.unknown(self.processor.catalog):
+                self._check_stream_names()
             if self.stop.signal is not None:
                 return "interrupted"
             if self.destination.failure is not None:
@@ -118,6 +125,19 @@ class Session:
             tracker.new_attempt()
             for stream, why in self.streams.excluded.items():
                 tracker.mark_skipped(stream, f"left out after a permanent error {why}")
+
+    def _check_stream_names(self) -> None:
+        """The source did not read every stream of `--streams`: if its catalog lacks some, that is a usage
+        error naming the streams it has (ConfigError). Only now is `discover` run: not before every sync."""
+        try:
+            catalog = discover(self.options.source_cmd, self.source_config)
+        except ConnectorError:
+            return  # the attempt's own failure tells what happened
+        unknown = self.streams.unknown(catalog)
+        if unknown:
+            names = sorted(str(s.get("name")) for s in catalog["streams"])
+            raise ConfigError(f"--streams: unknown stream(s) {', '.join(unknown)}",
+                              hint=f"available: {', '.join(names)}")
 
     def _sleep(self, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
