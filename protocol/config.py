@@ -10,8 +10,6 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from protocol.errors import ConfigError
 from protocol.jsonio import JSONDecodeError, loads
 from protocol.secrets import MASK, config_secret_values, register_config_secrets
@@ -71,6 +69,8 @@ def apply_defaults(config: dict, schema: dict) -> dict:
 
 def config_errors(config: Any, schema: dict) -> list[str]:
     """Every schema violation as 'field: problem' (secret values never included)."""
+    from jsonschema import Draft202012Validator  # here: a quarter second to import, seldom needed
+
     errors = []
     secrets = sorted(config_secret_values(config, schema), key=len, reverse=True)
     for err in Draft202012Validator(schema).iter_errors(config):
