@@ -122,7 +122,8 @@ def build_connector_cli(connector: Connector) -> click.Group:
     @group.command(help=f"Print the connector's spec message.\n\nExample: {name} spec")
     @click.pass_context
     def spec(ctx: click.Context) -> None:
-        run(ctx, lambda: [messages.spec(name, connector.version, schema, connector.state_schema)])
+        run(ctx, lambda: [messages.spec(name, connector.version, schema, connector.state_schema,
+                                        connector.wake_signal)])
 
     @group.command(help=f"Check the config and the connection; prints a connection_status message.\n\n"
                         f"Example: {name} check --config config.json")

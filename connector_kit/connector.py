@@ -51,3 +51,6 @@ class Connector:
     read_options: list[click.Option] = field(default_factory=list)
     write_options: list[click.Option] = field(default_factory=list)
     help: str = ""
+    # a source whose `read --follow` takes this signal as "look for changes now" (docs/protocol.md, "Waking
+    # a following source"); its handler must be installed before the catalog is written
+    wake_signal: str | None = None

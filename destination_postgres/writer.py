@@ -183,7 +183,7 @@ class Writer:
         self.db.rollback()
         who = f" (server process {holder[0]})" if holder else ""
         raise ConnectorError(
-            "write_failed", f"schema {self.opts.schema!r} is being written by another destination-postgres"
+            "conflict", f"schema {self.opts.schema!r} is being written by another destination-postgres"
             f"{who}; waited {self.opts.lock_wait_seconds:g} s", retryable=True,
             hint="let the other writer finish, or write into another schema")
 

@@ -3,6 +3,7 @@
     source-stripe read --config src.json | engine | destination-postgres write --config dst.json
     engine sync --source-config src.json --destination-config dst.json
     engine check
+    engine serve --port 8000
 
 Exit codes: 0 succeeded, 1 failed or partial (the `eof` line says which, stderr says what was not
 synced), 2 usage error, 130/143 interrupted by SIGINT/SIGTERM.
@@ -28,11 +29,10 @@ from engine.sync.children import split_command
 from engine.sync.options import SyncOptions
 from engine.sync.restart import RestartPolicy
 from engine.sync.run import run_sync
-from engine.sync.state_store import default_state_dir, sync_id
 from protocol.config import load_catalog_arg, load_state_arg
 from protocol.errors import ConfigError
 from protocol.reader import DEFAULT_MAX_LINE_BYTES
-from protocol.secrets import redact_text
+from protocol.secrets import redact_text, register_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
 PROGRESS_CHOICE = click.Choice(["auto", "tty", "plain", "none"])
@@ -183,9 +183,7 @@ def sync(source_cmd: str, source_config: str | None, destination_cmd: str, desti
         source_argv = resolve_command(source_cmd, "--source")
         destination_argv = resolve_command(destination_cmd, "--destination")
         if state_file is None:
-            ident = {"source": source_argv[-1:], "source_config": configs.identity(src),
-                     "destination": destination_argv[-1:], "destination_config": configs.identity(dst)}
-            state_file = default_state_dir() / f"{sync_id(ident)}.json"
+            state_file = configs.default_state_file(source_argv, src, destination_argv, dst)
         options = SyncOptions(
             source_cmd=source_argv, source_config=src, destination_cmd=destination_argv,
             destination_config=dst,
@@ -224,3 +222,70 @@ def check(source_cmd: str, source_config: str | None, destination_cmd: str, dest
         usage_error(exc)
         return
     sys.exit(code)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; the default serves this machine only. There is no TLS: put a TLS "
+                   "proxy in front before listening elsewhere, e.g. --host 0.0.0.0.")
+@click.option("--port", type=int, default=8000, show_default=True,
+              help="Port to listen on; 0 picks a free one (see --ready-file), e.g. --port 8080.")
+@click.option("--source", "source_cmd", default="source-stripe", show_default=True,
+              help="Source command of every sync, e.g. --source 'python -m source_stripe'.")
+@click.option("--destination", "destination_cmd", default="destination-postgres", show_default=True,
+              help="Destination command of every sync.")
+@click.option("--stripe-base-url", envvar="STRIPE_BASE_URL",
+              help="Stripe API base URL for the source config built from STRIPE_API_KEY (e.g. an emulator); "
+                   "also STRIPE_BASE_URL.")
+@click.option("--schema", default="stripe", show_default=True,
+              help="Postgres schema of syncs whose request gives neither a destination config nor a schema.")
+@click.option("--max-webhook-bytes", type=click.IntRange(min=1024), default=1024 * 1024, show_default=True,
+              help="Webhook bodies longer than this are refused (413).")
+@click.option("--wake-debounce", type=click.FloatRange(min=0), default=0.25, show_default=True,
+              help="Seconds between two wake-ups of one sync's source after webhooks (the first is sent at "
+                   "once, the last never lost).")
+@click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
+              help='Write {"url": ...} to this file once listening, e.g. --port 0 --ready-file url.json.')
+@click.option("--access-log", is_flag=True, help="Log every request on stderr (uvicorn's access log).")
+def serve(host: str, port: int, source_cmd: str, destination_cmd: str, stripe_base_url: str | None,
+          schema: str, max_webhook_bytes: int, wake_debounce: float, ready_file: Path | None,
+          access_log: bool) -> None:
+    """Serve the HTTP API: start syncs, stream their messages, a live status page, Stripe webhooks.
+
+    Every route but /health and /webhooks/stripe needs `Authorization: Bearer $STRIPE_SYNC_API_TOKEN`
+    (the server refuses to start without it). STRIPE_WEBHOOK_SECRET (whsec_...) turns on
+    POST /webhooks/stripe: a verified event wakes the following syncs of its account at once.
+    STRIPE_API_KEY and DATABASE_URL are the configs of syncs whose request carries none.
+
+    Example: STRIPE_SYNC_API_TOKEN=$(openssl rand -hex 32) STRIPE_API_KEY=sk_test_...
+    DATABASE_URL=postgresql://localhost/db engine serve --port 8000
+    """
+    try:
+        from engine.serve.server import serve as run_server
+        from engine.serve.service import ServeSettings
+    except ImportError as exc:
+        click.echo(f"engine serve: needs FastAPI and uvicorn (the serve extra): pip install "
+                   f"'stripe-sync[serve]' ({exc})", err=True)
+        sys.exit(2)
+    # Read and removed from the environment: the connectors this server starts never see them.
+    token = os.environ.pop("STRIPE_SYNC_API_TOKEN", "")
+    webhook_secret = os.environ.pop("STRIPE_WEBHOOK_SECRET", "") or None
+    for secret in (token, webhook_secret):
+        if secret:
+            register_secret(secret)
+    try:
+        if not token:
+            raise ConfigError("STRIPE_SYNC_API_TOKEN is not set: engine serve refuses to start without a "
+                              "token",
+                              hint="e.g. STRIPE_SYNC_API_TOKEN=$(openssl rand -hex 32) engine serve")
+        settings = ServeSettings(token=token, webhook_secret=webhook_secret,
+                                 source_cmd=resolve_command(source_cmd, "--source"),
+                                 destination_cmd=resolve_command(destination_cmd, "--destination"),
+                                 env=dict(os.environ), stripe_base_url=stripe_base_url, schema=schema,
+                                 max_webhook_bytes=max_webhook_bytes, wake_debounce=wake_debounce)
+        run_server(settings, host, port, ready_file, access_log)
+    except ConfigError as exc:
+        usage_error(exc)
+    except OSError as exc:
+        click.echo(f"engine serve: cannot listen on {host}:{port}: {exc.strerror}", err=True)
+        sys.exit(1)

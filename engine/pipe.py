@@ -31,6 +31,9 @@ class WriterSink:
         # records: straight into the buffered stream (the hot path)
         self.data: Callable[[bytes], object] = writer.stream.write
 
+    def catalog(self, raw: bytes, payload: dict) -> None:
+        self.writer.stream.write(raw)
+
     def state(self, raw: bytes, payload: dict) -> None:
         self.writer.stream.write(raw)
         self.writer.flush()

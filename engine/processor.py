@@ -48,6 +48,7 @@ class PipeOptions:
 class Sink(Protocol):
     data: Callable[[bytes], object]  # records: an attribute, so the hot path calls a write directly
 
+    def catalog(self, raw: bytes, payload: dict) -> None: ...
     def state(self, raw: bytes, payload: dict) -> None: ...
     def message(self, msg: dict) -> None: ...
     def flush(self) -> None: ...
@@ -219,7 +220,7 @@ class Processor:
         self.tracker.set_catalog(s["name"] for s in payload["streams"])
         if self.options.state is not None:
             self.tracker.seed_state(self.options.state)
-        self.sink.data(raw)
+        self.sink.catalog(raw, payload)
         self.sink.flush()
         self.emit_progress()
 

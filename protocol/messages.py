@@ -17,7 +17,7 @@ MESSAGE_TYPES = ("spec", "connection_status", "catalog", "record", "state", "log
 ERROR_SCOPES = ("global", "stream", "transient")
 ERROR_CODES = ("auth_failed", "permission_denied", "rate_limited", "not_found", "invalid_request",
                "server_error", "network", "write_failed", "bad_message", "invalid_config", "timeout",
-               "state_mismatch", "internal_error", "source_failed", "destination_failed")
+               "state_mismatch", "conflict", "internal_error", "source_failed", "destination_failed")
 
 
 def now_ms() -> int:
@@ -32,10 +32,11 @@ def _compact(d: dict) -> dict:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def spec(name: str, version: str, config_schema: dict, state_schema: dict | None = None) -> dict:
+def spec(name: str, version: str, config_schema: dict, state_schema: dict | None = None,
+         wake_signal: str | None = None) -> dict:
     return _envelope("spec", _compact({
         "protocol_version": PROTOCOL_VERSION, "connector": {"name": name, "version": version},
-        "config_schema": config_schema, "state_schema": state_schema}))
+        "config_schema": config_schema, "state_schema": state_schema, "wake_signal": wake_signal}))
 
 
 def connection_status(status: str, message: str, error: dict | None = None) -> dict:

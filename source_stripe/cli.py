@@ -39,7 +39,8 @@ CONNECTOR = Connector(
     read_options=[click.Option(["--follow"], is_flag=True, default=False,
                                help="After the backfill keep polling /v1/events (every "
                                     "events_poll_interval_s) until SIGINT/SIGTERM, checkpointing as it "
-                                    "goes; exits 0 on the signal.")],
+                                    "goes; exits 0 on the signal. SIGUSR1 polls at once.")],
+    wake_signal=source.WAKE_SIGNAL.name,
     help="Read a Stripe account as JSON-lines protocol messages (records, states, traces).",
 )
 main = build_connector_cli(CONNECTOR)

@@ -4,6 +4,9 @@ Cursor (in the global state): `{"created": t, "seen": [ids of events of second t
 "checked_at": u}`: every event created before `u` was handled, the newest one at second `t`. The next
 pass lists events with `created[gte]=t` (the overlap re-reads second t, so an event of that second that
 became visible late is not lost; `seen` drops the ones already emitted) up to the pass's upper bound.
+Since the next pass starts at `t` whatever the bound was, a pass may read into the current second (a
+poll woken by a webhook does, `source.WAKE_LOOKAHEAD_S`); `u` may then be ahead of the server by a
+second or two, which only matters to the 30-day expiry check.
 
 Stripe lists events newest first; records must go out oldest first (the destination breaks ties of equal
 `updated_at` by message order), with a checkpoint after each batch. So a pass walks time chunks from the

@@ -7,7 +7,11 @@ up to a second so that the current one is whole and included, with changes made 
 the events: on a first run the events cursor is recorded in a global state
 before any backfill starts; on later runs the events since the cursor are emitted (updates, deletes). Then
 every stream's backfill from its state (new objects: the accounted range extended to the new upper
-bound). With `follow`, events are polled every `events_poll_interval_s` until SIGINT/SIGTERM (exit 0).
+bound). With `follow`, events are polled every `events_poll_interval_s` until SIGINT/SIGTERM (exit 0);
+SIGUSR1 (the spec's `wake_signal`, docs/protocol.md "Waking a following source") polls at once. A woken
+poll reads up to the server's current second inclusive (`WAKE_LOOKAHEAD_S`): the event that caused the
+wake-up may be in it. That loses nothing: the next poll starts again at the second of the newest event
+emitted (`events.py`), so events created later in that second are read then.
 """
 from __future__ import annotations
 
@@ -29,6 +33,11 @@ from source_stripe.events import EventReader, is_expired, new_cursor
 from source_stripe.rate_limit import limiter_for
 from source_stripe.streams import Stream, catalog_streams, object_to_stream, registry, select_streams
 from source_stripe.windows import CursorPlanner, SplitPolicy, WindowPlanner
+
+WAKE_SIGNAL = signal.SIGUSR1
+# `server_now()` is a lower bound that lags the server's clock by less than 2 s: a woken poll reads
+# events up to now + 2 (exclusive), so the current second is surely included.
+WAKE_LOOKAHEAD_S = 2
 
 
 def make_client(opts: Options, stop: threading.Event | None = None) -> StripeClient:
@@ -98,17 +107,23 @@ def build_jobs(streams: list[Stream], stream_states: dict, lower: int, upper: in
 
 
 class _Signals:
-    """With --follow: SIGINT/SIGTERM stop the run cleanly (exit 0) instead of raising."""
+    """With --follow: SIGINT/SIGTERM stop the run cleanly (exit 0) instead of raising; WAKE_SIGNAL ends
+    the wait for the next poll of events at once (wakes during a poll make one more poll)."""
 
-    def __init__(self, stop: threading.Event, enabled: bool):
-        self.stop = stop
+    def __init__(self, stop: threading.Event, wake: threading.Event, enabled: bool):
+        self.stop, self.wake = stop, wake
         self.saved: dict[int, Any] = {}
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
+
+    def _stop(self, *_: object) -> None:
+        self.stop.set()
+        self.wake.set()
 
     def __enter__(self) -> _Signals:
         if self.enabled:
             for sig in (signal.SIGINT, signal.SIGTERM):
-                self.saved[sig] = signal.signal(sig, lambda *_: self.stop.set())
+                self.saved[sig] = signal.signal(sig, self._stop)
+            self.saved[WAKE_SIGNAL] = signal.signal(WAKE_SIGNAL, lambda *_: self.wake.set())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -121,13 +136,13 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
     streams = selected_streams(request, opts)
     stream_states, glob = st.split_aggregate(request.state)
     lower = parse_start_date(opts.start_date)
-    yield messages.catalog(catalog_streams(streams))
     follow = bool(request.options.get("follow"))
-    stop = threading.Event()
+    stop, wake = threading.Event(), threading.Event()
     client = make_client(opts, stop)
-    with _Signals(stop, follow):
+    with _Signals(stop, wake, follow):  # before the catalog: a wake may come as soon as it is out
+        yield messages.catalog(catalog_streams(streams))
         try:
-            yield from _read(opts, client, streams, stream_states, glob, lower, follow,
+            yield from _read(opts, client, streams, stream_states, glob, lower, wake if follow else None,
                              policy or SplitPolicy())
         except Cancelled:
             pass
@@ -140,7 +155,8 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
 
 
 def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_states: dict, glob: dict | None,
-          lower: int, follow: bool, policy: SplitPolicy) -> Iterator[dict]:
+          lower: int, wake: threading.Event | None, policy: SplitPolicy) -> Iterator[dict]:
+    """The run; `wake` is given with --follow (then events are polled until the run stops)."""
     account = fetch_account(client, opts.api_key, opts.account_id)
     st.check_account(glob, account, has_stream_states=bool(stream_states))
     upper = client.server_now()
@@ -168,9 +184,15 @@ def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_sta
     jobs = build_jobs(streams, stream_states, lower, upper, policy)
     backfill = Backfill(client, jobs, opts.max_concurrent_requests, opts.max_concurrent_streams)
     yield from backfill.run()
-    if follow:
-        while not client.stop.wait(float(opts.events_poll_interval_s)):
-            cursor = yield from _catch_up(reader, cursor, client.server_now(), state_data)
+    if wake is None:
+        return
+    while True:
+        woken = wake.wait(float(opts.events_poll_interval_s))
+        wake.clear()
+        if client.stop.is_set():
+            return
+        upper = client.server_now() + (WAKE_LOOKAHEAD_S if woken else 0)
+        cursor = yield from _catch_up(reader, cursor, upper, state_data)
 
 
 def _catch_up(reader: EventReader, cursor: dict, upper: int,

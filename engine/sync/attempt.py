@@ -12,7 +12,8 @@ Processor until it ends, and how it ended (a `restart.Failure`, or None when it 
   line to the Processor, its signals to the restart policy's words (`restart.signal_failure`), silence
   longer than `source_timeout` is a hang, then the exit code and the unfinished streams
   (`restart.exit_failure`). On a failure the source's process group is killed and the confirmations
-  still in flight are awaited (`drain_timeout`) before the caller decides.
+  still in flight are awaited (`drain_timeout`) before the caller decides. `wake()` (any thread) sends
+  a following source its wake signal once its first line (the catalog) was read.
 """
 from __future__ import annotations
 
@@ -122,6 +123,14 @@ class SourceAttempt:
         self.generation, self.options, self.processor, self.lines = generation, options, processor, lines
         self.destination, self.output, self.streams = destination, output, streams
         self.stopping, self.tick = stopping, tick
+        self.source: Child | None = None
+        self.awake = False  # the source printed its first line: its wake handler is installed
+
+    def wake(self) -> bool:
+        sig, source = self.options.wake_signal, self.source
+        if sig is None or not self.options.follow or not self.awake or source is None:
+            return False
+        return source.send_signal(sig)
 
     def run(self, source_config: ArgFile, state: dict, started: Child | None = None) -> Failure | None:
         """One attempt from `state`; `started`: its source, started early with that state on the way."""
@@ -136,6 +145,7 @@ class SourceAttempt:
                 return Failure("permanent", exc.code, exc.message)
             finally:
                 state_file.close()
+        self.source = source
         assert source.proc.stdout is not None
         threading.Thread(target=self.lines.read, args=(source.proc.stdout, self.generation,
                                                        self.options.pipe.max_line_bytes),
@@ -165,6 +175,7 @@ class SourceAttempt:
             if item is None:
                 break
             last_output = time.monotonic()
+            self.awake = True
             try:
                 sig = self.processor.handle(item)
             except DestinationGone as exc:

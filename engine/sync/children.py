@@ -171,6 +171,16 @@ class Child:
             self._signal_group(signal.SIGTERM)  # leftovers of the group, if any
         return self.wait(10.0)
 
+    def send_signal(self, sig: int) -> bool:
+        """Signal the process itself (not its group) while it runs; False when it has ended."""
+        if self.proc.poll() is not None:
+            return False
+        try:
+            self.proc.send_signal(sig)
+        except ProcessLookupError:
+            return False
+        return True
+
     def kill(self) -> int | None:
         self._signal_group(signal.SIGKILL)
         return self.wait(10.0)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from engine.sync.state_store import default_state_dir, sync_id
 from protocol.config import connector_config_schema, load_json_arg
 from protocol.errors import ConfigError
 from protocol.secrets import guessed_secret_values, looks_secret, register_config_secrets, register_secret
@@ -104,3 +106,12 @@ def identity(config: dict) -> dict:
         elif isinstance(value, (str, int, float, bool)) and not looks_secret(key):
             out[key] = value
     return out
+
+
+def default_state_file(source_cmd: list[str], source: dict, destination_cmd: list[str], destination: dict,
+                       env: Mapping[str, str] | None = None) -> Path:
+    """The state file of a sync when none is given: one per sync id (commands and configs' identities),
+    so `engine sync` and `engine serve` share the state of the same sync."""
+    ident = {"source": source_cmd[-1:], "source_config": identity(source),
+             "destination": destination_cmd[-1:], "destination_config": identity(destination)}
+    return default_state_dir(env) / f"{sync_id(ident)}.json"

@@ -17,6 +17,7 @@ from engine.sync.confirmations import Confirmations
 from engine.sync.confirmed import tag_state
 from engine.sync.outcome import exit_text
 from engine.sync.output import RunOutput
+from protocol import messages
 from protocol.state import StateKey, state_key
 
 
@@ -126,6 +127,11 @@ class DestinationSink:
         self.destination, self.output = destination, output
         self.generation, self.had_records = generation, had_records
         self.data: Callable[[bytes], object] = destination.write
+
+    def catalog(self, raw: bytes, payload: dict) -> None:
+        """To the destination, and to the run's output (its first message, as in pipe mode)."""
+        self.destination.write(raw)
+        self.output.emit(messages.catalog(payload["streams"]))
 
     def state(self, raw: bytes, payload: dict) -> None:
         key = state_key(payload)

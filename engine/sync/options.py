@@ -23,3 +23,4 @@ class SyncOptions:
     drain_timeout: float = 15.0  # wait for in-flight confirmations before a restart
     stop_grace: float = 5.0  # SIGTERM -> SIGKILL delay for the source
     destination_timeout: float = 600.0  # wait for the destination to finish after its stdin closes
+    wake_signal: int | None = None  # the source's spec.wake_signal: `SyncRun.wake()` sends it (with follow)

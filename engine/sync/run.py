@@ -1,8 +1,9 @@
 """`engine sync` as a library: `SyncRun(options, out, view).run()` -> exit code (docs/engine.md).
 
 A CLI, a worker or a server runs the same code: `out` is where protocol messages go (None: nowhere),
-`view` shows progress, `report` takes the human summary lines (stderr for the CLI), and `stop(signum)`
-ends the run cleanly from any thread (a second call stops waiting for the destination). Only
+`view` shows progress, `report` takes the human summary lines (stderr for the CLI), `stop(signum)`
+ends the run cleanly from any thread (a second call stops waiting for the destination), and `wake()`
+asks a following source to look for changes now (docs/protocol.md, "Waking a following source"). Only
 `run_sync`, for the CLI, installs SIGINT/SIGTERM handlers.
 
 One run starts three processes at once, so no process start waits for another: the destination's
@@ -50,10 +51,16 @@ class SyncRun:
         self.stopping = Stop()
         self.start = time.monotonic()
         self.known_state: dict | None = None  # the confirmed state loaded at the start
+        self.session: Session | None = None
 
     def stop(self, signum: int = signal.SIGTERM, _frame: Any = None) -> None:
         """Stop the run cleanly (also usable as a signal handler)."""
         self.stopping.request(signum)
+
+    def wake(self) -> bool:
+        """Send the source its wake signal (any thread); False when there is no source to wake now."""
+        session = self.session
+        return session is not None and session.wake()
 
     def run(self) -> int:
         """The whole run; returns its exit code. Raises ConfigError for usage errors (exit code 2)."""
@@ -77,10 +84,10 @@ class SyncRun:
             if totals.sync_complete:
                 totals = Totals()
             totals.runs += 1
-            session = Session(options, self.output, self.store, self.stopping, source_config,
-                              destination_config, state, totals, self.report, self.start, source, writer)
+            self.session = Session(options, self.output, self.store, self.stopping, source_config,
+                                   destination_config, state, totals, self.report, self.start, source, writer)
             source = writer = None  # the session owns them now
-            return session.run()
+            return self.session.run()
         except ConfigError:
             raise
         except ConnectorError as exc:

@@ -68,6 +68,7 @@ class Session:
         sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records)
         self.processor = Processor(pipe_options, sink, output.view)
         self.processor.extra = self._progress_extra
+        self.attempt: SourceAttempt | None = None  # the one running now
         self._next_tick = 0.0
         self._last_totals_save = time.monotonic()
 
@@ -76,6 +77,10 @@ class Session:
 
     def stopping(self) -> bool:
         return self.stop.signal is not None or self.destination.failure is not None
+
+    def wake(self) -> bool:
+        attempt = self.attempt
+        return attempt is not None and attempt.wake()
 
     # ---- the run -----------------------------------------------------------------------------------
     def run(self) -> int:
@@ -96,11 +101,12 @@ class Session:
                 return "done"  # every stream left out after permanent errors
             self.generation += 1
             state, _ = self.confirmations.snapshot()
-            attempt = SourceAttempt(self.generation, self.options, self.processor, self.lines,
-                                    self.destination,
-                                    self.output, self.streams, self.stopping, self.tick)
+            attempt = self.attempt = SourceAttempt(self.generation, self.options, self.processor,
+                                                   self.lines, self.destination, self.output, self.streams,
+                                                   self.stopping, self.tick)
             started, self.first_source = self.first_source, None
             failure = attempt.run(self.source_config, state, started)
+            self.attempt = None
             if self.generation == 1 and self.streams.unknown(self.processor.catalog):
                 self._check_stream_names()
             if self.stop.signal is not None:

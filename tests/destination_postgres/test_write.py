@@ -211,6 +211,7 @@ def test_second_writer_of_a_schema_gets_a_clear_error(dst_config, pg_url):
         holder.close()
     assert run.exit_code == 1
     [err] = run.errors()
+    assert err["code"] == "conflict" and err["retryable"] is True
     assert "being written by another destination-postgres" in err["message"] and str(pid) in err["message"]
     assert write(dst_config, [catalog(customers=PROPS)]).exit_code == 0  # released with its session
 

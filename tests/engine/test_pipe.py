@@ -166,6 +166,7 @@ def test_progress_is_periodic_but_not_more_often_than_the_interval():
 
     class Sink:
         def data(self, raw): pass
+        def catalog(self, raw, payload): pass
         def state(self, raw, payload): pass
         def message(self, msg): out.append(msg)
         def flush(self): pass

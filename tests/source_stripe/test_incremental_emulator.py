@@ -86,12 +86,15 @@ def test_state_of_another_account_is_refused(emulator):
         raise AssertionError(f"state of another account accepted: {msgs[-3:]}")
 
 
-def test_follow_polls_events_until_sigterm_and_exits_0(emulator):
-    emu = emulator(DATA)
-    cfg = src_config(emu, streams=["products"], events_poll_interval_s=0.2)
-    proc = subprocess.Popen([sys.executable, "-m", "source_stripe", "read", "--config", dumps(cfg).decode(),
+def follow_read(cfg: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "source_stripe", "read", "--config", dumps(cfg).decode(),
                              "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_follow_polls_events_until_sigterm_and_exits_0(emulator):
+    emu = emulator(DATA)
+    proc = follow_read(src_config(emu, streams=["products"], events_poll_interval_s=0.2))
     try:
         lines = []
         while True:  # until the backfill is complete
@@ -110,6 +113,34 @@ def test_follow_polls_events_until_sigterm_and_exits_0(emulator):
         assert lines[-1]["record"]["data"]["name"] == "followed"
         msg = loads(proc.stdout.readline())
         assert msg["type"] == "state" and msg["state"]["state_type"] == "global"  # checkpointed as it goes
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+
+
+def test_follow_polls_at_once_on_its_wake_signal(emulator):
+    """SIGUSR1 (the spec's wake_signal) polls events at once: with a 120 s interval the change arrives in
+    seconds. The handler is there before the catalog, so a wake right after it does not kill the source."""
+    emu = emulator(DATA)
+    proc = follow_read(src_config(emu, streams=["products"], events_poll_interval_s=120))
+    try:
+        assert loads(proc.stdout.readline())["type"] == "catalog"
+        proc.send_signal(signal.SIGUSR1)
+        while True:
+            msg = loads(proc.stdout.readline())
+            if msg["type"] == "trace" and msg["trace"].get("stream_status", {}).get("status") == "complete":
+                break
+        prod = sorted(truth(emu, "products"))[2]
+        emu.update("products", prod, {"name": "woken"})
+        woken_at = time.monotonic()
+        proc.send_signal(signal.SIGUSR1)
+        while True:
+            msg = loads(proc.stdout.readline())
+            if msg["type"] == "record" and msg["record"]["data"]["id"] == prod:
+                break
+        assert msg["record"]["data"]["name"] == "woken"
+        assert time.monotonic() - woken_at < 10
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)

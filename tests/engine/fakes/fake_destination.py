@@ -8,9 +8,9 @@ Config: {"db": path, "no_state_command": bool (behave like a destination without
 "fail_after_states": N (exit 1 after committing N states), "fail_check": bool, "state_error": code
 (`state` fails with that error code, as destination-postgres does when the database is unreachable),
 "no_stats": bool (echo states without destination_stats, as destinations of other projects do),
-"state_delay": seconds (`state` takes that long, then notes when it printed in `<db>.state-printed`)}. Records are
-buffered and committed with each state, atomically, together with the state (as destination-postgres
-does); each state is echoed after its commit with every payload key kept plus destination_stats.
+"state_delay": seconds (`state` takes that long, then notes when it printed in `<db>.state-printed`)}.
+Records are buffered and committed with each state, atomically, together with the state (as
+destination-postgres does); each state is echoed after its commit with every payload key kept plus destination_stats.
 """
 import json
 import os
