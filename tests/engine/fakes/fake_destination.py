@@ -10,7 +10,8 @@ Config: {"db": path, "no_state_command": bool (behave like a destination without
 "no_stats": bool (echo states without destination_stats, as destinations of other projects do),
 "state_delay": seconds (`state` takes that long, then notes when it printed in `<db>.state-printed`)}.
 Records are buffered and committed with each state, atomically, together with the state (as
-destination-postgres does); each state is echoed after its commit with every payload key kept plus destination_stats.
+destination-postgres does); each state is echoed after its commit with every payload key kept plus
+destination_stats.
 """
 import json
 import os
