@@ -68,7 +68,10 @@ def drive(planner, server: FakeList, rng: random.Random, max_in_flight: int = 8,
             ready += planner.on_anchor(req, keys)
             continue
         idle = max_in_flight - len(in_flight) - len(ready)
-        out = planner.on_page(req, keys, more, Pace(spare=max(0, idle)))
+        # the budget as a backfill would see it, varied so every way of splitting is exercised
+        pace = Pace(max(0, idle), rng.choice((0.0, 0.25)), rng.choice((0.0, 4.0, 25.0)),
+                    float(len(ready) + len(in_flight)))
+        out = planner.on_page(req, keys, more, pace)
         run.emitted += [k[0] for k in keys[out.emit[0]:out.emit[1]]]
         run.checkpoints.append((len(run.emitted), planner.snapshot()))
         ready += out.requests
