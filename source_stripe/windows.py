@@ -144,13 +144,13 @@ def split_ranges(lo: int, hi: int, density: float | None, upper: int, policy: Sp
     """How to cut [lo, hi), a range below a page with `density` objects per second (None: unknown), of a
     stream whose accounted range ends at `upper`. Returns parts top first; [(lo, hi)] keeps it whole.
 
-    The density is trusted down to a horizon `age_factor` x the age of `hi` below it (data seldom
-    reaches back uniformly to the epoch). The known zone above the horizon is cut into parts of equal span:
-    as many as make parts of `part_pages`, or as many as the walk needs so it does not outlast the work
-    already known (`pace.backlog_s`), or, with budget to spare, one per spare request down to parts of
+    The density is trusted down to a horizon `age_factor` x the age of `hi` below it (data seldom reaches
+    back uniformly to the epoch). The known zone above the horizon is cut into parts of equal span: as many
+    as make parts of `part_pages`, or as many as its walk needs not to outlast all known work at the rate
+    (`pace.backlog_pages` at `pace.rate`), or, with budget to spare, one per spare request down to parts of
     `min_part_pages`. The unknown zone below the horizon becomes one tail window, or with budget to spare
-    several, geometric in age (each reaching the same factor further back), so the unexplored past is
-    probed at once, breadth-first: an empty part costs one request, a full one shows its own density."""
+    several, geometric in age (each reaching the same factor further back), so the unexplored past is probed
+    at once, breadth-first: an empty part costs one request, a full one shows its own density."""
     if hi - lo <= 1:
         return [(lo, hi)]
     horizon = trust_horizon(lo, hi, density, upper, policy)
@@ -247,9 +247,9 @@ class WindowPlanner:
 
     def _top(self, w: Window) -> PageRequest:
         if w.cursor is None and w.density is None:
-            urgency = FRESH
-        else:  # a cursor in a window of one second: the walk of a dense second
-            urgency = DENSE if w.lt - w.gte == 1 else WALK
+            urgency = FRESH  # time nobody has seen
+        else:
+            urgency = DENSE if w.lt - w.gte == 1 else WALK  # a window of one second: a dense second's walk
         return PageRequest("top", w.wid, w.gte, w.lt, starting_after=w.cursor, limit=self.policy.limit,
                            urgency=urgency, weight=w.reach(self.policy.limit))
 
