@@ -137,7 +137,8 @@ class StripeClient:
     def __init__(self, settings: ClientSettings, limiter: Limiter, stop: threading.Event | None = None,
                  rng: Callable[[], float] = random.random):
         self.settings, self.limiter, self.rng = settings, limiter, rng
-        self.round_trip_s = 0.5  # until measured: a moving average of successful requests
+        self.round_trip_s = 0.5  # a moving average of successful requests (the first one sets it)
+        self._timed = 0
         self.stop = stop or threading.Event()
         self._local = threading.local()
         self._count_lock = threading.Lock()
@@ -175,7 +176,8 @@ class StripeClient:
 
     def _note_round_trip(self, seconds: float) -> None:
         with self._count_lock:
-            self.round_trip_s += 0.2 * (seconds - self.round_trip_s)
+            self._timed += 1
+            self.round_trip_s += max(0.2, 1 / self._timed) * (seconds - self.round_trip_s)
 
     def get(self, path: str, params: dict[str, Any] | None = None, expect_list: bool = False,
             priority: tuple = ()) -> Page:
