@@ -58,7 +58,7 @@ def default_rate(api_key: str) -> float:
 class TokenBucket:
     def __init__(self, rate: float, capacity: float | None = None, *,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, backoff_factor: float = 0.8,
+                 sleep: Callable[[float], None] = time.sleep, backoff_factor: float = 0.9,
                  min_rate_fraction: float = 0.1, recovery_s: float = 4.0, throttle_gap_s: float = 1.0):
         if rate <= 0:
             raise ValueError("rate must be positive")

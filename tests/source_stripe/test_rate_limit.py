@@ -174,12 +174,12 @@ def test_a_429_slows_its_endpoint_and_the_account_only_when_the_account_is_the_l
     clock = Clock()
     limiter = Limiter(100, 25, clock=clock, throttle_gap_s=1)
     limiter.on_throttled("/v1/customers")
-    assert limiter.rates("/v1/customers") == (100, pytest.approx(20))
+    assert limiter.rates("/v1/customers") == (100, pytest.approx(22.5))
     assert limiter.rates("/v1/charges") == (100, 25)
     clock.t += 0.5
     limiter.on_throttled("/v1/charges")  # a second endpoint refused within the gap: the account's limit
     account, charges = limiter.rates("/v1/charges")
-    assert account == pytest.approx(80) and charges == pytest.approx(20)
+    assert account == pytest.approx(90) and charges == pytest.approx(22.5)
     one = Limiter(25, 25, clock=clock)  # one endpoint may use the whole budget: both are the limit
     one.on_throttled("/v1/customers")
-    assert one.rates("/v1/customers") == (pytest.approx(20), pytest.approx(20))
+    assert one.rates("/v1/customers") == (pytest.approx(22.5), pytest.approx(22.5))
