@@ -124,9 +124,10 @@ class Backfill:
                                        request_count=self.client.request_count)]
 
     def _take(self) -> tuple[StreamJob, PageRequest] | None:
-        """The next request: a dense second's walk of any stream first; else from the stream furthest
-        below its share of the requests under way (shares by the work each has left, at most what its
-        endpoint serves: streams finish together instead of one at 25/s at the end); its own order within."""
+        """The next request: a dense second's walk of any stream first; else from the stream with the
+        fewest requests under way for its share (the account's round trip of requests, shared by the work
+        each stream has left, at most what its endpoint serves: streams finish together instead of one
+        left alone at its endpoint's rate at the end); within a stream, its own order."""
         active = [j for j in self.jobs if j.state == "active"]
         candidates = [j for j in active if j.ready]
         if not candidates:
@@ -134,11 +135,11 @@ class Backfill:
         slots = self._endpoint_slots()
         left = {id(j): max(1.0, j.planner.estimated_pages()) for j in active}
         total = sum(left.values())
-        under_way = sum(len(j.ready) + j.in_flight for j in active) or 1
+        account = self.client.limiter.rates(candidates[0].stream.path)[0] * self.client.round_trip_s + 1
 
         def key(j: StreamJob) -> tuple:
-            share = min(slots, under_way * left[id(j)] / total)
-            return (j.in_flight >= slots, j.ready.head()[0] != DENSE, j.in_flight - share, j.ready.head())
+            share = min(slots, account * left[id(j)] / total)
+            return (j.in_flight >= slots, j.ready.head()[0] != DENSE, j.in_flight / share, j.ready.head())
         job = min(candidates, key=key)
         job.in_flight += 1
         return job, job.ready.pop()
