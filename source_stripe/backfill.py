@@ -127,7 +127,8 @@ class Backfill:
         """The next request: a dense second's walk of any stream first; else from the stream with the
         fewest requests under way for its share (the account's round trip of requests, shared by the work
         each stream has left, at most what its endpoint serves: streams finish together instead of one
-        left alone at its endpoint's rate at the end); within a stream, its own order."""
+        left alone at its endpoint's rate at the end; at least half an equal share, as the estimates
+        count unexplored windows as one page); within a stream, its own order."""
         active = [j for j in self.jobs if j.state == "active"]
         candidates = [j for j in active if j.ready]
         if not candidates:
@@ -138,7 +139,7 @@ class Backfill:
         account = self.client.limiter.rates(candidates[0].stream.path)[0] * self.client.round_trip_s + 1
 
         def key(j: StreamJob) -> tuple:
-            share = min(slots, account * left[id(j)] / total)
+            share = min(slots, max(account * left[id(j)] / total, account / (2 * len(active))))
             return (j.in_flight >= slots, j.ready.head()[0] != DENSE, j.in_flight / share, j.ready.head())
         job = min(candidates, key=key)
         job.in_flight += 1

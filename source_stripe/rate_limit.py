@@ -63,7 +63,7 @@ class TokenBucket:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.base_rate = float(rate)
-        self.capacity = float(capacity) if capacity else max(1.0, self.base_rate / 20)
+        self.capacity = float(capacity) if capacity else max(1.0, self.base_rate / 50)
         self._clock, self._sleep = clock, sleep
         self._backoff, self._min_rate = backoff_factor, self.base_rate * min_rate_fraction
         self._recovery_s, self._gap = recovery_s, throttle_gap_s
