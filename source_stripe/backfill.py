@@ -125,22 +125,15 @@ class Backfill:
 
     def _take(self) -> tuple[StreamJob, PageRequest] | None:
         """The next request: a dense second's walk of any stream first; else from the stream with the
-        fewest requests under way for its share (the account's round trip of requests, shared by the work
-        each stream has left, at most what its endpoint serves: streams finish together instead of one
-        left alone at its endpoint's rate at the end; at least half an equal share, as the estimates
-        count unexplored windows as one page); within a stream, its own order."""
-        active = [j for j in self.jobs if j.state == "active"]
-        candidates = [j for j in active if j.ready]
+        fewest requests under way for its share (`_shares`); within a stream, its own order."""
+        candidates = [j for j in self.jobs if j.state == "active" and j.ready]
         if not candidates:
             return None
-        slots = self._endpoint_slots()
-        left = {id(j): max(1.0, j.planner.estimated_pages()) for j in active}
-        total = sum(left.values())
-        account = self.client.limiter.rates(candidates[0].stream.path)[0] * self.client.round_trip_s + 1
+        slots, shares = self._endpoint_slots(), self._shares()
 
         def key(j: StreamJob) -> tuple:
-            share = min(slots, max(account * left[id(j)] / total, account / (2 * len(active))))
-            return (j.in_flight >= slots, j.ready.head()[0] != DENSE, j.in_flight / share, j.ready.head())
+            return (j.in_flight >= slots, j.ready.head()[0] != DENSE, j.in_flight / shares[id(j)],
+                    j.ready.head())
         job = min(candidates, key=key)
         job.in_flight += 1
         return job, job.ready.pop()
@@ -149,16 +142,30 @@ class Backfill:
         """Requests one endpoint's budget serves in a round trip, plus one waiting for the next token."""
         return self.client.limiter.endpoint_rate * self.client.round_trip_s + 1
 
+    def _account_rate(self) -> float:
+        return self.client.limiter.rates(self.jobs[0].stream.path)[0] if self.jobs else 1.0
+
+    def _shares(self) -> dict[int, float]:
+        """Each active stream's share of the requests the account serves in a round trip: by the work it
+        has left (streams finish together, not one left alone at its endpoint's rate at the end), at
+        least half an equal share (the estimates count unexplored windows as one page), at most what its
+        endpoint serves."""
+        active = [j for j in self.jobs if j.state == "active"]
+        left = {id(j): max(1.0, j.planner.estimated_pages()) for j in active}
+        total = sum(left.values())
+        account = self._account_rate() * self.client.round_trip_s + 1
+        slots = self._endpoint_slots()
+        return {k: min(slots, max(account * v / total, account / (2 * len(active)))) for k, v in left.items()}
+
     def _pace(self, job: StreamJob) -> Pace:
         """The budget as it stands, for the planner of `job` (see windows.Pace)."""
         active = [j for j in self.jobs if j.state == "active"]
-        account_rate, endpoint_rate = self.client.limiter.rates(job.stream.path)
-        rtt = self.client.round_trip_s
-        outstanding = sum(len(j.ready) + j.in_flight for j in active)
-        spare = min(self.workers, account_rate * rtt) - outstanding
-        spare = min(spare, endpoint_rate * rtt - len(job.ready) - job.in_flight)
-        backlog = sum(j.planner.estimated_pages() for j in active)
-        return Pace(max(0, int(spare)), rtt, min(account_rate, endpoint_rate), max(backlog, outstanding))
+        endpoint_rate = self.client.limiter.rates(job.stream.path)[1]
+        spare = self._shares()[id(job)] - len(job.ready) - job.in_flight
+        spare = min(spare, self.workers - sum(len(j.ready) + j.in_flight for j in active))
+        work_s = max(sum(j.planner.estimated_pages() for j in active) / self._account_rate(),
+                     job.planner.estimated_pages() / endpoint_rate)
+        return Pace(max(0, int(spare)), self.client.round_trip_s, work_s)
 
     def _all_done(self) -> bool:
         return self._finished >= len(self.jobs)

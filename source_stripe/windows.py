@@ -74,13 +74,12 @@ DENSE, FRESH, WALK = 0, 1, 2
 class Pace:
     """What the request budget allows now, as the backfill sees it (a value: the planner stays pure).
 
-    `spare`: requests the budget could run at once beyond those in flight or ready; `round_trip_s`: the
-    seconds one request takes; `rate`: the requests per second the stream may make; `backlog_pages`: the
-    pages of work known (the windows' estimates, at least what is in flight or ready)."""
+    `spare`: requests the stream's share of the budget could run at once beyond those it has in flight or
+    ready; `round_trip_s`: the seconds one request takes; `work_s`: the seconds the work known so far
+    needs at the rates (all streams' at the account's, this stream's at its endpoint's)."""
     spare: int = 0
     round_trip_s: float = 0.0
-    rate: float = 0.0
-    backlog_pages: float = 0.0
+    work_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -146,8 +145,8 @@ def split_ranges(lo: int, hi: int, density: float | None, upper: int, policy: Sp
 
     The density is trusted down to a horizon `age_factor` x the age of `hi` below it (data seldom reaches
     back uniformly to the epoch). The known zone above the horizon is cut into parts of equal span: as many
-    as make parts of `part_pages`, or as many as its walk needs not to outlast all known work at the rate
-    (`pace.backlog_pages` at `pace.rate`), or, with budget to spare, one per spare request down to parts of
+    as make parts of `part_pages`, or as many as its walk needs not to outlast all known work at the rates
+    (`pace.work_s`), or, with budget to spare, one per spare request down to parts of
     `min_part_pages`. The unknown zone below the horizon becomes one tail window, or with budget to spare
     several, geometric in age (each reaching the same factor further back), so the unexplored past is probed
     at once, breadth-first: an empty part costs one request, a full one shows its own density."""
@@ -163,9 +162,9 @@ def split_ranges(lo: int, hi: int, density: float | None, upper: int, policy: Sp
     if hi > horizon:
         finest = max(1, math.ceil(known_pages / policy.min_part_pages))
         k_known = max(math.ceil(known_pages / policy.part_pages), min(wanted - k_unknown, finest), 1)
-        if pace.rate > 0 and pace.round_trip_s > 0 and known_pages > 0:  # the walk vs all work at the rate
-            walk_vs_work = known_pages * pace.round_trip_s * pace.rate / max(known_pages, pace.backlog_pages)
-            k_known = max(k_known, min(math.ceil(walk_vs_work), finest))
+        if pace.work_s > 0:  # its walk, one page after another, against all known work at the rates
+            walk_vs_work = known_pages * pace.round_trip_s / pace.work_s
+            k_known = max(k_known, min(math.ceil(min(walk_vs_work, policy.max_parts)), finest))
         k_known = min(k_known, policy.max_parts - k_unknown, hi - horizon)
     if k_known + k_unknown <= 1 or (k_known <= 1 and pace.spare <= 0):
         return [(lo, hi)]  # little known, no budget to spare: page on (the next page shows more)

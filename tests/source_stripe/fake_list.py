@@ -69,8 +69,7 @@ def drive(planner, server: FakeList, rng: random.Random, max_in_flight: int = 8,
             continue
         idle = max_in_flight - len(in_flight) - len(ready)
         # the budget as a backfill would see it, varied so every way of splitting is exercised
-        pace = Pace(max(0, idle), rng.choice((0.0, 0.25)), rng.choice((0.0, 4.0, 25.0)),
-                    float(len(ready) + len(in_flight)))
+        pace = Pace(max(0, idle), rng.choice((0.0, 0.25)), rng.choice((0.0, 0.5, 4.0)))
         out = planner.on_page(req, keys, more, pace)
         run.emitted += [k[0] for k in keys[out.emit[0]:out.emit[1]]]
         run.checkpoints.append((len(run.emitted), planner.snapshot()))

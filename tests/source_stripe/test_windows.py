@@ -180,9 +180,9 @@ def test_repeating_cursor_is_refused():
 @settings(max_examples=300, deadline=None)
 @given(hs.integers(0, 10**9), hs.integers(1, 10**9), hs.integers(0, 10**6),
        hs.one_of(hs.none(), hs.floats(1e-6, 1e4)), hs.integers(0, 40), hs.floats(0, 30), hs.floats(0, 2))
-def test_split_ranges_cover_the_range_top_first_without_gaps(lo, width, age, density, spare, backlog, rtt):
+def test_split_ranges_cover_the_range_top_first_without_gaps(lo, width, age, density, spare, work, rtt):
     hi = lo + width
-    parts = split_ranges(lo, hi, density, hi + age, SplitPolicy(), Pace(spare, rtt, backlog))
+    parts = split_ranges(lo, hi, density, hi + age, SplitPolicy(), Pace(spare, rtt, work))
     assert parts[0][1] == hi and parts[-1][0] == lo
     assert all(a < b for a, b in parts)
     assert all(p[0] == q[1] for p, q in zip(parts, parts[1:], strict=False))
@@ -198,9 +198,9 @@ def test_split_ranges_keep_a_small_window_whole_and_fan_out_with_spare_budget():
     assert sum(1 for a, _ in free if a >= 8_000) == 5  # known zone: parts of about min_part_pages
     ages = [11_000 - a for a, _ in free if a < 8_000]  # unknown zone: geometric in age, down to 0
     assert ages[-1] == 11_000 and all(x < y for x, y in zip(ages, ages[1:], strict=False))
-    # a walk that would outlast all known work at the rate splits even without spare budget: 20 pages
-    # walked one by one take 10 s, at 5 requests/s they take 4 s: three parts
-    assert split_ranges(0, 10_000, 1.0, 11_000, SplitPolicy(), Pace(0, 0.5, 5.0, 20.0)) == [
+    # a walk that would outlast all known work at the rates splits even without spare budget: 20 pages
+    # walked one by one take 10 s, all known work needs 4 s: three parts
+    assert split_ranges(0, 10_000, 1.0, 11_000, SplitPolicy(), Pace(0, 0.5, 4.0)) == [
         (9_333, 10_000), (8_667, 9_333), (8_000, 8_667), (0, 8_000)]
 
 
