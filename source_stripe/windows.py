@@ -24,11 +24,12 @@ so time is covered fastest where it is cheapest).
 
 A second holding more than a page is a dense second (so is one that ends a page with `dense_tail` of its
 objects): it becomes its own window `[T, T+1)` (a second cannot be split by time) and, when the endpoint
-takes `ending_before`, is walked from both ends at once: the top walk by `starting_after`, a bottom walk
-by `ending_before` starting from any object older than T (one `anchor` request `created[lt]=T&limit=1`
-finds one when none was seen yet). The bottom walk's frontier is the window's `floor`: remaining = the
-objects strictly between floor and cursor. Each walk stops at the first page holding the other's frontier
-and emits only what lies before it, so the meeting costs at most one extra request and no duplicate.
+takes `ending_before`, is walked from both ends: the top walk by `starting_after`, a bottom walk by
+`ending_before` starting from any object older than T, at once when one was seen, else once a second full
+page proved T big (one `anchor` request `created[lt]=T&limit=1` finds one). The bottom walk's frontier is
+the window's `floor`: remaining = the objects strictly between floor and cursor. Each walk stops at the
+first page holding the other's frontier and emits only what lies before it, so the meeting costs at most
+one extra request and no duplicate.
 
 Cursor paging (`CursorPlanner`, streams without a `created` filter): one request after another with
 `starting_after`; state `{"cursor": last id, "done": bool}`. Such a stream is re-read in full by every
@@ -60,6 +61,7 @@ class SplitPolicy:
     min_part_pages: float = 4.0  # with budget to spare, split down to parts of about this many pages
     max_parts: int = 32  # parts of one split
     max_unknown_parts: int = 4  # of them below the trust horizon
+    growth: float = 1.3  # above it, each deeper part this much wider
     age_factor: float = 2.0  # trust a page's density down to this x the age seen so far
     dense_tail: int = 50  # a page ending with this many objects of one second: treat it as a dense second
     two_ended: bool = True  # walk dense seconds from both ends
@@ -139,12 +141,13 @@ def trust_horizon(lo: int, hi: int, density: float | None, upper: int, policy: S
 
 
 def split_ranges(lo: int, hi: int, density: float | None, upper: int, policy: SplitPolicy,
-                 pace: Pace = Pace()) -> list[Range]:
+                 pace: Pace = Pace(), unknown_parts: int | None = None) -> list[Range]:
     """How to cut [lo, hi), a range below a page with `density` objects per second (None: unknown), of a
     stream whose accounted range ends at `upper`. Returns parts top first; [(lo, hi)] keeps it whole.
 
     The density is trusted down to a horizon `age_factor` x the age of `hi` below it (data seldom reaches
-    back uniformly to the epoch). The known zone above the horizon is cut into parts of equal span: as many
+    back uniformly to the epoch). The known zone above the horizon is cut into parts each `growth` times
+    wider than the one above (data thins out with age more often than not): as many
     as make parts of `part_pages`, or as many as its walk needs not to outlast all known work at the rates
     (`pace.work_s`), or, with budget to spare, one per spare request down to parts of
     `min_part_pages`. The unknown zone below the horizon becomes one tail window, or with budget to spare
@@ -157,7 +160,8 @@ def split_ranges(lo: int, hi: int, density: float | None, upper: int, policy: Sp
     wanted = min(policy.max_parts, pace.spare + 1)  # parts the spare budget can run at once
     k_unknown = 0
     if horizon > lo:
-        k_unknown = max(1, min(wanted - 1, policy.max_unknown_parts, horizon - lo))
+        cap = policy.max_unknown_parts if unknown_parts is None else unknown_parts
+        k_unknown = max(1, min(wanted - 1, cap, horizon - lo))
     k_known = 0
     if hi > horizon:
         finest = max(1, math.ceil(known_pages / policy.min_part_pages))
@@ -169,9 +173,12 @@ def split_ranges(lo: int, hi: int, density: float | None, upper: int, policy: Sp
     if k_known + k_unknown <= 1 or (k_known <= 1 and pace.spare <= 0):
         return [(lo, hi)]  # little known, no budget to spare: page on (the next page shows more)
     parts = []
-    step = (hi - horizon) / k_known if k_known else 0
+    g = policy.growth  # each deeper part wider: data thins out with age more often than not
+    first = (hi - horizon) * (g - 1) / (g ** k_known - 1) if k_known else 0.0
+    edge = float(hi)
     for i in range(k_known):
-        top, bottom = hi - round(i * step), hi - round((i + 1) * step)
+        top, bottom = round(edge), horizon if i == k_known - 1 else round(edge - first * g ** i)
+        edge -= first * g ** i
         if bottom < top:
             parts.append((bottom, top))
     if k_unknown:
@@ -210,6 +217,7 @@ class WindowPlanner:
         self.windows: dict[int, Window] = {}
         self._next_wid = 0
         self.oldest_seen: tuple[int, str] | None = None  # (ts, id) of the oldest object seen: a free anchor
+        self.full_pages = 0  # pages that said has_more: the evidence that probing the past is worth it
         for r in remaining:
             self._add(int(r["gte"]), int(r["lt"]), r.get("cursor"), r.get("floor"))
 
@@ -297,6 +305,7 @@ class WindowPlanner:
             return self._finish(w, (0, n))
         if ids[-1] == req.starting_after or (w.cursor is not None and ids[-1] == w.cursor):
             raise PaginationError(f"cursor {ids[-1]} did not advance")
+        self.full_pages += 1
         lt = w.lt
         t = _clamp(keys[-1][1], w.gte, lt - 1)
         newest = _clamp(keys[0][1], w.gte, lt - 1)
@@ -311,19 +320,28 @@ class WindowPlanner:
             upper = self.accounted[1]
             hi = t if dense else t + 1  # dense: the window walks second t; the time below is cut afresh
             horizon = trust_horizon(w.gte, hi, w.density, upper, self.policy)
-            parts = split_ranges(w.gte, hi, w.density, upper, self.policy, pace)
+            # probes of the unexplored past grow with the evidence of a big stream: small ones stay cheap
+            unknown_parts = min(self.policy.max_unknown_parts, 1 + self.full_pages // 2)
+            parts = split_ranges(w.gte, hi, w.density, upper, self.policy, pace, unknown_parts)
             w.gte = t if dense else parts.pop(0)[0]
             for a, b in parts:
                 self._add(a, b, density=w.density if a >= horizon else None)
         reqs = [self._top(x) for x in self.windows.values() if x.wid >= mark]
         if dense and w.lt - w.gte == 1 and self.two_ended and w.bottom == "none":
-            reqs.append(self._start_bottom(w))
+            bottom = self._start_bottom(w, proven=lt - w.gte == 1)
+            if bottom is not None:
+                reqs.append(bottom)
         reqs.insert(0, self._top(w))
         return Outcome((0, n), completed, reqs)
 
-    def _start_bottom(self, w: Window) -> PageRequest:
+    def _start_bottom(self, w: Window, proven: bool) -> PageRequest | None:
+        """The bottom walk of dense second `w`: from an older object already seen, else, once a second full
+        page in it proved it big (`proven`), after an `anchor` request for one (a burst of a page or two
+        is cheaper walked from the top alone)."""
         if self.oldest_seen is not None and self.oldest_seen[0] < w.gte:
             return self._bottom(w, self.oldest_seen[1])
+        if not proven:
+            return None
         w.bottom = "running"
         return PageRequest("anchor", w.wid, None, w.gte, limit=1, urgency=DENSE)
 
