@@ -60,7 +60,7 @@ class SplitPolicy:
     part_pages: float = 32.0  # with the budget in use, windows bigger than this many pages still split
     min_part_pages: float = 4.0  # with budget to spare, split down to parts of about this many pages
     max_parts: int = 32  # parts of one split
-    max_unknown_parts: int = 4  # of them below the trust horizon
+    max_unknown_parts: int = 3  # of them below the trust horizon
     growth: float = 1.3  # above it, each deeper part this much wider
     age_factor: float = 2.0  # trust a page's density down to this x the age seen so far
     dense_tail: int = 50  # a page ending with this many objects of one second: treat it as a dense second
@@ -217,7 +217,7 @@ class WindowPlanner:
         self.windows: dict[int, Window] = {}
         self._next_wid = 0
         self.oldest_seen: tuple[int, str] | None = None  # (ts, id) of the oldest object seen: a free anchor
-        self.full_pages = 0  # pages that said has_more: the evidence that probing the past is worth it
+        self.spread_pages = 0  # full pages over more than one second: evidence that probing the past pays
         for r in remaining:
             self._add(int(r["gte"]), int(r["lt"]), r.get("cursor"), r.get("floor"))
 
@@ -305,11 +305,11 @@ class WindowPlanner:
             return self._finish(w, (0, n))
         if ids[-1] == req.starting_after or (w.cursor is not None and ids[-1] == w.cursor):
             raise PaginationError(f"cursor {ids[-1]} did not advance")
-        self.full_pages += 1
         lt = w.lt
         t = _clamp(keys[-1][1], w.gte, lt - 1)
         newest = _clamp(keys[0][1], w.gte, lt - 1)
         tail = _tail(keys, t, w.gte, lt - 1)  # objects of second t at the end of the page
+        self.spread_pages += newest != t
         completed = [(t + 1, lt)] if t + 1 < lt else []
         if n > tail:  # the density of the seconds above t (a page all in one second says nothing of them)
             w.density = (n - tail) / max(1, lt - t - 1) if lt - t > 1 else w.density
@@ -321,7 +321,7 @@ class WindowPlanner:
             hi = t if dense else t + 1  # dense: the window walks second t; the time below is cut afresh
             horizon = trust_horizon(w.gte, hi, w.density, upper, self.policy)
             # probes of the unexplored past grow with the evidence of a big stream: small ones stay cheap
-            unknown_parts = min(self.policy.max_unknown_parts, 1 + self.full_pages // 2)
+            unknown_parts = min(self.policy.max_unknown_parts, 1 + self.spread_pages)
             parts = split_ranges(w.gte, hi, w.density, upper, self.policy, pace, unknown_parts)
             w.gte = t if dense else parts.pop(0)[0]
             for a, b in parts:
