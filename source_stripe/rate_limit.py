@@ -8,7 +8,7 @@ shares one budget). Every request counts against both. So every request of a key
 account bucket and one from its endpoint's bucket (`Limiter.acquire`); the budget is planned, not found
 by 429s, and several streams of one account fill the account's budget without overrunning an endpoint.
 
-`TokenBucket`: tokens refill at the current rate on a monotonic clock. The bucket holds a twentieth of a
+`TokenBucket`: tokens refill at the current rate on a monotonic clock. The bucket holds a fiftieth of a
 second of tokens, and at the `Limiter` only while requests wait (a request after a quiet spell finds at
 most one): a thread woken a little late catches up, yet no second holds more requests than the rate after
 a pause, whether the server counts with a token bucket (Stripe's, by its blog "Scaling your API with rate

@@ -194,7 +194,7 @@ def test_split_ranges_keep_a_small_window_whole_and_fan_out_with_spare_budget():
     # 1 object/s over 10,000 s below an age of 1,000 s: 20 pages trusted (down to age 3,000), then unknown
     assert split_ranges(0, 10_000, 1.0, 11_000, SplitPolicy()) == [(0, 10_000)]  # no budget to spare
     free = split_ranges(0, 10_000, 1.0, 11_000, SplitPolicy(), Pace(spare=15))
-    assert len(free) == 5 + 4
+    assert len(free) == 5 + 3
     assert sum(1 for a, _ in free if a >= 8_000) == 5  # known zone: parts of about min_part_pages
     ages = [11_000 - a for a, _ in free if a < 8_000]  # unknown zone: geometric in age, down to 0
     assert ages[-1] == 11_000 and all(x < y for x, y in zip(ages, ages[1:], strict=False))
