@@ -1,7 +1,8 @@
 """Connector CLI scaffolding shared by every executable (docs/protocol.md, "Commands and exit codes").
 
-`build_connector_cli(connector)` makes a click group with `spec`, `check`, and `discover`/`read` for a
-source or `write` for a destination. The connector supplies plain functions; this module owns the rest:
+`build_connector_cli(connector)` makes a click group with `spec`, `check`, and `discover`/`read` (and
+`describe` when the connector has it) for a source or `write` for a destination. The connector
+supplies plain functions; this module owns the rest:
 argument loading (path or inline JSON), config validation before any I/O, secret redaction, stdout
 carrying protocol lines only, and the one top-level handler that maps errors to a `trace` error on
 stdout, one human line on stderr, and an exit code: 0 success, 1 failed run (a global error was emitted),
@@ -109,8 +110,10 @@ def build_connector_cli(connector: Connector) -> click.Group:
     """The click group for a connector: spec, check, and discover/read or write."""
     name, schema = connector.name, connector.config_schema
 
-    @click.group(help=connector.help, context_settings={"help_option_names": ["-h", "--help"]})
-    @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors (never secrets).")
+    @click.group(help=connector.help,
+                 context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+    @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors (never secrets). "
+                                                "Example: --debug")
     @click.version_option(connector.version, prog_name=name)
     @click.pass_context
     def group(ctx: click.Context, debug: bool) -> None:
@@ -152,6 +155,23 @@ def build_connector_cli(connector: Connector) -> click.Group:
         @click.pass_context
         def discover(ctx: click.Context, config_arg: str) -> None:
             run(ctx, lambda: [messages.catalog(discover_fn(load_config(config_arg, schema)))])
+
+    describe_fn = connector.describe
+    if describe_fn is not None:
+        @group.command(help="Describe a state of this source in words, as one JSON line: per stream what it "
+                            "covers and whether it is complete, how current the incremental position is "
+                            "(docs/protocol.md, `describe`); no network.\n\n"
+                            f"Example: {name} describe --state \"$(destination-postgres state --config "
+                            "dst.json)\"")
+        @click.option("--config", "config_arg", help=f"{CONFIG_HELP} (optional: a state is described "
+                                                     "without it)")
+        @click.option("--state", "state_arg", required=True, help=STATE_HELP)
+        @click.pass_context
+        def describe(ctx: click.Context, config_arg: str | None, state_arg: str) -> None:
+            def produce() -> list[dict]:
+                config = load_config(config_arg, schema) if config_arg else {}
+                return [describe_fn(config, load_state_arg(state_arg) or {"streams": {}, "global": None})]
+            run(ctx, produce)
 
     def data_command(kind: str, help_text: str, extra: list[click.Option],
                      body: Callable[[dict, dict | None, dict[str, Any]], Iterable[dict]]) -> None:

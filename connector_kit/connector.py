@@ -2,7 +2,8 @@
 
 A connector is plain functions in a `Connector` value (no base class): `check` returns a success message
 or raises `ConnectorError`; `discover` returns catalog streams; `read` yields messages for a `ReadRequest`;
-`write` yields messages (echoed states, errors, logs) for a `WriteRequest`.
+`write` yields messages (echoed states, errors, logs) for a `WriteRequest`; the optional `describe`
+says in words what a state of the source covers (no network).
 """
 from __future__ import annotations
 
@@ -48,6 +49,9 @@ class Connector:
     read: Callable[[ReadRequest], Iterable[dict]] | None = None
     write: Callable[[WriteRequest], Iterable[dict]] | None = None
     state_schema: dict | None = None
+    # a source's own words about a state it made (the optional `describe` command, docs/protocol.md):
+    # (config, aggregate state) -> {"streams": {name: {...}}, "global": {...} | None}
+    describe: Callable[[dict, dict], dict] | None = None
     read_options: list[click.Option] = field(default_factory=list)
     write_options: list[click.Option] = field(default_factory=list)
     help: str = ""

@@ -2,12 +2,13 @@
 
 Commands: `spec`, `check`, `write` (from connector_kit.cli) and `state`, which prints the last committed
 aggregate state as one JSON line so a shell pipeline can resume:
-`source-stripe read --config s.json --state "$(destination-postgres state --config d.json)" | ...`
+`source-stripe read --config s.json --state "$(destination-postgres state --config d.json)" | ...`;
+`stats` prints per stream the rows, deleted rows, last write and last checkpoint (`engine status`).
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import click
 
@@ -54,17 +55,32 @@ def read_state(config: dict) -> dict:
         return writer.load_state()
 
 
+def read_stats(config: dict) -> dict:
+    with _read_only_writer(config) as writer:
+        return writer.table_stats()
+
+
 CONNECTOR = Connector(
     name=NAME, version=VERSION, kind="destination", config_schema=CONFIG_SCHEMA, check=check, write=write,
-    help="Write protocol messages from stdin into PostgreSQL, one table per stream.",
+    help="Write protocol messages from stdin into PostgreSQL, one table per stream.\n\n"
+         "Example: source-stripe read --config src.json | destination-postgres write --config dst.json",
 )
 main = build_connector_cli(CONNECTOR)
 
 
-@main.command(help="Print the last committed aggregate state {\"streams\": {...}, \"global\": ...} as one "
-                   "JSON line.\n\nExample: source-stripe read --config src.json --state "
-                   "\"$(destination-postgres state --config dst.json)\"")
-@click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
-@click.pass_context
-def state(ctx: click.Context, config_arg: str) -> None:
-    run_messages(lambda: [read_state(load_config(config_arg, CONFIG_SCHEMA))], ctx.obj["debug"], NAME)
+def json_command(name: str, help_text: str, read: Callable[[dict], dict]) -> None:
+    """A command that prints one JSON object read from the database (`state`, `stats`)."""
+    @main.command(name, help=help_text)
+    @click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
+    @click.pass_context
+    def command(ctx: click.Context, config_arg: str) -> None:
+        run_messages(lambda: [read(load_config(config_arg, CONFIG_SCHEMA))], ctx.obj["debug"], NAME)
+
+
+json_command("state", "Print the last committed aggregate state {\"streams\": {...}, \"global\": ...} as one "
+             "JSON line.\n\nExample: source-stripe read --config src.json --state "
+             "\"$(destination-postgres state --config dst.json)\"", read_state)
+json_command("stats", "Print per stream the live rows, deleted rows, the last write and the last committed "
+             "checkpoint (Unix seconds) as one JSON line {\"schema\": ..., \"streams\": {...}}; "
+             "`engine status` shows them.\n\nExample: destination-postgres stats --config dst.json",
+             read_stats)

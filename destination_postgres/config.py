@@ -22,6 +22,7 @@ class Options:
     batch_size: int
     batch_bytes: int
     hard_delete: bool
+    live_views: bool  # views of the live rows with real timestamps in <schema>_live
     retries: int  # reconnect attempts after a lost connection, and replays of a failed transaction
     lock_wait_seconds: float
     connect_timeout: int

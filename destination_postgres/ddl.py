@@ -8,6 +8,10 @@ columns from a stream's JSON Schema, `columns_to_add` diffs them against the dat
 `alter_table` adds the missing ones.
 Existing columns are never dropped or retyped; the upsert fills every existing column whose database
 type it knows (`types.read_expression`), reading the property of the same name.
+
+Live views (`live_view`, docs/destination-postgres.md "Live views"): one view per table in the schema
+`<schema>_live`, holding the rows not deleted, Unix-seconds columns as timestamptz; a view only ever
+gains columns (tables only gain columns, appended), so `CREATE OR REPLACE VIEW` keeps working.
 """
 from __future__ import annotations
 
@@ -28,16 +32,18 @@ class Column:
     name: str  # column name (unquoted, valid identifier)
     pg_type: str
     key: str  # top-level property of the object it is read from
+    unix_time: bool = False  # the property holds Unix seconds (a timestamptz in the live view)
 
 
 def plan_columns(json_schema: object) -> list[Column]:
     """The typed columns a stream's JSON Schema asks for, in schema order."""
     out, seen = [], set()
+    props = json_schema.get("properties") if isinstance(json_schema, dict) else None
     for prop, pg_type in types.typed_properties(json_schema):
         name = column_name(prop)
         if name is not None and name not in seen:
             seen.add(name)
-            out.append(Column(name, pg_type, prop))
+            out.append(Column(name, pg_type, prop, types.is_unix_time((props or {}).get(prop))))
     return out
 
 
@@ -182,3 +188,38 @@ def save_state(schema: str, scope: str, stream: str, data_json: str) -> str:
 
 def load_states(schema: str) -> str:
     return f"SELECT scope, stream, data::text FROM {qualified(schema, STATE_TABLE)} ORDER BY scope, stream"
+
+
+def live_view(schema: str, views_schema: str, table: str, columns: dict[str, str],
+              unix_time: set[str]) -> str:
+    """The view of a table's live rows (`_deleted_at IS NULL`): every column in table order but
+    `_deleted_at`; `_updated_at` and the bigint columns named in `unix_time` as timestamptz."""
+    exprs = []
+    for name, pg_type in columns.items():
+        if name == DELETED_AT:
+            continue
+        q = quote(name)
+        converted = name == UPDATED_AT or (name in unix_time and pg_type == types.BIGINT)
+        exprs.append(f"to_timestamp(t.{q}) AS {q}" if converted else f"t.{q}")
+    return (f"CREATE OR REPLACE VIEW {qualified(views_schema, table)} AS SELECT {', '.join(exprs)} "
+            f"FROM {qualified(schema, table)} t WHERE t.{_DEL} IS NULL")
+
+
+def view_timestamp_columns_query(views_schema: str) -> str:
+    """(view, column) of every timestamptz column of the views in a schema (kept converted on a rebuild)."""
+    return ("SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = {literal(views_schema)} AND c.relkind = 'v' AND a.attnum > 0 "
+            "AND a.atttypid = 'timestamptz'::regtype")
+
+
+def table_stats(schema: str, table: str) -> str:
+    """One row: live rows, deleted rows, the last write (Unix seconds, NULL when empty)."""
+    return (f"SELECT count(*) FILTER (WHERE {_DEL} IS NULL), count(*) FILTER (WHERE {_DEL} IS NOT NULL), "
+            f"extract(epoch FROM max({_SYNCED}))::bigint FROM {qualified(schema, table)}")
+
+
+def checkpoint_times(schema: str) -> str:
+    """(scope, stream, Unix seconds) of every committed checkpoint."""
+    return (f"SELECT scope, stream, extract(epoch FROM committed_at)::bigint "
+            f"FROM {qualified(schema, STATE_TABLE)}")

@@ -12,6 +12,7 @@ Rules:
   below. A stream property with one of these names gets no typed column (it stays in `_raw_data`).
 - Reserved tables `_sync_state` and `_sync_deleted` live in the same schema as the stream tables; a
   stream with one of those names gets the shortened form instead.
+- The live views of a schema's tables live in `<schema>_live`, one view per table, named like it.
 - SQL string literals are written as `E'...'` with `\\` and `'` escaped, which reads the same whatever
   `standard_conforming_strings` says.
 """
@@ -33,6 +34,7 @@ STATE_TABLE = "_sync_state"
 DELETED_TABLE = "_sync_deleted"
 STAGE_TABLE = "_sync_stage"  # session temporary table (pg_temp)
 RESERVED_TABLES = (STATE_TABLE, DELETED_TABLE)
+LIVE_SUFFIX = "_live"  # the schema of the live views: <schema>_live
 
 
 def shorten(name: str) -> str:
@@ -54,6 +56,11 @@ def table_name(stream: str) -> str:
     if stream in RESERVED_TABLES or not stream:
         return _hashed(stream)
     return shorten(stream)
+
+
+def views_schema(schema: str) -> str:
+    """The schema of the live views of `schema`'s tables: `<schema>_live` (shortened when too long)."""
+    return shorten(f"{schema}{LIVE_SUFFIX}")
 
 
 def column_name(prop: str) -> str | None:

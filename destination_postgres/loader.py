@@ -139,6 +139,9 @@ class Loader:
             yield from self.collect()  # the connection is free once no unit is in flight
         results = self.writer.retrying(lambda: self.writer.ensure_tables(wanted), "creating tables",
                                        lambda: "the tables of this catalog")
+        for warning in self.writer.retrying(lambda: self.writer.ensure_views(wanted), "creating live views",
+                                            lambda: "the live views (the rows are not affected)"):
+            yield messages.log("warn", warning)
         for stream, result in results.items():
             if isinstance(result, list):
                 self.columns[stream] = result

@@ -74,6 +74,12 @@ def column_type(prop: object) -> str | None:
     return TEXT
 
 
+def is_unix_time(prop: object) -> bool:
+    """A property holding Unix seconds (JSON Schema `format: unix-time`, as Stripe's OpenAPI says): its
+    bigint column is shown as timestamptz in the live views (ddl.live_view)."""
+    return isinstance(prop, dict) and prop.get("format") == "unix-time" and column_type(prop) == BIGINT
+
+
 def typed_properties(json_schema: object) -> list[tuple[str, str]]:
     """(property, pg type) for every top-level property that gets a typed column, in schema order."""
     props = json_schema.get("properties") if isinstance(json_schema, dict) else None

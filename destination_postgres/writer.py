@@ -26,7 +26,8 @@ from connector_kit.backoff import backoff_delay
 from destination_postgres import ddl, errors, state_store
 from destination_postgres.batch import Row
 from destination_postgres.config import Options
-from destination_postgres.identifiers import literal, table_name
+from destination_postgres.identifiers import (
+    RESERVED_TABLES, STATE_TABLE, literal, qualified, table_name, views_schema)
 from protocol.errors import ConfigError, ConnectorError
 from protocol.secrets import redact_text
 from protocol.state import ZERO, Stats
@@ -263,6 +264,74 @@ class Writer:
                 results[stream] = ddl.filled_columns(columns, existing.get(table_name(stream), {}))
         return results
 
+    def _try(self, cur: Any, sql: str) -> str | None:
+        """Run one statement in a savepoint; the database's refusal in words (None when it went through).
+        A lost connection is raised (the caller's `retrying` replays)."""
+        cur.execute("SAVEPOINT ddl")
+        try:
+            cur.execute(sql)
+        except psycopg2.Error as exc:
+            if errors.classify(exc) in (errors.CONNECTION, errors.RETRY):
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT ddl")
+            return errors.describe(exc)
+        cur.execute("RELEASE SAVEPOINT ddl")
+        return None
+
+    def ensure_views(self, wanted: dict[str, list[ddl.Column]]) -> list[str]:
+        """Create or update the live view of each stream's table in `<schema>_live`; commit. Returns
+        warnings: a view that cannot be made never stops the writes."""
+        if not self.opts.live_views:
+            return []
+        schema, views = self.opts.schema, views_schema(self.opts.schema)
+        hint = "set live_views to false in the destination config to skip them"
+        with self.guard(f"creating the live views in {views!r}"), self.db.cursor() as cur:
+            cur.execute(f"SELECT 1 FROM pg_namespace WHERE nspname = {literal(views)}")
+            problem = self._try(cur, ddl.create_schema(views)) if cur.fetchone() is None else None
+            if problem:
+                self.db.commit()
+                return [f"no live views: cannot create schema {views}: {problem} ({hint})"]
+            tables = self.existing_columns()
+            cur.execute(ddl.view_timestamp_columns_query(views))
+            converted: dict[str, set[str]] = {}
+            for view, column in cur.fetchall():
+                converted.setdefault(view, set()).add(column)
+            warnings = []
+            for stream, columns in wanted.items():
+                table = table_name(stream)
+                existing = tables.get(table)
+                if existing is None or ddl.missing_reserved(existing):
+                    continue
+                unix_time = {c.name for c in columns if c.unix_time} | converted.get(table, set())
+                problem = self._try(cur, ddl.live_view(schema, views, table, existing, unix_time))
+                if problem:
+                    warnings.append(f"live view {views}.{table} not updated: {problem} ({hint})")
+            self.db.commit()
+        return warnings
+
+    def table_stats(self) -> dict:
+        """Per stream: live rows, deleted rows, the last write and the last committed checkpoint (Unix
+        seconds): what `destination-postgres stats` prints. Exact counts (a scan of each table)."""
+        schema = self.opts.schema
+        out: dict[str, dict[str, Any]] = {}
+        with self.guard("reading table statistics"), self.db.cursor() as cur:
+            tables = {t for t, cols in self.existing_columns().items()
+                      if t not in RESERVED_TABLES and not ddl.missing_reserved(cols)}
+            checkpoints: dict[str, int] = {}
+            cur.execute(f"SELECT to_regclass({literal(qualified(schema, STATE_TABLE))})")
+            if cur.fetchone()[0] is not None:
+                cur.execute(ddl.checkpoint_times(schema))
+                checkpoints = {stream: at for scope, stream, at in cur.fetchall() if scope == "stream"}
+            names = {table_name(s): s for s in checkpoints}  # a shortened table name back to its stream
+            for table in sorted(tables):
+                cur.execute(ddl.table_stats(schema, table))
+                live, deleted, last = cur.fetchone()
+                stream = names.get(table, table)
+                out[stream] = {"rows": live, "deleted": deleted, "last_synced_at": last,
+                               "checkpoint_at": checkpoints.get(stream)}
+        self.db.rollback()
+        return {"schema": schema, "streams": out}
+
     def _ensure_table(self, cur: Any, stream: str, columns: list[ddl.Column],
                       existing: dict | None) -> str | None:
         table = table_name(stream)
@@ -273,16 +342,8 @@ class Writer:
             else ddl.alter_table(self.opts.schema, table, ddl.columns_to_add(columns, existing))
         if sql is None:
             return None
-        cur.execute("SAVEPOINT ddl")
-        try:
-            cur.execute(sql)
-        except psycopg2.Error as exc:
-            if errors.classify(exc) in (errors.CONNECTION, errors.RETRY):
-                raise
-            cur.execute("ROLLBACK TO SAVEPOINT ddl")
-            return f"cannot create or alter table {self.opts.schema}.{table}: {errors.describe(exc)}"
-        cur.execute("RELEASE SAVEPOINT ddl")
-        return None
+        problem = self._try(cur, sql)
+        return f"cannot create or alter table {self.opts.schema}.{table}: {problem}" if problem else None
 
     # -- rows and checkpoints -----------------------------------------------------------------
     def _plan(self, stream: str, columns: list[ddl.Column]) -> StagePlan:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from engine.progress_model import error_text
 from engine.progress_view import NoView, View
 from engine.tracker import Tracker
 from protocol import messages
@@ -80,9 +81,10 @@ class Processor:
     """Validates, tracks and forwards one source's lines; see the module docstring."""
 
     def __init__(self, options: PipeOptions, sink: Sink, view: View | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, start: float | None = None):
+        """`start`: when the run began on `clock` (default now): progress counts elapsed time from it."""
         self.options, self.sink, self.view, self.clock = options, sink, view or NoView(), clock
-        self.tracker = Tracker(_ms(clock))
+        self.tracker = Tracker(int((clock() if start is None else start) * 1000))
         self._streams = self.tracker.streams  # hot path shortcuts
         self._data = sink.data
         self.validator = MessageValidator(full=True) if options.validate == "full" else None
@@ -176,13 +178,13 @@ class Processor:
                 self.sink.message(messages.trace("stream_status", enriched,
                                                  emitted_at=trace.get("emitted_at")))
                 if changed:
-                    self._status_event(enriched)
                     self.emit_progress()
             return None
         if ttype == "error":
             self.tracker.on_error(payload)
             self.sink.message(msg)
-            self.view.event(_error_text(payload), "error")
+            if payload.get("scope") != "stream":  # a stream's errors show with the stream (its snapshot)
+                self.view.event(error_text(payload), "error")
             self.emit_progress()
             return Signal("error", payload)
         if ttype == "estimate":
@@ -249,15 +251,6 @@ class Processor:
         self.sink.message(messages.log("warn", text))
         self.view.event(text, "warn")
 
-    def _status_event(self, payload: dict) -> None:
-        name, status = payload["stream"], payload["status"]
-        text = f"{name} {status}"
-        if status != "started":
-            text += f": {payload.get('record_count', 0)} records"
-        if payload.get("reason"):
-            text += f" ({payload['reason']})"
-        self.view.event(text)
-
     def flush_early(self) -> None:
         """Forward, untracked, the messages still held back for want of a catalog (end of input)."""
         early, self._early = self._early, []
@@ -294,7 +287,7 @@ class Processor:
         """Emit an engine error (e.g. a bad message that stops the run) and record it."""
         self.tracker.on_error(payload)
         self.sink.message(messages.trace("error", payload))
-        self.view.event(_error_text(payload), "error")
+        self.view.event(error_text(payload), "error")
 
 
 def _stream_of(msg: object) -> str | None:
@@ -303,8 +296,3 @@ def _stream_of(msg: object) -> str | None:
         if isinstance(payload, dict) and isinstance(payload.get("stream"), str):
             return payload["stream"]
     return None
-
-
-def _error_text(payload: dict) -> str:
-    where = f"{payload['stream']}: " if payload.get("stream") else ""
-    return f"[{payload.get('code', '?')}] {where}{payload.get('message', '')}"

@@ -73,8 +73,14 @@ class StreamTrack:
         end = self.ended_ms if self.ended_ms is not None else now_ms
         return per_second(self.record_count, end - self.started_ms)
 
-    def progress(self) -> dict:
+    @property
+    def errored(self) -> bool:
+        """Its data may be incomplete because of an error (a stream the source chose to skip is not)."""
+        return (self.permanent_error or self.retryable_error) and not self.source_skipped
+
+    def progress(self, now_ms: int) -> dict:
         out: dict[str, Any] = {"status": self.status, "record_count": self.record_count,
+                               "records_per_second": self.rate(now_ms),
                                "completed_ranges": ranges.list_to_wire(self.completed),
                                "total_range": ranges.to_wire(self.total_range) if self.total_range else None,
                                "errors": list(self.errors)}
@@ -84,6 +90,8 @@ class StreamTrack:
             out["estimate"] = self.estimate
         if self.reason:
             out["reason"] = self.reason
+        if self.status in TERMINAL and self.errored:
+            out["failed"] = True
         return out
 
 
@@ -105,8 +113,9 @@ class Tracker:
         self.dropped_record_count = 0
         self._request_base = 0  # requests of earlier source attempts
         self._request_max: int | None = None  # the current attempt's highest reported count
+        self.request_limit: float | None = None  # the source's request budget (requests per second)
         self._unknown_warned: set[str] = set()
-        self._samples: deque[tuple[int, int]] = deque()
+        self._samples: deque[tuple[int, int, int]] = deque()  # (ms, records, requests) of the last 10 s
 
     # ---- catalog and seeding -------------------------------------------------------------------------
     def set_catalog(self, names: Iterable[str]) -> None:
@@ -261,6 +270,9 @@ class Tracker:
         count = payload.get("request_count")
         if isinstance(count, int) and (self._request_max is None or count > self._request_max):
             self._request_max = count
+        limit = payload.get("requests_per_second_limit")
+        if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
+            self.request_limit = float(limit)
 
     def _unknown(self, stream: str, what: str) -> str | None:
         if stream in self._unknown_warned or len(self._unknown_warned) > MAX_UNKNOWN_STREAMS_WARNED:
@@ -283,20 +295,24 @@ class Tracker:
 
     def snapshot(self, now_ms: int) -> dict:
         """The `progress` payload (docs/protocol.md, `trace`) at `now_ms`."""
-        total = self.record_count
+        total, requests = self.record_count, self.request_count
         elapsed = max(0, now_ms - self.start_ms)
-        self._samples.append((now_ms, total))
+        self._samples.append((now_ms, total, requests or 0))
         while len(self._samples) > 1 and now_ms - self._samples[0][0] > WINDOW_MS:
             self._samples.popleft()
-        first_ms, first_count = self._samples[0]
+        first_ms, first_count, first_requests = self._samples[0]
         window = per_second(total - first_count, now_ms - first_ms) if now_ms > first_ms else \
             per_second(total, elapsed)
         out: dict[str, Any] = {"elapsed_ms": elapsed, "record_count": total,
                                "records_per_second": per_second(total, elapsed),
                                "window_records_per_second": window,
-                               "streams": {name: t.progress() for name, t in self.streams.items()}}
-        if self.request_count is not None:
-            out["request_count"] = self.request_count
+                               "streams": {name: t.progress(now_ms) for name, t in self.streams.items()}}
+        if requests is not None:
+            out["request_count"] = requests
+            out["requests_per_second"] = per_second(requests - first_requests, now_ms - first_ms) \
+                if now_ms > first_ms else per_second(requests, elapsed)
+        if self.request_limit is not None:
+            out["requests_per_second_limit"] = self.request_limit
         if self.global_errors:
             out["errors"] = list(self.global_errors)
         if self.bad_message_count:
@@ -313,8 +329,7 @@ class Tracker:
 
     def errored(self) -> list[str]:
         """Streams whose data may be incomplete because of an error (not those the source chose to skip)."""
-        return [n for n, t in self.streams.items()
-                if (t.permanent_error or t.retryable_error) and not t.source_skipped]
+        return [n for n, t in self.streams.items() if t.errored]
 
     def skipped(self) -> dict[str, str]:
         """Streams the source skipped, with its reason (e.g. a feature not enabled on the account)."""

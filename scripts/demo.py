@@ -3,15 +3,26 @@
 With nothing given it starts the bundled Stripe emulator (the `demo` profile: ~69k objects across the
 default streams, changes happening while the sync runs) and a throwaway PostgreSQL cluster, runs
 `engine sync` with the live progress view, applies a few updates/deletes/creates, runs the incremental
-sync that picks them up, then prints a summary table (stream, rows, seconds), checks every table against
-the emulator's ground truth, and prints example SQL to paste into psql.
+sync that picks them up, then prints a summary table (stream, rows, deleted, seconds), checks every
+table against the emulator's ground truth, and prints example SQL to paste into psql.
 
 With STRIPE_API_KEY set it reads that Stripe account instead (no ground-truth check, no scripted
-changes); with DATABASE_URL set it writes into that database instead of a throwaway one.
+changes); with DATABASE_URL set it writes into that database instead of a throwaway one. The emulator's
+data never mixes with yours: in your database it goes into a schema of the demo's own (`stripe_demo`,
+marked with a comment, recreated on every run); a schema holding tables the demo did not make is
+refused. Throwaway databases and demo schemas get no state file (`engine sync --no-state-file`), so no
+message points at a file that is gone after the demo.
+
+Stopping: SIGINT (Ctrl-C) or SIGTERM is passed on to `engine sync`, which runs in its own process group
+(as do the emulator and PostgreSQL, so a Ctrl-C reaches the demo alone); once the engine has stopped
+cleanly (the destination committed what it had), the emulator and the throwaway database are removed
+and the demo exits 130 / 143. A second signal is passed on too (the engine then stops waiting for the
+destination).
 """
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,11 +33,46 @@ from typing import Any
 import click
 import psycopg2
 
-from protocol.jsonio import dumps, loads
+from engine.progress_view import PROGRESS_MODES
+from protocol.jsonio import loads
 from protocol.secrets import redact_text, register_secret
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+DEMO_MARK = "stripe-sync demo: emulator data, dropped and recreated by every ./run demo"
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Signals:
+    """SIGINT/SIGTERM while `engine sync` runs are passed on to it (it stops cleanly, the demo waits for
+    it); at any other time they interrupt the demo, whose cleanup then runs. During the cleanup they are
+    ignored, so it always completes."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.engine: subprocess.Popen | None = None
+        self.cleaning = False
+
+    def __call__(self, signum: int, _frame: Any) -> None:
+        self.signum = self.signum or signum
+        if self.cleaning:
+            return
+        if self.engine is not None and self.engine.poll() is None:
+            self.engine.send_signal(signum)
+            return
+        raise Interrupted(signum)
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self)
+
+
+SIGNALS = Signals()
 
 
 @dataclass
@@ -39,30 +85,56 @@ class SyncResult:
 
 
 def run_engine_sync(env: dict, args: list[str], progress: str) -> SyncResult:
-    """Run `engine sync`, showing its progress view on our stderr, reading its JSON output as it comes."""
+    """Run `engine sync` in its own process group, showing its progress view on our stderr and reading
+    its JSON output as it comes; a signal meanwhile is passed on to it (`Signals`)."""
     cmd = [str(BIN / "engine"), "sync", "--output", "json", "--progress", progress, *args]
     started, first_seen, done_at, errors, eof = time.monotonic(), {}, {}, [], None
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, cwd=REPO)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, cwd=REPO, process_group=0)
+    SIGNALS.engine = proc
     assert proc.stdout is not None
-    for raw in proc.stdout:
-        try:
-            msg = loads(raw)
-        except ValueError:
-            continue
-        if msg.get("type") == "eof":
-            eof = msg["eof"]
-        trace = msg.get("trace") or {}
-        if trace.get("trace_type") == "error":
-            errors.append(trace["error"])
-        if trace.get("trace_type") == "stream_status":
-            status = trace["stream_status"]
-            now = time.monotonic()
-            first_seen.setdefault(status["stream"], now)
-            if status.get("status") in ("complete", "skipped"):
-                done_at[status["stream"]] = now
-    code = proc.wait()
+    try:
+        for raw in proc.stdout:
+            try:
+                msg = loads(raw)
+            except ValueError:
+                continue
+            if msg.get("type") == "eof":
+                eof = msg["eof"]
+            trace = msg.get("trace") or {}
+            if trace.get("trace_type") == "error":
+                errors.append(trace["error"])
+            if trace.get("trace_type") == "stream_status":
+                status = trace["stream_status"]
+                now = time.monotonic()
+                first_seen.setdefault(status["stream"], now)
+                if status.get("status") in ("complete", "skipped"):
+                    done_at[status["stream"]] = now
+        code = proc.wait()
+    finally:
+        SIGNALS.engine = None
+    if SIGNALS.signum is not None:
+        raise Interrupted(SIGNALS.signum)
     seconds = {s: done_at[s] - first_seen[s] for s in done_at}
     return SyncResult(code, time.monotonic() - started, eof, seconds, errors)
+
+
+def prepare_demo_schema(url: str, schema: str) -> None:
+    """Make `schema` (and its live views) a fresh schema of the demo's own in the user's database: a
+    schema the demo made before is recreated; one that holds tables the demo did not make is refused."""
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT obj_description(oid, 'pg_namespace'), (SELECT count(*) FROM pg_class c "
+                    "WHERE c.relnamespace = n.oid) FROM pg_namespace n WHERE nspname = %s", (schema,))
+        row = cur.fetchone()
+        if row is not None and row[0] != DEMO_MARK and row[1] > 0:
+            raise click.UsageError(
+                f"schema {schema!r} in DATABASE_URL holds {row[1]} tables or other objects the demo did "
+                "not make; the demo writes the emulator's data into a schema of its own: pass --schema with "
+                f"a new name (e.g. --schema {schema}_2), or drop that schema")
+        for name in (schema, f"{schema}_live"):
+            cur.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        cur.execute(f'CREATE SCHEMA "{schema}"')
+        cur.execute(f'COMMENT ON SCHEMA "{schema}" IS %s', (DEMO_MARK,))
+    conn.close()
 
 
 def table_counts(url: str, schema: str) -> dict[str, tuple[int, int]]:
@@ -70,7 +142,7 @@ def table_counts(url: str, schema: str) -> dict[str, tuple[int, int]]:
     out = {}
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
-                    "AND table_name NOT LIKE '\\_%%' ORDER BY 1", (schema,))
+                    "AND table_type = 'BASE TABLE' AND table_name NOT LIKE '\\_%%' ORDER BY 1", (schema,))
         for (table,) in cur.fetchall():
             cur.execute(f'SELECT count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER '
                         f'(WHERE _deleted_at IS NOT NULL) FROM "{schema}"."{table}"')
@@ -117,26 +189,26 @@ def print_summary(counts: dict[str, tuple[int, int]], first: SyncResult, second:
     click.echo("\n  stream                          rows   deleted   seconds")
     click.echo("  " + "-" * 56)
     for stream, live, dead, secs in sorted(rows, key=lambda r: -r[1]):
-        click.echo(f"  {stream:<28} {live:>8} {dead:>9} {secs:>9.1f}")
+        click.echo(f"  {stream:<28} {live:>8,} {dead:>9,} {secs:>9.1f}")
     total = sum(r[1] for r in rows)
     click.echo("  " + "-" * 56)
-    click.echo(f"  {'total':<28} {total:>8}            {first.seconds:>7.1f}  (full sync)")
+    click.echo(f"  {'total':<28} {total:>8,}            {first.seconds:>7.1f}  (full sync)")
     if second is not None:
         click.echo(f"  {'incremental sync':<28} {'':>8}            {second.seconds:>7.1f}")
 
 
 EXAMPLE_QUERIES = [
-    ("Customers created per month",
-     "SELECT to_char(date_trunc('month', to_timestamp(created)), 'YYYY-MM') AS month, count(*)\n"
-     "  FROM {schema}.customers WHERE _deleted_at IS NULL GROUP BY 1 ORDER BY 1 DESC LIMIT 5;"),
+    ("Customers created per month (the live view: deleted rows left out, timestamps as timestamptz)",
+     "SELECT to_char(date_trunc('month', created), 'YYYY-MM') AS month, count(*)\n"
+     "  FROM {live}.customers GROUP BY 1 ORDER BY 1 DESC LIMIT 5;"),
     ("Charged amount by currency and status",
      "SELECT currency, status, count(*), round(sum(amount) / 100.0, 2) AS total\n"
-     "  FROM {schema}.charges WHERE _deleted_at IS NULL GROUP BY 1, 2 ORDER BY 4 DESC LIMIT 5;"),
+     "  FROM {live}.charges GROUP BY 1, 2 ORDER BY 4 DESC LIMIT 5;"),
     ("Subscriptions with their customer's email (nested values are in _raw_data)",
      "SELECT s.id, s.status, c.email, s._raw_data->'items'->'data'->0->'price'->>'id' AS price\n"
-     "  FROM {schema}.subscriptions s JOIN {schema}.customers c ON c.id = s.customer LIMIT 5;"),
-    ("What the incremental sync changed",
-     "SELECT id, name, _updated_at, _deleted_at IS NOT NULL AS deleted\n"
+     "  FROM {live}.subscriptions s JOIN {live}.customers c ON c.id = s.customer LIMIT 5;"),
+    ("What the incremental sync changed (the table keeps deleted rows, with _deleted_at)",
+     "SELECT id, name, to_timestamp(_updated_at) AS updated, _deleted_at IS NOT NULL AS deleted\n"
      "  FROM {schema}.customers ORDER BY _synced_at DESC, id LIMIT 5;"),
 ]
 
@@ -145,7 +217,7 @@ def show_example_queries(url: str, schema: str) -> None:
     """Print each example query and its first rows, so they can be pasted into psql later."""
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         for title, sql in EXAMPLE_QUERIES:
-            sql = sql.format(schema=schema)
+            sql = sql.format(schema=schema, live=f"{schema}_live")
             click.echo(f"-- {title}\n{sql}")
             try:
                 cur.execute(sql)
@@ -165,62 +237,73 @@ def show_example_queries(url: str, schema: str) -> None:
 @click.option("--profile", type=click.Choice(["demo", "small"]), default="demo", show_default=True,
               help="Emulator dataset: demo (~69k objects) or small (a few hundred, seconds). Example: "
                    "--profile small")
-@click.option("--schema", default="stripe", show_default=True,
-              help="Postgres schema for the tables, e.g. --schema stripe")
-@click.option("--progress", type=click.Choice(["auto", "live", "plain", "none"]), default="auto",
-              show_default=True,
-              help="Progress view on stderr: live on a terminal, plain lines otherwise. Example: "
-                   "--progress plain")
+@click.option("--schema", help="Postgres schema for the tables. Default: stripe, or stripe_demo when the "
+                               "emulator's data goes into your DATABASE_URL. Example: --schema stripe")
+@click.option("--progress", type=click.Choice(PROGRESS_MODES), default="auto", show_default=True,
+              help="Progress view on stderr (as engine sync --progress): live on a terminal, plain lines "
+                   "otherwise. Example: --progress plain")
 @click.option("--incremental/--no-incremental", default=True, show_default=True,
-              help="After the full sync, change some objects and run the incremental sync.")
+              help="After the full sync, change some objects and run the incremental sync. "
+                   "Example: --no-incremental")
 @click.option("--rate", type=float, default=50.0, show_default=True,
               help="Requests per second against the emulator (real Stripe: the source's safe default). "
                    "Example: --rate 25")
-def main(profile: str, schema: str, progress: str, incremental: bool, rate: float) -> None:
+def main(profile: str, schema: str | None, progress: str, incremental: bool, rate: float) -> None:
     """Sync Stripe (or the bundled emulator) into PostgreSQL and show the result.
 
     Examples: ./run demo;  ./run demo --profile small --progress plain;
     STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/db ./run demo
     """
+    SIGNALS.install()
+    try:
+        demo(profile, schema, progress, incremental, rate)
+    except Interrupted as stop:
+        name = signal.Signals(stop.signum).name
+        click.echo(f"\ndemo: stopped by {name}; engine sync stopped first, then the demo cleaned up",
+                   err=True)
+        sys.exit(128 + stop.signum)
+
+
+def demo(profile: str, schema: str | None, progress: str, incremental: bool, rate: float) -> None:
     real_key = os.environ.get("STRIPE_API_KEY")
     db_url = os.environ.get("DATABASE_URL")
     emulator = cluster = None
-    cleanup: list[Path] = []
-    state_dir = Path(os.environ.get("STRIPE_SYNC_STATE_DIR") or REPO / ".stripe-sync")
+    env = dict(os.environ)
     try:
-        env = dict(os.environ)
         if real_key:
             register_secret(real_key)
             click.echo("demo: STRIPE_API_KEY is set: syncing your Stripe account", err=True)
         else:
             from stripe_emulator import spawn_emulator
-            emulator = spawn_emulator({"profile": profile, "churn": {"rate": 2.0}})
+            # changes while the first sync runs: the incremental sync picks them up (without it, none)
+            churn = {"rate": 2.0} if incremental else {}  # {}: none
+            emulator = spawn_emulator({"profile": profile, "churn": churn}, new_session=True)
             env.update(STRIPE_API_KEY=emulator.api_key, STRIPE_BASE_URL=emulator.url)
-            click.echo(f"demo: Stripe emulator at {emulator.url} (profile {profile}, changes every 0.5 s)",
-                       err=True)
+            changing = ", changes every 0.5 s" if churn else ""
+            click.echo(f"demo: Stripe emulator at {emulator.url} (profile {profile}{changing})", err=True)
+        args: list[str] = []
         if db_url:
             register_secret(db_url)
-            click.echo(f"demo: writing into DATABASE_URL {redact_text(db_url)}", err=True)
+            schema = schema or ("stripe" if real_key else "stripe_demo")
+            if emulator is not None:
+                prepare_demo_schema(db_url, schema)
+                args.append("--no-state-file")  # the schema is recreated by the next demo
+                click.echo(f"demo: writing the emulator's data into schema {schema} of DATABASE_URL "
+                           f"{redact_text(db_url)} (the demo's own; recreated on every run)", err=True)
+            else:
+                click.echo(f"demo: writing into schema {schema} of DATABASE_URL {redact_text(db_url)}",
+                           err=True)
         else:
             from throwaway_postgres import start_cluster
             cluster = start_cluster()
-            db_url = cluster.url
+            db_url, schema = cluster.url, schema or "stripe"
             register_secret(db_url)
             env["DATABASE_URL"] = db_url
+            args.append("--no-state-file")  # its state would describe a database removed at exit
             click.echo(f"demo: throwaway PostgreSQL at 127.0.0.1:{cluster.port} (removed at exit)", err=True)
-        state_dir.mkdir(parents=True, exist_ok=True)
-        state_file = state_dir / ("real.json" if real_key else f"demo-{os.getpid()}.json")
-        args = ["--schema", schema, "--state-file", str(state_file)]
-        if cluster is not None:  # its state describes a database removed at exit: remove it too
-            cleanup += [state_file, state_file.with_name(state_file.name + ".totals.json")]
-        if emulator is not None:  # a file only we can read: a key never goes on a command line (ps)
-            src_cfg = {"api_key": emulator.api_key, "base_url": emulator.url, "max_requests_per_second": rate}
-            config_file = state_dir / f"source-config-{os.getpid()}.json"
-            fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(dumps(src_cfg))
-            cleanup.append(config_file)
-            args += ["--source-config", str(config_file)]
+        args += ["--schema", schema]
+        if emulator is not None:
+            args += ["--max-requests-per-second", f"{rate:g}"]
 
         click.echo("\n== Full sync ==", err=True)
         first = run_engine_sync(env, args, progress)
@@ -251,11 +334,12 @@ def main(profile: str, schema: str, progress: str, incremental: bool, rate: floa
                 sys.exit(1)
             click.echo(f"\n  Every table equals the emulator's ground truth, object by object "
                        f"({len(streams)} streams checked).")
-        click.echo("\nExample queries (paste them into psql against your own DATABASE_URL):\n")
+        where = "psql against your DATABASE_URL" if cluster is None else \
+            "psql against your own database after a sync (the throwaway one is removed now)"
+        click.echo(f"\nExample queries (run them in {where}):\n")
         show_example_queries(db_url, schema)
     finally:
-        for path in cleanup:
-            path.unlink(missing_ok=True)
+        SIGNALS.cleaning = True
         if emulator is not None:
             emulator.stop()
         if cluster is not None:

@@ -96,6 +96,12 @@ class Backfill:
         self._finished = 0
         self.threads: list[threading.Thread] = []
 
+    def _usage(self) -> dict:
+        """What every stream_status says about the requests: how many so far, and the current budget
+        (requests per second; lower for a while after a 429), so a view can tell when it sets the pace."""
+        return {"request_count": self.client.request_count,
+                "requests_per_second_limit": round(self.client.limiter.account.current_rate, 2)}
+
     # ---- scheduling (self.lock held) -------------------------------------------------------------
     def _activate_next(self) -> list[dict]:
         msgs: list[dict] = []
@@ -107,10 +113,10 @@ class Backfill:
             job.ready.extend(job.planner.initial_requests())
             msgs.append(messages.stream_status(job.stream.name, "started",
                                                time_range=to_wire(job.time_range) if job.time_range else None,
-                                               request_count=self.client.request_count))
+                                               **self._usage()))
             msgs += [messages.stream_status(job.stream.name, "started", range_complete=to_wire(r),
                                             # what earlier runs read: progress views start from it
-                                            request_count=self.client.request_count) for r in job.done]
+                                            **self._usage()) for r in job.done]
             if not job.ready:  # nothing to read (e.g. no new time since the last run)
                 msgs.append(messages.stream_state(job.stream.name, job.planner.snapshot()))
                 msgs += self._close(job)
@@ -121,7 +127,7 @@ class Backfill:
         job.ready.clear()
         self._finished += 1
         return [messages.stream_status(job.stream.name, status, reason=reason,
-                                       request_count=self.client.request_count)]
+                                       **self._usage())]
 
     def _take(self) -> tuple[StreamJob, PageRequest] | None:
         """The next request: a dense second's walk of any stream first; else from the stream with the
@@ -278,7 +284,7 @@ class Backfill:
         out.append(messages.stream_state(stream.name, planner.snapshot()))
         for r in merge(outcome.completed):
             out.append(messages.stream_status(stream.name, "started", range_complete=to_wire(r),
-                                              request_count=self.client.request_count))
+                                              **self._usage()))
         return out, outcome.requests
 
     # ---- the consumer ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +123,25 @@ def _snapshot_time(date: int | None, elapsed: float, floor_at_send: int | None) 
     return min(date, max(lower, floor_at_send)) if floor_at_send is not None else lower
 
 
+def network_reason(exc: BaseException) -> str:
+    """The root cause of a failed connection in a few words (`Connection refused`, `Name or service not
+    known`), found along the exception's causes; else the exception's type. Never a URL (its query)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.strerror:
+            return str(seen.strerror)
+        inner = [a for a in getattr(seen, "args", ()) if isinstance(a, BaseException)]
+        seen = seen.__cause__ or seen.__context__ or (inner[0] if inner else getattr(seen, "reason", None))
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "Temporary failure in name resolution",
+                   "No route to host", "Network is unreachable", "Connection reset"):
+        if marker in text:
+            return marker
+    return type(exc).__name__
+
+
 def _error_fields(resp: requests.Response) -> tuple[str, str | None, str | None]:
     try:
         err = loads(resp.content).get("error") or {}
@@ -152,6 +172,7 @@ class StripeClient:
         if settings.account_id:
             headers["Stripe-Account"] = settings.account_id
         self._headers = headers
+        self.host = urlsplit(settings.base_url).netloc or settings.base_url  # named in network errors
 
     def _session(self) -> requests.Session:
         s = getattr(self._local, "session", None)
@@ -196,10 +217,10 @@ class StripeClient:
             try:
                 resp = self._session().get(url, params=params, timeout=timeout)
             except requests.Timeout:
-                err = StripeAPIError(0, f"timed out after {self.settings.timeout_s:g}s", code="timeout",
-                                     path=path)
+                err = StripeAPIError(0, f"no answer from {self.host} within {self.settings.timeout_s:g}s",
+                                     code="timeout", path=path)
             except requests.RequestException as exc:
-                err = StripeAPIError(0, f"connection failed ({type(exc).__name__})", code="network",
+                err = StripeAPIError(0, f"cannot reach {self.host} ({network_reason(exc)})", code="network",
                                      path=path)
             else:
                 server_time = parse_http_date(resp.headers.get("Date"))
@@ -233,6 +254,8 @@ class StripeClient:
                     if should_retry == "false" or not retryable:
                         raise err
             if attempt >= self.settings.max_retries:
+                if attempt:
+                    err.message += f"; gave up after {attempt + 1} attempts"
                 raise err
             delay = backoff_delay(attempt, self.settings.backoff_base_s, self.settings.backoff_cap_s,
                                   retry_after,

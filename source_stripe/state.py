@@ -15,11 +15,15 @@ Per stream, by the stream's mode (streams.Stream.mode):
 
 Global: `{"events_cursor": {"created", "seen", "checked_at"} | null, "account": {"id", "livemode"}}`.
 A state made for another account or mode is refused (`state_mismatch`), never silently reused.
+
+`describe` says what a state covers in words (the `describe` command, docs/protocol.md): the engine
+reads no state, so `engine status` asks the source.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from protocol import ranges
 from protocol import state as protocol_state
 from protocol.errors import ConfigError, ConnectorError
 from protocol.ranges import Range
@@ -166,3 +170,38 @@ def events_cursor(global_data: dict | None) -> dict | None:
 
 def global_data(account: dict, cursor: dict | None) -> dict:
     return {"events_cursor": cursor, "account": account}
+
+
+def describe(state: Any) -> dict:
+    """The words of `source-stripe describe` about an aggregate state (docs/protocol.md, `describe`): per
+    stream what it covers and whether that is complete, and how current the events cursor is."""
+    streams, glob = split_aggregate(state)
+    out: dict[str, Any] = {}
+    for name, data in streams.items():
+        if isinstance(data, dict) and "accounted_range" in data:
+            parsed = parse_time_state(name, data)
+            if parsed is None:
+                continue
+            accounted, remaining = parsed
+            done = protocol_state.covered(accounted, remaining)
+            left = f"; {len(remaining)} window(s) left to read" if remaining else ""
+            out[name] = {"covered": ranges.list_to_wire(done), "complete": not remaining,
+                         "text": f"time windows on created{left}; new objects are read incrementally"}
+        else:
+            cursor, complete = parse_cursor_state(name, data)
+            text = "read in full (no time filter: re-read every run)" if complete else \
+                f"partly read (resumes after {cursor})" if cursor else "not read yet"
+            out[name] = {"complete": complete, "text": text}
+    description: dict[str, Any] = {"streams": out, "global": None}
+    if glob:
+        account = glob.get("account") or {}
+        who = f"account {account.get('id') or '(id not readable with this key)'} " \
+              f"({'live' if account.get('livemode') else 'test'} mode)"
+        events = events_cursor(glob)
+        if events is None:
+            description["global"] = {"text": f"{who}; no events cursor yet"}
+        else:
+            as_of = events.get("checked_at", events["created"])
+            description["global"] = {"as_of": as_of,
+                                     "text": f"{who}; updates and deletes read from /v1/events"}
+    return description

@@ -9,7 +9,8 @@ that row (see `Stream.mode`):
 - `"cursor"`: paginated but no `created` filter: paged in full by `starting_after`, one page at a time.
 - `"single"`: not paginated: one request returns the whole list.
 
-`catalog_streams` builds the catalog entries `discover` and `read` print.
+`catalog_streams` builds the catalog entries `discover` and `read` print; `streams_table` the table
+`source-stripe streams` prints.
 """
 from __future__ import annotations
 
@@ -147,3 +148,16 @@ def object_to_stream(streams: Iterable[Stream]) -> dict[str, Stream]:
     for s in streams:
         out.setdefault(s.object, s)
     return out
+
+
+MODE_WORDS = {"time": "time windows on created; new objects read incrementally",
+              "cursor": "cursor; re-read in full every run", "single": "one request; re-read every run"}
+
+
+def streams_table(streams: Iterable[Stream]) -> list[str]:
+    """A readable table of streams: name, how it is read, whether it is read by default (or why not)."""
+    rows = [(s.name, MODE_WORDS[s.mode], "yes") if s.default else
+            (s.name, "not read", f"no: {s.note or 'not a default stream'}") for s in streams]
+    heads = ("stream", "how it is read", "default")
+    widths = [max(len(r[i]) for r in [heads, *rows]) for i in range(2)]
+    return [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in [heads, *rows]]

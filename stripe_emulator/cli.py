@@ -41,6 +41,8 @@ the README of the stripe_emulator package describes them.
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110, "terminal_width": 110},
     epilog=EPILOG,
 )
+@click.version_option(package_name="stripe-sync", prog_name="stripe-emulator",
+                      help="Show the version and exit. Example: --version")
 @click.option("--port", type=int, default=12111, show_default=True,
               help="TCP port; 0 picks any free port. Example: --port 0")
 @click.option("--host", default=None, help="Bind address (default 127.0.0.1). Example: --host 0.0.0.0")

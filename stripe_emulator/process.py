@@ -43,9 +43,13 @@ class EmulatorProcess:
 
 
 def spawn_emulator(
-    config: dict[str, Any] | None = None, port: int = 0, timeout: float = 30.0, python: str | None = None
+    config: dict[str, Any] | None = None, port: int = 0, timeout: float = 30.0, python: str | None = None,
+    new_session: bool = False,
 ) -> EmulatorProcess:
-    """Start ``python -m stripe_emulator`` with ``config`` and return once it serves requests."""
+    """Start ``python -m stripe_emulator`` with ``config`` and return once it serves requests.
+
+    ``new_session``: run it in a session of its own, so a Ctrl-C at the terminal reaches only the caller,
+    which stops the emulator (``.stop()``) when it is done with it."""
     fd, ready = tempfile.mkstemp(prefix="stripe-emulator-", suffix=".json")
     os.close(fd)
     os.unlink(ready)
@@ -60,7 +64,8 @@ def spawn_emulator(
     ]
     if config:
         cmd += ["--config", orjson.dumps(config).decode()]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=new_session)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:

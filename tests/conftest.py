@@ -1,7 +1,8 @@
 """Shared pytest fixtures: a PostgreSQL server for the session, a fresh schema per test.
 
 `pg_url` is DATABASE_URL when set, else a throwaway cluster started once per test session
-(throwaway_postgres/). `pg_schema` gives each database test its own schema name and drops it after.
+(throwaway_postgres/). `pg_schema` gives each database test its own schema name and drops it after
+(with its `<schema>_live` views).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def pg_schema(pg_url):
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+            for schema in (name, f"{name}_live"):  # the tables and their live views
+                cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         conn.close()

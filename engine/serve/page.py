@@ -3,8 +3,9 @@
 The script polls `GET /v1/syncs` every second (the session cookie authenticates it) and redraws: one card
 per sync with its status, destination, times, the last success of that destination, records, errors,
 and one progress bar per stream. A bar's filled share is the stream's coverage (its completed time
-ranges over its total range, as the terminal view computes it: `engine.progress_view.coverage`), colored
-by state: running blue, complete green, errors red, skipped grey; the page is redrawn only when the
+ranges over its total range, as the terminal view computes it: `engine.progress_model.coverage`), colored
+by state: running blue, complete green, failed or running with errors red, skipped by the source grey
+(never red: the engine's `failed` flag says which ended streams failed); the page is redrawn only when the
 answer changed. Values are inserted as text, never as HTML. Element ids and `data-*` attributes
 (`data-status`, `data-coverage`) let a browser test find what it checks on the screenshot.
 """
@@ -72,7 +73,9 @@ function card(sync) {
     const table = el("table");
     for (const [name, s] of streams) {
       const share = coverage(s);
-      const state = (s.errors || []).length ? "error" : (TERMINAL.has(s.status) ? s.status : "running");
+      // red: failed (the engine's `failed`), or running with errors; a stream its source skipped is grey
+      const erring = s.failed || (!TERMINAL.has(s.status) && (s.errors || []).length);
+      const state = erring ? "error" : (TERMINAL.has(s.status) ? s.status : "running");
       const row = el("tr", {id: "stream-" + sync.id + "-" + name});
       const bar = el("div", {class: "bar", id: "bar-" + sync.id + "-" + name,
                               "data-coverage": share.toFixed(4), "data-state": state});

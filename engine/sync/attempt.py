@@ -6,9 +6,12 @@ Processor until it ends, and how it ended (a `restart.Failure`, or None when it 
 - `SourceLines`: the bounded queue (1,000 lines) between a source's reader thread and the main thread,
   shared by all attempts. Lines of a superseded attempt still in it are counted and dropped, never
   applied (their generation is stale).
-- `start_source`: `<source> read` with its config, state and catalog as in-memory files (the first
-  attempt's state may still be loading: a `PipeArg`, see `run.py`).
-- `SourceAttempt.run()`: start the source (or take the one started early), pump: every
+- `start_source`: the source's `read` in the form of its protocol (`engine.adapters.protocols`), with
+  its config, state and catalog as in-memory files (the first attempt's state may still be loading: a
+  `PipeArg`, see `run.py`).
+- `SourceAttempt.run()`: start the source (or take the one started early; a foreign source's lines are
+  translated to ours in the reader thread, and what its protocol implies at the end is fed in after it
+  exited), pump: every
   line to the Processor, its signals to the restart policy's words (`restart.signal_failure`), silence
   longer than `source_timeout` is a hang, then the exit code and the unfinished streams
   (`restart.exit_failure`). On a failure the source's process group is killed and the confirmations
@@ -20,10 +23,11 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from engine.adapters.base import SourceTranslator, as_lines, translate_lines, who
 from engine.processor import Processor, Signal
 from engine.sync.children import ArgFile, Child, PipeArg
 from engine.sync.destination import Destination, DestinationGone
@@ -41,6 +45,7 @@ class Streams:
     """Which catalog streams the next source attempt reads."""
 
     names: list[str] | None = None  # the user chose the streams (--streams): always pass a catalog
+    always: bool = False  # pass a catalog even of every stream (a foreign source: how streams are chosen)
     # stream -> why it is left out for the rest of the run
     excluded: dict[str, str] = field(default_factory=dict)
     retry_only: set[str] = field(default_factory=set)  # the next attempt retries only these
@@ -58,7 +63,7 @@ class Streams:
             return {"streams": [{"name": n} for n in self.names]} if self.names else None
         streams = self.to_read(catalog)
         self.retry_only = set()
-        if not self.names and len(streams) == len(catalog["streams"]):
+        if not (self.names or self.always) and len(streams) == len(catalog["streams"]):
             return None
         return {"streams": streams}
 
@@ -78,10 +83,14 @@ class SourceLines:
         self.queue: queue.Queue[tuple[int, Line | BadLine | None]] = queue.Queue(maxsize=size)
         self.discarded = 0
 
-    def read(self, stream: BinaryIO, generation: int, max_line_bytes: int) -> None:
-        """Reader thread body: every line of `stream`, then None."""
+    def read(self, stream: BinaryIO, generation: int, max_line_bytes: int,
+             translator: SourceTranslator | None = None, who: str = "the source") -> None:
+        """Reader thread body: every line of `stream` (translated to ours for a foreign source), then None."""
         try:
-            for item in iter_lines(stream, max_line_bytes):
+            items: Iterable[Line | BadLine] = iter_lines(stream, max_line_bytes)
+            if translator is not None:
+                items = translate_lines(items, translator, who)
+            for item in items:
                 self.queue.put((generation, item))
         except (OSError, ValueError):
             pass
@@ -98,15 +107,15 @@ class SourceLines:
             self.discarded += 1  # in-flight output of a superseded attempt: never applied
 
 
-def start_source(options: SyncOptions, source_config: ArgFile, state: ArgFile | PipeArg,
+def start_source(options: SyncOptions, source_config: ArgFile, state: ArgFile | PipeArg | None,
                  catalog: dict | None, on_stderr: Callable[[str, str], None]) -> Child:
-    """Start `<source> read --config C --state S [--catalog K] [--follow]`; raises ConnectorError."""
-    files: list[ArgFile | PipeArg] = [source_config, state]
-    argv = options.source_cmd + ["read", "--config", source_config.path, "--state", state.path]
-    catalog_file = ArgFile(catalog, "catalog") if catalog is not None else None
-    if catalog_file is not None:
-        files.append(catalog_file)
-        argv += ["--catalog", catalog_file.path]
+    """Start the source's `read` in its protocol's form (`state` None: without one; `--follow` when
+    following); raises ConnectorError."""
+    proto = options.source_protocol
+    catalog_file = ArgFile(proto.catalog_arg(catalog["streams"]), "catalog") if catalog else None
+    files = [f for f in (source_config, state, catalog_file) if f is not None]
+    argv = proto.read_argv(options.source_cmd, source_config.path,
+                           catalog_file.path if catalog_file else None, state.path if state else None)
     if options.follow:
         argv.append("--follow")
     try:
@@ -123,6 +132,7 @@ class SourceAttempt:
         self.generation, self.options, self.processor, self.lines = generation, options, processor, lines
         self.destination, self.output, self.streams = destination, output, streams
         self.stopping, self.tick = stopping, tick
+        self.who = who("source", options.source_protocol.name, options.source_cmd)  # in messages
         self.source: Child | None = None
         self.awake = False  # the source printed its first line: its wake handler is installed
 
@@ -134,28 +144,34 @@ class SourceAttempt:
 
     def run(self, source_config: ArgFile, state: dict, started: Child | None = None) -> Failure | None:
         """One attempt from `state`; `started`: its source, started early with that state on the way."""
+        proto = self.options.source_protocol
+        catalog = self.streams.for_source(self.processor.catalog)
+        names = [s["name"] for s in catalog["streams"]] if catalog is not None else []
+        translator = proto.translator(self.who, names)
         self.destination.confirmations.begin_generation(self.generation)
         source = started
         if source is None:
-            state_file = ArgFile(state, "state")
+            state_arg = proto.state_arg(state)  # its own form (a foreign state may not be ours)
+            state_file = ArgFile(state_arg, "state") if state_arg is not None else None
             try:
-                source = start_source(self.options, source_config, state_file,
-                                      self.streams.for_source(self.processor.catalog), self.output.on_stderr)
+                source = start_source(self.options, source_config, state_file, catalog, self.output.on_stderr)
             except ConnectorError as exc:
                 return Failure("permanent", exc.code, exc.message)
             finally:
-                state_file.close()
+                if state_file is not None:
+                    state_file.close()
         self.source = source
         assert source.proc.stdout is not None
-        threading.Thread(target=self.lines.read, args=(source.proc.stdout, self.generation,
-                                                       self.options.pipe.max_line_bytes),
+        threading.Thread(target=self.lines.read,
+                         args=(source.proc.stdout, self.generation, self.options.pipe.max_line_bytes,
+                               translator, self.who),
                          name=f"source-{self.generation}", daemon=True).start()
-        failure = self._pump(source)
+        failure = self._pump(source, translator)
         if failure is not None and not self.stopping():
             self.destination.await_confirmations(self.options.drain_timeout)
         return failure
 
-    def _pump(self, source: Child) -> Failure | None:
+    def _pump(self, source: Child, translator: SourceTranslator | None = None) -> Failure | None:
         """Forward the attempt's lines; returns its failure, or None when it ended well (or was stopped)."""
         last_output = time.monotonic()
         timeout = self.options.source_timeout
@@ -192,6 +208,17 @@ class SourceAttempt:
         code = source.wait(self.options.stop_grace)
         if code is None:
             code = source.stop(self.options.stop_grace)
+        if translator is not None:  # what the foreign protocol implies at the end of a read
+            end, code = translator.finish(code)
+            for line in as_lines(end, 0):
+                try:
+                    sig = self.processor.handle(line)
+                except DestinationGone as exc:
+                    self.destination.gone(str(exc))
+                    return None
+                failure = self._on_signal(sig) if sig is not None else None
+                if failure is not None:
+                    return failure
         return self._exit_failure(source, code)
 
     def _exit_failure(self, source: Child, code: int | None) -> Failure | None:
@@ -199,7 +226,7 @@ class SourceAttempt:
         announced = {s["name"] for s in self.streams.to_read(self.processor.catalog)}
         unfinished = [n for n in tracker.unfinished() if n in announced and n not in excluded]
         retry = [n for n, t in tracker.streams.items() if t.retryable_error and n not in excluded]
-        failure = exit_failure(code, source.stderr_tail(), unfinished, retry)
+        failure = exit_failure(code, source.stderr_tail(), unfinished, retry, self.who)
         if failure is not None and failure.kind == "transient":
             self.streams.retry_only = set(retry)
         return failure

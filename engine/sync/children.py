@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import signal
@@ -22,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.adapters.base import who
+from engine.adapters.protocols import SourceProtocol
 from engine.sync.outcome import exit_text
 from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import dumps
@@ -192,6 +195,7 @@ class ChildResult:
     messages: list[dict]
     stderr: str
     timed_out: bool = False
+    stdout: bytes = b""
 
     def error(self) -> dict | None:
         """The first trace error (or failed connection_status error) the child printed."""
@@ -221,11 +225,12 @@ def run_child(name: str, argv: list[str], arg_files: list[ArgFile], timeout: flo
     timer.start()
     try:
         assert child.proc.stdout is not None
-        msgs = [item.message for item in iter_lines(child.proc.stdout) if isinstance(item, Line)]
+        stdout = child.proc.stdout.read()  # short commands print little (a catalog at most)
         code = child.wait(timeout)
     finally:
         timer.cancel()
-    return ChildResult(code, msgs, child.stderr_tail(), bool(timed_out))
+    msgs = [item.message for item in iter_lines(io.BytesIO(stdout)) if isinstance(item, Line)]
+    return ChildResult(code, msgs, child.stderr_tail(), bool(timed_out), stdout)
 
 
 def describe_failure(name: str, result: ChildResult) -> str:
@@ -252,13 +257,34 @@ def child_error(result: ChildResult, default_code: str, message: str) -> Connect
     return ConnectorError(code, message, retryable=retryable)
 
 
+def optional_command(name: str, argv: list[str], files: list[ArgFile]) -> ChildResult | None:
+    """Run a command a connector may lack (docs/protocol.md): its result, or None when it is not there
+    (exit 2 without an error message: a click usage error, "No such command")."""
+    result = run_child(name, argv, files, timeout=120.0)
+    if result.code == 2 and result.error() is None:
+        return None
+    return result
+
+
+def optional_object(name: str, argv: list[str], files: list[ArgFile], key: str) -> tuple[bool, dict | None]:
+    """(supported, the JSON object it printed that has `key`) of an optional command (None: printed
+    none, or failed: the caller shows what it has without it)."""
+    result = optional_command(name, argv, files)
+    if result is None:
+        return False, None
+    printed = next((m for m in reversed(result.messages) if isinstance(m.get(key), dict)), None)
+    return True, printed if result.code == 0 else None
+
+
 def destination_state(argv: list[str], config: ArgFile) -> tuple[bool, dict | None]:
     """(supported, state) from `<destination> state --config C`.
 
     Exit 0: supported, the printed object is the state. Exit 2 without an error message: the command
     does not exist (click usage error), so unsupported. Anything else is an error (ConnectorError).
     """
-    result = run_child("destination", argv + ["state", "--config", config.path], [config], timeout=120.0)
+    result = optional_command("destination", argv + ["state", "--config", config.path], [config])
+    if result is None:
+        return False, None
     if result.code == 0:
         printed = next((m for m in reversed(result.messages) if "streams" in m or "global" in m), None)
         if printed is None and not result.messages:
@@ -268,18 +294,26 @@ def destination_state(argv: list[str], config: ArgFile) -> tuple[bool, dict | No
             raise ConnectorError("destination_failed",
                                  "`destination state` printed no aggregate state object")
         return True, state
-    if result.code == 2 and result.error() is None:
-        return False, None
     raise child_error(result, "destination_failed",
                       "cannot load the confirmed state: " + describe_failure("`destination state`", result))
 
 
-def discover(argv: list[str], config: ArgFile) -> dict:
-    """The catalog payload from `<source> discover --config C`."""
-    result = run_child("source", argv + ["discover", "--config", config.path], [config])
-    catalog = result.first("catalog")
+def discover(argv: list[str], config: ArgFile, protocol: SourceProtocol | None = None) -> dict:
+    """The catalog payload from `<source> discover --config C` (or the command form of the source's
+    protocol, its output translated to ours)."""
+    protocol = protocol or SourceProtocol()
+    name = who("source", protocol.name, argv)
+    result = run_child("source", protocol.discover_argv(argv, config.path), [config])
+    catalog, result.messages = protocol.discovered(result.stdout, name)
     if result.code != 0 or catalog is None or not isinstance(catalog.get("streams"), list):
         raise child_error(result, "source_failed",
-                          "cannot list the source's streams: " + describe_failure("`source discover`",
+                          "cannot list the source's streams: " + describe_failure(f"`{name} discover`",
                                                                                   result))
     return catalog
+
+
+def singer_catalog_flag(argv: list[str]) -> str:
+    """`--catalog`, or `--properties` for an older Singer tap whose `--help` offers only that."""
+    result = run_child("source", argv + ["--help"], [], timeout=60.0)
+    text = result.stdout.decode("utf-8", "replace") + result.stderr
+    return "--properties" if "--properties" in text and "--catalog" not in text else "--catalog"

@@ -2,9 +2,10 @@
 
 `--source-config` / `--destination-config` (a path or inline JSON) win; without them the common case
 is built from the environment: `STRIPE_API_KEY` (+ `--stripe-base-url`) for source-stripe and
-`DATABASE_URL` (+ `--schema`) for destination-postgres. `--stripe-base-url` and `--schema` also
-override a given config. Every secret (fields marked secret in specs/connectors, plus values of keys
-that look secret) is registered for redaction at once, so no log, error or progress line can show it.
+`DATABASE_URL` (+ `--schema`) for destination-postgres. `--stripe-base-url`,
+`--max-requests-per-second` and `--schema` also override a given config. Every secret (fields marked
+secret in specs/connectors, plus values of keys that look secret) is registered for redaction at once,
+so no log, error or progress line can show it.
 Configs are never written to files by the engine (they reach connectors through in-memory files).
 """
 from __future__ import annotations
@@ -59,8 +60,10 @@ DESTINATION = ConfigRecipe("destination", "--destination-config", "DATABASE_URL"
                            "e.g. DATABASE_URL=postgresql://user:password@localhost/db engine sync")
 
 
-def build_config(recipe: ConfigRecipe, arg: str | None, env: Mapping[str, str], override: str | None) -> dict:
-    """The config given by its option, else built from the environment; secrets registered at once."""
+def build_config(recipe: ConfigRecipe, arg: str | None, env: Mapping[str, str], override: str | None,
+                 extra: Mapping[str, Any] | None = None) -> dict:
+    """The config given by its option, else built from the environment, with the override and the `extra`
+    keys set (those not None); secrets registered at once."""
     if arg is not None:
         config = _load(arg, recipe.option)
     elif env.get(recipe.env):
@@ -70,13 +73,16 @@ def build_config(recipe: ConfigRecipe, arg: str | None, env: Mapping[str, str], 
                           hint=recipe.hint)
     if override:
         config[recipe.override] = override
+    config.update({k: v for k, v in (extra or {}).items() if v is not None})
     register_all_secrets(config, recipe.schema)
     return config
 
 
-def source_config(arg: str | None, env: Mapping[str, str], base_url: str | None = None) -> dict:
-    """The source config: `--source-config`, else built from STRIPE_API_KEY."""
-    return build_config(SOURCE, arg, env, base_url)
+def source_config(arg: str | None, env: Mapping[str, str], base_url: str | None = None,
+                  max_requests_per_second: float | None = None) -> dict:
+    """The source config: `--source-config`, else built from STRIPE_API_KEY; `--max-requests-per-second`
+    becomes its `max_requests_per_second`."""
+    return build_config(SOURCE, arg, env, base_url, {"max_requests_per_second": max_requests_per_second})
 
 
 def destination_config(arg: str | None, env: Mapping[str, str], schema: str | None = None) -> dict:

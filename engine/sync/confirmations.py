@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 from engine.sync.confirmed import AttemptProgress, generation_of
 from engine.sync.output import Forward, Notice, ViewEvent
 from engine.sync.state_store import StateStore
 from protocol import state as protocol_state
-from protocol.reader import BadLine, iter_lines
+from protocol.reader import BadLine, Line, iter_lines
 from protocol.state import ZERO, Stats
+
+Translate = Callable[[Iterable[Line | BadLine]], Iterable[Line | BadLine]]
 
 
 class Confirmations:
@@ -43,10 +45,14 @@ class Confirmations:
         self._last_save = 0.0
         self._warned_untagged = False
 
-    def run(self, stream: BinaryIO) -> None:
-        """Thread body: read the destination's stdout until it closes."""
+    def run(self, stream: BinaryIO, translate: Translate | None = None) -> None:
+        """Thread body: read the destination's stdout until it closes (`translate`: a foreign
+        destination's lines to ours)."""
         try:
-            for item in iter_lines(stream):
+            items: Iterable[Line | BadLine] = iter_lines(stream)
+            if translate is not None:
+                items = translate(items)
+            for item in items:
                 if isinstance(item, BadLine):
                     self.notify(ViewEvent("warn", f"destination printed a bad line: {item.describe()}"))
                     continue

@@ -1,6 +1,10 @@
 """The destination of a sync run: its `write` process, the sink the Processor writes into, the thread
 that turns its echoes into confirmed state (`confirmations.py`), and its health.
 
+A foreign destination (Airbyte, Singer: `engine.adapters`) gets our messages translated to its protocol
+and its output translated back before `Confirmations` sees it; one lock guards the translator, which
+both threads use (it keeps the states not yet confirmed). Its command line follows its protocol.
+
 Writes to its stdin block (back-pressure: a slow destination slows the source down). Each forwarded
 state is tagged with its attempt's `_generation` and announced to `Confirmations` before it is written
 (the echo may come back at once). A broken pipe becomes `DestinationGone`; `gone()` then records the
@@ -10,14 +14,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
+from engine.adapters.base import DestinationTranslator, as_lines, who
+from engine.adapters.protocols import DestinationProtocol
 from engine.sync.children import ArgFile, Child
 from engine.sync.confirmations import Confirmations
-from engine.sync.confirmed import tag_state
+from engine.sync.confirmed import GENERATION_KEY, tag_state
 from engine.sync.outcome import exit_text
 from engine.sync.output import RunOutput
 from protocol import messages
+from protocol.jsonio import dumps_line, loads
+from protocol.reader import BadLine, Line
 from protocol.state import StateKey, state_key
 
 
@@ -25,34 +33,98 @@ class DestinationGone(Exception):
     """The destination's stdin is closed: it exited or crashed."""
 
 
-def start_writer(argv: list[str], config: ArgFile, output: RunOutput) -> Child:
-    """Start `<destination> write --config C` (it waits for its input; raises ConnectorError)."""
-    return Child("destination", argv + ["write", "--config", config.path], [config], stdin=True,
-                 on_stderr=output.on_stderr)
+def start_writer(argv: list[str], config: ArgFile, output: RunOutput,
+                 protocol: DestinationProtocol | None = None, catalog: dict | None = None) -> Child:
+    """Start the destination's `write` in the form of its protocol (it waits for its input; raises
+    ConnectorError). `catalog`: for a protocol whose `write` takes it on its command line."""
+    protocol = protocol or DestinationProtocol()
+    files = [config]
+    if protocol.needs_catalog:
+        files.append(ArgFile(protocol.catalog_arg((catalog or {}).get("streams") or []), "catalog"))
+    write = protocol.write_argv(argv, config.path, files[1].path if len(files) > 1 else None)
+    try:
+        return Child("destination", write, files, stdin=True, on_stderr=output.on_stderr)
+    finally:
+        for f in files[1:]:
+            f.close()
+
+
+class LockedTranslator:
+    """A foreign destination's translator shared by the main thread (our messages in) and the reader
+    of its stdout (its echoes out): one lock around both."""
+
+    def __init__(self, translator: DestinationTranslator):
+        self.translator, self.lock = translator, threading.Lock()
+
+    def data(self, msg: dict) -> list[dict]:
+        with self.lock:
+            return self.translator.data(msg)
+
+    def begin(self, state: dict) -> list[dict]:
+        with self.lock:
+            return self.translator.begin(state)
+
+    def flush(self) -> list[dict]:
+        with self.lock:
+            return self.translator.flush()
+
+    def finish(self) -> list[dict]:
+        with self.lock:
+            return self.translator.finish()
+
+    def echoes(self, items: Iterable[Line | BadLine]) -> Iterator[Line | BadLine]:
+        for item in items:
+            if isinstance(item, BadLine):
+                yield item
+                continue
+            with self.lock:
+                msgs = self.translator.echo(item.message)
+            yield from as_lines(msgs, item.line_no)
 
 
 class Destination:
     def __init__(self, argv: list[str], config: ArgFile, confirmations: Confirmations, output: RunOutput,
+                 protocol: DestinationProtocol | None = None, catalog: dict | None = None,
                  child: Child | None = None):
         """The destination's `write` process (`child`: the one started early), and its echoes."""
         self.confirmations, self.output = confirmations, output
-        self.child = child or start_writer(argv, config, output)
+        protocol = protocol or DestinationProtocol()
+        # how messages name it: a foreign destination by its protocol and command
+        self.who = who("destination", protocol.name, argv)
+        translator = protocol.translator(self.who)
+        self.translator = LockedTranslator(translator) if translator is not None else None
+        self.child = child or start_writer(argv, config, output, protocol, catalog)
         assert self.child.proc.stdin is not None and self.child.proc.stdout is not None
         self.stdin = self.child.proc.stdin
-        self.reader = threading.Thread(target=confirmations.run, args=(self.child.proc.stdout,),
+        translate = self.translator.echoes if self.translator is not None else None
+        self.reader = threading.Thread(target=confirmations.run, args=(self.child.proc.stdout, translate),
                                        name="destination-stdout", daemon=True)
         self.reader.start()
         self.forwarded_states = 0
         self.failure: str | None = None  # why it is gone, once it is
+        self.write: Callable[[bytes], None] = self._write_translated if self.translator else self._write
+        if self.translator is not None:
+            self._send(self.translator.begin(confirmations.snapshot()[0]))
 
     # ---- writing -----------------------------------------------------------------------------------
-    def write(self, raw: bytes) -> None:
+    def _write(self, raw: bytes) -> None:
         try:
             self.stdin.write(raw)
         except (BrokenPipeError, ValueError, OSError) as exc:
             raise DestinationGone(str(exc)) from None
 
+    def _write_translated(self, raw: bytes) -> None:
+        """One of our data lines (catalog, record) in the destination's protocol."""
+        assert self.translator is not None
+        self._send(self.translator.data(loads(raw)))
+
+    def _send(self, msgs: list[dict]) -> None:
+        for msg in msgs:
+            self._write(dumps_line(msg))
+
     def flush(self) -> None:
+        if self.translator is not None:
+            self._send(self.translator.flush())
         try:
             self.stdin.flush()
         except (BrokenPipeError, ValueError, OSError) as exc:
@@ -62,7 +134,11 @@ class Destination:
         key = state_key(payload)
         if key is not None:  # before the write: the echo may come back at once
             self.confirmations.forwarded(key, payload.get("data"), had_records)
-        self.write(tag_state({"type": "state", "state": payload}, generation))
+        if self.translator is not None:
+            self._send(self.translator.data({"type": "state",
+                                             "state": {**payload, GENERATION_KEY: generation}}))
+        else:
+            self._write(tag_state({"type": "state", "state": payload}, generation))
         self.forwarded_states += 1
         self.flush()
 
@@ -71,7 +147,7 @@ class Destination:
         """Notice a destination that exited while the source still runs."""
         code = self.child.poll()
         if code is not None and self.failure is None:
-            self.gone(f"the destination {exit_text(code)}")
+            self.gone(f"{self.who} {exit_text(code)}")
 
     def gone(self, detail: str) -> None:
         """Record why the destination is gone (once), preferring its exit code and its last error."""
@@ -80,7 +156,7 @@ class Destination:
         self.confirmations.eof.wait(2.0)
         code = self.child.wait(2.0)  # a broken pipe says less than the destination's own exit
         if code not in (None, 0):
-            detail = f"the destination {exit_text(code)}"
+            detail = f"{self.who} {exit_text(code)}"
         tail = self.child.stderr_tail()
         errors = self.confirmations.errors
         reason = f"[{errors[-1].get('code')}] {errors[-1].get('message')}" if errors else tail
@@ -95,6 +171,8 @@ class Destination:
         """Close its stdin (it commits what it has and echoes the last states), wait for it to exit
         (killing it after `timeout`, or at once on `hard_stop()`), and read its last echoes."""
         try:
+            if self.translator is not None:  # what its protocol wants at the end (Singer: the last STATE)
+                self._send(self.translator.finish())
             self.flush()
         except DestinationGone:
             pass
@@ -110,7 +188,7 @@ class Destination:
             if code is not None or hard_stop():
                 break
         if code is None:
-            self.output.event("the destination did not finish in time; killing it", "error")
+            self.output.event(f"{self.who} did not finish in time; killing it", "error")
             code = self.child.kill()
         self.reader.join(timeout=10.0)
         self.output.drain()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.adapters.protocols import DestinationProtocol, SourceProtocol
 from engine.processor import PipeOptions
 from engine.sync.restart import RestartPolicy
 
@@ -24,3 +25,6 @@ class SyncOptions:
     stop_grace: float = 5.0  # SIGTERM -> SIGKILL delay for the source
     destination_timeout: float = 600.0  # wait for the destination to finish after its stdin closes
     wake_signal: int | None = None  # the source's spec.wake_signal: `SyncRun.wake()` sends it (with follow)
+    # the connectors' protocols (docs/third-party.md): ours, or Airbyte's or Singer's through an adapter
+    source_protocol: SourceProtocol = field(default_factory=SourceProtocol)
+    destination_protocol: DestinationProtocol = field(default_factory=DestinationProtocol)

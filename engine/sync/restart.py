@@ -96,18 +96,19 @@ def signal_failure(kind: str, payload: dict) -> tuple[Failure | None, tuple[str,
 
 
 def exit_failure(code: int | None, stderr_tail: str, unfinished: list[str],
-                 retry: list[str]) -> Failure | None:
-    """How a source attempt that printed its last line ended: None when well (exit 0, streams finished)."""
+                 retry: list[str], who: str = "the source") -> Failure | None:
+    """How a source attempt that printed its last line ended: None when well (exit 0, streams finished).
+    `who` names the source in the messages (a foreign connector by its protocol and name)."""
     if code == 2:
         return Failure("permanent", "invalid_config",
-                       f"the source {exit_text(code)} (usage error): {stderr_tail}", 2)
+                       f"{who} {exit_text(code)} (usage error): {stderr_tail}", 2)
     if code != 0:
         kind: FailureKind = "crash" if code is None or code < 0 else "exit"
         detail = f": {stderr_tail}" if stderr_tail else ""
-        return Failure(kind, "source_failed", f"the source {exit_text(code)}{detail}", code)
+        return Failure(kind, "source_failed", f"{who} {exit_text(code)}{detail}", code)
     if unfinished:
         return Failure("incomplete", "source_failed",
-                       f"the source exited without finishing stream(s) {', '.join(sorted(unfinished))}")
+                       f"{who} exited without finishing stream(s) {', '.join(sorted(unfinished))}")
     if retry:
         return Failure("transient", "source_failed",
                        f"retryable errors in stream(s) {', '.join(sorted(retry))}")

@@ -10,10 +10,12 @@ One run starts three processes at once, so no process start waits for another: t
 `write` (it waits for input), the first source attempt `read --state <pipe>` (it starts up and then
 waits for the state) and `<destination> state` (the confirmed state; else the state file). Once the
 state is loaded it goes down the pipe and a `Session` (`session.py`) takes over: source attempts one
-after another until one finishes. `--streams` goes to the source as a catalog by name; `discover` runs
-only when the first attempt's catalog lacks one of them (to name the streams there are). A run that
-fails before the sync proper (state not loadable, a connector that cannot start) still ends with the
-error and `eof` (`failed`, `has_more` true, the last known state: `early_failure`).
+after another until one finishes. `--streams` goes to our source as a catalog by name; `discover` runs
+only when the first attempt's catalog lacks one of them (to name the streams there are). A foreign
+source, or a destination that takes the catalog on its command line, needs the catalog first: then
+the state is loaded, `discover` runs, and only then do `write` and `read` start. A run that fails
+before the sync proper (state not loadable, discover failed, a connector that cannot start) still
+ends with the error and `eof` (`failed`, `has_more` true, the last known state: `early_failure`).
 """
 from __future__ import annotations
 
@@ -22,11 +24,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, BinaryIO
 
+from engine.adapters.protocols import SingerSource
 from engine.progress_view import View
 from engine.sync.attempt import Streams, start_source
-from engine.sync.children import ArgFile, Child, PipeArg, destination_state
+from engine.sync.children import ArgFile, Child, PipeArg, destination_state, discover, singer_catalog_flag
 from engine.sync.destination import start_writer
 from engine.sync.options import SyncOptions
 from engine.sync.output import RunOutput
@@ -67,25 +71,32 @@ class SyncRun:
         options = self.options
         source_config = ArgFile(options.source_config, "source-config")
         destination_config = ArgFile(options.destination_config, "destination-config")
-        state_pipe = PipeArg("state")
+        # our source and a destination that needs no catalog start at once (see the module docstring)
+        early = not (options.source_protocol.foreign or options.destination_protocol.needs_catalog)
+        state_pipe = PipeArg("state") if early else None
         source: Child | None = None
         writer: Child | None = None
         try:
-            try:  # the first attempt's source: if it cannot start, its attempt says so
-                catalog = Streams(options.streams).for_source(None)
-                source = start_source(options, source_config, state_pipe, catalog, self.output.on_stderr)
-            except ConnectorError:
-                source = None
-            state_pipe.started()
-            writer = start_writer(options.destination_cmd, destination_config, self.output)
+            if state_pipe is not None:
+                try:  # the first attempt's source: if it cannot start, its attempt says so
+                    source = start_source(options, source_config, state_pipe,
+                                          Streams(options.streams).for_source(None), self.output.on_stderr)
+                except ConnectorError:
+                    source = None
+                state_pipe.started()
+                writer = start_writer(options.destination_cmd, destination_config, self.output,
+                                      options.destination_protocol)
             state = self.known_state = self._load_state(destination_config)
-            state_pipe.send(state)
+            if state_pipe is not None:
+                state_pipe.send(state)
             totals = self.store.load_totals() if self.store is not None else Totals()
             if totals.sync_complete:
-                totals = Totals()
+                totals = totals.restarted()
             totals.runs += 1
-            self.session = Session(options, self.output, self.store, self.stopping, source_config,
-                                   destination_config, state, totals, self.report, self.start, source, writer)
+            catalog = None if early else self._catalog(source_config)
+            self.session = Session(self.options, self.output, self.store, self.stopping, source_config,
+                                   destination_config, state, totals, catalog, self.report, self.start,
+                                   source, writer)
             source = writer = None  # the session owns them now
             return self.session.run()
         except ConfigError:
@@ -97,19 +108,44 @@ class SyncRun:
                 source.kill()
             if writer is not None:
                 writer.stop(options.stop_grace)
-            state_pipe.close()
+            if state_pipe is not None:
+                state_pipe.close()
             source_config.close()
             destination_config.close()
 
     def _load_state(self, destination_config: ArgFile) -> dict:
-        supported, state = destination_state(self.options.destination_cmd, destination_config)
+        # a foreign destination has no `state` command: its confirmed state lives in the state file
+        supported, state = (False, None) if self.options.destination_protocol.foreign else \
+            destination_state(self.options.destination_cmd, destination_config)
         if supported:
-            self.output.view.event("loaded the confirmed state from the destination")
+            has_state = bool(state and ((state.get("streams") or {}) or state.get("global") is not None))
+            self.output.view.event("loaded the confirmed state from the destination" if has_state else
+                                   "no confirmed state in the destination yet: a full sync")
             return state or protocol_state.empty()
+        if self.store is None:
+            self.output.event("the destination has no `state` command and there is no state file "
+                              "(--no-state-file): this run starts from the beginning", "warn")
         file_state = self.store.load() if self.store is not None else None
         if file_state is not None:
             self.output.view.event(f"loaded the confirmed state from {self.options.state_file}")
         return file_state or protocol_state.empty()
+
+    def _catalog(self, source_config: ArgFile) -> dict:
+        """The catalog a foreign source (its catalog is how its streams are chosen) or a destination that
+        takes it on its command line needs before it starts: discovered, narrowed to `--streams`."""
+        options, proto = self.options, self.options.source_protocol
+        if isinstance(proto, SingerSource):
+            self.options = options = replace(options, source_protocol=replace(
+                proto, catalog_flag=singer_catalog_flag(options.source_cmd)))
+        catalog = discover(options.source_cmd, source_config, options.source_protocol)
+        if not options.streams:
+            return catalog
+        by_name = {s.get("name"): s for s in catalog["streams"] if isinstance(s, dict)}
+        unknown = [n for n in options.streams if n not in by_name]
+        if unknown:
+            raise ConfigError(f"--streams: unknown stream(s) {', '.join(unknown)}",
+                              hint=f"available: {', '.join(sorted(str(n) for n in by_name))}")
+        return {"streams": [by_name[n] for n in options.streams]}
 
     def early_failure(self, exc: ConnectorError) -> int:
         """End a run that failed before the sync proper (no destination writer, no Processor yet): the

@@ -27,6 +27,7 @@ from engine.sync.restart import History, decide
 from engine.sync.state_store import StateStore, Totals
 from protocol import messages
 from protocol.errors import ConfigError, ConnectorError
+from protocol.lifecycle import COMPLETE
 from protocol.state import StateKey
 
 TOTALS_SAVE_SECONDS = 5.0
@@ -50,24 +51,26 @@ class Stop:
 class Session:
     def __init__(self, options: SyncOptions, output: RunOutput, store: StateStore | None, stop: Stop,
                  source_config: ArgFile, destination_config: ArgFile, state: dict, totals: Totals,
-                 report: Callable[[str], None], start: float, first_source: Child | None = None,
-                 writer: Child | None = None):
+                 catalog: dict | None, report: Callable[[str], None], start: float,
+                 first_source: Child | None = None, writer: Child | None = None):
         self.options, self.output, self.store, self.stop = options, output, store, stop
         self.source_config, self.totals_base, self.report = source_config, totals, report
         self.start = start  # when the run began (loading the state and discovering count too)
         self.generation = 0
         self.restarts = 0
         self.final_error: tuple[str, str] | None = None
-        self.streams = Streams(options.streams)
+        # a foreign source always gets a catalog: it is how its streams are chosen
+        self.streams = Streams(options.streams, always=options.source_protocol.foreign)
         self.lines = SourceLines()
         self.confirmations = Confirmations(state, store, output.notify)
-        self.destination = Destination(options.destination_cmd, destination_config,
-                                       self.confirmations, output, writer)
+        self.destination = Destination(options.destination_cmd, destination_config, self.confirmations,
+                                       output, options.destination_protocol, catalog, writer)
         self.first_source = first_source  # started while the state loaded, that state on its way
         pipe_options = dataclasses.replace(options.pipe, catalog=None, state=state)
         sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records)
-        self.processor = Processor(pipe_options, sink, output.view)
+        self.processor = Processor(pipe_options, sink, output.view, start=start)
         self.processor.extra = self._progress_extra
+        self._catalog = catalog  # known before the source runs (a foreign source), else its first message
         self.attempt: SourceAttempt | None = None  # the one running now
         self._next_tick = 0.0
         self._last_totals_save = time.monotonic()
@@ -85,6 +88,8 @@ class Session:
     # ---- the run -----------------------------------------------------------------------------------
     def run(self) -> int:
         try:
+            if self._catalog is not None:
+                self.processor.adopt_catalog(self._catalog)
             outcome = self._attempts()
         except DestinationGone:
             outcome = "destination"
@@ -136,7 +141,7 @@ class Session:
         """The source did not read every stream of `--streams`: if its catalog lacks some, that is a usage
         error naming the streams it has (ConfigError). Only now is `discover` run: not before every sync."""
         try:
-            catalog = discover(self.options.source_cmd, self.source_config)
+            catalog = discover(self.options.source_cmd, self.source_config, self.options.source_protocol)
         except ConnectorError:
             return  # the attempt's own failure tells what happened
         unknown = self.streams.unknown(catalog)
@@ -176,11 +181,15 @@ class Session:
         return self.totals_base.plus(tracker.record_count, tracker.request_count or 0,
                                      int((time.monotonic() - self.start) * 1000), self.confirmations.stats)
 
-    def _save_totals(self, complete: bool = False) -> None:
+    def _save_totals(self, ended: str | None = None, complete: bool = False) -> None:
+        """Save the totals; `ended`: the run ended with this status (its history is recorded)."""
         if self.store is None:
             return
         totals = self._totals()
-        totals.sync_complete = complete
+        if ended is not None:
+            tracker = self.processor.tracker
+            done = [n for n, t in tracker.streams.items() if t.status == COMPLETE and not t.errored]
+            totals = totals.ended(int(time.time()), ended, done, complete)
         try:
             self.store.save_totals(totals)
         except OSError:
@@ -188,7 +197,8 @@ class Session:
 
     def _progress_extra(self) -> dict:
         _, confirmed = self.confirmations.snapshot()
-        return {"totals": self._totals().to_dict(), "restarts": self.restarts, "generation": self.generation,
+        return {"totals": self._totals().to_dict(), "destination_stats": self.confirmations.stats.to_wire(),
+                "restarts": self.restarts, "generation": self.generation,
                 "confirmed_state_count": confirmed, "discarded_line_count": self.lines.discarded}
 
     # ---- the end -----------------------------------------------------------------------------------
@@ -196,7 +206,7 @@ class Session:
         destination = self.destination
         code = destination.close(self.options.destination_timeout, lambda: self.stop.hard)
         if code != 0 and destination.failure is None:
-            destination.gone(f"the destination {exit_text(code)}")
+            destination.gone(f"{destination.who} {exit_text(code)}")
         self.confirmations.save(force=True)
         state, confirmed = self.confirmations.snapshot()
         unconfirmed = destination.forwarded_states - confirmed
@@ -205,16 +215,23 @@ class Session:
             outcome = "destination"
             self.final_error = ("destination_failed",
                                 f"{destination.failure}. {confirmed_text(state, confirmed, unconfirmed)}")
+        elif outcome == "done" and unconfirmed > 0 and self.options.destination_protocol.foreign:
+            # A Singer target prints a state only after a flush that follows it, and exits 0 once it has
+            # written everything: its rows are there, only the confirmed state lags (docs/third-party.md).
+            self.output.event(f"{destination.who} exited 0 without printing its last {unconfirmed} "
+                              "state(s); the confirmed state is the last one it printed, so the next run "
+                              "re-reads from there", "warn")
+            unconfirmed = 0
         elif outcome == "done" and unconfirmed > 0:
             self.final_error = ("destination_failed",
-                                f"the destination exited without confirming {unconfirmed} "
+                                f"{destination.who} exited without confirming {unconfirmed} "
                                 f"state(s); {confirmed_text(state, confirmed, unconfirmed)}")
         status, exit_code = run_status(outcome, unconfirmed, tracker.outcome(True), self.stop.signal)
         if self.final_error is not None:
             self.processor.emit_error(messages.error_payload("global", self.final_error[0],
                                                              self.final_error[1]))
         has_more = status != "succeeded" or tracker.has_more() or self.options.follow
-        self._save_totals(complete=status == "succeeded" and not has_more)
+        self._save_totals(ended=status, complete=status == "succeeded" and not has_more)
         final = self.processor.snapshot()
         self.output.emit(messages.eof(status, has_more, state, final))
         self.output.flush()

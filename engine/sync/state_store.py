@@ -5,7 +5,8 @@ what `source read --state` takes, so it can be passed by hand too. Writes are at
 in the same directory, fsync, rename, fsync of the directory): a crash leaves the old or the new file,
 never a torn one. Files are created with mode 0600. Totals of the runs of one sync (records, requests,
 elapsed time, destination inserted/updated/deleted, runs) live in `<state file>.totals.json`; they
-restart from zero after a run that completed the sync.
+restart from zero after a run that completed the sync, while the history beside them (the last run's
+end and status, when each stream last completed) stays.
 
 The default state file is `$STRIPE_SYNC_STATE_DIR` (else `$XDG_STATE_HOME/stripe-sync`, else
 `~/.local/state/stripe-sync`) / `<sync id>.json`, the sync id hashing the two commands and the
@@ -17,7 +18,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,10 @@ from protocol.state import ZERO, Stats, normalize
 
 @dataclass
 class Totals:
+    """Figures across the runs of one sync (they restart after a run that completed the sync), and its
+    history, which does not restart: when the last run ended and how, and when each stream last
+    completed without an error (Unix seconds; what `engine status` says)."""
+
     runs: int = 0
     records: int = 0
     requests: int = 0
@@ -36,22 +41,41 @@ class Totals:
     updated: int = 0
     deleted: int = 0
     sync_complete: bool = False
+    last_run_at: int = 0
+    last_status: str = ""
+    completed_at: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, raw: Any) -> Totals:
         if not isinstance(raw, dict):
             return cls()
-        known = {f.name: raw[f.name] for f in fields(cls) if f.name in raw
-                 and isinstance(raw[f.name], (int, bool))}
+        known: dict[str, Any] = {}
+        for f in fields(cls):
+            value = raw.get(f.name)
+            if isinstance(value, (int, bool, str)) and type(value) is type(getattr(cls(), f.name)):
+                known[f.name] = value
+        if isinstance(raw.get("completed_at"), dict):
+            known["completed_at"] = {k: v for k, v in raw["completed_at"].items()
+                                     if isinstance(k, str) and type(v) is int}
         return cls(**known)
 
     def plus(self, records: int = 0, requests: int = 0, elapsed_ms: int = 0, stats: Stats = ZERO) -> Totals:
         """These totals with one run's figures added (pure)."""
-        return Totals(self.runs, self.records + records, self.requests + requests,
-                      self.elapsed_ms + elapsed_ms,
-                      self.inserted + stats.inserted, self.updated + stats.updated,
-                      self.deleted + stats.deleted,
-                      self.sync_complete)
+        return replace(self, records=self.records + records, requests=self.requests + requests,
+                       elapsed_ms=self.elapsed_ms + elapsed_ms, inserted=self.inserted + stats.inserted,
+                       updated=self.updated + stats.updated, deleted=self.deleted + stats.deleted,
+                       completed_at=dict(self.completed_at))
+
+    def restarted(self) -> Totals:
+        """Zero figures for the next sync, the history kept (pure)."""
+        return Totals(last_run_at=self.last_run_at, last_status=self.last_status,
+                      completed_at=dict(self.completed_at))
+
+    def ended(self, at: int, status: str, completed: list[str], sync_complete: bool) -> Totals:
+        """These totals after a run that ended at `at` with `status`, `completed` its streams that
+        completed without an error (pure)."""
+        return replace(self, last_run_at=at, last_status=status, sync_complete=sync_complete,
+                       completed_at={**self.completed_at, **{name: at for name in completed}})
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -94,6 +94,9 @@ def check_covered(conn, schema: str, items: list[dict]) -> int:
     """Every record before a committed checkpoint is present (same or newer version); returns the
     furthest committed checkpoint."""
     with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s)", (f'"{schema}"._sync_state',))
+        if cur.fetchone()[0] is None:  # killed before it made its tables (a slow start on a busy machine)
+            return 0
         cur.execute(f'SELECT scope, stream, data FROM "{schema}"._sync_state')
         committed = {(scope, stream): data["upto"] for scope, stream, data in cur.fetchall()}
     if not committed:

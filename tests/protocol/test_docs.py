@@ -52,6 +52,11 @@ def payload_fields() -> dict[str, set[str]]:
     spec_props = schemas["spec"]["properties"]["spec"]["properties"]
     fields["spec.connector"] = set(spec_props["connector"]["properties"])
     fields["aggregate_state"] = set(schemas["aggregate_state"]["properties"])
+    for name in ("state_description", "table_stats"):  # the optional describe and stats commands
+        top = schemas[name]["properties"]
+        fields[name] = set(top) | set(top["streams"]["additionalProperties"]["properties"])
+    described = schemas["state_description"]["properties"]
+    fields["state_description.global"] = set(described["global"]["properties"])
     return fields
 
 

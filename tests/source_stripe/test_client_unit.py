@@ -53,3 +53,40 @@ def test_one_status_table_says_what_to_retry_and_how_to_name_it():
         "server_error"]
     timeout = classify(StripeAPIError(0, "timed out", code="timeout", path="/v1/charges"), "charges")
     assert (timeout.code, timeout.retryable) == ("timeout", True)
+
+
+def test_an_unreachable_server_is_named_with_the_reason_and_the_attempts():
+    import socket
+    import subprocess
+    import sys
+
+    from source_stripe.client import ClientSettings, StripeClient
+    from source_stripe.rate_limit import Limiter
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = StripeClient(ClientSettings("sk_test_x", base_url=f"http://127.0.0.1:{port}", max_retries=2,
+                                         backoff_base_s=0.01), Limiter(100))
+    try:
+        client.get("/v1/account")
+        raise AssertionError("no error")
+    except StripeAPIError as err:
+        assert err.message == f"cannot reach 127.0.0.1:{port} (Connection refused); gave up after 3 attempts"
+        assert "no response on GET /v1/account" in classify(err).message
+    config = f'{{"api_key": "sk_test_x", "base_url": "http://127.0.0.1:{port}", "max_retries": 0}}'
+    out = subprocess.run([sys.executable, "-m", "source_stripe", "check", "--config", config],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and f"cannot reach 127.0.0.1:{port} (Connection refused)" in out.stderr
+
+
+def test_streams_table_says_how_each_stream_is_read_and_whether_by_default():
+    from source_stripe.streams import registry, streams_table
+
+    lines = streams_table(registry().values())
+    assert lines[0].split() == ["stream", "how", "it", "is", "read", "default"]
+    by_name = {line.split()[0]: line for line in lines[1:]}
+    assert len(by_name) == len(registry())
+    assert "time windows on created" in by_name["customers"] and by_name["customers"].endswith("yes")
+    assert "cursor; re-read in full" in by_name["checkout_sessions"]
+    assert "not read" in by_name["events"] and "no: read by the incremental sync" in by_name["events"]
