@@ -129,17 +129,26 @@ def truncate_stage(stage: str) -> str:
 
 # Replace the stored row only with a newer version; on a tie only with a different later version,
 # and never a tombstone with a live version (batch.supersedes is the same rule for one batch).
-_NEWER = (f"t.{_UPD} < excluded.{_UPD} OR (t.{_UPD} = excluded.{_UPD} AND t.{_DEL} IS NULL "
-          f"AND (excluded.{_DEL} IS NOT NULL OR t.{_RAW} IS DISTINCT FROM excluded.{_RAW}))")
+_NEWER = (f"(t.{_UPD} < excluded.{_UPD} OR (t.{_UPD} = excluded.{_UPD} AND t.{_DEL} IS NULL "
+          f"AND (excluded.{_DEL} IS NOT NULL OR t.{_RAW} IS DISTINCT FROM excluded.{_RAW})))")
+# ... and only when that changes the row: a version equal to the stored one (the same object, live or
+# deleted as before) is not rewritten, so `_synced_at` means "last changed" (docs/destination-postgres.md,
+# "Unchanged rows"). A tombstone is compared as it would be stored: merged over the stored object.
+_CHANGED = (f"(CASE WHEN excluded.{_DEL} IS NULL THEN t.{_DEL} IS NOT NULL OR t.{_RAW} IS DISTINCT FROM "
+            f"excluded.{_RAW} ELSE t.{_DEL} IS NULL OR t.{_RAW} IS DISTINCT FROM "
+            f"(t.{_RAW} || excluded.{_RAW}) END)")
 
 
-def upsert(schema: str, table: str, stage: str, columns: list[Column], stream: str | None = None) -> str:
-    """Move the stage into the table; returns one row (inserted, updated, deleted).
+def upsert(schema: str, table: str, stage: str, columns: list[Column], stream: str | None = None,
+           force: bool = False) -> str:
+    """Move the stage into the table; returns one row (inserted, updated, deleted, unchanged).
 
     A tombstone keeps the last known values: its keys are merged over the stored `_raw_data` and the
     typed columns are read from the merged object (the batch merges the same way, see loader.py).
     With `stream` given (hard delete), only live rows are moved, and not those whose id has a
-    tombstone of the same second or newer in `_sync_deleted` (see `hard_delete`).
+    tombstone of the same second or newer in `_sync_deleted` (see `hard_delete`). `unchanged` counts the
+    staged rows considered that did not change the table (equal to the stored row, or older). With
+    `force` (repair) a row is replaced whenever it differs, whatever the stored version says.
     """
     live, merged = f"excluded.{_DEL} IS NULL", f"(t.{_RAW} || excluded.{_RAW})"
     typed = [quote(c.name) for c in columns]
@@ -150,20 +159,23 @@ def upsert(schema: str, table: str, stage: str, columns: list[Column], stream: s
     if stream is not None:
         where = (f" WHERE s.{_DEL} IS NULL AND NOT EXISTS (SELECT 1 FROM {qualified(schema, DELETED_TABLE)} "
                  f"d WHERE d.stream = {literal(stream)} AND d.id = s.{_ID} AND d.deleted_at >= s.{_UPD})")
+    guard = _CHANGED if force else f"{_NEWER} AND {_CHANGED}"
     return (
         f"WITH up AS (INSERT INTO {qualified(schema, table)} AS t "
         f"({', '.join([_ID, *typed, _RAW, _UPD, _SYNCED, _DEL])}) "
         f"SELECT {', '.join(f's.{n}' for n in [_ID, *typed, _RAW, _UPD])}, now(), s.{_DEL} "
         f"FROM pg_temp.{quote(stage)} s{where} ON CONFLICT ({_ID}) DO UPDATE SET {sets}"
         f"{_RAW} = CASE WHEN {live} THEN excluded.{_RAW} ELSE {merged} END, {_UPD} = excluded.{_UPD}, "
-        f"{_SYNCED} = excluded.{_SYNCED}, {_DEL} = excluded.{_DEL} WHERE {_NEWER} "
+        f"{_SYNCED} = excluded.{_SYNCED}, {_DEL} = excluded.{_DEL} WHERE {guard} "
         f"RETURNING t.xmax = 0 AS ins, t.{_DEL} IS NOT NULL AS del) "
         "SELECT count(*) FILTER (WHERE ins AND NOT del), count(*) FILTER (WHERE NOT ins AND NOT del), "
-        "count(*) FILTER (WHERE del) FROM up")
+        f"count(*) FILTER (WHERE del), (SELECT count(*) FROM pg_temp.{quote(stage)} s{where}) - count(*) "
+        "FROM up")
 
 
 def hard_delete(schema: str, table: str, stage: str, stream: str) -> str:
-    """Apply the stage's tombstones as deletes (hard delete mode); returns one row (0, 0, deleted).
+    """Apply the stage's tombstones as deletes (hard delete mode); returns one row (0, 0, deleted,
+    unchanged: tombstones of ids already deleted as recently).
 
     Each tombstone is remembered in `_sync_deleted` (newest per id) so that an older live version
     arriving later is not resurrected by `upsert(..., stream=...)`.
@@ -176,7 +188,8 @@ def hard_delete(schema: str, table: str, stage: str, stream: str) -> str:
         "SET deleted_at = excluded.deleted_at WHERE d.deleted_at < excluded.deleted_at RETURNING 1), "
         f"gone AS (DELETE FROM {qualified(schema, table)} t USING tomb WHERE t.{_ID} = tomb.id "
         f"AND t.{_UPD} <= tomb.upd RETURNING 1) "
-        "SELECT 0, 0, count(*) FROM reg")  # `gone` runs although unread (PostgreSQL runs every DML CTE)
+        # `gone` runs although unread (PostgreSQL runs every DML CTE)
+        "SELECT 0, 0, count(*), (SELECT count(*) FROM tomb) - count(*) FROM reg")
 
 
 def save_state(schema: str, scope: str, stream: str, data_json: str) -> str:

@@ -10,8 +10,9 @@ Rules:
   exactly as they are.
 - Reserved columns are `id` (text primary key, from `data.id`) and the `_`-prefixed bookkeeping columns
   below. A stream property with one of these names gets no typed column (it stays in `_raw_data`).
-- Reserved tables `_sync_state` and `_sync_deleted` live in the same schema as the stream tables; a
-  stream with one of those names gets the shortened form instead.
+- Reserved tables (`_sync_state`, `_sync_deleted`, `_sync_snapshots`, `_sync_snapshot_seen`,
+  `_sync_candidates`) live in the same schema as the stream tables; a stream with one of those names
+  gets the shortened form instead.
 - The live views of a schema's tables live in `<schema>_live`, one view per table, named like it.
 - SQL string literals are written as `E'...'` with `\\` and `'` escaped, which reads the same whatever
   `standard_conforming_strings` says.
@@ -32,8 +33,12 @@ RESERVED_COLUMNS = (ID, RAW_DATA, UPDATED_AT, SYNCED_AT, DELETED_AT)
 
 STATE_TABLE = "_sync_state"
 DELETED_TABLE = "_sync_deleted"
+SNAPSHOTS_TABLE = "_sync_snapshots"  # snapshots begun and ended, by stream (snapshot_sql.py)
+SEEN_TABLE = "_sync_snapshot_seen"  # ids received inside an open snapshot
+CANDIDATES_TABLE = "_sync_candidates"  # delete candidates waiting for the source's confirmation
 STAGE_TABLE = "_sync_stage"  # session temporary table (pg_temp)
-RESERVED_TABLES = (STATE_TABLE, DELETED_TABLE)
+VERIFY_TABLE = "_sync_verify"  # session temporary table (pg_temp): write --verify / --repair
+RESERVED_TABLES = (STATE_TABLE, DELETED_TABLE, SNAPSHOTS_TABLE, SEEN_TABLE, CANDIDATES_TABLE)
 LIVE_SUFFIX = "_live"  # the schema of the live views: <schema>_live
 
 

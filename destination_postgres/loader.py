@@ -11,8 +11,14 @@
   covers several checkpoints; each is still echoed, in order, and only once committed.
 - Commits run on a background thread while the next batch is parsed (one at a time); before reading
   on when no input is waiting, the loader waits for the commit, so echoes are never held back.
-- `trace`, `log`, `eof`, `control`, `spec`, `connection_status` are ignored; an unknown type gets one
-  warning and is skipped.
+- `trace` `snapshot` markers (`begin`, `end`): everything before one is committed first, then it goes to
+  `sweeps.Sweeps` (ids received inside a snapshot are recorded with their rows; `end` turns the live rows
+  it did not receive into delete candidates and answers). Pending candidates of earlier runs are
+  reported once the first catalog is applied. Other `trace`s, `log`, `eof`, `control`, `spec`,
+  `connection_status` are ignored; an unknown type gets one warning and is skipped.
+- `--verify` / `--repair` (`writer.mode`): every record is classified against the stored row first;
+  `--verify` writes nothing, neither mode stores states (they are ignored), and one `verify` trace per
+  stream goes out at the end of input.
 
 Failures (nothing is lost silently):
 - A record that cannot be stored (no id, stream not in the catalog, a value Postgres refuses) is a
@@ -34,9 +40,10 @@ from destination_postgres.batch import Batch, Row
 from destination_postgres.config import Options
 from destination_postgres.encode import RowEncoder
 from destination_postgres.types import converter
+from destination_postgres.sweeps import Sweeps
 from destination_postgres.unit import Outcome, Unit, run_unit
-from destination_postgres.writer import Writer
-from protocol import messages
+from destination_postgres.writer import WRITE, Writer
+from protocol import messages, snapshot
 from protocol.errors import ConfigError, ConnectorError
 from protocol.reader import BadLine, Line
 
@@ -57,6 +64,8 @@ class Loader:
         self.inflight: CommitJob[Outcome] | None = None
         self.reported: set[tuple[str, str]] = set()
         self.warned: set[str] = set()
+        self.sweeps = Sweeps(writer)
+        self.announced = False  # pending delete candidates reported
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self, catalog: dict | None, lines: Iterable[Line | BadLine]) -> Iterator[dict]:
@@ -84,7 +93,14 @@ class Loader:
                 if batch.full() or (checkpoints.pending and checkpoints.commit_due()):
                     yield from self.commit()
             elif kind == "state":
+                if self.writer.mode != WRITE:
+                    yield from self.warn_once("state", f"states are not stored with --{self.writer.mode}; "
+                                              f"ignored (first on line {item.line_no})")
+                    continue
                 yield from self.on_state(msg, item.line_no)
+            elif kind == "trace" and isinstance(msg.get("trace"), dict) \
+                    and msg["trace"].get("trace_type") == "snapshot":
+                yield from self.on_snapshot(msg["trace"].get("snapshot"))
             elif kind == "catalog":
                 payload = msg.get("catalog")
                 if not isinstance(payload, dict):
@@ -96,6 +112,15 @@ class Loader:
                                           f"{kind!r} ignored")
         yield from self.commit(wait=True)
         yield from self.summary()
+        yield from self.sweeps.report()
+
+    def on_snapshot(self, payload: object) -> Iterator[dict]:
+        """A source's snapshot marker: commit everything before it, then let the sweeps handle it."""
+        if not isinstance(payload, dict) or payload.get("phase") not in snapshot.SOURCE_PHASES:
+            return
+        yield from self.commit(wait=True)
+        stream = payload.get("stream")
+        yield from self.sweeps.marker(payload, self.columns.get(stream) if isinstance(stream, str) else None)
 
     def on_state(self, msg: dict, line_no: int) -> Iterator[dict]:
         if not self.checkpoints.add(msg, line_no):
@@ -150,6 +175,9 @@ class Loader:
             elif stream not in self.columns:  # a table that exists keeps being written
                 self.unavailable[stream] = result
                 yield from self.lose(stream, line_no, result, count=False)
+        if not self.announced:
+            self.announced = True
+            yield from self.sweeps.pending()
 
     # -- commit -------------------------------------------------------------------------------
     def commit(self, wait: bool = False) -> Iterator[dict]:
@@ -158,9 +186,11 @@ class Loader:
         yield from self.collect()
         if not self.batch.empty() or self.checkpoints.pending:
             pending, frozen = self.checkpoints.take()
-            unit = Unit({s: list(by_id.values()) for s, by_id in self.batch.streams.items() if by_id},
-                        {s: self.columns[s] for s, by_id in self.batch.streams.items() if by_id},
-                        pending, frozen)
+            streams = [s for s, by_id in self.batch.streams.items() if by_id]
+            seen = {s: snap for s in streams if (snap := self.sweeps.seen_snapshot(s)) is not None}
+            unit = Unit({s: list(self.batch.streams[s].values()) for s in streams},
+                        {s: self.columns[s] for s in streams}, pending, frozen, seen,
+                        {s for s in streams if self.sweeps.has_candidates(s)})
             self.batch.clear()
             self.inflight = CommitJob(lambda: run_unit(self.writer, unit), "destination-postgres-commit")
         if wait or not self.checkpoints.input_pending():

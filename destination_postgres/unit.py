@@ -26,6 +26,8 @@ class Unit:
     columns: dict[str, list[ddl.Column]]
     pending: list[Pending]
     frozen: dict[str, int]  # a copy: stream -> first line of a record that was not written
+    seen: dict[str, str] = field(default_factory=dict)  # stream -> open snapshot its rows belong to
+    candidates: set[str] = field(default_factory=set)  # streams whose rows may answer delete candidates
 
     def summary(self) -> str:
         parts = [f"{len(rows)} of {name!r}" for name, rows in self.rows.items() if rows]
@@ -50,7 +52,8 @@ def run_unit(writer: Writer, unit: Unit) -> Outcome:
         for stream, rows in unit.rows.items():
             if not rows:
                 continue
-            stats, failed = writer.write_rows(stream, unit.columns[stream], rows)
+            stats, failed = writer.write_rows(stream, unit.columns[stream], rows, unit.seen.get(stream),
+                                              stream in unit.candidates)
             outcome.stats[stream] = stats
             if failed:
                 for row, reason in failed:

@@ -23,11 +23,11 @@ import psycopg2
 import psycopg2.extensions
 
 from connector_kit.backoff import backoff_delay
-from destination_postgres import ddl, errors, state_store
+from destination_postgres import ddl, errors, snapshot_sql, state_store
 from destination_postgres.batch import Row
 from destination_postgres.config import Options
 from destination_postgres.identifiers import (
-    RESERVED_TABLES, STATE_TABLE, literal, qualified, table_name, views_schema)
+    CANDIDATES_TABLE, RESERVED_TABLES, STATE_TABLE, literal, qualified, table_name, views_schema)
 from protocol.errors import ConfigError, ConnectorError
 from protocol.secrets import redact_text
 from protocol.state import ZERO, Stats
@@ -45,8 +45,12 @@ class StagePlan:
     stage: str
     create: str
     copy: str
-    moves: list[str]
+    moves: list[str]  # each returns one row of Stats (none with --verify)
     truncate: str
+    classify: str | None = None  # --verify / --repair: record each id's class first
+
+
+WRITE, VERIFY, REPAIR = "write", "verify", "repair"  # how `write` treats rows (docs: "Verify and repair")
 
 
 class TransactionRetry(Exception):
@@ -111,12 +115,13 @@ def connect_with_retries(opts: Options,
 class Writer:
     """One destination session. Methods run inside the current transaction unless they say otherwise."""
 
-    def __init__(self, opts: Options):
-        self.opts = opts
+    def __init__(self, opts: Options, mode: str = WRITE):
+        self.opts, self.mode = opts, mode
         self.conn: psycopg2.extensions.connection | None = None
         self._plans: dict[tuple, StagePlan] = {}
         self._staged: set[str] = set()
         self._locked = False
+        self.absent: set[str] = set()  # --verify: streams whose table does not exist (nothing is created)
 
     @property
     def db(self) -> psycopg2.extensions.connection:
@@ -134,6 +139,10 @@ class Writer:
         self._staged = set()  # stage tables exist per session
         with self.guard("taking the schema lock"):
             self._lock()
+        if self.mode != WRITE:
+            with self.guard("preparing the verification"), self.db.cursor() as cur:
+                cur.execute(snapshot_sql.create_verify_table())
+            self.db.commit()
 
     def reopen(self, exc: Exception) -> None:
         """Recover from ConnectionLost (new connection) or TransactionRetry (rollback)."""
@@ -144,6 +153,10 @@ class Writer:
                 return
             except psycopg2.Error:
                 pass
+        if self.mode != WRITE:  # what was compared so far lived in the lost session
+            raise ConnectorError("network", f"lost the connection to {describe_target(self.opts.url)} "
+                                 f"during --{self.mode} ({exc}); its bookkeeping was in that session",
+                                 retryable=True, hint=f"run the {self.mode} again")
         self.close()
         self.open()
 
@@ -238,17 +251,33 @@ class Writer:
             return out
 
     def ensure_tables(self, wanted: dict[str, list[ddl.Column]]) -> dict[str, list[ddl.Column] | str]:
-        """Create the schema and missing tables, add missing columns; commit.
+        """Create the schema and missing tables, add missing columns; commit (with --verify: nothing is
+        created, a stream without a table is `absent`).
 
         Returns per stream the columns its upserts fill, or a reason why the stream cannot be written.
         """
         schema = self.opts.schema
         results: dict[str, list[ddl.Column] | str] = {}
+        if self.mode == VERIFY:
+            existing = self.existing_columns()
+            self.db.commit()
+            for stream, columns in wanted.items():
+                have = existing.get(table_name(stream))
+                if have is None:
+                    self.absent.add(stream)
+                elif ddl.missing_reserved(have):
+                    results[stream] = (f"table {schema}.{table_name(stream)} was not made by "
+                                       "destination-postgres")
+                    continue
+                results[stream] = columns if have is None else ddl.filled_columns(columns, have)
+            return results
         with self.guard(f"creating schema {schema!r}"), self.db.cursor() as cur:
             cur.execute(f"SELECT 1 FROM pg_namespace WHERE nspname = {literal(schema)}")
             if cur.fetchone() is None:
                 cur.execute(ddl.create_schema(schema))
             cur.execute(ddl.create_state_table(schema))
+            for sql in snapshot_sql.create_tables(schema):
+                cur.execute(sql)
             if self.opts.hard_delete:
                 cur.execute(ddl.create_deleted_table(schema))
             existing = self.existing_columns()
@@ -280,8 +309,8 @@ class Writer:
 
     def ensure_views(self, wanted: dict[str, list[ddl.Column]]) -> list[str]:
         """Create or update the live view of each stream's table in `<schema>_live`; commit. Returns
-        warnings: a view that cannot be made never stops the writes."""
-        if not self.opts.live_views:
+        warnings: a view that cannot be made never stops the writes. With --verify nothing is created."""
+        if not self.opts.live_views or self.mode == VERIFY:
             return []
         schema, views = self.opts.schema, views_schema(self.opts.schema)
         hint = "set live_views to false in the destination config to skip them"
@@ -351,32 +380,49 @@ class Writer:
         plan = self._plans.get(key)
         if plan is None:
             schema, table, stage = self.opts.schema, table_name(stream), ddl.stage_table(len(self._plans))
-            moves = [ddl.upsert(schema, table, stage, columns)]
+            moves = [ddl.upsert(schema, table, stage, columns, force=self.mode == REPAIR)]
             if self.opts.hard_delete:
                 moves = [ddl.hard_delete(schema, table, stage, stream),
-                         ddl.upsert(schema, table, stage, columns, stream)]
-            plan = StagePlan(stage, ddl.create_stage(stage, columns), ddl.copy_stage(stage, columns), moves,
-                             ddl.truncate_stage(stage))
+                         ddl.upsert(schema, table, stage, columns, stream, force=self.mode == REPAIR)]
+            classify = None
+            if self.mode != WRITE:
+                classify = snapshot_sql.classify(schema, None if stream in self.absent else table, stage,
+                                                 stream)
+            plan = StagePlan(stage, ddl.create_stage(stage, columns), ddl.copy_stage(stage, columns),
+                             [] if self.mode == VERIFY else moves, ddl.truncate_stage(stage), classify)
             self._plans[key] = plan
         return plan
 
-    def write_rows(self, stream: str, columns: list[ddl.Column], rows: list[Row]) -> tuple[Stats, list]:
-        """Upsert rows (distinct ids) into the stream's table; returns (stats, [(bad row, reason)])."""
+    def write_rows(self, stream: str, columns: list[ddl.Column], rows: list[Row], seen: str | None = None,
+                   clear_candidates: bool = False) -> tuple[Stats, list]:
+        """Upsert rows (distinct ids) into the stream's table; returns (stats, [(bad row, reason)]).
+
+        `seen`: the open snapshot these rows belong to (their ids are recorded with them);
+        `clear_candidates`: the stream has pending delete candidates, which these rows answer."""
         plan = self._plan(stream, columns)
+        after: list[str] = []
+        if seen is not None:
+            after.append(snapshot_sql.record_seen(self.opts.schema, plan.stage, stream, seen))
+        if clear_candidates and self.mode != VERIFY:
+            after.append(snapshot_sql.clear_candidates(self.opts.schema, plan.stage, stream))
         with self.guard(f"writing stream {stream!r}"), self.db.cursor() as cur:
             if plan.stage not in self._staged:
                 cur.execute(plan.create)
                 self._staged.add(plan.stage)
-            return self._write_part(cur, plan, rows)
+            return self._write_part(cur, plan, rows, after)
 
-    def _write_part(self, cur: Any, plan: StagePlan, rows: list[Row]) -> tuple[Stats, list]:
+    def _write_part(self, cur: Any, plan: StagePlan, rows: list[Row], after: list[str]) -> tuple[Stats, list]:
         cur.execute("SAVEPOINT part")
         try:
             cur.copy_expert(plan.copy, io.BytesIO(b"".join(r.line for r in rows)), size=COPY_CHUNK)
+            if plan.classify is not None:
+                cur.execute(plan.classify)
             stats = ZERO
             for sql in plan.moves:
                 cur.execute(sql)
                 stats = stats.plus(Stats(*cur.fetchone()))
+            for sql in after:
+                cur.execute(sql)
             cur.execute(plan.truncate)
         except psycopg2.Error as exc:
             if errors.classify(exc) != errors.ROW:
@@ -386,8 +432,8 @@ class Writer:
             if len(rows) == 1:
                 return ZERO, [(rows[0], errors.describe(exc))]
             mid = len(rows) // 2
-            first, bad_first = self._write_part(cur, plan, rows[:mid])
-            second, bad_second = self._write_part(cur, plan, rows[mid:])
+            first, bad_first = self._write_part(cur, plan, rows[:mid], after)
+            second, bad_second = self._write_part(cur, plan, rows[mid:], after)
             return first.plus(second), bad_first + bad_second
         cur.execute("RELEASE SAVEPOINT part")
         return stats, []
@@ -416,6 +462,17 @@ class Writer:
                                  f"{self.opts.schema!r} needs {missing}",
                                  hint="GRANT the missing privilege, or pick another schema")
         return f"connected to {target}; schema {self.opts.schema!r} {verdict}"
+
+    def pending_candidates(self) -> list[tuple[str, str]]:
+        """(stream, id) of every pending delete candidate (none when the schema has no such table)."""
+        with self.guard("reading the delete candidates"), self.db.cursor() as cur:
+            cur.execute(f"SELECT to_regclass({literal(qualified(self.opts.schema, CANDIDATES_TABLE))})")
+            rows = []
+            if cur.fetchone()[0] is not None:
+                cur.execute(snapshot_sql.candidates_of(self.opts.schema))
+                rows = cur.fetchall()
+        self.db.rollback()
+        return rows
 
     def load_state(self) -> dict:
         with self.guard("reading checkpoints"), self.db.cursor() as cur:

@@ -1,7 +1,8 @@
 """Command line of the engine (click only). Without a subcommand it runs pipe mode on stdin/stdout.
 
     source-stripe read --config src.json | engine | destination-postgres write --config dst.json
-    engine sync --source-config src.json --destination-config dst.json
+    engine sync --source-config src.json --destination-config dst.json [--sweep-deletes]
+    engine verify [--repair] [--format json]
     engine check
     engine status
     engine serve --port 8000
@@ -31,8 +32,9 @@ from engine.sync.check import run_check
 from engine.sync.children import split_command
 from engine.sync.options import SyncOptions
 from engine.sync.restart import RestartPolicy
-from engine.sync.run import run_sync
+from engine.sync.run import run_sync, stderr_report
 from engine.sync.status import gather, report_lines
+from engine.sync.verify import as_json, as_table, exit_code, run_verify
 from protocol.config import load_catalog_arg, load_state_arg
 from protocol.jsonio import dumps
 from protocol.errors import ConfigError, ConnectorError
@@ -235,81 +237,116 @@ def build_configs(source_config: str | None, destination_config: str | None, str
             configs.destination_config(destination_config, os.environ, schema))
 
 
+def run_options(func: F) -> F:
+    """Options shared by `sync` and `verify`: streams, budget, state file, restarts, progress."""
+    options = [
+        click.option("--streams", help="Comma-separated streams, e.g. --streams customers,charges "
+                     "(default: the source's default streams)."),
+        click.option("--max-requests-per-second", type=click.FloatRange(min=0, min_open=True), metavar="N",
+                     help="Requests per second the source may make (its config's max_requests_per_second). "
+                          "Default: the source's own. source-stripe's is about half of Stripe's limits: 50/s "
+                          "for live keys, 12/s for test keys (Stripe allows 100/s and 25/s per account), so "
+                          "the account's other clients keep working; raise it when nothing else uses the "
+                          "key. Example: --max-requests-per-second 20"),
+        state_file_options,
+        click.option("--source-timeout", type=float,
+                     help="Seconds without source output before it counts as hung and is restarted. "
+                          "Default: 300 (off with --follow unless given). Example: --source-timeout 600"),
+        click.option("--max-restarts", type=int, default=5, show_default=True,
+                     help="Restarts in a row without confirmed progress before giving up. "
+                          "Example: --max-restarts 10"),
+        click.option("--poison-threshold", type=int, default=3, show_default=True,
+                     help="The same failure this many times in a row ends the run. "
+                          "Example: --poison-threshold 5"),
+        click.option("--max-total-restarts", type=click.IntRange(min=0), default=50, show_default=True,
+                     help="Restarts in one run, with progress or not, before giving up (a backstop; 0 = no "
+                          "cap). Example: --max-total-restarts 0"),
+        click.option("--restart-delay", type=float, default=1.0, show_default=True,
+                     help="First backoff delay in seconds (doubles each restart, with jitter). "
+                          "Example: --restart-delay 5"),
+        click.option("--max-restart-delay", type=float, default=60.0, show_default=True,
+                     help="Longest backoff delay between two source attempts, in seconds. "
+                          "Example: --max-restart-delay 300"),
+        click.option("--validate", type=click.Choice(["envelope", "full"]), default="envelope",
+                     show_default=True,
+                     help="Check the envelope of every source message, or validate every message fully "
+                          "against specs/ (slower). Example: --validate full"),
+        click.option("--on-bad-message", type=click.Choice(["fail", "skip"]), default="fail",
+                     show_default=True,
+                     help="A bad source line fails the attempt (then restarts), or is skipped and counted. "
+                          "Example: --on-bad-message skip"),
+        progress_option("plain"),
+        click.option("--progress-interval", type=float, default=1.0, show_default=True,
+                     help=PROGRESS_INTERVAL_HELP),
+    ]
+    return stacked(options, func)
+
+
+def build_options(source_config: str | None, destination_config: str | None, stripe_base_url: str | None,
+                  schema: str | None, source_cmd: str, destination_cmd: str, source_protocol: str,
+                  destination_protocol: str, streams: str | None, max_requests_per_second: float | None,
+                  state_file: Path | None, no_state_file: bool, follow: bool, source_timeout: float | None,
+                  max_restarts: int, poison_threshold: int, max_total_restarts: int, restart_delay: float,
+                  max_restart_delay: float, validate: Validation, on_bad_message: OnBadMessage,
+                  progress_interval: float, sweep_deletes: bool = False,
+                  verify: bool = False) -> SyncOptions:
+    """The options of a run from the command line (ConfigError on a bad config or combination)."""
+    src, dst = build_configs(source_config, destination_config, stripe_base_url, schema,
+                             max_requests_per_second, source_protocol, destination_protocol)
+    for wanted, what in ((follow, "--follow"), (sweep_deletes, "--sweep-deletes"), (verify, "engine verify")):
+        if wanted and source_protocol != "native":
+            raise ConfigError(f"{what} needs a source of ours (not --source-protocol {source_protocol})")
+    if verify and destination_protocol != "native":
+        raise ConfigError(f"engine verify needs a destination of ours (not --destination-protocol "
+                          f"{destination_protocol})")
+    source_argv = resolve_command(source_cmd, "--source")
+    destination_argv = resolve_command(destination_cmd, "--destination")
+    state_file = choose_state_file(state_file, no_state_file, source_argv, destination_argv, src, dst)
+    return SyncOptions(
+        source_cmd=source_argv, source_config=src, destination_cmd=destination_argv, destination_config=dst,
+        state_file=state_file,
+        streams=[s.strip() for s in streams.split(",") if s.strip()] if streams else None,
+        follow=follow, sweep_deletes=sweep_deletes,
+        source_timeout=source_timeout if source_timeout is not None else (None if follow else 300.0),
+        policy=RestartPolicy(max_restarts=max_restarts, poison_threshold=poison_threshold,
+                             max_total_restarts=max_total_restarts,
+                             base_delay=restart_delay, max_delay=max_restart_delay),
+        pipe=PipeOptions(validate=validate, on_bad_message=on_bad_message,
+                         progress_interval=progress_interval),
+        source_protocol=protocols.source_protocol(source_protocol),
+        destination_protocol=protocols.destination_protocol(destination_protocol))
+
+
 @main.command()
 @connector_options
-@click.option("--streams", help="Comma-separated streams to sync, e.g. --streams customers,charges "
-              "(default: the source's default streams).")
-@click.option("--max-requests-per-second", type=click.FloatRange(min=0, min_open=True), metavar="N",
-              help="Requests per second the source may make (its config's max_requests_per_second). Default: "
-                   "the source's own. source-stripe's is about half of Stripe's limits: 50/s for live keys, "
-                   "12/s for test keys (Stripe allows 100/s and 25/s per account), so the account's other "
-                   "clients keep working; raise it when nothing else uses the key. "
-                   "Example: --max-requests-per-second 20")
-@state_file_options
+@run_options
 @click.option("--follow", is_flag=True, help="Keep running: the source's incremental mode (read --follow); "
                                             "stop it with Ctrl-C. Example: --follow")
-@click.option("--source-timeout", type=float,
-              help="Seconds without source output before it counts as hung and "
-              "is restarted. Default: 300 (off with --follow unless given). Example: --source-timeout 600")
-@click.option("--max-restarts", type=int, default=5, show_default=True,
-              help="Restarts in a row without confirmed progress before giving up. "
-                   "Example: --max-restarts 10")
-@click.option("--poison-threshold", type=int, default=3, show_default=True,
-              help="The same failure this many times in a row ends the run. Example: --poison-threshold 5")
-@click.option("--max-total-restarts", type=click.IntRange(min=0), default=50, show_default=True,
-              help="Restarts in one run, with progress or not, before giving up (a backstop; 0 = no cap). "
-                   "Example: --max-total-restarts 0")
-@click.option("--restart-delay", type=float, default=1.0, show_default=True,
-              help="First backoff delay in seconds (doubles each restart, with jitter). "
-                   "Example: --restart-delay 5")
-@click.option("--max-restart-delay", type=float, default=60.0, show_default=True,
-              help="Longest backoff delay between two source attempts, in seconds. "
-                   "Example: --max-restart-delay 300")
-@click.option("--validate", type=click.Choice(["envelope", "full"]), default="envelope", show_default=True,
-              help="Check the envelope of every source message, or validate every message fully against "
-                   "specs/ (slower). Example: --validate full")
-@click.option("--on-bad-message", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
-              help="A bad source line fails the attempt (then restarts), or is skipped and counted. "
-                   "Example: --on-bad-message skip")
-@progress_option("plain")
-@click.option("--progress-interval", type=float, default=1.0, show_default=True, help=PROGRESS_INTERVAL_HELP)
+@click.option("--sweep-deletes", is_flag=True,
+              help="Also re-read every time stream in full as a snapshot and confirm the rows the source no "
+                   "longer lists, so deletes older than Stripe's 30 days of events are tombstoned too (about "
+                   "one request per 100 objects plus one per candidate; run it e.g. weekly). Example: engine "
+                   "sync --schema stripe --sweep-deletes")
 @click.option("--output", type=click.Choice(["auto", "json", "none"]), default="auto", show_default=True,
               help="Protocol messages (progress, errors, eof) on stdout; auto = json unless "
                    "stdout is a terminal. Example: --output json > run.jsonl")
 def sync(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
          stripe_base_url: str | None, schema: str | None, source_protocol: str, destination_protocol: str,
          streams: str | None, max_requests_per_second: float | None, state_file: Path | None,
-         no_state_file: bool,
-         follow: bool, source_timeout: float | None, max_restarts: int, poison_threshold: int,
+         no_state_file: bool, source_timeout: float | None, max_restarts: int, poison_threshold: int,
          max_total_restarts: int, restart_delay: float, max_restart_delay: float, validate: Validation,
-         on_bad_message: OnBadMessage,
-         progress_mode: str, progress_interval: float, output: str) -> None:
+         on_bad_message: OnBadMessage, progress_mode: str, progress_interval: float, follow: bool,
+         sweep_deletes: bool, output: str) -> None:
     """Run a whole sync: source -> engine -> destination, resuming from the confirmed state.
 
     Example: STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/db engine sync --schema stripe
     """
     try:
-        src, dst = build_configs(source_config, destination_config, stripe_base_url, schema,
-                                 max_requests_per_second, source_protocol, destination_protocol)
-        if follow and source_protocol != "native":
-            raise ConfigError(f"--follow needs a source of ours (not --source-protocol {source_protocol})")
-        source_argv = resolve_command(source_cmd, "--source")
-        destination_argv = resolve_command(destination_cmd, "--destination")
-        state_file = choose_state_file(state_file, no_state_file, source_argv, destination_argv, src, dst)
-        options = SyncOptions(
-            source_cmd=source_argv, source_config=src, destination_cmd=destination_argv,
-            destination_config=dst,
-            state_file=state_file,
-            streams=[s.strip() for s in streams.split(",") if s.strip()] if streams else None,
-            follow=follow,
-            source_timeout=source_timeout if source_timeout is not None else (None if follow else 300.0),
-            policy=RestartPolicy(max_restarts=max_restarts, poison_threshold=poison_threshold,
-                                 max_total_restarts=max_total_restarts,
-                                 base_delay=restart_delay, max_delay=max_restart_delay),
-            pipe=PipeOptions(validate=validate, on_bad_message=on_bad_message,
-                             progress_interval=progress_interval),
-            source_protocol=protocols.source_protocol(source_protocol),
-            destination_protocol=protocols.destination_protocol(destination_protocol))
+        options = build_options(source_config, destination_config, stripe_base_url, schema, source_cmd,
+                                destination_cmd, source_protocol, destination_protocol, streams,
+                                max_requests_per_second, state_file, no_state_file, follow, source_timeout,
+                                max_restarts, poison_threshold, max_total_restarts, restart_delay,
+                                max_restart_delay, validate, on_bad_message, progress_interval, sweep_deletes)
         out = sys.stdout.buffer
         if output == "none" or (output == "auto" and sys.stdout.isatty()):
             out = None
@@ -318,6 +355,45 @@ def sync(source_cmd: str, source_config: str | None, destination_cmd: str, desti
         usage_error(exc)
         return
     sys.exit(code)
+
+
+@main.command()
+@connector_options
+@run_options
+@click.option("--repair", is_flag=True,
+              help="Write the fixes through the destination (listed versions replace rows that differ, "
+                   "confirmed tombstones apply; checkpoints untouched), then verify again. Example: engine "
+                   "verify --schema stripe --repair")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="The report on stdout: a table for people or one JSON object for machines, e.g. "
+                   "engine verify --format json | jq .streams")
+def verify(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
+           stripe_base_url: str | None, schema: str | None, source_protocol: str, destination_protocol: str,
+           streams: str | None,
+           max_requests_per_second: float | None, state_file: Path | None, no_state_file: bool,
+           source_timeout: float | None, max_restarts: int, poison_threshold: int, max_total_restarts: int,
+           restart_delay: float, max_restart_delay: float, validate: Validation, on_bad_message: OnBadMessage,
+           progress_mode: str, progress_interval: float, repair: bool, fmt: str) -> None:
+    """Compare the tables with the source, stream by stream: missing (in the source, not live in the
+    table), stale (content differs), extra (live in the table, gone from the source: confirmed by
+    retrieve). The source re-lists what the confirmed state says was synced; nothing is written
+    (unless --repair) and no state changes, so it is safe to interrupt. Exit 0 clean, 1 drift.
+
+    Example: STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/db engine verify --schema stripe
+    """
+    try:
+        options = build_options(source_config, destination_config, stripe_base_url, schema, source_cmd,
+                                destination_cmd, source_protocol, destination_protocol, streams,
+                                max_requests_per_second, state_file, no_state_file, False, source_timeout,
+                                max_restarts, poison_threshold, max_total_restarts, restart_delay,
+                                max_restart_delay, validate, on_bad_message, progress_interval, verify=True)
+        view = make_view(progress_mode, sys.stderr, auto_fallback="plain")
+        passes = run_verify(options, None, view, repair, stderr_report)
+    except ConfigError as exc:
+        usage_error(exc)
+        return
+    click.echo(as_json(passes) if fmt == "json" else as_table(passes))
+    sys.exit(exit_code(passes))
 
 
 @main.command()

@@ -10,8 +10,9 @@ Per line it: checks the envelope (always) or the full schema (`validate="full"`)
 one clear error naming the line number and an excerpt (then stops, or skips and counts with
 `on_bad_message="skip"`); drops records/states of streams outside the catalog with one warning per
 stream; replaces each source `stream_status` by an enriched one (`tracker.py`); emits `progress` after
-every status change and at most every `progress_interval` seconds otherwise. Everything it knows comes
-from the messages; the `data` of states is forwarded, never read.
+every status change and at most every `progress_interval` seconds otherwise. `snapshot` markers go with
+the data, in order with the records; source warnings and errors (`log`) are also shown in the view.
+Everything it knows comes from the messages; the `data` of states is forwarded, never read.
 """
 from __future__ import annotations
 
@@ -94,6 +95,7 @@ class Processor:
         self._bad_reported = 0
         self._early: list[Line] = []  # logs/traces that came before the catalog, replayed after it
         self.extra: Callable[[], dict] | None = None  # adds fields to every progress snapshot
+        self.snapshot_markers: dict[str, int] = {}  # snapshot markers forwarded, by phase
         if options.catalog is not None:
             self.adopt_catalog(options.catalog)
 
@@ -148,11 +150,16 @@ class Processor:
                 self.sink.state(raw if raw.endswith(b"\n") else raw + b"\n", payload)
             return None
         if kind == "trace":
+            if msg["trace"]["trace_type"] == "snapshot":
+                return self._snapshot(msg, raw)
             return self._trace(msg)
         if kind == "catalog":
             return self._catalog(msg, line_no, raw)
         if kind == "log":
             self.sink.message(msg)
+            level = msg["log"]["level"]
+            if level in ("warn", "error"):  # warnings reach people, not only the JSON on stdout
+                self.view.event(f"source: {msg['log']['message']}", level)
             return None
         if kind == "control":
             self.sink.message(msg)
@@ -195,6 +202,20 @@ class Processor:
                 self._warn("progress traces from upstream are dropped (the engine emits its own)")
             return None
         self.sink.message(msg)
+        return None
+
+    def _snapshot(self, msg: dict, raw: bytes) -> Signal | None:
+        """A source's snapshot marker goes with the data (the destination must see it in order with the
+        records); markers of streams outside the catalog are dropped like their records."""
+        payload = msg["trace"].get("snapshot")
+        stream = payload.get("stream") if isinstance(payload, dict) else None
+        if self.catalog is None or stream not in self._streams:
+            return None
+        self._data(raw if raw.endswith(b"\n") else raw + b"\n")
+        self.snapshot_markers[payload.get("phase")] = self.snapshot_markers.get(payload.get("phase"), 0) + 1
+        if payload.get("phase") == "begin":
+            self.view.event(f"{stream}: re-read in full as a snapshot (rows it no longer lists are "
+                            "confirmed, then tombstoned)")
         return None
 
     def _catalog(self, msg: dict, line_no: int, raw: bytes) -> Signal | None:

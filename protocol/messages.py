@@ -104,6 +104,22 @@ def estimate(stream: str, row_count: int) -> dict:
     return trace("estimate", {"stream": stream, "row_count": row_count})
 
 
+def snapshot(stream: str, phase: str, snapshot_id: str, scope: dict | None = None, **extra: Any) -> dict:
+    """A `snapshot` trace (protocol/snapshot.py): a source's `begin`/`end`, a destination's answer."""
+    return trace("snapshot", _compact({"stream": stream, "phase": phase, "id": snapshot_id, "scope": scope,
+                                       **extra}))
+
+
+def candidates(stream: str, ids: list[str], snapshot_id: str | None = None) -> dict:
+    return trace("candidates", _compact({"stream": stream, "ids": ids, "snapshot_id": snapshot_id}))
+
+
+def verify_report(stream: str, mode: str, checked: int, missing: int, stale: int, extra: int,
+                  examples: dict[str, list[str]] | None = None) -> dict:
+    return trace("verify", _compact({"stream": stream, "mode": mode, "checked": checked, "missing": missing,
+                                     "stale": stale, "extra": extra, "examples": examples}))
+
+
 def progress(payload: dict) -> dict:
     return trace("progress", payload)
 

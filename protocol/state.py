@@ -6,7 +6,8 @@ reads and builds them. A stream's or the global state's `data` is opaque to ever
   and other processes' output), `split()` (strict, for a source's `--state`), `build()`.
 - A state message's key: `state_key(payload)` -> `("stream", name)` or `("global", "")`; `apply()` puts a
   state's data into an aggregate (the confirmation algebra of whoever keeps confirmed state).
-- `destination_stats` of an echoed state: `Stats` (`inserted`, `updated`, `deleted`), read tolerantly.
+- `destination_stats` of an echoed state: `Stats` (`inserted`, `updated`, `deleted`, `unchanged`), read
+  tolerantly.
 - The time-window checkpoint, the shape the protocol recommends to a source that reads time ranges
   (source-stripe's time streams use it): `{"accounted_range": {gte, lt}, "remaining": [{gte, lt,
   cursor?, ...}]}`; everything in `accounted_range` outside `remaining` was emitted, and `remaining: []`
@@ -94,15 +95,16 @@ def apply(aggregate: dict, payload: Mapping[str, Any]) -> tuple[dict, bool]:
 
 
 class Stats(NamedTuple):
-    """`destination_stats` of an echoed state: rows inserted, updated and deleted since the previous echo."""
+    """`destination_stats` of an echoed state: rows inserted, updated and deleted (tombstoned) since the
+    previous echo, and rows received `unchanged` (equal to the stored row, or older: not rewritten)."""
 
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    unchanged: int = 0
 
     def plus(self, other: Stats) -> Stats:
-        return Stats(self.inserted + other.inserted, self.updated + other.updated,
-                     self.deleted + other.deleted)
+        return Stats(*(a + b for a, b in zip(self, other, strict=True)))
 
     @property
     def rows_written(self) -> int:

@@ -15,6 +15,11 @@ consumer (the caller's generator) writes items in queue order, so lines never in
 never covers a record not written before it. The queue is bounded: memory does not grow with the data.
 Only the HTTP calls run outside the lock; handling a page takes well under a millisecond.
 
+A job re-read as a snapshot (`StreamJob.snapshot`) announces it with `snapshot` `begin` right after its
+`started`, names it in every stream state, and when the stream was read to its end emits `end`, the
+global state `on_snapshot_end` gives (it settles the snapshot owed), and the stream state outside the
+snapshot, before `complete`. A stream that ends with an error emits no `end`: the snapshot stays owed.
+
 At most `max_concurrent_streams` streams are active; when one ends the next starts. A stream that cannot
 be read (403, feature not enabled, endpoint unknown) ends `skipped` with its reason after a stream error;
 one that fails after retries gets a stream error and ends `complete` with its checkpoint where it was.
@@ -26,10 +31,10 @@ import heapq
 import itertools
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from protocol import messages
+from protocol import messages, snapshot
 from protocol.errors import ConnectorError
 from protocol.ranges import merge, to_wire
 from source_stripe.client import Cancelled, Page, StripeClient
@@ -73,6 +78,12 @@ class StreamJob:
     in_flight: int = 0
     state: str = "pending"  # pending | active | closed
     records: int = 0
+    snapshot: dict | None = None  # {"id", "scope"}: this read re-reads the stream as that snapshot
+
+    def state_data(self) -> dict:
+        """The stream state after everything handled so far (naming the snapshot it is inside)."""
+        data = self.planner.snapshot()
+        return {**data, "snapshot": self.snapshot["id"]} if self.snapshot else data
 
 
 def request_params(stream: Stream, req: PageRequest) -> dict:
@@ -84,8 +95,10 @@ def request_params(stream: Stream, req: PageRequest) -> dict:
 
 class Backfill:
     def __init__(self, client: StripeClient, jobs: list[StreamJob], max_concurrent_requests: int = 16,
-                 max_concurrent_streams: int = 4, queue_items: int = 64):
+                 max_concurrent_streams: int = 4, queue_items: int = 64, emit_states: bool = True,
+                 on_snapshot_end: Callable[[str], list[dict]] = lambda stream: []):
         self.client, self.jobs = client, jobs
+        self.emit_states, self.on_snapshot_end = emit_states, on_snapshot_end
         self.workers = max(1, max_concurrent_requests)
         self.max_streams = max(1, max_concurrent_streams)
         self.stop = client.stop  # the whole run stops (signal, global error)
@@ -117,10 +130,27 @@ class Backfill:
             msgs += [messages.stream_status(job.stream.name, "started", range_complete=to_wire(r),
                                             # what earlier runs read: progress views start from it
                                             **self._usage()) for r in job.done]
+            if job.snapshot is not None:
+                msgs.append(messages.snapshot(job.stream.name, snapshot.BEGIN, job.snapshot["id"],
+                                              job.snapshot["scope"]))
             if not job.ready:  # nothing to read (e.g. no new time since the last run)
-                msgs.append(messages.stream_state(job.stream.name, job.planner.snapshot()))
-                msgs += self._close(job)
+                msgs += self._state(job)
+                msgs += self._complete(job)
         return msgs
+
+    def _state(self, job: StreamJob) -> list[dict]:
+        return [messages.stream_state(job.stream.name, job.state_data())] if self.emit_states else []
+
+    def _complete(self, job: StreamJob) -> list[dict]:
+        """A stream read to its end: the end of its snapshot (then the global state that settles it and
+        the stream state outside the snapshot), then `complete`."""
+        msgs: list[dict] = []
+        if job.snapshot is not None:
+            msgs.append(messages.snapshot(job.stream.name, snapshot.END, job.snapshot["id"]))
+            msgs += self.on_snapshot_end(job.stream.name)
+            job.snapshot = None
+            msgs += self._state(job)
+        return msgs + self._close(job)
 
     def _close(self, job: StreamJob, status: str = "complete", reason: str | None = None) -> list[dict]:
         job.state = "closed"
@@ -228,7 +258,7 @@ class Backfill:
             job.in_flight -= 1
             out = [] if job.state == "closed" else self._handle(job, req, page, error)
             if job.state == "active" and job.planner.done and job.in_flight == 0 and not job.ready:
-                out += self._close(job)
+                out += self._complete(job)
             if job.state == "closed":
                 out += self._activate_next()
             if out:
@@ -281,7 +311,7 @@ class Backfill:
             out.append(messages.record(stream.name, obj, emitted_at=emitted_at,
                                        updated_at=page.snapshot_time))
             job.records += 1
-        out.append(messages.stream_state(stream.name, planner.snapshot()))
+        out += self._state(job)
         for r in merge(outcome.completed):
             out.append(messages.stream_status(stream.name, "started", range_complete=to_wire(r),
                                               **self._usage()))

@@ -3,15 +3,20 @@
     source-stripe spec
     source-stripe check --config src.json
     source-stripe discover --config src.json
-    source-stripe read --config src.json [--catalog K] [--state S] [--follow]
+    source-stripe read --config src.json [--catalog K] [--state S] [--follow | --sweep-deletes | --verify]
+    source-stripe confirm --config src.json < candidates.jsonl
     source-stripe streams [--all]     (a table of the streams, no config needed)
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import click
 
-from connector_kit.cli import build_connector_cli
+from connector_kit.cli import CONFIG_HELP, build_connector_cli, run_messages, stdin_lines
 from connector_kit.connector import Connector
+from protocol.config import load_config
+from source_stripe import confirm as confirm_module
 from source_stripe import source, state
 from source_stripe.config import CONFIG_SCHEMA
 from source_stripe.streams import default_streams, registry, streams_table
@@ -42,13 +47,37 @@ CONNECTOR = Connector(
     read_options=[click.Option(["--follow"], is_flag=True, default=False,
                                help="After the backfill keep polling /v1/events (every "
                                     "events_poll_interval_s) until SIGINT/SIGTERM, checkpointing as it "
-                                    "goes; exits 0 on the signal. SIGUSR1 polls at once. Example: --follow")],
+                                    "goes; exits 0 on the signal. SIGUSR1 polls at once. Example: --follow"),
+                  click.Option(["--sweep-deletes"], is_flag=True, default=False,
+                               help="Also re-read every time stream read before in full, as a snapshot, so "
+                                    "the destination can sweep deletes older than the events Stripe keeps "
+                                    "(about 1 request per 100 objects). Example: source-stripe read "
+                                    "--config src.json --state state.json --sweep-deletes"),
+                  click.Option(["--verify"], is_flag=True, default=False,
+                               help="Only re-list, as snapshots, what --state says was read: no events, no "
+                                    "states, nothing advances (for `destination-postgres write --verify`). "
+                                    "Example: source-stripe read --config src.json --state state.json "
+                                    "--verify")],
     wake_signal=source.WAKE_SIGNAL.name,
     help="Read a Stripe account as JSON-lines protocol messages (records, states, traces).\n\n"
          "Example: source-stripe read --config src.json | engine | destination-postgres write "
          "--config dst.json",
 )
 main = build_connector_cli(CONNECTOR)
+
+
+@main.command(help="Confirm delete candidates: read {\"stream\", \"id\"} JSON lines on stdin, retrieve each "
+                   "object and print a tombstone (deleted, or 404 resource_missing) or the current object "
+                   "(still there: never tombstoned). Exit 1 when some got no answer (they stay pending)."
+                   "\n\nExample: destination-postgres candidates --config dst.json | source-stripe confirm "
+                   "--config src.json | destination-postgres write --config dst.json")
+@click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
+@click.pass_context
+def confirm(ctx: click.Context, config_arg: str) -> None:
+    def produce() -> Iterator[dict]:
+        lines, _ = stdin_lines()
+        return confirm_module.confirm(load_config(config_arg, CONFIG_SCHEMA), lines)
+    run_messages(produce, ctx.obj["debug"], NAME)
 
 
 @main.command(help="Print a table of the streams: how each is read and whether it is read by default "

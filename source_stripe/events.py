@@ -1,25 +1,28 @@
-"""Incremental sync from `/v1/events`: updates and deletes since the events cursor.
+"""Incremental sync from `/v1/events`: updates and deletes since each stream's events position.
 
-Cursor (in the global state): `{"created": t, "seen": [ids of events of second t already emitted],
-"checked_at": u}`: every event created before `u` was handled, the newest one at second `t`. The next
-pass lists events with `created[gte]=t` (the overlap re-reads second t, so an event of that second that
-became visible late is not lost; `seen` drops the ones already emitted) up to the pass's upper bound.
-Since the next pass starts at `t` whatever the bound was, a pass may read into the current second (a
-poll woken by a webhook does, `source.WAKE_LOOKAHEAD_S`); `u` may then be ahead of the server by a
-second or two, which only matters to the 30-day expiry check.
+Positions (one per stream, `positions.py`) live in the global state (`state.GlobalState`). A pass lists
+events from the oldest position of the streams it reads (`created[gte]`, re-reading that second: an event
+of it that became visible late is not lost) up to the pass's upper bound; an event becomes a record of
+its stream only when it is newer than that stream's position, and after each chunk the positions of the
+pass's streams move past everything the chunk held. Streams outside the pass keep their positions.
+Since the next pass starts at a position's second whatever the bound was, a pass may read into the
+current second (a poll woken by a webhook does, `source.WAKE_LOOKAHEAD_S`); `checked_at` may then be
+ahead of the server by a second or two, which only matters to the 30-day expiry check.
 
 Stripe lists events newest first; records must go out oldest first (the destination breaks ties of equal
 `updated_at` by message order), with a checkpoint after each batch. So a pass walks time chunks from the
-oldest: each chunk is read whole (newest first), reversed, emitted, then the cursor moves and a global
+oldest: each chunk is read whole (newest first), reversed, emitted, then the positions move and a global
 state is emitted. A chunk holding more than `max_chunk_pages` pages is cut down (density estimate) and
 read again, so memory stays bounded except for a single second with more events than that.
+
+Vanished events are judged on evidence only: the chunk holding a position's second must list the ids the
+position remembers for it (`positions.vanished`). Missing ids mean Stripe dropped events we still needed
+(`on_vanished`); an error while listing is an error (raised), never a reason to reset anything.
+No event is ever retrieved by id (`GET /v1/events/{id}`), so a proxy that breaks that path changes nothing.
 
 An event becomes a record of the stream listing its `data.object.object` (`updated_at` = the event's
 `created`); `*.deleted` becomes a tombstone (`deleted: true`) except `customer.subscription.deleted`,
 which in Stripe means canceled: the subscription still exists and is listed with `status=all`.
-
-Stripe keeps events 30 days: a cursor whose `checked_at` is older than that, or whose seen events have
-vanished, cannot be caught up; the caller then re-backfills (`is_expired`).
 """
 from __future__ import annotations
 
@@ -28,26 +31,16 @@ from collections.abc import Callable, Iterator
 from protocol import messages
 from source_stripe.client import StripeClient
 from source_stripe.errors import StripeAPIError
+from source_stripe.positions import advance, is_after, oldest_first, vanished
+from source_stripe.state import GlobalState
 from source_stripe.streams import Stream
 
 EVENTS_PATH = "/v1/events"
 SOFT_DELETES = frozenset({"customer.subscription.deleted"})
-RETENTION_S = 30 * 86400
-RETENTION_MARGIN_S = 3600
 
 
-def new_cursor(now: int) -> dict:
-    return {"created": now, "seen": [], "checked_at": now}
-
-
-def is_expired(cursor: dict, now: int, retention_s: int = RETENTION_S) -> bool:
-    """True when events the cursor still needs may already be gone (older than the retention window)."""
-    checked = cursor.get("checked_at", cursor.get("created", 0))
-    return checked < now - retention_s + RETENTION_MARGIN_S
-
-
-def event_record(event: dict, by_object: dict[str, Stream]) -> dict | None:
-    """The record message an event stands for, or None when it concerns no selected stream."""
+def event_stream(event: dict, by_object: dict[str, Stream]) -> Stream | None:
+    """The selected stream an event concerns, or None."""
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
@@ -55,31 +48,18 @@ def event_record(event: dict, by_object: dict[str, Stream]) -> dict | None:
     stream = by_object.get(str(obj.get("object")))
     if stream is None or not stream.matches_fixed_params(obj):
         return None
+    return stream
+
+
+def event_record(event: dict, by_object: dict[str, Stream]) -> dict | None:
+    """The record message an event stands for, or None when it concerns no selected stream."""
+    stream = event_stream(event, by_object)
+    if stream is None:
+        return None
     etype = str(event.get("type", ""))
     deleted = etype.endswith(".deleted") and etype not in SOFT_DELETES
-    return messages.record(stream.name, obj, deleted=deleted, updated_at=event.get("created"))
-
-
-def oldest_first(newest_first: list[dict]) -> list[dict]:
-    """Events in the order they happened (Stripe lists them newest first), de-duplicated by id."""
-    out, ids = [], set()
-    for ev in reversed(newest_first):
-        if ev.get("id") not in ids:
-            ids.add(ev.get("id"))
-            out.append(ev)
-    return out
-
-
-def advance(cursor: dict, emitted: list[dict], checked_at: int) -> dict:
-    """The cursor after emitting `emitted` (oldest first) from a chunk read up to `checked_at`."""
-    created, seen = cursor["created"], list(cursor.get("seen") or [])
-    for ev in emitted:
-        t = int(ev.get("created", created))
-        if t > created:
-            created, seen = t, []
-        if t == created and ev["id"] not in seen:
-            seen.append(ev["id"])
-    return {"created": created, "seen": seen, "checked_at": max(checked_at, cursor.get("checked_at", 0))}
+    return messages.record(stream.name, event["data"]["object"], deleted=deleted,
+                           updated_at=event.get("created"))
 
 
 class EventReader:
@@ -90,6 +70,7 @@ class EventReader:
         self.client, self.events_stream, self.by_object = client, events_stream, by_object
         self.max_chunk_pages = max_chunk_pages
         self.records = 0
+        self.requests = 0  # list requests of /v1/events made by this reader
 
     def _params(self, gte: int, lt: int, starting_after: str | None) -> dict:
         return self.events_stream.list_params(gte=gte, lt=lt, starting_after=starting_after)
@@ -100,6 +81,7 @@ class EventReader:
         cursor = None
         pages = 0
         while True:
+            self.requests += 1
             page = self.client.get(self.events_stream.path, self._params(gte, lt, cursor), expect_list=True)
             data = [e for e in page.data if isinstance(e, dict)]
             events.extend(data)
@@ -116,44 +98,51 @@ class EventReader:
                 span = max(1, int(self.max_chunk_pages * 50 / max(per_second, 1e-9)))
                 return events, gte + min(span, max(1, (lt - gte) // 2))
 
-    def catch_up(self, cursor: dict, upper: int, state_data: Callable[[dict], dict]) -> Iterator[dict]:
-        """Emit every event in [cursor.created, upper) oldest first, with a global state after each chunk.
+    def catch_up(self, state: GlobalState, streams: list[str], upper: int,
+                 on_vanished: Callable[[str, list[str]], None]) -> Iterator[dict]:
+        """Emit every event in [oldest position of `streams`, upper) that is newer than its stream's
+        position, oldest first, with a global state after each chunk (`state` is kept current).
 
-        `state_data(cursor) -> dict` builds the global state data (it adds the account identity)."""
-        gte = int(cursor["created"])
-        seen = set(cursor.get("seen") or [])
+        `on_vanished(stream, ids)` is called, before that chunk's global state, for each stream whose
+        position's seen events the listing no longer holds. Raises StripeAPIError when events cannot be
+        listed (the positions then stay where the last chunk put them)."""
+        run = {name: state.positions[name] for name in streams if name in state.positions}
+        if not run:
+            return
+        gte = min(int(p["created"]) for p in run.values())
         while gte < upper:
             lt = upper
             while True:
-                events, smaller = self._read_chunk(gte, lt)
+                raw, smaller = self._read_chunk(gte, lt)
                 if smaller is None:
                     break
                 lt = smaller
-            batch = [ev for ev in oldest_first(events) if ev.get("id") not in seen]
-            for ev in batch:
-                rec = event_record(ev, self.by_object)
-                if rec is not None:
-                    self.records += 1
-                    yield rec
-            cursor = advance(cursor, batch, lt)
-            seen = set(cursor["seen"])
-            yield messages.global_state(state_data(cursor))
+            events = oldest_first(raw)
+            for name, pos in run.items():
+                if pos.get("seen") and gte <= pos["created"] < lt:
+                    listed = {e.get("id") for e in events if e.get("created") == pos["created"]}
+                    gone = vanished(pos, listed, upper)  # type: ignore[arg-type]
+                    if gone:
+                        on_vanished(name, gone)
+            for ev in events:
+                stream = event_stream(ev, self.by_object)
+                if stream is not None and stream.name in run and is_after(ev, run[stream.name]):
+                    rec = event_record(ev, self.by_object)
+                    if rec is not None:
+                        self.records += 1
+                        yield rec
+            self._advance(state, run, events, lt)
+            yield state.message()
             gte = lt
-        if gte >= upper and cursor.get("checked_at", 0) < upper:
-            cursor = {**cursor, "checked_at": upper}
-            yield messages.global_state(state_data(cursor))
+        if any(p.get("checked_at", 0) < upper for p in run.values()):
+            self._advance(state, run, [], upper)
+            yield state.message()
 
-    def seen_events_vanished(self, cursor: dict, now: int) -> bool:
-        """Whether an event the cursor remembers was already dropped by Stripe before its time (a retention
-        shorter than we assume). Seen events older than the retention are gone normally: a quiet account's
-        newest event ages out while every run checks the events since it (`checked_at` says so)."""
-        seen = cursor.get("seen") or []
-        if not seen or is_expired({"checked_at": int(cursor["created"])}, now):
-            return False
-        try:
-            self.client.get(f"{self.events_stream.path}/{seen[-1]}")
-        except StripeAPIError as err:
-            if err.is_auth:
-                raise
-            return err.status == 404  # other errors: cannot tell; the catch-up will report them
-        return False
+    @staticmethod
+    def _advance(state: GlobalState, run: dict[str, dict], events: list[dict], checked_at: int) -> None:
+        moved: dict[int, dict] = {}  # streams sharing a position share the result (the usual case)
+        for name, pos in run.items():
+            new = moved.get(id(pos))
+            if new is None:
+                new = moved[id(pos)] = advance(pos, [e for e in events if is_after(e, pos)], checked_at)
+            run[name] = state.positions[name] = new

@@ -4,32 +4,40 @@
 (`GET /v1/account`; a state made for another account or mode is refused), the run's frozen upper bound
 (the server's clock, exclusive: a first run reads up to the last whole second; a run from a state waits
 up to a second so that the current one is whole and included, with changes made just before it), then
-the events: on a first run the events cursor is recorded in a global state
-before any backfill starts; on later runs the events since the cursor are emitted (updates, deletes). Then
-every stream's backfill from its state (new objects: the accounted range extended to the new upper
-bound). With `follow`, events are polled every `events_poll_interval_s` until SIGINT/SIGTERM (exit 0);
-SIGUSR1 (the spec's `wake_signal`, docs/protocol.md "Waking a following source") polls at once. A woken
-poll reads up to the server's current second inclusive (`WAKE_LOOKAHEAD_S`): the event that caused the
-wake-up may be in it. That loses nothing: the next poll starts again at the second of the newest event
-emitted (`events.py`), so events created later in that second are read then.
+the events: every stream gets its events position (`positions.py`; a new stream starts at the upper
+bound, so its backfill and the events after it meet), the events newer than the positions are emitted
+(updates, deletes), and streams whose events cannot tell what was deleted (expired, vanished, a stream
+re-read in full anyway, `--sweep-deletes`) owe a snapshot (`snapshots.py`). Then every stream's backfill
+from its state (new objects: the accounted range extended to the new upper bound), snapshots bracketed
+by their markers. With `follow`, events are polled every `events_poll_interval_s` until SIGINT/SIGTERM
+(exit 0); SIGUSR1 (the spec's `wake_signal`, docs/protocol.md "Waking a following source") polls at
+once. A woken poll reads up to the server's current second inclusive (`WAKE_LOOKAHEAD_S`): the event
+that caused the wake-up may be in it. That loses nothing: the next poll starts again at the second of
+the newest event handled (`positions.py`), so events created later in that second are read then.
+`--verify` reads neither events nor states: it lists what the state says was read.
 """
 from __future__ import annotations
 
+import secrets
 import signal
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from connector_kit.connector import ReadRequest
 from protocol import messages
 from protocol import state as protocol_state
 from protocol.errors import ConfigError, ConnectorError
+from source_stripe import snapshots
 from source_stripe import state as st
 from source_stripe.config import Options, is_live_key, options_from_config, parse_start_date
 from source_stripe.backfill import Backfill, StreamJob
 from source_stripe.client import Cancelled, ClientSettings, StripeClient
 from source_stripe.errors import StripeAPIError, classify
-from source_stripe.events import EventReader, is_expired, new_cursor
+from source_stripe.events import EventReader
+from source_stripe.positions import is_expired, new_position
 from source_stripe.rate_limit import limiter_for
 from source_stripe.streams import Stream, catalog_streams, object_to_stream, registry, select_streams
 from source_stripe.windows import CursorPlanner, SplitPolicy, WindowPlanner
@@ -90,20 +98,48 @@ def selected_streams(request: ReadRequest, opts: Options) -> list[Stream]:
     return select_streams(opts.streams)
 
 
-def build_jobs(streams: list[Stream], stream_states: dict, lower: int, upper: int, policy: SplitPolicy
-               ) -> list[StreamJob]:
+def build_jobs(streams: list[Stream], stream_states: dict, lower: int, upper: int, policy: SplitPolicy,
+               owed: dict[str, dict] | None = None) -> list[StreamJob]:
+    """One job per stream, from its state (or from the scope of the snapshot it owes, `owed`)."""
     jobs: list[StreamJob] = []
     for s in streams:
-        data = stream_states.get(s.name)
+        snapshot = (owed or {}).get(s.name)
+        data = snapshots.start_state(s, stream_states.get(s.name), snapshot)
         if s.mode == "time":
             acc, windows = st.plan_time_stream(s.name, data, lower, upper)
             planner = WindowPlanner(acc, windows, policy, ending_before=s.accepts("ending_before"))
-            jobs.append(StreamJob(s, planner, time_range=acc, done=protocol_state.covered(acc, windows)))
+            jobs.append(StreamJob(s, planner, time_range=acc, done=protocol_state.covered(acc, windows),
+                                  snapshot=snapshot))
         else:
             start = st.plan_cursor_stream(s.name, data)
             cursor = CursorPlanner(start, paginated=s.paginated, limit=policy.limit)
-            jobs.append(StreamJob(s, cursor))
+            jobs.append(StreamJob(s, cursor, snapshot=snapshot))
     return jobs
+
+
+def verify_jobs(streams: list[Stream], stream_states: dict, policy: SplitPolicy, token: str
+                ) -> tuple[list[StreamJob], list[dict]]:
+    """`read --verify`: a snapshot of what each stream's state says was read (jobs), and `skipped`
+    statuses for the streams never read."""
+    jobs, skipped = [], []
+    for s in streams:
+        data = stream_states.get(s.name)
+        if data is None:
+            skipped.append(messages.stream_status(s.name, "skipped",
+                                                  reason="not synced yet: nothing to verify"))
+            continue
+        if s.mode == "time":
+            parsed = st.parse_time_state(s.name, data)
+            covered = protocol_state.covered(*parsed) if parsed else []
+            windows = [{"gte": a, "lt": b, "cursor": None} for a, b in covered]
+            acc = (covered[0][0], covered[-1][1]) if covered else (0, 0)
+            planner: WindowPlanner | CursorPlanner = WindowPlanner(acc, windows, policy,
+                                                                   ending_before=s.accepts("ending_before"))
+            jobs.append(StreamJob(s, planner, time_range=acc, snapshot=snapshots.verify(s, covered, token)))
+        else:
+            planner = CursorPlanner(None, paginated=s.paginated, limit=policy.limit)
+            jobs.append(StreamJob(s, planner, snapshot=snapshots.verify(s, [], token)))
+    return jobs, skipped
 
 
 class _Signals:
@@ -131,18 +167,31 @@ class _Signals:
             signal.signal(sig, handler)
 
 
+@dataclass(frozen=True)
+class Mode:
+    """How a read goes: `follow` (keep polling events), `sweep` (re-read every time stream as a snapshot
+    too), `verify` (only re-list what the state says was read, as snapshots: no events, no states)."""
+
+    follow: bool = False
+    sweep: bool = False
+    verify: bool = False
+
+
 def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[dict]:
     opts = options_from_config(request.config)
     streams = selected_streams(request, opts)
     stream_states, glob = st.split_aggregate(request.state)
     lower = parse_start_date(opts.start_date)
-    follow = bool(request.options.get("follow"))
+    mode = Mode(bool(request.options.get("follow")), bool(request.options.get("sweep_deletes")),
+                bool(request.options.get("verify")))
+    if mode.verify and (mode.follow or mode.sweep):
+        raise ConfigError("--verify cannot be combined with --follow or --sweep-deletes")
     stop, wake = threading.Event(), threading.Event()
     client = make_client(opts, stop)
-    with _Signals(stop, wake, follow):  # before the catalog: a wake may come as soon as it is out
+    with _Signals(stop, wake, mode.follow):  # before the catalog: a wake may come as soon as it is out
         yield messages.catalog(catalog_streams(streams))
         try:
-            yield from _read(opts, client, streams, stream_states, glob, lower, wake if follow else None,
+            yield from _read(opts, client, streams, stream_states, glob, lower, mode, wake,
                              policy or SplitPolicy())
         except Cancelled:
             pass
@@ -155,58 +204,104 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
 
 
 def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_states: dict, glob: dict | None,
-          lower: int, wake: threading.Event | None, policy: SplitPolicy) -> Iterator[dict]:
-    """The run; `wake` is given with --follow (then events are polled until the run stops)."""
+          lower: int, mode: Mode, wake: threading.Event, policy: SplitPolicy) -> Iterator[dict]:
+    """The run; with `mode.follow` events are polled until the run stops (at once when `wake` is set)."""
     account = fetch_account(client, opts.api_key, opts.account_id)
     st.check_account(glob, account, has_stream_states=bool(stream_states))
     upper = client.server_now()
     if glob is not None or stream_states:  # a later run: wait out the current second so that changes
         client.wait_past(upper)  # made just before it are in it (a first run starts at once)
         upper += 1
-    reader = EventReader(client, registry()["events"], object_to_stream(streams))
-    def state_data(events_cursor: dict) -> dict:
-        return st.global_data(account, events_cursor)
-    saved_cursor = st.events_cursor(glob)
-    if saved_cursor is not None and (is_expired(saved_cursor, upper)
-                                     or reader.seen_events_vanished(saved_cursor, upper)):
-        names = [s.name for s in streams if s.name in stream_states]
-        yield messages.log("warn", "the events cursor is older than Stripe's 30-day event retention: updates "
-                                   "and deletes since then cannot be read; re-reading these streams in full: "
-                                   + (", ".join(names) or "(none)") + ". Objects deleted meanwhile stay in "
-                                   "the destination.", {"streams": names})
-        stream_states = {k: v for k, v in stream_states.items() if k not in names}
-        saved_cursor = None
-    if saved_cursor is None:
-        cursor = new_cursor(upper)
-        yield messages.global_state(state_data(cursor))
-    else:
-        cursor = yield from _catch_up(reader, saved_cursor, upper, state_data)
-    jobs = build_jobs(streams, stream_states, lower, upper, policy)
-    backfill = Backfill(client, jobs, opts.max_concurrent_requests, opts.max_concurrent_streams)
-    yield from backfill.run()
-    if wake is None:
+    token = secrets.token_hex(3)
+    if mode.verify:
+        jobs, skipped = verify_jobs(streams, stream_states, policy, token)
+        yield from skipped
+        yield from Backfill(client, jobs, opts.max_concurrent_requests, opts.max_concurrent_streams,
+                            emit_states=False).run()
         return
+    state = st.GlobalState(account, st.parse_positions(glob, stream_states), st.parse_snapshots(glob))
+    by_name = {s.name: s for s in streams}
+    lost: dict[str, str] = {}  # stream -> why its events cannot tell what was deleted
+
+    def owe(name: str, why: str) -> None:
+        lost[name] = why
+        state.owe(name, snapshots.new(by_name[name], lower, upper, token))
+
+    for s in streams:
+        pos = state.positions.get(s.name)
+        if pos is not None and not is_expired(pos, upper):
+            continue
+        state.positions[s.name] = new_position(upper)  # a new stream starts here; a lost one owes a snapshot
+        if pos is not None:
+            owe(s.name, f"its events position (checked {_when(pos.get('checked_at', pos['created']))}) is "
+                        "older than Stripe's 30-day event retention")
+        elif s.name in stream_states:
+            owe(s.name, "its state has no events position")
+    reader = EventReader(client, registry()["events"], object_to_stream(streams))
+
+    def on_vanished(name: str, ids: list[str]) -> None:
+        owe(name, f"events it had already seen ({', '.join(ids[:3])}) are no longer listed by /v1/events "
+                  "(Stripe dropped them before the 30 days we assume)")
+
+    events_error = yield from _catch_up(reader, state, [s.name for s in streams], upper, on_vanished)
+    for s in streams:
+        if s.name not in state.owed and snapshots.routine(s, stream_states.get(s.name), mode.sweep):
+            state.owe(s.name, snapshots.new(s, lower, upper, token))
+    if lost:
+        yield messages.log("warn", _lost_text(lost), {"streams": sorted(lost), "reasons": lost})
+    yield state.message()
+    jobs = build_jobs(streams, stream_states, lower, upper, policy, state.owed)
+    backfill = Backfill(client, jobs, opts.max_concurrent_requests, opts.max_concurrent_streams,
+                        on_snapshot_end=state.settle)
+    yield from backfill.run()
+    if events_error is not None:
+        yield events_error
+    if not mode.follow:
+        return
+    names = [s.name for s in streams]
     while True:
         woken = wake.wait(float(opts.events_poll_interval_s))
         wake.clear()
         if client.stop.is_set():
             return
         upper = client.server_now() + (WAKE_LOOKAHEAD_S if woken else 0)
-        cursor = yield from _catch_up(reader, cursor, upper, state_data)
+        error = yield from _catch_up(reader, state, names, upper, on_vanished)
+        if error is not None:
+            yield error
 
 
-def _catch_up(reader: EventReader, cursor: dict, upper: int,
-              state_data: Callable[[dict], dict]) -> Generator[dict, None, dict]:
-    """Emit the events since `cursor`; returns the new cursor (unchanged when events cannot be read)."""
-    latest = cursor
+def _when(t: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
+
+
+def _lost_text(lost: dict[str, str]) -> str:
+    by_reason: dict[str, list[str]] = {}
+    for name, why in sorted(lost.items()):
+        by_reason.setdefault(why, []).append(name)
+    parts = [f"{', '.join(names)}: {why}" for why, names in by_reason.items()]
+    return ("updates and deletes since the last run cannot be read from events for " + "; ".join(parts)
+            + ". Re-reading these streams in full as a snapshot: rows of objects Stripe no longer lists are "
+            "confirmed by retrieve and then tombstoned; rows only hidden by a list filter are kept.")
+
+
+def _catch_up(reader: EventReader, state: st.GlobalState, streams: list[str], upper: int,
+              on_vanished: Callable[[str, list[str]], None]) -> Generator[dict, None, dict | None]:
+    """Emit the events since the streams' positions; returns the error to report when events could not be
+    listed, else None. The positions stay where the last chunk put them, so nothing is skipped: a passing
+    failure (5xx, network, after the retries) is `transient` (the engine runs the source again), one that
+    will not pass (no permission, an unknown URL) a global error: updates and deletes cannot be synced."""
     try:
-        for msg in reader.catch_up(cursor, upper, state_data):
-            if msg["type"] == "state":
-                latest = msg["state"]["data"]["events_cursor"]
-            yield msg
+        yield from reader.catch_up(state, streams, upper, on_vanished)
     except StripeAPIError as err:
         if err.is_auth:
             raise classify(err) from None
-        yield messages.log("warn", "events could not be read; updates and deletes were not synced this "
-                                   f"time: {err.message}", {"http_status": err.status})
-    return latest
+        error = classify(err)
+        text = (f"events could not be listed ({error.message}): updates and deletes of {', '.join(streams)} "
+                "since their events positions were not synced; the positions stay where they were")
+        if error.retryable:
+            return ConnectorError(error.code, text + ", so the next attempt reads them", scope="transient",
+                                  retryable=True, http_status=error.http_status,
+                                  request_id=error.request_id).to_message()
+        return ConnectorError(error.code, text + "; give the key read access to Events",
+                              http_status=error.http_status, request_id=error.request_id).to_message()
+    return None

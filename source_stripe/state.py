@@ -13,7 +13,16 @@ Per stream, by the stream's mode (streams.Stream.mode):
 - cursor / single: `{"cursor": id|null, "done": bool}`. Not done: resume after the cursor. Done: the next
   run reads the whole list again (there is no time filter to read only what is new).
 
-Global: `{"events_cursor": {"created", "seen", "checked_at"} | null, "account": {"id", "livemode"}}`.
+  While a stream is re-read as a snapshot its state also names it: `"snapshot": "<snapshot id>"`.
+
+Global: `{"account": {"id", "livemode"}, "events": [positions], "snapshots": {stream: {"id", "scope"}}}`:
+- `events`: the events position of every stream that has one (`positions.py`: one position per stream,
+  written grouped: `[{"streams": [...], "created", "seen", "checked_at"}]`);
+- `snapshots` (left out when empty): the snapshots owed, by stream: a stream whose events were lost
+  (expired, vanished) or that is re-read in full is owed a snapshot from the moment its position moves
+  on, in the same global state, until the snapshot's `end` was emitted (protocol/snapshot.py).
+A state written before positions existed (`"events_cursor": {"created", "seen", "checked_at"}`, one for
+the account) is read as that position for every stream that has a stream state (`parse_positions`).
 A state made for another account or mode is refused (`state_mismatch`), never silently reused.
 
 `describe` says what a state covers in words (the `describe` command, docs/protocol.md): the engine
@@ -23,10 +32,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocol import ranges
+from protocol import messages, ranges
 from protocol import state as protocol_state
 from protocol.errors import ConfigError, ConnectorError
 from protocol.ranges import Range
+from source_stripe import positions
 
 
 def _bad(stream: str, why: str) -> ConfigError:
@@ -110,6 +120,18 @@ def _bad_global(where: str, why: str) -> ConfigError:
                             "--state to start over")
 
 
+def _check_position(where: str, pos: Any) -> None:
+    if not isinstance(pos, dict) or isinstance(pos.get("created"), bool) or not isinstance(pos.get("created"),
+                                                                                         int):
+        raise _bad_global(where, "must be {\"created\": int, \"seen\": [...], \"checked_at\": int}")
+    seen = pos.get("seen")
+    if seen is not None and (not isinstance(seen, list) or not all(isinstance(i, str) for i in seen)):
+        raise _bad_global(f"{where}.seen", "must be a list of event ids")
+    checked = pos.get("checked_at")
+    if checked is not None and (isinstance(checked, bool) or not isinstance(checked, int)):
+        raise _bad_global(f"{where}.checked_at", "must be an integer (Unix seconds)")
+
+
 def _check_global(glob: dict) -> None:
     """Refuse a global state of the wrong shape up front (a clear error rather than a crash later)."""
     account = glob.get("account")
@@ -120,19 +142,25 @@ def _check_global(glob: dict) -> None:
             raise _bad_global("global.account.id", "must be an account id or null")
         if account.get("livemode") is not None and not isinstance(account["livemode"], bool):
             raise _bad_global("global.account.livemode", "must be a boolean")
-    cur = glob.get("events_cursor")
-    if cur is None:
-        return
-    if not isinstance(cur, dict) or isinstance(cur.get("created"),
-                                               bool) or not isinstance(cur.get("created"), int):
-        raise _bad_global("global.events_cursor",
-                          "must be {\"created\": int, \"seen\": [...], \"checked_at\": int}")
-    seen = cur.get("seen")
-    if seen is not None and (not isinstance(seen, list) or not all(isinstance(i, str) for i in seen)):
-        raise _bad_global("global.events_cursor.seen", "must be a list of event ids")
-    checked = cur.get("checked_at")
-    if checked is not None and (isinstance(checked, bool) or not isinstance(checked, int)):
-        raise _bad_global("global.events_cursor.checked_at", "must be an integer (Unix seconds)")
+    if glob.get("events_cursor") is not None:  # written before positions per stream existed
+        _check_position("global.events_cursor", glob["events_cursor"])
+    events = glob.get("events")
+    if events is not None:
+        if not isinstance(events, list):
+            raise _bad_global("global.events", "must be a list of positions")
+        for i, group in enumerate(events):
+            _check_position(f"global.events[{i}]", group)
+            names = group.get("streams")
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise _bad_global(f"global.events[{i}].streams", "must be a list of stream names")
+    snaps = glob.get("snapshots")
+    if snaps is not None:
+        if not isinstance(snaps, dict):
+            raise _bad_global("global.snapshots", "must be {stream: {\"id\", \"scope\"}}")
+        for name, snap in snaps.items():
+            if not isinstance(snap, dict) or not isinstance(snap.get("id"), str) \
+                    or not isinstance(snap.get("scope"), dict):
+                raise _bad_global(f"global.snapshots.{name}", "must be {\"id\": str, \"scope\": {...}}")
 
 
 def check_account(global_data: dict | None, account: dict, has_stream_states: bool = False) -> None:
@@ -159,23 +187,69 @@ def check_account(global_data: dict | None, account: dict, has_stream_states: bo
             hint="use the state of this account (another destination schema), or start without --state")
 
 
-def events_cursor(global_data: dict | None) -> dict | None:
-    cur = (global_data or {}).get("events_cursor")
-    if cur is None:
-        return None
-    if not isinstance(cur, dict) or not isinstance(cur.get("created"), int):
-        raise ConfigError("--state: global.events_cursor must be {\"created\": int, \"seen\": [...], ...}")
-    return cur
+def parse_positions(global_data: dict | None, stream_states: dict) -> dict[str, dict]:
+    """{stream: events position} of a global state (checked by `split_aggregate`). A state of the version
+    before positions per stream (one `events_cursor` for the account) gives every stream that has a stream
+    state that cursor: those streams were read up to it; the others never were."""
+    glob = global_data or {}
+    if glob.get("events") is not None:
+        return positions.decode(glob["events"])
+    legacy = glob.get("events_cursor")
+    if legacy is None:
+        return {}
+    pos = {"created": legacy["created"], "seen": list(legacy.get("seen") or []),
+           "checked_at": legacy.get("checked_at", legacy["created"])}
+    return {name: dict(pos) for name in stream_states}
 
 
-def global_data(account: dict, cursor: dict | None) -> dict:
-    return {"events_cursor": cursor, "account": account}
+def parse_snapshots(global_data: dict | None) -> dict[str, dict]:
+    """The snapshots owed, by stream: {stream: {"id", "scope"}}."""
+    return dict((global_data or {}).get("snapshots") or {})
+
+
+def global_data(account: dict, stream_positions: dict[str, dict] | None = None,
+                snapshots: dict[str, dict] | None = None) -> dict:
+    data: dict[str, Any] = {"account": account, "events": positions.encode(stream_positions or {})}
+    if snapshots:
+        data["snapshots"] = {k: snapshots[k] for k in sorted(snapshots)}
+    return data
+
+
+def snapshot_of(data: Any) -> str | None:
+    """The id of the snapshot a stream state belongs to (None: not inside a snapshot)."""
+    snap = data.get("snapshot") if isinstance(data, dict) else None
+    return snap if isinstance(snap, str) else None
+
+
+class GlobalState:
+    """The global state of one read, kept current as the read goes (account, events positions, snapshots
+    owed); `message()` is the global state message to emit after each change that must be checkpointed.
+    Not thread-safe: the events reader and the backfill (under its lock) take turns."""
+
+    def __init__(self, account: dict, stream_positions: dict[str, dict], owed: dict[str, dict]):
+        self.account, self.positions, self.owed = account, stream_positions, owed
+
+    def data(self) -> dict:
+        return global_data(self.account, self.positions, self.owed)
+
+    def message(self) -> dict:
+        return messages.global_state(self.data())
+
+    def owe(self, stream: str, snapshot: dict) -> None:
+        self.owed[stream] = snapshot
+
+    def settle(self, stream: str) -> list[dict]:
+        """The snapshot owed by `stream` ended: the global state to emit right after its `end`."""
+        self.owed.pop(stream, None)
+        return [self.message()]
 
 
 def describe(state: Any) -> dict:
     """The words of `source-stripe describe` about an aggregate state (docs/protocol.md, `describe`): per
-    stream what it covers and whether that is complete, and how current the events cursor is."""
+    stream what it covers and whether that is complete, and how current the events positions are (the
+    oldest, since that is how far every stream is current)."""
     streams, glob = split_aggregate(state)
+    owed = parse_snapshots(glob)
     out: dict[str, Any] = {}
     for name, data in streams.items():
         if isinstance(data, dict) and "accounted_range" in data:
@@ -192,16 +266,20 @@ def describe(state: Any) -> dict:
             text = "read in full (no time filter: re-read every run)" if complete else \
                 f"partly read (resumes after {cursor})" if cursor else "not read yet"
             out[name] = {"complete": complete, "text": text}
+        if name in owed:
+            out[name]["text"] += "; owes a snapshot (a full re-read that sweeps deletes)"
     description: dict[str, Any] = {"streams": out, "global": None}
     if glob:
         account = glob.get("account") or {}
         who = f"account {account.get('id') or '(id not readable with this key)'} " \
               f"({'live' if account.get('livemode') else 'test'} mode)"
-        events = events_cursor(glob)
-        if events is None:
-            description["global"] = {"text": f"{who}; no events cursor yet"}
+        stream_positions = parse_positions(glob, streams)
+        if not stream_positions:
+            description["global"] = {"text": f"{who}; no events position yet"}
         else:
-            as_of = events.get("checked_at", events["created"])
-            description["global"] = {"as_of": as_of,
-                                     "text": f"{who}; updates and deletes read from /v1/events"}
+            checked = sorted({p.get("checked_at", p["created"]) for p in stream_positions.values()})
+            spread = f" (streams at {len(checked)} different positions: the oldest is shown)" \
+                if len(checked) > 1 else ""
+            description["global"] = {"as_of": checked[0],
+                                     "text": f"{who}; updates and deletes read from /v1/events{spread}"}
     return description

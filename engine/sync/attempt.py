@@ -109,15 +109,14 @@ class SourceLines:
 
 def start_source(options: SyncOptions, source_config: ArgFile, state: ArgFile | PipeArg | None,
                  catalog: dict | None, on_stderr: Callable[[str, str], None]) -> Child:
-    """Start the source's `read` in its protocol's form (`state` None: without one; `--follow` when
-    following); raises ConnectorError."""
+    """Start the source's `read` in its protocol's form (`state` None: without one), with the run's read
+    options (`--follow`, `--verify`, ...); raises ConnectorError."""
     proto = options.source_protocol
     catalog_file = ArgFile(proto.catalog_arg(catalog["streams"]), "catalog") if catalog else None
     files = [f for f in (source_config, state, catalog_file) if f is not None]
     argv = proto.read_argv(options.source_cmd, source_config.path,
                            catalog_file.path if catalog_file else None, state.path if state else None)
-    if options.follow:
-        argv.append("--follow")
+    argv += options.read_args()
     try:
         return Child("source", argv, files, on_stderr=on_stderr)
     finally:

@@ -8,7 +8,11 @@ preserved plus `destination_stats`. `Confirmations.run` reads those echoes and:
 - tells whether the attempt in flight moved data (`confirmed.AttemptProgress`: rows written, records
   before a confirmed state, or a stream the tracker saw advance; never a state's contents);
 - sums `destination_stats`; persists the state file at most every `save_interval` seconds (and on
-  `save(force=True)`); hands destination errors and logs to the main thread through `notify`.
+  `save(force=True)`); hands destination errors and logs to the main thread through `notify`;
+- collects what the destination says about snapshots (docs/protocol.md, "Snapshots and delete sweeps"):
+  `candidates` (de-duplicated, at most `max_candidates` held: the rest stay pending in the destination
+  for the next run), the answers to `end` (`swept`, `ignored`) and, with `write --verify`/`--repair`,
+  the `verify` reports.
 Everything shared with the main thread is guarded by one lock.
 """
 from __future__ import annotations
@@ -26,11 +30,12 @@ from protocol.reader import BadLine, Line, iter_lines
 from protocol.state import ZERO, Stats
 
 Translate = Callable[[Iterable[Line | BadLine]], Iterable[Line | BadLine]]
+MAX_CANDIDATES = 100_000  # held in memory per run; more stay pending in the destination for the next run
 
 
 class Confirmations:
     def __init__(self, state: dict, store: StateStore | None, notify: Callable[[Notice], None],
-                 save_interval: float = 0.5):
+                 save_interval: float = 0.5, max_candidates: int = MAX_CANDIDATES):
         self.lock = threading.Lock()
         self.state = state
         self.store, self.notify, self.save_interval = store, notify, save_interval
@@ -44,6 +49,14 @@ class Confirmations:
         self._dirty = False
         self._last_save = 0.0
         self._warned_untagged = False
+        self.max_candidates = max_candidates
+        self.candidates: dict[str, set[str]] = {}  # stream -> ids waiting for the source's confirmation
+        self.candidates_held = 0
+        self.candidates_left = 0  # beyond max_candidates: left pending for the next run
+        self.answers = 0  # snapshot `end`s the destination answered (swept or ignored)
+        self.swept: dict[str, int] = {}  # stream -> candidates of its last swept snapshot
+        self.ignored: dict[str, str] = {}  # stream -> why the destination ignored its snapshot
+        self.verify: dict[str, dict] = {}  # stream -> the destination's verify report
 
     def run(self, stream: BinaryIO, translate: Translate | None = None) -> None:
         """Thread body: read the destination's stdout until it closes (`translate`: a foreign
@@ -63,6 +76,8 @@ class Confirmations:
                     continue
                 if kind == "state":
                     self._confirm(payload)
+                elif kind == "trace" and payload.get("trace_type") in ("candidates", "snapshot", "verify"):
+                    self._sweep_trace(payload["trace_type"], payload.get(payload["trace_type"]))
                 elif kind == "trace" and payload.get("trace_type") == "error":
                     error = payload["error"] if isinstance(payload.get("error"), dict) else {}
                     with self.lock:
@@ -98,6 +113,45 @@ class Confirmations:
                                        changed)
             self._dirty = self._dirty or changed
         self.save()
+
+    def _sweep_trace(self, kind: str, body: object) -> None:
+        if not isinstance(body, dict) or not isinstance(body.get("stream"), str):
+            return
+        stream = body["stream"]
+        with self.lock:
+            if kind == "candidates" and isinstance(body.get("ids"), list):
+                held = self.candidates.setdefault(stream, set())
+                for cid in body["ids"]:
+                    if not isinstance(cid, str) or cid in held:
+                        continue
+                    if self.candidates_held >= self.max_candidates:
+                        self.candidates_left += 1
+                        continue
+                    held.add(cid)
+                    self.candidates_held += 1
+            elif kind == "snapshot" and body.get("phase") in ("swept", "ignored"):
+                self.answers += 1
+                if body["phase"] == "swept":
+                    count = body.get("candidate_count")
+                    self.swept[stream] = count if isinstance(count, int) else 0
+                else:
+                    self.ignored[stream] = str(body.get("reason") or "no reason given")
+            elif kind == "verify":
+                self.verify[stream] = body
+        if kind == "snapshot" and body.get("phase") == "swept" and body.get("candidate_count"):
+            self.notify(ViewEvent("info", f"{stream}: snapshot swept: {body['candidate_count']} row(s) no "
+                                          "longer listed, to be confirmed"))
+
+    def take_candidates(self) -> dict[str, list[str]]:
+        """The candidates collected so far (sorted), handed over for confirmation."""
+        with self.lock:
+            taken = {s: sorted(ids) for s, ids in self.candidates.items() if ids}
+            self.candidates, self.candidates_held = {}, 0
+            return taken
+
+    def wait_for_answers(self, count: int, timeout: float) -> bool:
+        """Wait until `count` snapshot `end`s were answered (or the destination closed its stdout)."""
+        return self._wait(lambda: self.answers >= count, timeout)
 
     def save(self, force: bool = False) -> None:
         """Persist the confirmed state if it changed (throttled unless `force`)."""
@@ -135,12 +189,15 @@ class Confirmations:
 
     def wait_for(self, count: int, timeout: float) -> bool:
         """Wait until `count` echoes arrived (or the destination closed its stdout)."""
+        return self._wait(lambda: self.count >= count, timeout)
+
+    def _wait(self, done: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
-                if self.count >= count:
+                if done():
                     return True
             if self.eof.wait(0.05):
                 break
         with self.lock:
-            return self.count >= count
+            return done()

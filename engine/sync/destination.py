@@ -34,14 +34,17 @@ class DestinationGone(Exception):
 
 
 def start_writer(argv: list[str], config: ArgFile, output: RunOutput,
-                 protocol: DestinationProtocol | None = None, catalog: dict | None = None) -> Child:
+                 protocol: DestinationProtocol | None = None, catalog: dict | None = None,
+                 write_args: list[str] | None = None) -> Child:
     """Start the destination's `write` in the form of its protocol (it waits for its input; raises
-    ConnectorError). `catalog`: for a protocol whose `write` takes it on its command line."""
+    ConnectorError). `catalog`: for a protocol whose `write` takes it on its command line; `write_args`:
+    `--verify` / `--repair` (options.write_args: destinations of ours)."""
     protocol = protocol or DestinationProtocol()
     files = [config]
     if protocol.needs_catalog:
         files.append(ArgFile(protocol.catalog_arg((catalog or {}).get("streams") or []), "catalog"))
     write = protocol.write_argv(argv, config.path, files[1].path if len(files) > 1 else None)
+    write += write_args or []
     try:
         return Child("destination", write, files, stdin=True, on_stderr=output.on_stderr)
     finally:
@@ -85,7 +88,7 @@ class LockedTranslator:
 class Destination:
     def __init__(self, argv: list[str], config: ArgFile, confirmations: Confirmations, output: RunOutput,
                  protocol: DestinationProtocol | None = None, catalog: dict | None = None,
-                 child: Child | None = None):
+                 write_args: list[str] | None = None, child: Child | None = None):
         """The destination's `write` process (`child`: the one started early), and its echoes."""
         self.confirmations, self.output = confirmations, output
         protocol = protocol or DestinationProtocol()
@@ -93,7 +96,7 @@ class Destination:
         self.who = who("destination", protocol.name, argv)
         translator = protocol.translator(self.who)
         self.translator = LockedTranslator(translator) if translator is not None else None
-        self.child = child or start_writer(argv, config, output, protocol, catalog)
+        self.child = child or start_writer(argv, config, output, protocol, catalog, write_args)
         assert self.child.proc.stdin is not None and self.child.proc.stdout is not None
         self.stdin = self.child.proc.stdin
         translate = self.translator.echoes if self.translator is not None else None
@@ -201,9 +204,10 @@ class DestinationSink:
     stream (of any stream for a global state) came before it in this attempt."""
 
     def __init__(self, destination: Destination, output: RunOutput, generation: Callable[[], int],
-                 had_records: Callable[[StateKey], bool]):
+                 had_records: Callable[[StateKey], bool], forward_states: bool = True):
         self.destination, self.output = destination, output
         self.generation, self.had_records = generation, had_records
+        self.forward_states = forward_states  # False for `engine verify`: no state ever reaches it
         self.data: Callable[[bytes], object] = destination.write
 
     def catalog(self, raw: bytes, payload: dict) -> None:
@@ -212,6 +216,8 @@ class DestinationSink:
         self.output.emit(messages.catalog(payload["streams"]))
 
     def state(self, raw: bytes, payload: dict) -> None:
+        if not self.forward_states:
+            return
         key = state_key(payload)
         self.destination.forward_state(payload, self.generation(), key is not None and self.had_records(key))
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass, field
 
+from protocol.state import Stats
+
 
 def run_status(outcome: str, unconfirmed: int, tracker_outcome: str,
                stop_signal: int | None) -> tuple[str, int]:
@@ -40,13 +42,18 @@ class RunSummary:
     final_error: tuple[str, str] | None = None
     not_synced: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    rows: Stats | None = None  # what the destination confirmed this run (destination_stats)
+    command: str = "sync"
 
 
 def summary(s: RunSummary) -> str:
     """The stderr lines that end a run."""
     where = f"; state saved to {s.state_file}" if s.state_file else ""
-    text = (f"engine: sync {s.status}: {s.records:,} records in {s.seconds:.1f}s, {s.restarts} "
+    text = (f"engine: {s.command} {s.status}: {s.records:,} records in {s.seconds:.1f}s, {s.restarts} "
             f"restart(s){where}")
+    if s.rows is not None:
+        text += (f"\nengine: rows: {s.rows.inserted:,} inserted, {s.rows.updated:,} updated, "
+                 f"{s.rows.deleted:,} deleted, {s.rows.unchanged:,} unchanged")
     if s.exit_code > 128:
         text += f"; interrupted by {signal.Signals(s.exit_code - 128).name}: the next run resumes from the " \
                 "confirmed state"

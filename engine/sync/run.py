@@ -55,7 +55,7 @@ class SyncRun:
         self.stopping = Stop()
         self.start = time.monotonic()
         self.known_state: dict | None = None  # the confirmed state loaded at the start
-        self.session: Session | None = None
+        self.session: Session | None = None  # once the sync proper began
 
     def stop(self, signum: int = signal.SIGTERM, _frame: Any = None) -> None:
         """Stop the run cleanly (also usable as a signal handler)."""
@@ -85,7 +85,7 @@ class SyncRun:
                     source = None
                 state_pipe.started()
                 writer = start_writer(options.destination_cmd, destination_config, self.output,
-                                      options.destination_protocol)
+                                      options.destination_protocol, write_args=options.write_args())
             state = self.known_state = self._load_state(destination_config)
             if state_pipe is not None:
                 state_pipe.send(state)

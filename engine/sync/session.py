@@ -25,6 +25,7 @@ from engine.sync.outcome import RunSummary, confirmed_text, exit_text, run_statu
 from engine.sync.output import RunOutput
 from engine.sync.restart import History, decide
 from engine.sync.state_store import StateStore, Totals
+from engine.sync.sweep import ConfirmOutcome, confirm_candidates
 from protocol import messages
 from protocol.errors import ConfigError, ConnectorError
 from protocol.lifecycle import COMPLETE
@@ -53,7 +54,8 @@ class Session:
                  source_config: ArgFile, destination_config: ArgFile, state: dict, totals: Totals,
                  catalog: dict | None, report: Callable[[str], None], start: float,
                  first_source: Child | None = None, writer: Child | None = None):
-        self.options, self.output, self.store, self.stop = options, output, store, stop
+        self.options, self.output, self.stop = options, output, stop
+        self.store = None if options.verifying else store  # verify never writes the state file
         self.source_config, self.totals_base, self.report = source_config, totals, report
         self.start = start  # when the run began (loading the state and discovering count too)
         self.generation = 0
@@ -62,15 +64,18 @@ class Session:
         # a foreign source always gets a catalog: it is how its streams are chosen
         self.streams = Streams(options.streams, always=options.source_protocol.foreign)
         self.lines = SourceLines()
-        self.confirmations = Confirmations(state, store, output.notify)
+        self.confirmations = Confirmations(state, None if options.verifying else store, output.notify)
         self.destination = Destination(options.destination_cmd, destination_config, self.confirmations,
-                                       output, options.destination_protocol, catalog, writer)
+                                       output, options.destination_protocol, catalog,
+                                       options.write_args(), writer)
         self.first_source = first_source  # started while the state loaded, that state on its way
         pipe_options = dataclasses.replace(options.pipe, catalog=None, state=state)
-        sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records)
+        sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records,
+                               forward_states=not options.verifying)
         self.processor = Processor(pipe_options, sink, output.view, start=start)
         self.processor.extra = self._progress_extra
         self._catalog = catalog  # known before the source runs (a foreign source), else its first message
+        self.sweep: ConfirmOutcome | None = None
         self.attempt: SourceAttempt | None = None  # the one running now
         self._next_tick = 0.0
         self._last_totals_save = time.monotonic()
@@ -91,6 +96,8 @@ class Session:
             if self._catalog is not None:
                 self.processor.adopt_catalog(self._catalog)
             outcome = self._attempts()
+            if outcome == "done" and self.destination.failure is None:
+                self._sweep()
         except DestinationGone:
             outcome = "destination"
         except ConfigError:  # a usage error found by the first attempt: no eof, like one found before it
@@ -98,6 +105,53 @@ class Session:
             self.confirmations.save(force=True)
             raise
         return self._finish(outcome)
+
+    # ---- deletes beyond the event window -----------------------------------------------------------
+    def _sweep(self) -> None:
+        """Once the read is over: wait until the destination answered everything forwarded, then have the
+        source confirm the delete candidates it reported (`sweep.py`); warn when either side cannot."""
+        ends = self.processor.snapshot_markers.get("end", 0)
+        self.destination.await_confirmations(self.options.drain_timeout)
+        confirmations = self.confirmations
+        if ends and not confirmations.wait_for_answers(ends, self.options.drain_timeout if
+                                                      self.options.verifying else 1.0):
+            self.output.event("the destination does not answer snapshot markers: deletes older than the "
+                              "source's event window are not swept", "warn")
+        for stream, why in sorted(confirmations.ignored.items()):
+            self.output.event(f"{stream}: the destination ignored its snapshot ({why}): deletes older than "
+                              "the event window are not swept", "warn")
+        streams = {s["name"] for s in (self.processor.catalog or {}).get("streams", [])}
+        candidates = {s: ids for s, ids in confirmations.take_candidates().items() if s in streams}
+        if confirmations.candidates_left:
+            self.output.event(f"{confirmations.candidates_left} more delete candidate(s) stay pending for "
+                              f"the next run (a run confirms at most {confirmations.max_candidates:,})",
+                              "warn")
+        if not candidates:
+            return
+        if self.options.follow:
+            self.output.event(f"{sum(map(len, candidates.values()))} delete candidate(s) wait for "
+                              "confirmation by the next run without --follow", "warn")
+            return
+        self.tick(True)
+        if self.options.source_protocol.foreign:  # Airbyte and Singer have no confirm command
+            outcome = ConfirmOutcome(asked=sum(map(len, candidates.values())), unsupported=True)
+        else:
+            outcome = confirm_candidates(self.options.source_cmd, self.source_config, candidates,
+                                         self.destination, self.output)
+        self.sweep = outcome
+        where = ", ".join(f"{s} ({len(ids)})" for s, ids in sorted(candidates.items()))
+        if outcome.unsupported:
+            self.output.event(f"{outcome.asked} delete candidate(s) of {where} cannot be confirmed: the "
+                              "source has no `confirm` command, so deletes older than its event window are "
+                              "not swept (they stay pending in the destination)", "warn")
+            return
+        if not self.options.verifying:
+            self._fence()
+        self.output.event(f"delete candidates of {where}: {outcome.tombstones} gone (tombstoned), "
+                          f"{outcome.live} still exist (kept), {outcome.unanswered} unanswered")
+        if outcome.unanswered:
+            self.output.event(f"{outcome.unanswered} delete candidate(s) could not be confirmed and stay "
+                              f"pending for the next run: {'; '.join(outcome.errors[-3:])}", "warn")
 
     def _attempts(self) -> str:
         history = History()
@@ -175,6 +229,21 @@ class Session:
             self._last_totals_save = now
             self._save_totals()
 
+    def _fence(self) -> None:
+        """Forward the last confirmed state once more after the confirmations' records: a fence that
+        changes nothing (its data is already confirmed) but makes the destination commit them and echo
+        their `destination_stats`, so the run's counts include them."""
+        state, _ = self.confirmations.snapshot()
+        if state.get("global") is not None:
+            payload = {"state_type": "global", "data": state["global"]}
+        elif state.get("streams"):
+            name, data = next(iter(sorted(state["streams"].items())))
+            payload = {"state_type": "stream", "stream": name, "data": data}
+        else:
+            return
+        self.destination.forward_state(payload, self.generation, True)
+        self.destination.await_confirmations(self.options.drain_timeout)
+
     # ---- totals ------------------------------------------------------------------------------------
     def _totals(self) -> Totals:
         tracker = self.processor.tracker
@@ -240,5 +309,6 @@ class Session:
             status, exit_code, tracker.record_count, time.monotonic() - self.start, self.restarts,
             str(self.options.state_file) if self.store is not None else None, self.final_error,
             sorted(set(tracker.unfinished()) | set(tracker.errored()) | set(self.streams.excluded)),
-            tracker.skipped())))
+            tracker.skipped(), None if self.options.verifying else self.confirmations.stats,
+            self.options.mode if self.options.verifying else "sync")))
         return exit_code

@@ -40,6 +40,7 @@ class Totals:
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    unchanged: int = 0
     sync_complete: bool = False
     last_run_at: int = 0
     last_status: str = ""
@@ -64,6 +65,7 @@ class Totals:
         return replace(self, records=self.records + records, requests=self.requests + requests,
                        elapsed_ms=self.elapsed_ms + elapsed_ms, inserted=self.inserted + stats.inserted,
                        updated=self.updated + stats.updated, deleted=self.deleted + stats.deleted,
+                       unchanged=self.unchanged + stats.unchanged,
                        completed_at=dict(self.completed_at))
 
     def restarted(self) -> Totals:

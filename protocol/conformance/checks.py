@@ -124,12 +124,14 @@ class ReadChecker:
     TERMINAL = "read: exactly one terminal status (complete/skipped) per stream"
     AFTER = "read: nothing for a stream after its terminal status"
     GLOBAL = "read: no record or state after a global error"
+    SNAPSHOT = "read: a snapshot begins after its stream started and ends before its terminal status"
 
     def __init__(self, report: Report):
         self.report = report
         for name in (self.FIRST, self.KNOWN, self.STARTED, self.STATE, self.TERMINAL, self.AFTER,
-                     self.GLOBAL):
+                     self.GLOBAL, self.SNAPSHOT):
             report.check(name)
+        self.snapshots: dict[str, str] = {}  # stream -> id of the snapshot begun and not ended
         self.catalog: list[str] | None = None
         self.status: dict[str, Status] = {}  # stream -> lifecycle status (absent: pending)
         self.started: dict[str, int] = {}  # stream -> line of its started status
@@ -234,6 +236,9 @@ class ReadChecker:
         elif trace_type == "estimate":
             if self._known(line_no, stream, "estimate", raw):
                 self._step(line_no, str(stream), "note", "estimate", raw)
+        elif trace_type == "snapshot" and body.get("phase") in ("begin", "end") \
+                and self._known(line_no, stream, "snapshot", raw):
+            self._snapshot(line_no, str(stream), body, raw)
         elif trace_type == "stream_status" and self._known(line_no, stream, "stream_status", raw):
             status = body.get("status")
             event = status_event(status, "range_complete" in body) or "note"
@@ -241,6 +246,19 @@ class ReadChecker:
             violation = self._step(line_no, str(stream), event, what, raw)
             if event == "skip" and violation != "ended_twice" and not body.get("reason"):
                 self.report.fail(self.TERMINAL, f"stream {stream!r} skipped without a reason", line_no, raw)
+
+    def _snapshot(self, line_no: int, stream: str, body: dict, raw: bytes) -> None:
+        if self.status.get(stream, PENDING) != STARTED:
+            self.report.fail(self.SNAPSHOT, f"snapshot {body.get('phase')} for stream {stream!r}, which is "
+                             "not running", line_no, raw)
+        elif body["phase"] == "begin":
+            if not isinstance(body.get("scope"), dict):
+                self.report.fail(self.SNAPSHOT, f"snapshot begin for stream {stream!r} without a scope",
+                                 line_no, raw)
+            self.snapshots[stream] = str(body.get("id"))
+        elif self.snapshots.pop(stream, None) != body.get("id"):
+            self.report.fail(self.SNAPSHOT, f"snapshot end {body.get('id')!r} for stream {stream!r} without "
+                             "its begin", line_no, raw)
 
     def finish(self) -> None:
         """End-of-output rules: a catalog was sent, every stream reached one terminal status."""

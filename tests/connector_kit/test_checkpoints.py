@@ -51,6 +51,8 @@ def test_checkpoints_schedule_commits_and_echo_their_stats():
     cp.count("customers", Stats(inserted=2))
     cp.count("charges", Stats(updated=1))
     cp.count("customers", Stats(deleted=1))
-    assert cp.echo(pending[0])["state"]["destination_stats"] == {"inserted": 2, "updated": 0, "deleted": 1}
-    assert cp.echo(pending[1])["state"]["destination_stats"] == {"inserted": 0, "updated": 1, "deleted": 0}
+    assert cp.echo(pending[0])["state"]["destination_stats"] == {"inserted": 2, "updated": 0, "deleted": 1,
+                                                                 "unchanged": 0}
+    assert cp.echo(pending[1])["state"]["destination_stats"] == {"inserted": 0, "updated": 1, "deleted": 0,
+                                                                 "unchanged": 0}
     assert cp.counts == {}  # a global echo takes every stream's rows since the previous echoes

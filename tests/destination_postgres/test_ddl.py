@@ -41,7 +41,7 @@ def test_upsert_guard_and_tombstone_merge():
     assert 'SELECT s."id", s."amount", s."_raw_data", s."_updated_at", now(), s."_deleted_at" FROM ' \
            'pg_temp."_sync_stage_0" s ON CONFLICT' in sql
     assert 'ON CONFLICT ("id") DO UPDATE' in sql
-    assert 'WHERE t."_updated_at" < excluded."_updated_at" OR (t."_updated_at" = excluded."_updated_at" ' \
+    assert 'WHERE (t."_updated_at" < excluded."_updated_at" OR (t."_updated_at" = excluded."_updated_at" ' \
            'AND t."_deleted_at" IS NULL' in sql
     assert '(t."_raw_data" || excluded."_raw_data")' in sql
     assert "_sync_deleted" not in sql

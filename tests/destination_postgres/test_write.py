@@ -50,6 +50,34 @@ def test_replay_twice_gives_identical_tables_and_newest_versions(dst_config, db)
         db.cursor().execute(f'DROP SCHEMA IF EXISTS "{dst_config["schema"]}_b" CASCADE')
 
 
+def test_unchanged_rows_are_not_rewritten_and_counted(dst_config, db):
+    schema = dst_config["schema"]
+    first = write(dst_config, [catalog(customers=PROPS), *(rec("customers", cus(n)) for n in range(4)),
+                               state("customers", {"n": 1})])
+    assert first.states()[0]["destination_stats"]["inserted"] == 4
+    before = {r["id"]: r for r in table(db, schema, "customers")}
+    second = write(dst_config, [catalog(customers=PROPS),
+                                *(rec("customers", cus(n), T0 + 50) for n in range(3)),  # the same objects
+                                rec("customers", cus(3, email="changed@example.com"), T0 + 50),
+                                rec("customers", {"id": "cus_0"}, T0 + 60, deleted=True),
+                                rec("customers", cus(2), T0 - 5),  # older: not applied either
+                                state("customers", {"n": 2})])
+    assert second.states()[0]["destination_stats"] == {"inserted": 0, "updated": 1, "deleted": 1,
+                                                       "unchanged": 2}
+    after = {r["id"]: r for r in table(db, schema, "customers")}
+    for cid in ("cus_1", "cus_2"):  # _synced_at means "last changed"; the stored version stays
+        assert after[cid]["_synced_at"] == before[cid]["_synced_at"]
+        assert after[cid]["_updated_at"] == T0
+    assert after["cus_3"]["_synced_at"] > before["cus_3"]["_synced_at"]
+    assert after["cus_3"]["_updated_at"] == T0 + 50
+    assert after["cus_0"]["_deleted_at"] == T0 + 60
+    third = write(dst_config, [catalog(customers=PROPS), rec("customers", {"id": "cus_0"}, T0 + 70,
+                                                             deleted=True), state("customers", {"n": 3})])
+    assert third.states()[0]["destination_stats"] == {"inserted": 0, "updated": 0, "deleted": 0,
+                                                      "unchanged": 1}
+    assert {r["id"]: r for r in table(db, schema, "customers")}["cus_0"]["_deleted_at"] == T0 + 60
+
+
 def test_typed_columns_and_values_that_do_not_fit(dst_config, db):
     items = [catalog(customers=PROPS),
              rec("customers", cus(1, balance="12", default_source={"id": "card_1", "object": "card"})),
@@ -73,8 +101,10 @@ def test_echo_keeps_every_key_and_counts_rows(dst_config):
     run = write(dst_config, items)
     assert run.exit_code == 0, run.stderr
     first, second = run.states()
-    assert first == {**echo["state"], "destination_stats": {"inserted": 2, "updated": 0, "deleted": 0}}
-    assert second["destination_stats"] == {"inserted": 0, "updated": 1, "deleted": 1}
+    assert first == {**echo["state"], "destination_stats": {"inserted": 2, "updated": 0, "deleted": 0,
+                                                             "unchanged": 0}}
+    # cus_1 came again unchanged (a newer version with the same content): not rewritten, counted so
+    assert second["destination_stats"] == {"inserted": 0, "updated": 0, "deleted": 1, "unchanged": 1}
     state_cmd = run_cli(["state", "--config", dumps(dst_config).decode()])
     assert state_cmd.exit_code == 0
     assert state_cmd.out == [{"streams": {"customers": {"x": 1}}, "global": {"events_cursor": "evt_1"}}]
@@ -139,7 +169,9 @@ def test_hostile_names_make_odd_tables_and_nothing_else(dst_config, db):
     assert run.exit_code == 0, run.stderr
     with db.cursor() as cur:
         cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,))
-        assert sorted(r[0] for r in cur.fetchall()) == sorted(["y", "_sync_state", hostile, percent])
+        assert sorted(r[0] for r in cur.fetchall()) == sorted(["y", "_sync_state", hostile, percent,
+                                                               "_sync_snapshots", "_sync_snapshot_seen",
+                                                               "_sync_candidates"])
         cur.execute(f'SELECT id, "col""; drop table y; --" FROM "{schema}"."x""; drop table y; --"')
         assert cur.fetchall() == [("1'); drop table y; --", "v")]
     assert len(run.states()) == 2

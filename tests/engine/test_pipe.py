@@ -284,3 +284,20 @@ def test_pipe_failure_line_names_open_streams_and_skipped_lines():
                 "bad_message_count": 2}
     assert pipe_failure_line("partial", snapshot) == \
         "engine: run partial: not complete: b; errors in: b; 2 bad line(s) skipped"
+
+
+def test_source_warnings_reach_the_progress_view_and_snapshot_markers_go_with_the_data():
+    from engine.plain_view import PlainView
+
+    shown = io.StringIO()
+    marker = messages.snapshot("customers", "begin", "customers@1.x", {"kind": "stream"})
+    items = [CATALOG, started("customers"), marker,
+             messages.log("warn", "events expired: re-reading customers"), messages.log("info", "quiet"),
+             messages.snapshot("elsewhere", "begin", "e@1", {"kind": "stream"}),
+             messages.stream_status("customers", "complete", emitted_at=2)]
+    out = io.BytesIO()
+    run_pipe(io.BytesIO(b"".join(as_line(i) for i in items)), out, PipeOptions(), PlainView(shown))
+    text = shown.getvalue()
+    assert "warning: source: events expired: re-reading customers" in text and "quiet" not in text
+    msgs = [loads(line) for line in out.getvalue().splitlines()]
+    assert [m for m in msgs if m["type"] == "trace" and m["trace"]["trace_type"] == "snapshot"] == [marker]

@@ -168,12 +168,16 @@ def _read_report(*msgs: dict) -> Report:
 
 
 CATALOG = messages.catalog([messages.catalog_stream("a", {}), messages.catalog_stream("b", {})])
+SNAPSHOT_RULE = "read: a snapshot begins after its stream started and ends before its terminal status"
 STARTED = messages.stream_status("a", "started")
 COMPLETE = messages.stream_status("a", "complete")
 SKIPPED_B = messages.stream_status("b", "skipped", reason="permission_denied")
 
 
 def test_read_checker_accepts_errors_skips_and_global_failures():
+    assert _read_report(CATALOG, STARTED, messages.snapshot("a", "begin", "s1", {"kind": "stream"}),
+                        messages.record("a", {}), messages.snapshot("a", "end", "s1"), COMPLETE,
+                        SKIPPED_B).passed
     assert _read_report(CATALOG, STARTED, messages.record("a", {}), messages.stream_state("a", {}),
                         messages.error("stream", "server_error", "x", stream="a"), COMPLETE,
                         messages.error("stream", "permission_denied", "x", stream="b"), SKIPPED_B,
@@ -204,6 +208,12 @@ def test_read_checker_accepts_errors_skips_and_global_failures():
     ((STARTED, COMPLETE), "read: first message is the catalog", "first message is a trace, not the catalog"),
     ((CATALOG, STARTED, COMPLETE), "read: exactly one terminal status (complete/skipped) per stream",
      "no complete/skipped status for 1 stream(s): 'b' (never started)"),
+    ((CATALOG, messages.snapshot("a", "begin", "s1", {"kind": "stream"}), STARTED, COMPLETE, SKIPPED_B),
+     SNAPSHOT_RULE, "snapshot begin for stream 'a', which is not running"),
+    ((CATALOG, STARTED, messages.snapshot("a", "end", "s1"), COMPLETE, SKIPPED_B), SNAPSHOT_RULE,
+     "snapshot end 's1' for stream 'a' without its begin"),
+    ((CATALOG, STARTED, messages.snapshot("a", "begin", "s1"), COMPLETE, SKIPPED_B), SNAPSHOT_RULE,
+     "without a scope"),
 ])
 def test_read_checker_rules(msgs, check, reason):
     found = failures(_read_report(*msgs))

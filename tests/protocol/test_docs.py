@@ -43,7 +43,7 @@ def payload_fields() -> dict[str, set[str]]:
     for name in messages.MESSAGE_TYPES:
         fields[name] = set(schemas[name]["properties"][name].get("properties", {}))
     trace = schemas["trace"]["properties"]["trace"]["properties"]
-    for kind in ("stream_status", "estimate"):
+    for kind in ("stream_status", "estimate", "snapshot", "candidates", "verify"):
         fields[f"trace.{kind}"] = set(trace[kind]["properties"])
     for name, definition in schemas["common"]["$defs"].items():
         fields[f"common.{name}"] = set(definition.get("properties", {}))

@@ -40,7 +40,8 @@ def test_destination_stats_are_read_tolerantly():
     assert Stats.from_wire({"inserted": 2, "deleted": "x", "updated": True}) == Stats(inserted=2)
     assert Stats.from_wire(None) == protocol_state.ZERO and Stats.from_wire({"updated": -3}).rows_written == 0
     assert Stats(1, 2, 3).plus(Stats(1, 1, 1)) == Stats(2, 3, 4) and Stats(1, 2, 3).rows_written == 6
-    assert Stats(1, 2, 3).to_wire() == {"inserted": 1, "updated": 2, "deleted": 3}
+    assert Stats(1, 2, 3).to_wire() == {"inserted": 1, "updated": 2, "deleted": 3, "unchanged": 0}
+    assert Stats(0, 0, 0, 7).rows_written == 0 and Stats(0, 1, 0, 7).plus(Stats(unchanged=1)).unchanged == 8
 
 
 def test_time_window_checkpoint():

@@ -39,7 +39,7 @@ def src_config(emu, **extra) -> dict:
 
 
 def read(emu, streams: list[str] | None = None, state: dict | None = None, cut_after: int | None = None,
-         **config) -> list[dict]:
+         options: dict | None = None, **config) -> list[dict]:
     """Messages of an in-process `read`; with `cut_after` it stops after that many stream states, like a
     process killed right after a checkpoint."""
     cfg = src_config(emu, **config)
@@ -47,7 +47,7 @@ def read(emu, streams: list[str] | None = None, state: dict | None = None, cut_a
         cfg["streams"] = streams
     out = []
     seen_states = 0
-    gen = source.read(ReadRequest(cfg, None, state, {}))
+    gen = source.read(ReadRequest(cfg, None, state, options or {}))
     try:
         for msg in gen:
             out.append(msg)

@@ -75,6 +75,10 @@ def test_a_restricted_key_that_cannot_read_the_account_still_syncs(emulator):
     assert set(ids(msgs, "customers")) == truth(emu, "customers")
     state = aggregate_state(msgs)
     assert state["global"]["account"] == {"id": None, "livemode": False}
-    msgs = read(emu, ["customers"], api_key="rk_test_noacct", state=state)  # events forbidden: a warning
-    assert any(m["type"] == "log" and "events could not be read" in m["log"]["message"] for m in msgs)
-    assert not traces(msgs, "error")
+    new = emu.create("customers", {"name": "after the first run"})["id"]
+    msgs = read(emu, ["customers"], api_key="rk_test_noacct", state=state)
+    assert new in ids(msgs, "customers")  # the backfill still runs, then the run fails clearly
+    [error] = traces(msgs, "error")
+    assert error["scope"] == "global" and error["code"] == "permission_denied" and not error["retryable"]
+    assert "events could not be listed" in error["message"] and "customers" in error["message"]
+    assert aggregate_state(msgs, state)["global"]["events"] == state["global"]["events"]  # nothing skipped

@@ -1,7 +1,10 @@
-"""Pure parts of the events sync: event -> record, order, cursor advance, retention."""
+"""Pure parts of the events sync: event -> record, order, positions (advance, newer than, retention,
+vanished, the grouped wire form)."""
 from __future__ import annotations
 
-from source_stripe.events import advance, event_record, is_expired, new_cursor, oldest_first
+from source_stripe.events import event_record
+from source_stripe.positions import (advance, decode, encode, is_after, is_expired, new_position,
+                                     oldest_first, vanished)
 from source_stripe.streams import object_to_stream, select_streams
 
 BY_OBJECT = object_to_stream(select_streams(["customers", "subscriptions", "payment_methods"]))
@@ -38,7 +41,7 @@ def test_oldest_first_and_dedup():
 
 
 def test_cursor_advances_to_the_newest_second_and_remembers_its_ids():
-    cur = new_cursor(10)
+    cur = new_position(10)
     cur = advance(cur, [ev("a", 10, "t", {}), ev("b", 12, "t", {}), ev("c", 12, "t", {})], checked_at=20)
     assert cur == {"created": 12, "seen": ["b", "c"], "checked_at": 20}
     assert advance(cur, [], checked_at=30) == {"created": 12, "seen": ["b", "c"], "checked_at": 30}
@@ -48,3 +51,26 @@ def test_expiry_is_about_when_events_were_last_checked():
     day = 86400
     assert not is_expired({"created": 0, "checked_at": 100 * day}, 110 * day)
     assert is_expired({"created": 0, "checked_at": 100 * day}, 131 * day)
+
+
+def test_an_event_is_after_a_position_when_newer_or_unseen_in_its_second():
+    pos = {"created": 12, "seen": ["b"], "checked_at": 20}
+    assert is_after(ev("x", 13, "t", {}), pos) and is_after(ev("c", 12, "t", {}), pos)
+    assert not is_after(ev("b", 12, "t", {}), pos) and not is_after(ev("a", 11, "t", {}), pos)
+
+
+def test_vanished_needs_evidence_and_ignores_events_aged_out_normally():
+    day = 86400
+    pos = {"created": 100 * day, "seen": ["a", "b"], "checked_at": 100 * day}
+    assert vanished(pos, {"a", "b", "c"}, 101 * day) == []
+    assert vanished(pos, {"a"}, 101 * day) == ["b"]
+    assert vanished(pos, set(), 140 * day) == []  # older than the retention: gone normally
+
+
+def test_positions_are_written_once_per_distinct_value():
+    a = {"created": 5, "seen": ["e1"], "checked_at": 9}
+    b = {"created": 3, "seen": [], "checked_at": 3}
+    wire = encode({"customers": a, "charges": dict(a), "invoices": b})
+    assert wire == [{"streams": ["invoices"], "created": 3, "seen": [], "checked_at": 3},
+                    {"streams": ["charges", "customers"], "created": 5, "seen": ["e1"], "checked_at": 9}]
+    assert decode(wire) == {"customers": a, "charges": a, "invoices": b}

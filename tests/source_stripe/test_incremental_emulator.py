@@ -15,7 +15,7 @@ DATA = {"profile": "small", "dataset": {"customers": 120, "subscriptions": 30, "
 STREAMS = ["customers", "subscriptions", "products"]
 
 
-def test_first_run_records_the_events_cursor_before_any_backfill(emulator):
+def test_first_run_records_the_events_positions_before_any_backfill(emulator):
     emu = emulator(DATA)
     msgs = read(emu, STREAMS)
     first_state = next(i for i, m in enumerate(msgs) if m["type"] == "state")
@@ -23,7 +23,8 @@ def test_first_run_records_the_events_cursor_before_any_backfill(emulator):
     assert msgs[first_state]["state"]["state_type"] == "global" and first_state < first_record
     glob = msgs[first_state]["state"]["data"]
     assert glob["account"] == {"id": emu.account_id, "livemode": False}
-    assert isinstance(glob["events_cursor"]["created"], int)
+    [position] = glob["events"]  # one position, shared by every stream read
+    assert position["streams"] == sorted(STREAMS) and isinstance(position["created"], int)
 
 
 def test_next_read_emits_exactly_the_updates_deletes_and_new_objects(emulator):
@@ -65,7 +66,7 @@ def test_expired_events_cursor_warns_and_rebackfills(emulator):
     victim = sorted(truth(emu, "customers"))[0]
     emu.update("customers", victim, {"metadata": {"x": "1"}})
     state = aggregate_state(read(emu, ["customers"], state=state), state)
-    assert state["global"]["events_cursor"]["seen"]
+    assert state["global"]["events"][0]["seen"]
     emu.advance_clock(31 * 86400)  # Stripe drops events after 30 days
     msgs = read(emu, ["customers"], state=state)
     warns = [m["log"]["message"] for m in msgs if m["type"] == "log" and m["log"]["level"] == "warn"]

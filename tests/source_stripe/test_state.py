@@ -95,6 +95,11 @@ _NOW = 1_700_000_000
     ({"events_cursor": {"created": _NOW, "seen": [None], "checked_at": _NOW}}, "global.events_cursor.seen"),
     ({"events_cursor": {"created": _NOW, "seen": [], "checked_at": "x"}}, "global.events_cursor.checked_at"),
     ({"events_cursor": {"created": True, "seen": [], "checked_at": _NOW}}, "global.events_cursor"),
+    ({"events": {"created": 1}}, "global.events"),
+    ({"events": [{"created": 1, "seen": [], "checked_at": 1, "streams": "customers"}]},
+     "global.events[0].streams"),
+    ({"events": [{"created": "1", "streams": ["customers"]}]}, "global.events[0]"),
+    ({"events": [], "snapshots": {"customers": {"id": 1, "scope": {}}}}, "global.snapshots.customers"),
 ])
 def test_malformed_global_state_is_a_clear_config_error_not_a_crash(emulator, glob, where):
     """A global state of the wrong shape used to crash `read` (AttributeError/TypeError -> internal_error)."""

@@ -10,7 +10,9 @@ garbage | hang | transient | auth | sigkill; "stream_error": {"stream": s, "retr
 stream errors instead of reading); "sleep": seconds between records; "stderr": a line for stderr;
 "fail_at_stream": s (fail "how" at the first record of stream s); "bump": true (like the real source
 on every run: a global state whose events cursor only moves `checked_at`, and for each finished
-stream a state whose `accounted_range.lt` follows the new upper bound; no records).
+stream a state whose `accounted_range.lt` follows the new upper bound; no records); "snapshot": true
+(every stream read is bracketed by `snapshot` markers of a whole-stream scope). It has no `confirm`
+command (exit 2, like a connector without it).
 Config "fail_discover": true makes `discover` fail with a network error.
 Record i of stream s has id "s_0000i" and created t0 + i. Config "state_format" picks how states look:
 "windows" (default, source-stripe's time-window checkpoint: `remaining` says where to resume) or
@@ -98,6 +100,9 @@ def main():
             return 1
         out({"type": "catalog", "catalog": catalog_of(streams)})
         return 0
+    if command != "read":
+        print(f"fake source: unknown command {command!r}", file=sys.stderr)
+        return 2
     run_dir = config["run_dir"]
     counter = os.path.join(run_dir, "attempts")
     attempt = int(open(counter).read()) + 1 if os.path.exists(counter) else 1
@@ -139,6 +144,10 @@ def main():
             trace("stream_status", {"stream": name, "status": "complete"})
             continue
         i = starts[name]
+        snapshot_id = f"{name}@{attempt}"
+        if b.get("snapshot"):
+            trace("snapshot", {"stream": name, "phase": "begin", "id": snapshot_id,
+                               "scope": {"kind": "stream"}})
         if i > 0:  # what earlier runs did, announced as the protocol asks
             trace("stream_status",
                   {"stream": name, "status": "started", "range_complete": {"gte": T0, "lt": T0 + i}})
@@ -164,6 +173,8 @@ def main():
                 trace("stream_status", {"stream": name, "status": "started",
                                         "range_complete": {"gte": T0 + i - ((i - 1) % page) - 1,
                                                            "lt": T0 + i}})
+        if b.get("snapshot"):
+            trace("snapshot", {"stream": name, "phase": "end", "id": snapshot_id})
         trace("stream_status", {"stream": name, "status": "complete"})
     out({"type": "state", "state": {"state_type": "global", "data": global_data(fmt, attempt, False)}})
     if "--follow" in sys.argv and b.get("follow_hang"):

@@ -359,3 +359,13 @@ def test_progress_verdict_with_another_state_format_and_no_destination_stats(run
     assert r.code == 1, r.stderr
     assert [a["starts"]["customers"] for a in r.attempts()] == [0, 5, 10]
     assert "gave up after 2 restarts in this run" in r.errors()[-1]["message"]
+
+
+def test_a_destination_that_ignores_snapshot_markers_gets_them_and_the_engine_warns(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"snapshot": True}]))
+    assert r.code == 0, r.stderr
+    assert_complete(r)
+    assert "the destination does not answer snapshot markers: deletes older than the source's event " \
+           "window are not swept" in r.stderr
+    assert "re-read in full as a snapshot" in r.stderr  # the markers reached the view
+    assert r.eof["status"] == "succeeded"

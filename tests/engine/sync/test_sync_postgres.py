@@ -34,3 +34,28 @@ def test_sync_into_postgres_survives_a_source_crash(runner, pg_url, pg_schema):
     assert json.loads(state.stdout) == r.eof["state"]
     totals = r.eof["progress"]["totals"]
     assert totals["inserted"] == 32 and totals["records"] >= 32
+
+
+def test_a_source_without_confirm_leaves_the_candidates_pending_with_a_warning(runner, pg_url, pg_schema):
+    dest = {"url": pg_url, "schema": pg_schema}
+    common = ["--destination", f"{sys.executable} -m destination_postgres", "--state-file",
+              str(runner.dir / "state.json"), "--progress", "plain", "--output", "json"]
+    first = subprocess.run(runner.argv("sync", runner.source_config(streams={"customers": 12}), dest,
+                                       *common), capture_output=True, timeout=120, cwd=ROOT, env=child_env())
+    assert first.returncode == 0, first.stderr
+    (runner.dir / "attempts").unlink()
+    (runner.dir / "state.json").unlink()
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:  # start over, as a snapshot would
+        cur.execute(f'DELETE FROM "{pg_schema}"._sync_state')
+    second = subprocess.run(runner.argv("sync", runner.source_config(streams={"customers": 10},
+                                                                     behaviour=[{"snapshot": True}]),
+                                        dest, *common), capture_output=True, timeout=120, cwd=ROOT,
+                            env=child_env())
+    r = runner.result(second.returncode, second.stdout, second.stderr)
+    assert r.code == 0, r.stderr
+    assert "2 delete candidate(s) of customers (2) cannot be confirmed: the source has no `confirm` " \
+           "command" in r.stderr
+    listed = subprocess.run([sys.executable, "-m", "destination_postgres", "candidates", "--config",
+                             json.dumps(dest)], capture_output=True, cwd=ROOT, env=child_env(), check=True)
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == ["customers_00010",
+                                                                               "customers_00011"]
