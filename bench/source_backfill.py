@@ -3,7 +3,7 @@
 Not a test; run it by hand (about 4 minutes for all profiles; `--only NAME` runs one):
 
     python bench/source_backfill.py [--objects 100000] [--dense 10000] [--latency-ms 250] [--rate 25]
-        [--only spread|dense|deep|live] [--deep-rates 25,100]
+        [--only spread|dense|deep|live|events] [--deep-rates 25,100] [--events 20000]
 
 1. Spread stream: `--objects` customers spread over 5 years (skewed to recent months), emulator latency
    `--latency-ms` and a `--rate` req/s limit per key (the source is configured with the same rate). The
@@ -24,6 +24,12 @@ Not a test; run it by hand (about 4 minutes for all profiles; `--only NAME` runs
 4. Live mode (`live`): a live key, Stripe's live limits (100/s per account, 25/s per endpoint), seven
    streams of `--live-objects` objects each, budget 100/s: prints achieved req/s (target >= 0.9 of 100)
    and the bound max(pages / 100, largest stream's pages / 25).
+5. Events catch-up (`events`): `--events` changes to 2,000 customers spread over the day after a first
+   sync, then a second run with that state; Stripe's test limits (25/s per account and per endpoint,
+   the source at 25/s). Prints the time from the first `/v1/events` request to the last and the whole
+   second run (it also waits out the current second and reads the account) against the bound, event
+   pages / 25 per second (one endpoint), the events requests against the minimum, and whether every
+   change arrived once, in order. A serial walk of the same pages would take pages x round trip.
 
 The emulator runs in its own process (no shared GIL); the source runs in this process and serializes
 every message as it would on stdout (to /dev/null).
@@ -40,6 +46,7 @@ from collections import Counter
 import requests
 
 from connector_kit.connector import ReadRequest
+from protocol import state as protocol_state
 from protocol.jsonio import MessageWriter
 from source_stripe import source
 from source_stripe.windows import SplitPolicy
@@ -178,6 +185,49 @@ def live(args) -> None:
           f"bound/wall {bound / elapsed:.3f}; 429s: {dict(refused) or 0}")
 
 
+def read_state(emu, cfg: dict, state: dict | None) -> tuple[float, dict, list[dict]]:
+    """Wall of one read from `state`, the state it ends with, and its records."""
+    aggregate, records = state or protocol_state.empty(), []
+    started = time.monotonic()
+    for msg in source.read(ReadRequest(cfg, None, state, {})):
+        if msg["type"] == "record":
+            records.append(msg["record"])
+        elif msg["type"] == "state":
+            aggregate, _ = protocol_state.apply(aggregate, msg["state"])
+        elif msg["type"] == "trace" and msg["trace"]["trace_type"] == "error":
+            raise SystemExit(f"error: {msg['trace']['error']}")
+    return time.monotonic() - started, aggregate, records
+
+
+def events(args) -> None:
+    rate, customers = 25.0, 2_000
+    config = {"profile": "small", "dataset": {"customers": {"count": customers, "years": 2}},
+              "rate_limits": {"test": rate, "endpoint": rate}, "faults": {"latency": {"ms": args.latency_ms}}}
+    with spawn_emulator(config, timeout=120) as emu:
+        cfg = {"api_key": emu.api_key, "base_url": emu.url, "max_requests_per_second": rate,
+               "streams": ["customers"], **endpoint_budget(rate)}
+        _, state, _ = read_state(emu, cfg, None)
+        batches = 200
+        for i in range(batches):  # the changes spread over a day (the backlog of a daily sync)
+            emu.client.scatter_changes({"customers": {"update": args.events // batches}}, seed=i)
+            emu.client.advance_clock(86400 / batches)
+        changes = [e for e in emu.client.events() if e["type"] == "customer.updated"]
+        emu.client.clear_requests()
+        elapsed, _, records = read_state(emu, cfg, state)
+        listed = [r for r in emu.client.requests("/v1/events") if r["path"] == "/v1/events"]
+        rtt = round_trip(emu, "/v1/events")
+    pages, admitted = math.ceil(len(changes) / 100), sum(r["status"] == 200 for r in listed)
+    span = max(r["time"] + r["duration_ms"] / 1000 for r in listed) - min(r["time"] for r in listed)
+    got = [r["updated_at"] for r in records if r["data"].get("object") == "customer"]
+    exact = len(got) == len(changes) and got == sorted(got)
+    bound = pages / rate
+    print(f"events catch-up: {len(changes)} events; /v1/events from first request to last {span:.1f}s, "
+          f"the whole second run {elapsed:.1f}s; bound {bound:.1f}s ({pages} pages / {rate:g}/s); "
+          f"bound/events {bound / span:.3f}, bound/run {bound / elapsed:.3f}; a serial walk "
+          f"{pages * rtt:.1f}s; events requests {admitted} (x{admitted / pages:.3f} of the minimum); "
+          f"every change once, in order: {exact}")
+
+
 def endpoint_budget(rate: float) -> dict:
     """The source's per-endpoint budget set to `rate` (the run's limit), where the source has that option."""
     from source_stripe.config import CONFIG_SCHEMA
@@ -198,7 +248,8 @@ def main() -> None:
                         default=[25.0, 100.0],
                         help="request budgets of the deep-dense profile, e.g. 25,100")
     parser.add_argument("--live-objects", type=int, default=17_000, help="objects per stream in live mode")
-    parser.add_argument("--only", choices=["spread", "dense", "deep", "live"])
+    parser.add_argument("--events", type=int, default=20_000, help="changes before the events catch-up")
+    parser.add_argument("--only", choices=["spread", "dense", "deep", "live", "events"])
     args = parser.parse_args()
     if args.only in (None, "spread"):
         spread(args)
@@ -208,6 +259,8 @@ def main() -> None:
         deep(args)
     if args.only in (None, "live"):
         live(args)
+    if args.only in (None, "events"):
+        events(args)
 
 
 if __name__ == "__main__":
