@@ -28,7 +28,7 @@ from pathlib import Path
 from protocol.jsonio import dumps
 from source_backfill import endpoint_budget
 from stripe_emulator import spawn_emulator
-from throwaway_postgres import start_cluster
+from throwaway_postgres import database_url
 
 BIN = Path(sys.executable).parent
 
@@ -88,12 +88,7 @@ def main() -> None:
     parser.add_argument("--cpu-objects", type=int, default=100_000)
     parser.add_argument("--only", choices=["latency", "cpu"])
     args = parser.parse_args()
-    cluster = None
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        cluster = start_cluster()
-        url = cluster.url
-    try:
+    with database_url() as url:
         if args.only in (None, "latency"):
             dataset = {"customers": {"count": args.objects, "years": 2, "skew": 2}}
             config = {"profile": "small", "dataset": dataset,
@@ -103,9 +98,6 @@ def main() -> None:
         if args.only in (None, "cpu"):
             config = {"profile": "small", "dataset": {"customers": {"count": args.cpu_objects, "years": 2}}}
             compare("cpu", config, 100_000, url, args.repeat, args.cpu_objects)
-    finally:
-        if cluster is not None:
-            cluster.stop()
 
 
 if __name__ == "__main__":
