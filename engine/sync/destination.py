@@ -39,6 +39,25 @@ class DestinationGone(Exception):
     """The destination's stdin is closed: it exited or crashed."""
 
 
+def start_writer(argv: list[str], config: ArgFile, output: RunOutput,
+                 protocol: DestinationProtocol | None = None, catalog: dict | None = None,
+                 write_args: list[str] | None = None) -> Child:
+    """Start the destination's `write` in the form of its protocol (it waits for its input; raises
+    ConnectorError). `catalog`: for a protocol whose `write` takes it on its command line; `write_args`:
+    `--verify` / `--repair` (options.write_args: destinations of ours)."""
+    protocol = protocol or DestinationProtocol()
+    files = [config]
+    if protocol.needs_catalog:
+        files.append(ArgFile(protocol.catalog_arg((catalog or {}).get("streams") or []), "catalog"))
+    write = protocol.write_argv(argv, config.path, files[1].path if len(files) > 1 else None)
+    write += write_args or []
+    try:
+        return Child("destination", write, files, stdin=True, on_stderr=output.on_stderr)
+    finally:
+        for f in files[1:]:
+            f.close()
+
+
 class LockedTranslator:
     """A foreign destination's translator shared by the main thread (our messages in) and the reader
     of its stdout (its echoes out): one lock around both."""
@@ -75,33 +94,25 @@ class LockedTranslator:
 class Destination:
     def __init__(self, argv: list[str], config: ArgFile, confirmations: Confirmations, output: RunOutput,
                  protocol: DestinationProtocol | None = None, catalog: dict | None = None,
-                 write_args: list[str] | None = None):
+                 write_args: list[str] | None = None, child: Child | None = None):
+        """The destination's `write` process (`child`: the one started early), and its echoes."""
         self.confirmations, self.output = confirmations, output
         self.protocol = protocol or DestinationProtocol()
         self.argv, self.config, self.catalog, self.write_args = argv, config, catalog, write_args or []
         # how messages name it: a foreign destination by its protocol and command
         self.who = who("destination", self.protocol.name, argv)
         self.starts = 0
-        self._start()
+        self._start(child)
         self.write: Callable[[bytes], None] = self._write_translated if self.translator else self._write
         if self.translator is not None:
             self._send(self.translator.begin(confirmations.snapshot()[0]))
 
-    def _start(self) -> None:
+    def _start(self, child: Child | None = None) -> None:
+        """A `write` process (`child`: the first one, started early) and the thread reading its echoes."""
         translator = self.protocol.translator(self.who)
         self.translator = LockedTranslator(translator) if translator is not None else None
-        files = [self.config]
-        if self.protocol.needs_catalog:
-            files.append(ArgFile(self.protocol.catalog_arg((self.catalog or {}).get("streams") or []),
-                                 "catalog"))
-        catalog_path = files[1].path if len(files) > 1 else None
-        write = self.protocol.write_argv(self.argv, self.config.path, catalog_path)
-        write += self.write_args  # `--verify` / `--repair` (options.write_args: destinations of ours)
-        try:
-            self.child = Child("destination", write, files, stdin=True, on_stderr=self.output.on_stderr)
-        finally:
-            for f in files[1:]:
-                f.close()
+        self.child = child or start_writer(self.argv, self.config, self.output, self.protocol, self.catalog,
+                                           self.write_args)
         assert self.child.proc.stdin is not None and self.child.proc.stdout is not None
         self.stdin = self.child.proc.stdin
         self.echo_base = self.confirmations.new_destination()

@@ -197,7 +197,8 @@ def kill_and_rerun(pg_url: str, schema: str, tmp_path: Path, points: dict[str, l
     py = shlex.quote(sys.executable)
     _orphans.clear()
     with start_emulator({"dataset": DATASET, "seed": 7}) as emu:
-        source = {"api_key": emu.api_key, "base_url": emu.url, "max_requests_per_second": 100}
+        source = {"api_key": emu.api_key, "base_url": emu.url, "max_requests_per_second": 100,
+                  "max_requests_per_second_per_endpoint": 100}
         destination = {"url": pg_url, "schema": schema}
         argv = [sys.executable, "-m", "engine", "sync", "--source", f"{py} -m source_stripe",
                 "--destination", f"{py} -m destination_postgres", "--source-config", json.dumps(source),
