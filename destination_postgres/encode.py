@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from destination_postgres.batch import Row, copy_line, line_json, supersedes
+from destination_postgres.keys import DEFAULT, Key
 from destination_postgres.types import NULL, copy_text
 from protocol.jsonio import dumps, loads
 
@@ -26,9 +27,10 @@ class RowEncoder:
     def __init__(self) -> None:
         self.converters: dict[str, list[tuple[str, Converter]]] = {}  # stream -> (property, converter)
         self.mismatched: dict[tuple[str, str], tuple[int, str]] = {}  # (stream, property) -> (line, type)
+        self.keys: dict[str, Key] = {}  # stream -> its primary key (DEFAULT: `id`)
 
     def row(self, stream: str, rec: dict, line_no: int,
-            buffered: Callable[[str, str], Row | None]) -> Row | str:
+            buffered: Callable[[str, tuple], Row | None]) -> Row | str:
         """The row for a record of a writable stream, or why it cannot be written."""
         data = rec.get("data")
         if not isinstance(data, dict):
@@ -44,9 +46,18 @@ class RowEncoder:
             if type(emitted) is not int:
                 return f"line {line_no}: record {rid!r} has neither updated_at nor emitted_at"
             upd = emitted // 1000
+        primary = self.keys.get(stream, DEFAULT)
+        if primary.simple:
+            row_key: tuple = (rid,)
+        else:
+            found = primary.values(data)
+            if isinstance(found, str):
+                return (f"line {line_no}: record {rid!r} has no string or integer {found!r} (part of the "
+                        f"primary key {primary.describe()})")
+            row_key = found
         deleted = rec.get("deleted") is True
         if deleted:  # a tombstone keeps the last known values under its own keys (as the upsert does)
-            old = buffered(stream, rid)
+            old = buffered(stream, row_key)
             if old is not None and supersedes(upd, True, old.upd, old.deleted):
                 data = {**loads(line_json(old.line)), **data}
         fields = []
@@ -62,4 +73,4 @@ class RowEncoder:
                 text = NULL
             fields.append(text)
         line = copy_line(copy_text(rid), upd, deleted, b"\t".join(fields), dumps(data))
-        return Row(rid, upd, deleted, line, line_no, line_no)
+        return Row(rid, row_key, upd, deleted, line, line_no, line_no)

@@ -110,8 +110,11 @@ def snapshot(stream: str, phase: str, snapshot_id: str, scope: dict | None = Non
                                        **extra}))
 
 
-def candidates(stream: str, ids: list[str], snapshot_id: str | None = None) -> dict:
-    return trace("candidates", _compact({"stream": stream, "ids": ids, "snapshot_id": snapshot_id}))
+def candidates(stream: str, ids: list[str], snapshot_id: str | None = None,
+               keys: list[dict] | None = None) -> dict:
+    """`keys`: the whole key of each row (in the order of `ids`), for a stream keyed by more than `id`."""
+    return trace("candidates", _compact({"stream": stream, "ids": ids, "snapshot_id": snapshot_id,
+                                         "keys": keys}))
 
 
 def verify_report(stream: str, mode: str, checked: int, missing: int, stale: int, extra: int,
