@@ -82,10 +82,21 @@ def create_schema(schema: str) -> str:
     return f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}"
 
 
+STATE_KEY = ("scope", "stream", "part")  # the key of `_sync_state` rows: protocol.state.state_key
+
+
 def create_state_table(schema: str) -> str:
     return (f"CREATE TABLE IF NOT EXISTS {qualified(schema, STATE_TABLE)} (scope text NOT NULL, "
             "stream text NOT NULL, data jsonb, committed_at timestamptz NOT NULL DEFAULT now(), "
-            "PRIMARY KEY (scope, stream))")
+            "part text NOT NULL DEFAULT '', PRIMARY KEY (scope, stream, part))")
+
+
+def migrate_state_table(schema: str, constraint: str | None) -> list[str]:
+    """`_sync_state` made before states had partitions: a `part` column ('' for its rows) in its key."""
+    table = qualified(schema, STATE_TABLE)
+    drop = f"DROP CONSTRAINT {quote(constraint)}, " if constraint else ""
+    return [f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS part text NOT NULL DEFAULT ''",
+            f"ALTER TABLE {table} {drop}ADD PRIMARY KEY (scope, stream, part)"]
 
 
 def create_deleted_table(schema: str) -> str:
@@ -172,7 +183,8 @@ def upsert(schema: str, table: str, stage: str, columns: list[Column], key: Key,
     typed = [quote(c.name) for c in columns]
     sets = "".join(f"{name} = CASE WHEN {live} THEN excluded.{name} "
                    f"ELSE {types.read_expression(c.pg_type, merged, literal(c.key))} END, "
-                   for name, c in zip(typed, columns, strict=True))
+                   for name, c in zip(typed, columns, strict=True)
+                   if c.name not in key.columns)  # a key column never changes (and may be outside the object)
     where = ""
     if stream is not None:
         where = (f" WHERE s.{_DEL} IS NULL AND NOT EXISTS (SELECT 1 FROM {qualified(schema, DELETED_TABLE)} "
@@ -212,15 +224,18 @@ def hard_delete(schema: str, table: str, stage: str, stream: str, key: Key) -> s
         "SELECT 0, 0, count(*), (SELECT count(*) FROM tomb) - count(*) FROM reg")
 
 
-def save_state(schema: str, scope: str, stream: str, data_json: str) -> str:
-    return (f"INSERT INTO {qualified(schema, STATE_TABLE)} (scope, stream, data, committed_at) VALUES "
-            f"({literal(scope)}, {literal(stream)}, {literal(data_json)}::jsonb, now()) "
-            "ON CONFLICT (scope, stream) DO UPDATE SET data = excluded.data, "
+def save_state(schema: str, scope: str, stream: str, part: str, data_json: str) -> str:
+    return (f"INSERT INTO {qualified(schema, STATE_TABLE)} (scope, stream, part, data, committed_at) VALUES "
+            f"({literal(scope)}, {literal(stream)}, {literal(part)}, {literal(data_json)}::jsonb, now()) "
+            "ON CONFLICT (scope, stream, part) DO UPDATE SET data = excluded.data, "
             "committed_at = excluded.committed_at")
 
 
 def load_states(schema: str) -> str:
-    return f"SELECT scope, stream, data::text FROM {qualified(schema, STATE_TABLE)} ORDER BY scope, stream"
+    """(scope, stream, partition, data) of every row; a table without partitions (made before them,
+    read before a write migrated it) reads as partition ''."""
+    return (f"SELECT t.scope, t.stream, coalesce(to_jsonb(t)->>'part', ''), t.data::text "
+            f"FROM {qualified(schema, STATE_TABLE)} t ORDER BY 1, 2, 3")
 
 
 def live_view(schema: str, views_schema: str, table: str, columns: dict[str, str],
@@ -254,22 +269,18 @@ def table_stats(schema: str, table: str) -> str:
 
 def checkpoint_times(schema: str) -> str:
     """(scope, stream, Unix seconds) of every committed checkpoint."""
-    return (f"SELECT scope, stream, extract(epoch FROM committed_at)::bigint "
-            f"FROM {qualified(schema, STATE_TABLE)}")
+    return (f"SELECT scope, stream, extract(epoch FROM max(committed_at))::bigint "
+            f"FROM {qualified(schema, STATE_TABLE)} GROUP BY scope, stream")
 
 
 # ---- a table's key changed (docs/destination-postgres.md, "Keys": migrating a table) ---------------
 def fill_key_column(schema: str, table: str, column: Column, default: object) -> str:
     """Give every row lacking a value of the new key column one: its object's property, else `default`
-    (the catalog's `primary_key_defaults`); the object in `_raw_data` gets the property too, so a row
-    stored before the key changed equals the same object received after it."""
-    raw = f"t.{_RAW}"
-    read = types.read_expression(column.pg_type, raw, literal(column.key))
+    (the catalog's `primary_key_defaults`: a key field outside the objects, like `_account_id`)."""
+    read = types.read_expression(column.pg_type, f"t.{_RAW}", literal(column.key))
     value = f"COALESCE({read}, {literal(str(default)) if default is not None else 'NULL'}::{column.pg_type})"
     col = quote(column.name)
-    return (f"UPDATE {qualified(schema, table)} t SET {col} = {value}, {_RAW} = CASE WHEN {raw} ? "
-            f"{literal(column.key)} OR {value} IS NULL THEN {raw} ELSE {raw} || jsonb_build_object("
-            f"{literal(column.key)}, {value}) END WHERE t.{col} IS NULL")
+    return f"UPDATE {qualified(schema, table)} t SET {col} = {value} WHERE t.{col} IS NULL"
 
 
 def count_null_keys(schema: str, table: str, key: Key) -> str:

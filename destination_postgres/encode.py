@@ -2,7 +2,9 @@
 
 `RowEncoder.row(stream, record, line_no, buffered)` turns a record into the `batch.Row` a stage table
 takes: the id (a string, or an integer id as text), `_updated_at` (the record's `updated_at`, else
-`emitted_at` in seconds), the tombstone flag, one COPY text value per typed column (`types.converter`
+`emitted_at` in seconds), the key (its fields from the record's `keys` first, then from the object: a key
+field outside the object, like `_account_id`, fills its column but is not part of `_raw_data`), the
+tombstone flag, one COPY text value per typed column (`types.converter`
 of the column's database type) and the whole object as JSON. It says why when a record cannot be
 written (no object, no id, no time). A tombstone keeps the last known values under its own keys: the
 version buffered for that id (`buffered`) is merged under it, as the upsert does with the stored row.
@@ -47,10 +49,12 @@ class RowEncoder:
                 return f"line {line_no}: record {rid!r} has neither updated_at nor emitted_at"
             upd = emitted // 1000
         primary = self.keys.get(stream, DEFAULT)
+        outside = rec.get("keys")  # key fields that are not properties of the object (docs/protocol.md)
+        fields_of = {**data, **outside} if isinstance(outside, dict) and outside else data
         if primary.simple:
             row_key: tuple = (rid,)
         else:
-            found = primary.values(data)
+            found = primary.values(fields_of)
             if isinstance(found, str):
                 return (f"line {line_no}: record {rid!r} has no string or integer {found!r} (part of the "
                         f"primary key {primary.describe()})")
@@ -60,9 +64,10 @@ class RowEncoder:
             old = buffered(stream, row_key)
             if old is not None and supersedes(upd, True, old.upd, old.deleted):
                 data = {**loads(line_json(old.line)), **data}
+                fields_of = {**data, **outside} if isinstance(outside, dict) and outside else data
         fields = []
         for key, convert in self.converters[stream]:
-            value = data.get(key)
+            value = fields_of.get(key)
             if value is None:
                 fields.append(NULL)
                 continue

@@ -299,6 +299,12 @@ class Writer:
                 cur.execute(ddl.create_deleted_table(schema))
             existing = self.existing_columns()
             keys = self.existing_keys()
+            constraint, state_key = keys.get(STATE_TABLE, (None, []))
+            if tuple(state_key) != ddl.STATE_KEY:
+                for sql in ddl.migrate_state_table(schema, constraint):
+                    cur.execute(sql)
+                self.notes.append(f"migrated table {schema}.{STATE_TABLE}: states may have a partition "
+                                  "(a column part, '' for the existing rows)")
             for stream, columns in wanted.items():
                 table = table_name(stream)
                 problem = self._ensure_table(cur, stream, columns, existing.get(table))

@@ -3,7 +3,8 @@
 `StripeClient.get(path, params)` returns a `Page` (the JSON body, `has_more`, the server's time from the
 `Date` header, and `snapshot_time`: a lower bound of the server's second when it built the body) or
 raises `errors.StripeAPIError` once the request failed for good. Every attempt first takes a token from
-the key's bucket (rate_limit.py) and counts in `request_count`.
+the account's bucket (rate_limit.py: Stripe's limits are per account), then from the platform-wide
+`cap` when there is one (several Connect accounts read at once), and counts in `request_count`.
 
 Retried: 429, 5xx, timeouts, connection errors, truncated bodies, and anything with
 `Stripe-Should-Retry: true`; never other 4xx, never a response saying `Stripe-Should-Retry: false`.
@@ -154,8 +155,8 @@ def _error_fields(resp: requests.Response) -> tuple[str, str | None, str | None]
 
 class StripeClient:
     def __init__(self, settings: ClientSettings, bucket: TokenBucket, stop: threading.Event | None = None,
-                 rng: Callable[[], float] = random.random):
-        self.settings, self.bucket, self.rng = settings, bucket, rng
+                 rng: Callable[[], float] = random.random, cap: TokenBucket | None = None):
+        self.settings, self.bucket, self.rng, self.cap = settings, bucket, rng, cap
         self.stop = stop or threading.Event()
         self._local = threading.local()
         self._count_lock = threading.Lock()
@@ -189,13 +190,14 @@ class StripeClient:
                 self.retry_count += 1
 
     def _wait_token(self) -> None:
-        while True:
-            if self.stop.is_set():
-                raise Cancelled()
-            wait = self.bucket.try_acquire()
-            if wait <= 0:
-                return
-            self.stop.wait(min(wait, 0.5))
+        for bucket in (self.bucket, self.cap):
+            while bucket is not None:
+                if self.stop.is_set():
+                    raise Cancelled()
+                wait = bucket.try_acquire()
+                if wait <= 0:
+                    break
+                self.stop.wait(min(wait, 0.5))
 
     def get(self, path: str, params: dict[str, Any] | None = None, expect_list: bool = False) -> Page:
         """GET with retries. `expect_list`: the body must be a list page (see `list_body_problem`); one that
@@ -271,6 +273,15 @@ class StripeClient:
             if self.last_server_time is None:
                 return int(time.time())
             return self.last_server_time + int(time.monotonic() - self._time_noted_at)
+
+    def adopt_clock(self, other: StripeClient) -> None:
+        """Know the server's clock as `other` does (a client of another account of the same server)."""
+        if other.last_server_time is None:
+            return
+        now = other.server_now()
+        with self._count_lock:
+            if self.last_server_time is None or now > self.last_server_time:
+                self.last_server_time, self._time_noted_at = now, time.monotonic()
 
     def wait_past(self, second: int) -> None:
         """Block until the server's clock is surely past `second` (at most ~1 s after its `Date` was seen)."""

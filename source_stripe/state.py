@@ -187,6 +187,12 @@ def check_account(global_data: dict | None, account: dict, has_stream_states: bo
             hint="use the state of this account (another destination schema), or start without --state")
 
 
+def state_account_id(global_data: dict | None) -> str | None:
+    """The account id a (checked) global state was made for, None when it names none."""
+    account = (global_data or {}).get("account") or {}
+    return account.get("id") if isinstance(account.get("id"), str) else None
+
+
 def parse_positions(global_data: dict | None, stream_states: dict) -> dict[str, dict]:
     """{stream: events position} of a global state (checked by `split_aggregate`). A state of the version
     before positions per stream (one `events_cursor` for the account) gives every stream that has a stream

@@ -73,5 +73,5 @@ def test_stage_matches_the_copy_line_layout():
 
 
 def test_state_row_is_written_with_literals():
-    sql = ddl.save_state("s", "stream", "cus'%s", '{"a": "b"}')
-    assert "(E'stream', E'cus''%s', E'{\"a\": \"b\"}'::jsonb, now())" in sql
+    sql = ddl.save_state("s", "stream", "cus'%s", "acct_1", '{"a": "b"}')
+    assert "(E'stream', E'cus''%s', E'acct_1', E'{\"a\": \"b\"}'::jsonb, now())" in sql
