@@ -3,8 +3,9 @@
 A source that reads partitions reports each one's lifecycle with `partition_status` traces (`started`,
 `complete`, `failed`, `skipped`, docs/protocol.md) and a partition's own errors with scope `partition`.
 `PartitionTally` keeps counts, the partitions running now (at most the source's accounts in flight) and
-a few failed ones with their reason, never one entry per partition: 2,000 accounts make the same small
-snapshot (`snapshot()`, the `partitions` entry of `progress`) and the same few summary lines.
+a few failed ones with their reason (and the ids of all failed ones, to count each once), never an
+object per partition: 2,000 accounts make the same small snapshot (`snapshot()`, the `partitions`
+entry of `progress`) and the same few summary lines.
 
 A partition that failed stays failed for the run until it completes in a later attempt; a restarted
 source reads its partitions again, so the other counts start over with each attempt.
@@ -23,7 +24,7 @@ class PartitionTally:
     skipped: int = 0
     running: set[str] = field(default_factory=set)
     failed: dict[str, str] = field(default_factory=dict)  # partition -> why (at most MAX_FAILED_KEPT)
-    failed_count: int = 0
+    failed_ids: set[str] = field(default_factory=set)  # every failed partition (ids only)
     seen: bool = False  # any partition message at all
 
     def new_attempt(self) -> None:
@@ -58,16 +59,20 @@ class PartitionTally:
             self.seen = True
             self._fail(part, f"[{payload.get('code')}] {payload.get('message')}")
 
+    @property
+    def failed_count(self) -> int:
+        return len(self.failed_ids)
+
     def _fail(self, part: str, why: str) -> None:
-        if part in self.failed:
+        if part in self.failed_ids:
             return
-        self.failed_count += 1
+        self.failed_ids.add(part)
         if len(self.failed) < MAX_FAILED_KEPT:
             self.failed[part] = why
 
     def _clear(self, part: str) -> None:
-        if self.failed.pop(part, None) is not None:
-            self.failed_count -= 1
+        self.failed_ids.discard(part)
+        self.failed.pop(part, None)
 
     def snapshot(self) -> dict | None:
         if not self.seen:

@@ -78,7 +78,14 @@ def check(config: dict) -> str:
     account = fetch_account(make_client(opts), opts.api_key, opts.account_id)
     mode = "live" if account["livemode"] else "test"
     who = account["id"] or "the account (this key may not read its details)"
-    return f"Connected to {who} ({mode} mode)"
+    text = f"Connected to {who} ({mode} mode)"
+    if opts.accounts == "all":  # Connect: how many accounts a read would cover
+        from source_stripe.accounts import list_connected  # noqa: PLC0415 - Connect reads only
+        count = sum(1 for _ in list_connected(make_client(opts)))
+        text += f"; /v1/accounts lists {count:,} connected account(s), read with the platform"
+    elif opts.accounts:
+        text += f"; {len(opts.accounts)} account(s) configured"
+    return text
 
 
 def discover(config: dict) -> list[dict]:
