@@ -81,7 +81,7 @@ class AccountRun:
     failed: str | None = None  # why it did not read everything (its partition error's message)
     revoked: bool = False
     last_global: Any = None  # the data of its last global state (marked `revoked` when it revokes)
-    states: dict = field(default_factory=dict)  # --follow: its latest stream states
+    states: dict = field(default_factory=dict)  # --follow: its latest stream states (from its start)
 
 
 class Accounts:
@@ -253,7 +253,7 @@ class Accounts:
         client = self.client(None if own else account)
         client.adopt_clock(self.platform_client)
         stream_states, glob = self.state_of(account)
-        run = AccountRun(account, last_global=glob)
+        run = AccountRun(account, last_global=glob, states=dict(stream_states))
         tag = account_tagger(account, partition=True)
         self._put(messages.partition_status(account, "started", total=self.total))
         who = {"id": account, "livemode": is_live_key(self.opts.api_key)} if not own else platform

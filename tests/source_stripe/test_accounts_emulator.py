@@ -73,3 +73,31 @@ def test_every_request_takes_a_token_of_its_account_and_of_the_platform_cap(emul
         client.get("/v1/customers", {"limit": 1})
     assert own._tokens < 8 and cap._tokens < 3  # three tokens from each (plus a little refill)
     client.close()
+
+
+def test_following_a_platform_picks_up_an_account_connected_meanwhile(emulator):
+    emu = emulator({"dataset": {"customers": 2}, "connected_accounts": CONNECTED})
+    config = src_config(emu, streams=["customers"], accounts="all", events_poll_interval_s=0.2)
+    reader = source.read(ReadRequest(config, None, None, {"follow": True}))
+    seen: dict[str, set[str]] = {}  # account -> ids (a follow pass may list an object its events gave too)
+    records = 0
+    added = None
+    deadline = time.monotonic() + 30
+    try:
+        for msg in reader:
+            if msg["type"] == "record":
+                records += 1
+                seen.setdefault(msg["record"]["keys"]["_account_id"], set()).add(msg["record"]["data"]["id"])
+            if added is None and records == 8:  # the first pass is in
+                added = emu.add_account("acct_1JoinedLater0001", dataset={"customers": 3})["id"]
+                emu.create("customers", email="late@example.com", account="acct_1Aaaaaaaaaaaaaaa")
+            if added is not None and len(seen.get(added, ())) == 3 \
+                    and len(seen["acct_1Aaaaaaaaaaaaaaa"]) == 5:
+                break
+            assert time.monotonic() < deadline, f"not picked up: {seen}"
+    finally:
+        reader.close()
+    assert {a: len(ids) for a, ids in seen.items()} == \
+        {emu.account_id: 2, "acct_1Aaaaaaaaaaaaaaa": 5, "acct_1Bbbbbbbbbbbbbbb": 2, added: 3}
+    # later passes go on from each account's state: nothing is read twice from the start
+    assert records <= 8 + 3 + 2
