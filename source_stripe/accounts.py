@@ -11,9 +11,10 @@ backfill, snapshots, from its own state), with a client that sends its `Stripe-A
   catalog's `primary_key_defaults`;
 - **its own budget**: Stripe's rate limits are per account ("rate limits are measured in API requests
   per second, per Stripe account", https://docs.stripe.com/rate-limits), so each account gets its own
-  token bucket of `max_requests_per_second`, and every request also takes a token of one platform-wide
-  bucket (`max_platform_requests_per_second`, default 4 x the per-account rate); at most
-  `max_accounts_in_flight` accounts are read at once (a pool of threads, one account each);
+  limiter (rate_limit.py: `max_requests_per_second` for the account, `..._per_endpoint` for each
+  endpoint), and every request also takes a token of one platform-wide bucket
+  (`max_platform_requests_per_second`, default 4 x the per-account rate); at most `max_accounts_in_flight`
+  accounts are read at once (a pool of threads, one account each);
 - **its own failures**: an account that revoked the platform's access (403 `account_invalid`) or fails
   otherwise for good ends with an error of scope `partition` naming it (the engine reports it, the run
   ends partial, exit 1); its rows stay, its state keeps where it was and is marked `revoked`, and the
@@ -43,7 +44,7 @@ from source_stripe import state as st
 from source_stripe.client import Cancelled, ClientSettings, StripeClient
 from source_stripe.config import Options, is_live_key, parse_start_date
 from source_stripe.errors import StripeAPIError, classify
-from source_stripe.rate_limit import TokenBucket, default_rate
+from source_stripe.rate_limit import ENDPOINT_DEFAULT_RATE, Limiter, TokenBucket, default_rate
 from source_stripe.source import (
     WAKE_LOOKAHEAD_S, Mode, _read, _Signals, account_tagger, fetch_account, read_mode, selected_streams)
 from source_stripe.streams import Stream, catalog_streams
@@ -112,12 +113,14 @@ class Accounts:
         self.total = 0  # accounts this pass reads
 
     def client(self, account: str | None) -> StripeClient:
-        """A client for one account (`None`: the platform itself), with its own bucket under the cap."""
+        """A client for one account (`None`: the platform itself), with its own limiter under the cap."""
         settings = ClientSettings(api_key=self.opts.api_key, base_url=self.opts.base_url,
                                   api_version=self.opts.api_version, account_id=account,
                                   timeout_s=float(self.opts.request_timeout_s),
                                   max_retries=int(self.opts.max_retries))
-        return StripeClient(settings, TokenBucket(self.rate), self.stop, cap=self.cap)
+        endpoint_rate = float(self.opts.max_requests_per_second_per_endpoint or ENDPOINT_DEFAULT_RATE)
+        limiter = Limiter(self.rate, endpoint_rate)
+        return StripeClient(settings, limiter, self.stop, cap=self.cap)
 
     # ---- the read ----------------------------------------------------------------------------------
     def run(self) -> Iterator[dict]:
