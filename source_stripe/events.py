@@ -23,12 +23,19 @@ No event is ever retrieved by id (`GET /v1/events/{id}`), so a proxy that breaks
 An event becomes a record of the stream listing its `data.object.object` (`updated_at` = the event's
 `created`); `*.deleted` becomes a tombstone (`deleted: true`) except `customer.subscription.deleted`,
 which in Stripe means canceled: the subscription still exists and is listed with `status=all`.
+
+An event about a parent of selected child streams (`invoice.updated`, `customer.subscription.updated`)
+also re-derives the parent's children (`children.py`: the embedded list when complete, else the nested
+endpoint, now) as a parent-scoped snapshot after the parent's record, so children removed meanwhile are
+tombstoned; a deleted parent's children are all tombstoned. An event about a child object that names its
+parent (`customer.tax_id.deleted`) is a record of the child stream, judged by the parent's position.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
 from protocol import messages
+from source_stripe import children as kids
 from source_stripe.client import StripeClient
 from source_stripe.errors import StripeAPIError
 from source_stripe.positions import advance, is_after, oldest_first, vanished
@@ -66,8 +73,9 @@ class EventReader:
     """Reads event chunks through the client; `catch_up` yields records and global state snapshots."""
 
     def __init__(self, client: StripeClient, events_stream: Stream, by_object: dict[str, Stream],
-                 max_chunk_pages: int = 50):
+                 children_of: dict[str, list[Stream]] | None = None, max_chunk_pages: int = 50):
         self.client, self.events_stream, self.by_object = client, events_stream, by_object
+        self.children_of = children_of or {}
         self.max_chunk_pages = max_chunk_pages
         self.records = 0
         self.requests = 0  # list requests of /v1/events made by this reader
@@ -126,17 +134,28 @@ class EventReader:
                         on_vanished(name, gone)
             for ev in events:
                 stream = event_stream(ev, self.by_object)
-                if stream is not None and stream.name in run and is_after(ev, run[stream.name]):
+                owner = stream.parent.stream if stream is not None and stream.parent else \
+                    stream.name if stream is not None else None
+                if owner is not None and owner in run and is_after(ev, run[owner]):
                     rec = event_record(ev, self.by_object)
-                    if rec is not None:
+                    if rec is not None and stream is not None:
                         self.records += 1
                         yield rec
+                        yield from self._children(stream.name, rec["record"], ev.get("created"))
             self._advance(state, run, events, lt)
             yield state.message()
             gte = lt
         if any(p.get("checked_at", 0) < upper for p in run.values()):
             self._advance(state, run, [], upper)
             yield state.message()
+
+    def _children(self, stream: str, record: dict, created: int | None) -> Iterator[dict]:
+        """The children of a parent an event carried (none when it was deleted), re-derived."""
+        for child in self.children_of.get(stream, []):
+            parent = record["data"]
+            found = kids.gone(child, parent["id"], created) if record.get("deleted") \
+                else kids.read_children(self.client, child, parent, created)
+            yield from kids.child_messages(found)
 
     @staticmethod
     def _advance(state: GlobalState, run: dict[str, dict], events: list[dict], checked_at: int) -> None:
