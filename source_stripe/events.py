@@ -26,7 +26,8 @@ which in Stripe means canceled: the subscription still exists and is listed with
 
 An event about a parent of selected child streams (`invoice.updated`, `customer.subscription.updated`)
 also re-derives the parent's children (`children.py`: the embedded list when complete, else the nested
-endpoint, now) as a parent-scoped snapshot after the parent's record, so children removed meanwhile are
+endpoint, now) as a parent-scoped snapshot after the parent's record (of the newest event about that
+parent in a chunk: it supersedes the older ones), so children removed meanwhile are
 tombstoned; a deleted parent's children are all tombstoned. An event about a child object that names its
 parent (`customer.tax_id.deleted`) is a record of the child stream, judged by the parent's position.
 """
@@ -132,7 +133,8 @@ class EventReader:
                     gone = vanished(pos, listed, upper)  # type: ignore[arg-type]
                     if gone:
                         on_vanished(name, gone)
-            for ev in events:
+            newest = self._newest_per_parent(events)
+            for n, ev in enumerate(events):
                 stream = event_stream(ev, self.by_object)
                 owner = stream.parent.stream if stream is not None and stream.parent else \
                     stream.name if stream is not None else None
@@ -141,13 +143,25 @@ class EventReader:
                     if rec is not None and stream is not None:
                         self.records += 1
                         yield rec
-                        yield from self._children(stream.name, rec["record"], ev.get("created"))
+                        if newest.get(ev["data"]["object"]["id"]) == n:
+                            yield from self._children(stream.name, rec["record"], ev.get("created"))
             self._advance(state, run, events, lt)
             yield state.message()
             gte = lt
         if any(p.get("checked_at", 0) < upper for p in run.values()):
             self._advance(state, run, [], upper)
             yield state.message()
+
+    def _newest_per_parent(self, events: list[dict]) -> dict[str, int]:
+        """Parent id -> index of the chunk's newest event about it (of a stream with child streams): only
+        that one re-derives the children, since it supersedes the others (several events of one invoice
+        would page its 250 lines several times)."""
+        out: dict[str, int] = {}
+        for n, ev in enumerate(events):
+            stream = event_stream(ev, self.by_object)
+            if stream is not None and stream.name in self.children_of:
+                out[ev["data"]["object"]["id"]] = n
+        return out
 
     def _children(self, stream: str, record: dict, created: int | None) -> Iterator[dict]:
         """The children of a parent an event carried (none when it was deleted), re-derived."""

@@ -132,3 +132,69 @@ def test_every_child_of_every_parent_once_with_nested_requests_only_past_a_full_
                     (sync.schema,))
         assert any("(invoice)" in r[0] for r in cur.fetchall())
     assert "invoice_line_items" in run.stderr  # the progress names the child streams
+
+
+def by_size(emu, child: str) -> dict[int, str]:
+    """Parent id by its number of children (SIZES are distinct but for 0/..., first one wins)."""
+    _, resource, field, _ = CHILDREN[child]
+    out: dict[int, str] = {}
+    for p in emu.dump(CHILDREN[child][0])["objects"]:
+        out.setdefault(len(emu.children(resource, p["id"], field)), p["id"])
+    return out
+
+
+def test_added_and_removed_children_reach_the_tables_incrementally_and_removed_ones_are_tombstoned(child_world):
+    children = ["invoice_line_items", "subscription_items", "customer_tax_ids", "transfer_reversals"]
+    sync = child_world(children)
+    streams = streams_of(children)
+    sync.sync(streams=streams)
+    emu = sync.emu
+    removed: dict[str, set[str]] = {c: set() for c in children}
+
+    def remove(child: str, parent: str, ids: list[str]) -> None:
+        _, resource, field, _ = CHILDREN[child]
+        for cid in ids:
+            emu.remove_child(resource, parent, field, cid)
+            removed[child].add(cid)
+
+    inv = by_size(emu, "invoice_line_items")
+    for n in (250, 3, 11):  # lines change only on drafts ("invoice.updated" carries the new lines)
+        emu.update("invoices", inv[n], status="draft")
+    lines = {n: [c["id"] for c in emu.children("invoices", inv[n], "lines")] for n in (250, 3, 11)}
+    remove("invoice_line_items", inv[250], [lines[250][0], lines[250][120], lines[250][-1]])
+    emu.add_child("invoices", inv[250], "lines", amount=4200)
+    remove("invoice_line_items", inv[3], lines[3])  # all of them: an empty list, embedded
+    remove("invoice_line_items", inv[11], lines[11][:1])  # 10 left: the embedded list is complete again
+    subs = by_size(emu, "subscription_items")
+    items = {n: [c["id"] for c in emu.children("subscriptions", subs[n], "items")] for n in (250, 10)}
+    remove("subscription_items", subs[250], items[250][100:105])
+    emu.add_child("subscriptions", subs[250], "items", quantity=7)
+    remove("subscription_items", subs[10], items[10][4:5])
+    cus = by_size(emu, "customer_tax_ids")
+    tax_ids = [c["id"] for c in emu.children("customers", cus[3], "tax_ids")]
+    remove("customer_tax_ids", cus[3], tax_ids[:2])  # customer.tax_id.deleted: the child itself
+    emu.add_child("customers", cus[0], "tax_ids", value="DE123456789", type="eu_vat")
+    trs = by_size(emu, "transfer_reversals")
+    emu.add_child("transfers", trs[10], "reversals", amount=100)  # transfer.reversed, 11: paged
+    emu.clear_requests()
+
+    run = sync.sync(streams=streams)
+    for child in children:
+        assert_children_exact(sync, child)
+        tombstoned = {k for k, (_, d, _) in sync.table(child).items() if d is not None}
+        assert tombstoned == removed[child], (child, sorted(tombstoned ^ removed[child])[:5])
+    assert "full sync" not in run.stderr
+    # the incremental run re-listed no parent (new objects only) and paged only the changed parents'
+    # children whose lists are longer than the embedded 10
+    assert nested_requests(emu, "invoice_line_items") == 3  # 250 - 3 + 1 = 248 lines: 3 pages
+    assert nested_requests(emu, "subscription_items") == 3  # 250 - 5 + 1 = 246 items
+    assert nested_requests(emu, "transfer_reversals") == 1  # 11 reversals
+
+    # a deleted parent's children are all tombstoned with it
+    emu.update("invoices", inv[10], status="draft")
+    ten = {c["id"] for c in emu.children("invoices", inv[10], "lines")}
+    emu.delete("invoices", inv[10])
+    sync.sync(streams=streams)
+    assert_children_exact(sync, "invoice_line_items")
+    rows = sync.table("invoice_line_items")
+    assert all(rows[i][1] is not None for i in ten)
