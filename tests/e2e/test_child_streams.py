@@ -198,3 +198,56 @@ def test_added_and_removed_children_reach_the_tables_incrementally_and_removed_o
     assert_children_exact(sync, "invoice_line_items")
     rows = sync.table("invoice_line_items")
     assert all(rows[i][1] is not None for i in ten)
+
+
+KILL_AT = (5, 70, 120)  # nested list requests served when the engine is killed
+
+
+def test_sigkill_while_children_are_paged_then_rerun_is_exact(pg_url, pg_schema, tmp_path):
+    children = ["invoice_line_items", "subscription_items"]
+    config = {"dataset": {"invoices": {"count": 400, "children": {"lines": [250, 3, 3, 3, 3, 0, 3, 3, 3, 3]}},
+                          "subscriptions": {"count": 60, "children": {"items": [250, 11, 0]}}},
+              "seed": 15, "faults": {"latency": {"ms": 15}}}
+    with start_emulator(config) as emu:
+        sync = Sync(emu, pg_url, pg_schema, tmp_path / "state.json")
+        argv = [sys.executable, "-m", "engine", "sync", *sync.common, "--streams",
+                ",".join(streams_of(children)), "--output", "json"]
+        orphans: list[int] = []
+        confirmed = []
+        for n, at in enumerate(KILL_AT):
+            if n == 2:  # a change between two killed runs: removed children must still be tombstoned
+                synced = sync.table("invoice_line_items")  # a line the killed runs already wrote, if any
+                inv = next((raw["invoice"] for raw, _, _ in synced.values()),
+                           by_size(emu, "invoice_line_items")[250])
+                emu.update("invoices", inv, status="draft")
+                gone = emu.children("invoices", inv, "lines")[0]["id"]
+                was_synced = gone in synced
+                emu.remove_child("invoices", inv, "lines", gone)
+            emu.clear_requests()
+            with open(tmp_path / f"run{n}.err", "wb") as err:
+                proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+                kids: set[int] = set()
+                deadline = time.time() + 120
+                while proc.poll() is None and time.time() < deadline:
+                    kids.update(children_of(proc.pid))
+                    served = sum(1 for e in emu.requests(path="/v1/*")
+                                 if e["path"].endswith("/lines") or e["path"] == "/v1/subscription_items")
+                    if served >= at:
+                        proc.send_signal(signal.SIGKILL)
+                        break
+                    time.sleep(0.01)
+                proc.wait(timeout=30)
+                assert proc.returncode == -signal.SIGKILL, f"run {n} ended before its kill"
+                orphans.extend(kids)
+            assert not wait_gone(orphans, 60), "orphaned connectors did not end after the engine was killed"
+            confirmed.append(sum(len(sync.table(c)) for c in children))
+        time.sleep(1.1)
+        final = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert final.returncode == 0, final.stderr
+        assert json.loads(final.stdout.splitlines()[-1])["eof"]["status"] == "succeeded"
+        for child in children:
+            assert_children_exact(sync, child)
+        tombstoned = {k for k, (_, d, _) in sync.table("invoice_line_items").items() if d is not None}
+        assert tombstoned == ({gone} if was_synced else set())
+        print(f"killed after {KILL_AT} nested requests; child rows written before each rerun: {confirmed}; "
+              f"the removed line was synced before: {was_synced}")
