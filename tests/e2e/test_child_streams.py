@@ -251,3 +251,15 @@ def test_sigkill_while_children_are_paged_then_rerun_is_exact(pg_url, pg_schema,
         assert tombstoned == ({gone} if was_synced else set())
         print(f"killed after {KILL_AT} nested requests; child rows written before each rerun: {confirmed}; "
               f"the removed line was synced before: {was_synced}")
+
+
+def test_persons_of_connected_accounts_are_a_child_stream_of_accounts(pg_url, pg_schema, tmp_path):
+    accounts = {"acct_1ChildA000000000": 250, "acct_1ChildB000000000": 3, "acct_1ChildC000000000": 0}
+    config = {"connected_accounts": {a: {"children": {"persons": n}} for a, n in accounts.items()}, "seed": 16}
+    with start_emulator(config) as emu:
+        sync = Sync(emu, pg_url, pg_schema, tmp_path / "state.json")
+        sync.sync(streams=["accounts", "account_persons"])
+        live = {e["object"]["id"]: e["object"] for e in emu.dump("account_persons")["objects"]}
+        rows = {k: raw for k, (raw, d, _) in sync.table("account_persons").items() if d is None}
+        assert rows == live and len(live) == 253
+        assert len(emu.requests(path="/v1/accounts/*")) == 3 + 1 + 1  # one per account, 3 for 250 persons
