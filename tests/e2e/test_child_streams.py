@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 import signal
 import subprocess
 import sys
@@ -18,22 +17,23 @@ import time
 
 import pytest
 
+from source_stripe.streams import registry
 from stripe_emulator import start_emulator
 from tests.e2e.test_completeness import ROOT, Sync
 from tests.e2e.test_sync_kill import children_of, wait_gone
 
-# child stream -> (parent stream, emulator resource, field of the parent holding the list, parent column)
+# child stream -> (parent stream (also the emulator's resource), the parent's list field, parent column)
 CHILDREN = {
-    "invoice_line_items": ("invoices", "invoices", "lines", "invoice"),
-    "subscription_items": ("subscriptions", "subscriptions", "items", "subscription"),
-    "credit_note_line_items": ("credit_notes", "credit_notes", "lines", "credit_note"),
-    "transfer_reversals": ("transfers", "transfers", "reversals", "transfer"),
-    "application_fee_refunds": ("application_fees", "application_fees", "refunds", "fee"),
-    "checkout_session_line_items": ("checkout_sessions", "checkout_sessions", "line_items", "checkout_session"),
-    "payment_link_line_items": ("payment_links", "payment_links", "line_items", "payment_link"),
-    "quote_line_items": ("quotes", "quotes", "line_items", "quote"),
-    "customer_tax_ids": ("customers", "customers", "tax_ids", "customer"),
-    "customer_balance_transactions": ("customers", "customers", "balance_transactions", "customer"),
+    "invoice_line_items": ("invoices", "lines", "invoice"),
+    "subscription_items": ("subscriptions", "items", "subscription"),
+    "credit_note_line_items": ("credit_notes", "lines", "credit_note"),
+    "transfer_reversals": ("transfers", "reversals", "transfer"),
+    "application_fee_refunds": ("application_fees", "refunds", "fee"),
+    "checkout_session_line_items": ("checkout_sessions", "line_items", "checkout_session"),
+    "payment_link_line_items": ("payment_links", "line_items", "payment_link"),
+    "quote_line_items": ("quotes", "line_items", "quote"),
+    "customer_tax_ids": ("customers", "tax_ids", "customer"),
+    "customer_balance_transactions": ("customers", "balance_transactions", "customer"),
 }
 SIZES = [0, 3, 10, 250, 11, 1, 100, 2]  # children of the parents, in turn
 EMBEDDED = ["invoice_line_items", "subscription_items", "credit_note_line_items", "transfer_reversals",
@@ -46,7 +46,7 @@ def dataset(streams: list[str], parents: int = 8) -> dict:
     """Each parent stream of `streams` with `parents` objects whose children take SIZES in turn."""
     out: dict = {}
     for child in streams:
-        parent, resource, field, _ = CHILDREN[child]
+        resource, field, _ = CHILDREN[child]
         entry = out.setdefault(resource, {"count": parents, "children": {}})
         entry["children"][field] = SIZES
     return out
@@ -58,12 +58,11 @@ def streams_of(children: list[str]) -> list[str]:
 
 def truth(emu, child: str) -> tuple[dict[str, dict], set[str]]:
     """Live children (with the parent column the source adds) and the ids of removed ones."""
-    field = CHILDREN[child][3]
+    parent = registry()[child].parent
+    assert parent is not None and parent.field == CHILDREN[child][2]
     dump = emu.dump(child)
-    live = {e["object"]["id"]: {**e["object"], field: e["object"].get(field) or e["parent"]}
+    live = {e["object"]["id"]: {**e["object"], parent.field: e["parent"]} if parent.added else e["object"]
             for e in dump["objects"]}
-    if child == "application_fee_refunds":  # `fee` names the parent already
-        live = {e["object"]["id"]: e["object"] for e in dump["objects"]}
     return live, {d["id"] if "id" in d else d["object"]["id"] for d in dump.get("deleted", [])}
 
 
@@ -74,21 +73,21 @@ def assert_children_exact(sync: Sync, child: str) -> None:
     missing, extra = sorted(set(live) - set(synced)), sorted(set(synced) - set(live))
     assert not missing and not extra, f"{child}: missing {missing[:5]}, extra {extra[:5]}"
     stale = [k for k in live if synced[k] != live[k]]
-    assert not stale, f"{child}: {len(stale)} rows differ, e.g. {stale[0]}: {synced[stale[0]]} != {live[stale[0]]}"
+    assert not stale, f"{child}: {len(stale)} rows differ, e.g. {synced[stale[0]]} != {live[stale[0]]}"
     tombstoned = {k for k, (_, d, _) in rows.items() if d is not None}
-    assert tombstoned <= deleted, f"{child}: tombstones of children never removed: {sorted(tombstoned - deleted)}"
+    assert tombstoned <= deleted, f"{child}: tombstones of children never removed: {tombstoned - deleted}"
 
 
 def nested_requests(emu, child: str) -> int:
-    parent, resource, field, _ = CHILDREN[child]
+    parent, field, _ = CHILDREN[child]
     if child == "subscription_items":
         return len(emu.requests(path="/v1/subscription_items"))
     prefix = {"invoices": "/v1/invoices/", "credit_notes": "/v1/credit_notes/", "transfers": "/v1/transfers/",
               "application_fees": "/v1/application_fees/", "checkout_sessions": "/v1/checkout/sessions/",
               "payment_links": "/v1/payment_links/", "quotes": "/v1/quotes/",
               "customers": "/v1/customers/"}[parent]
-    suffix = "/" + {"customer_tax_ids": "tax_ids", "customer_balance_transactions": "balance_transactions"}.get(
-        child, field)
+    named = {"customer_tax_ids": "tax_ids", "customer_balance_transactions": "balance_transactions"}
+    suffix = "/" + named.get(child, field)
     return sum(1 for e in emu.requests(path=prefix + "*") if e["path"].endswith(suffix))
 
 
@@ -117,9 +116,8 @@ def test_every_child_of_every_parent_once_with_nested_requests_only_past_a_full_
     run = sync.sync(streams=streams_of(children))
     for child in children:
         assert_children_exact(sync, child)
-        parent = CHILDREN[child][0]
-        sizes = [len(sync.emu.children(CHILDREN[child][1], p["id"], CHILDREN[child][2]))
-                 for p in sync.emu.dump(parent)["objects"]]
+        parent, field, _ = CHILDREN[child]
+        sizes = [len(sync.emu.children(parent, p["id"], field)) for p in sync.emu.dump(parent)["objects"]]
         assert sorted(sizes) == sorted(SIZES), (child, sizes)
         got, want = nested_requests(sync.emu, child), expected_nested(sizes, child in EMBEDDED)
         print(f"{child}: {sum(sizes)} children of {len(sizes)} parents, {got} nested requests")
@@ -128,22 +126,22 @@ def test_every_child_of_every_parent_once_with_nested_requests_only_past_a_full_
         cur.execute(f"SELECT i.id, count(l.id) FROM \"{sync.schema}\".invoices i LEFT JOIN "
                     f"\"{sync.schema}\".invoice_line_items l ON l.invoice = i.id GROUP BY i.id")
         assert sorted(n for _, n in cur.fetchall()) == sorted(SIZES)
-        cur.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'invoice_line_items'",
-                    (sync.schema,))
+        cur.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+                    (sync.schema, "invoice_line_items"))
         assert any("(invoice)" in r[0] for r in cur.fetchall())
     assert "invoice_line_items" in run.stderr  # the progress names the child streams
 
 
 def by_size(emu, child: str) -> dict[int, str]:
     """Parent id by its number of children (SIZES are distinct but for 0/..., first one wins)."""
-    _, resource, field, _ = CHILDREN[child]
+    resource, field, _ = CHILDREN[child]
     out: dict[int, str] = {}
-    for p in emu.dump(CHILDREN[child][0])["objects"]:
+    for p in emu.dump(resource)["objects"]:
         out.setdefault(len(emu.children(resource, p["id"], field)), p["id"])
     return out
 
 
-def test_added_and_removed_children_reach_the_tables_incrementally_and_removed_ones_are_tombstoned(child_world):
+def test_added_and_removed_children_reach_the_tables_incrementally_removed_ones_tombstoned(child_world):
     children = ["invoice_line_items", "subscription_items", "customer_tax_ids", "transfer_reversals"]
     sync = child_world(children)
     streams = streams_of(children)
@@ -152,7 +150,7 @@ def test_added_and_removed_children_reach_the_tables_incrementally_and_removed_o
     removed: dict[str, set[str]] = {c: set() for c in children}
 
     def remove(child: str, parent: str, ids: list[str]) -> None:
-        _, resource, field, _ = CHILDREN[child]
+        resource, field, _ = CHILDREN[child]
         for cid in ids:
             emu.remove_child(resource, parent, field, cid)
             removed[child].add(cid)
@@ -255,7 +253,8 @@ def test_sigkill_while_children_are_paged_then_rerun_is_exact(pg_url, pg_schema,
 
 def test_persons_of_connected_accounts_are_a_child_stream_of_accounts(pg_url, pg_schema, tmp_path):
     accounts = {"acct_1ChildA000000000": 250, "acct_1ChildB000000000": 3, "acct_1ChildC000000000": 0}
-    config = {"connected_accounts": {a: {"children": {"persons": n}} for a, n in accounts.items()}, "seed": 16}
+    config = {"connected_accounts": {a: {"children": {"persons": n}} for a, n in accounts.items()},
+              "seed": 16}
     with start_emulator(config) as emu:
         sync = Sync(emu, pg_url, pg_schema, tmp_path / "state.json")
         sync.sync(streams=["accounts", "account_persons"])
