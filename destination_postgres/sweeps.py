@@ -57,6 +57,7 @@ class Sweeps:
         self.writer = writer
         self.parent_open: dict[str, dict[str, ParentSweep]] = {}  # stream -> parent id -> open sweep
         self.parent_ended: list[ParentSweep] = []  # waiting for the next commit
+        self.parent_ignored: set[str] = set()  # parent snapshots begun that this write does not sweep
         self.open: dict[str, str] = {}  # stream -> id of the snapshot its rows are recorded for
         self.scopes: dict[str, snap.Scope | snap.Unknown] = {}  # --verify / --repair: by stream
         self.candidate_streams: set[str] = set()
@@ -123,7 +124,8 @@ class Sweeps:
             if not isinstance(scope, snap.Scope) or scope.kind != snap.PARENT or scope.parent is None:
                 return None
             if scope.field is None or self.writer.mode != WRITE:
-                return []  # its `end` finds no open sweep: answered `ignored`
+                self.parent_ignored.add(snapshot_id)  # answered `ignored` at its end
+                return []
             self.parent_open.setdefault(stream, {})[scope.parent[1]] = ParentSweep(
                 stream, snapshot_id, scope.field, scope.parent[1])
             return []
@@ -132,8 +134,11 @@ class Sweeps:
         by_parent = self.parent_open.get(stream, {})
         sweep = next((s for s in by_parent.values() if s.snapshot_id == snapshot_id), None)
         if sweep is None:
-            return None if self.writer.mode == WRITE else [messages.snapshot(
-                stream, snap.IGNORED, snapshot_id, reason="parent snapshots are not verified")]
+            if snapshot_id not in self.parent_ignored:
+                return None
+            self.parent_ignored.discard(snapshot_id)
+            return [messages.snapshot(stream, snap.IGNORED, snapshot_id, reason="a parent snapshot without "
+                                      "a field, or with --verify / --repair, is not swept")]
         del by_parent[sweep.parent_id]
         if not by_parent:
             del self.parent_open[stream]
