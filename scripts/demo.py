@@ -193,10 +193,12 @@ def apply_changes(emulator: Any) -> dict[str, int]:
         client.create("customers", {"email": f"new-{i}@example.com", "name": f"New Customer {i}"})
     # children: an item removed from and one added to a subscription (customer.subscription.updated);
     # the incremental sync re-derives its items and tombstones the removed one
-    sub = client.dump("subscriptions")["objects"][0]
-    items = client.children("subscriptions", sub["id"], "items")
-    client.remove_child("subscriptions", sub["id"], "items", items[0]["id"])
-    client.add_child("subscriptions", sub["id"], "items", quantity=3)
+    for sub in client.dump("subscriptions")["objects"][-50:]:  # the oldest (new ones have no items yet)
+        items = client.children("subscriptions", sub["id"], "items")
+        if items:
+            client.remove_child("subscriptions", sub["id"], "items", items[0]["id"])
+            client.add_child("subscriptions", sub["id"], "items", quantity=3)
+            break
     return {"updated": 21, "deleted": 16, "created": 26}
 
 
@@ -225,9 +227,9 @@ EXAMPLE_QUERIES = [
      "SELECT s.id, s.status, c.email, s._raw_data->'items'->'data'->0->'price'->>'id' AS price\n"
      "  FROM {live}.subscriptions s JOIN {live}.customers c ON c.id = s.customer LIMIT 5;"),
     ("Invoices with their lines (the child table invoice_line_items, joined on its indexed invoice column)",
-     "SELECT i.id, i.status, count(l.id) AS lines, sum(l.amount) AS lines_amount, i.total\n"
+     "SELECT i.id, i.status, count(l.id) AS lines, sum(l.amount) AS amount\n"
      "  FROM {live}.invoices i JOIN {live}.invoice_line_items l ON l.invoice = i.id\n"
-     "  GROUP BY i.id, i.status, i.total ORDER BY lines DESC, i.id LIMIT 5;"),
+     "  GROUP BY i.id, i.status ORDER BY lines DESC, i.id LIMIT 5;"),
     ("What the incremental sync changed (the table keeps deleted rows, with _deleted_at)",
      "SELECT id, name, to_timestamp(_updated_at) AS updated, _deleted_at IS NOT NULL AS deleted\n"
      "  FROM {schema}.customers ORDER BY _synced_at DESC, id LIMIT 5;"),
