@@ -59,6 +59,11 @@ class StreamJob:
     snapshot: dict | None = None  # {"id", "scope"}: this read re-reads the stream as that snapshot
     children: list[Stream] = field(default_factory=list)  # selected child streams, read with each page
 
+    @property
+    def streams(self) -> list[Stream]:
+        """The streams this job reads: its child streams and itself (they start, end and fail together)."""
+        return [*self.children, self.stream]
+
     def state_data(self) -> dict:
         """The stream state after everything handled so far (naming the snapshot it is inside)."""
         data = self.planner.snapshot()
@@ -143,7 +148,7 @@ class Backfill:
         job.ready.clear()
         self._finished += 1
         return [messages.stream_status(s.name, status, reason=reason, **self._usage())
-                for s in [*job.children, job.stream]]
+                for s in job.streams]
 
     def _take(self) -> tuple[StreamJob, PageRequest] | None:
         active = [j for j in self.jobs if j.state == "active" and j.ready]
@@ -233,7 +238,7 @@ class Backfill:
                                              "re-reading that part (duplicates possible, nothing lost)")]
             if error is not None:
                 status, reason = ("skipped", error.message) if should_skip(error) else ("complete", None)
-                errors = [classify(error, s.name).to_message() for s in [*job.children, job.stream]]
+                errors = [classify(error, s.name).to_message() for s in job.streams]
                 return [*errors, *self._close(job, status, reason)]
             assert page is not None  # no error: a page came back
             out, new_reqs = self._on_page(job, req, page, found)
@@ -241,7 +246,7 @@ class Backfill:
             return out
         except PaginationError as exc:
             failed = [ConnectorError("server_error", f"{name}: {exc}", scope="stream", stream=s.name)
-                      for s in [*job.children, job.stream]]
+                      for s in job.streams]
             return [*(e.to_message() for e in failed), *self._close(job)]
 
     @staticmethod

@@ -53,10 +53,6 @@ def embedded_list(stream: Stream, parent: dict) -> list[dict] | None:
     return [c for c in value["data"] if isinstance(c, dict)]
 
 
-def needs_request(stream: Stream, parent: dict) -> bool:
-    return embedded_list(stream, parent) is None
-
-
 def page_children(client: StripeClient, stream: Stream, parent_id: str) -> tuple[list[dict], list[int | None],
                                                                                    int | None] | None:
     """All children of a parent from its nested endpoint: (objects, versions, as_of), or None when the
