@@ -214,8 +214,8 @@ class Processor:
         self._data(raw if raw.endswith(b"\n") else raw + b"\n")
         self.snapshot_markers[payload.get("phase")] = self.snapshot_markers.get(payload.get("phase"), 0) + 1
         scope = payload.get("scope")
-        # a child stream has one parent-scoped snapshot per parent: routine, not worth a line each
-        if payload.get("phase") == "begin" and not (isinstance(scope, dict) and scope.get("kind") == "parent"):
+        per_parent = isinstance(scope, dict) and scope.get("kind") == "parent"  # one per parent: routine
+        if payload.get("phase") == "begin" and not per_parent:
             self.view.event(f"{stream}: re-read in full as a snapshot (rows it no longer lists are "
                             "confirmed, then tombstoned)")
         return None

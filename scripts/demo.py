@@ -158,7 +158,9 @@ def ground_truth_object(stream: str) -> Any:
     parent = registry()[stream].parent if stream in registry() else None
     if parent is None:
         return lambda entry: entry
-    return lambda entry: {**entry["object"], parent.field: entry["parent"]} if parent.added else entry["object"]
+    if not parent.added:
+        return lambda entry: entry["object"]
+    return lambda entry: {**entry["object"], parent.field: entry["parent"]}
 
 
 def compare_with_truth(url: str, schema: str, emulator: Any, streams: list[str]) -> list[str]:
