@@ -133,18 +133,17 @@ class EventReader:
                     gone = vanished(pos, listed, upper)  # type: ignore[arg-type]
                     if gone:
                         on_vanished(name, gone)
-            newest = self._newest_per_parent(events)
-            for n, ev in enumerate(events):
-                stream = event_stream(ev, self.by_object)
-                owner = stream.parent.stream if stream is not None and stream.parent else \
-                    stream.name if stream is not None else None
-                if owner is not None and owner in run and is_after(ev, run[owner]):
-                    rec = event_record(ev, self.by_object)
-                    if rec is not None and stream is not None:
-                        self.records += 1
-                        yield rec
-                        if newest.get(ev["data"]["object"]["id"]) == n:
-                            yield from self._children(stream.name, rec["record"], ev.get("created"))
+            handled = [(ev, stream) for ev in events if (stream := self._handled(ev, run)) is not None]
+            # a parent's newest event in the chunk supersedes its older ones: only it re-derives children
+            newest = {ev["data"]["object"]["id"]: n for n, (ev, s) in enumerate(handled)
+                      if s.name in self.children_of}
+            for n, (ev, stream) in enumerate(handled):
+                rec = event_record(ev, self.by_object)
+                if rec is not None:
+                    self.records += 1
+                    yield rec
+                    if newest.get(ev["data"]["object"]["id"]) == n:
+                        yield from self._children(stream.name, rec["record"], ev.get("created"))
             self._advance(state, run, events, lt)
             yield state.message()
             gte = lt
@@ -152,16 +151,14 @@ class EventReader:
             self._advance(state, run, [], upper)
             yield state.message()
 
-    def _newest_per_parent(self, events: list[dict]) -> dict[str, int]:
-        """Parent id -> index of the chunk's newest event about it (of a stream with child streams): only
-        that one re-derives the children, since it supersedes the others (several events of one invoice
-        would page its 250 lines several times)."""
-        out: dict[str, int] = {}
-        for n, ev in enumerate(events):
-            stream = event_stream(ev, self.by_object)
-            if stream is not None and stream.name in self.children_of:
-                out[ev["data"]["object"]["id"]] = n
-        return out
+    def _handled(self, ev: dict, run: dict[str, dict]) -> Stream | None:
+        """The stream of an event this pass emits (newer than the position of the stream, or of its parent
+        stream for a child object), or None."""
+        stream = event_stream(ev, self.by_object)
+        if stream is None:
+            return None
+        owner = stream.parent.stream if stream.parent else stream.name
+        return stream if owner in run and is_after(ev, run[owner]) else None
 
     def _children(self, stream: str, record: dict, created: int | None) -> Iterator[dict]:
         """The children of a parent an event carried (none when it was deleted), re-derived."""
