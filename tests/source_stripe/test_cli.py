@@ -39,7 +39,7 @@ def test_discover_lists_the_default_streams_and_the_child_streams_read_when_name
     assert streams["customers"]["supports_time_range"] is True
     assert streams["checkout_sessions"]["supports_time_range"] is False
     assert streams["customers"]["metadata"]["path"] == "/v1/customers"
-    assert streams["customers"]["primary_key"] == [["id"]]
+    assert streams["customers"]["primary_key"] == [["_account_id"], ["id"]]  # ids are unique per account
     assert "email" in streams["customers"]["json_schema"]["properties"]
 
 
