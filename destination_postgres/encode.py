@@ -2,16 +2,17 @@
 
 `RowEncoder.row(stream, record, line_no, buffered)` turns a record into the `batch.Row` a stage table
 takes: the id (a non-empty string, or an integer id as text), `_updated_at` (the record's `updated_at`,
-else `emitted_at` in seconds), the tombstone flag, one COPY text value per typed column
-(`types.converter` of the column's database type) and the whole object as JSON. It says why when a
-record cannot be written (no object, no id, no time). A tombstone keeps the last known values under its
-own keys: the version buffered for that id (`buffered`) is merged under it, as the upsert does with the
-stored row.
+else `emitted_at` in seconds), the key (its fields from the record's `keys` first, then from the object:
+a key field outside the object, like `_account_id`, fills its column but is not part of `_raw_data`), the
+tombstone flag, one COPY text value per typed column (`types.converter` of the column's database type)
+and the whole object as JSON. It says why when a record cannot be written (no object, no id, no time).
+A tombstone keeps the last known values under its own keys: the version buffered for that id
+(`buffered`) is merged under it, as the upsert does with the stored row.
 
-PostgreSQL text and jsonb cannot hold the character U+0000: every NUL in a string (a value, a key, the
-id) becomes U+FFFD (the replacement character) and the record is stored; the first such field per stream
-and path (list positions written `[]`; at most `NUL_FIELDS_PER_STREAM` paths per stream) is remembered
-in `nul_replaced` for the loader's one warning naming stream, id and field.
+PostgreSQL text and jsonb cannot hold the character U+0000: every NUL in a string of the object (a value,
+a key, the id) becomes U+FFFD (the replacement character) and the record is stored; the first such field
+per stream and path (list positions written `[]`; at most `NUL_FIELDS_PER_STREAM` paths per stream) is
+remembered in `nul_replaced` for the loader's one warning naming stream, id and field.
 
 A value that does not fit its column becomes NULL there (it stays in the JSON); the first such value
 per stream and property is remembered in `mismatched` for the loader's one warning.
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from destination_postgres.batch import Row, copy_line, line_json, supersedes
+from destination_postgres.keys import DEFAULT, Key
 from destination_postgres.types import NULL, copy_text
 from protocol.jsonio import dumps, loads
 
@@ -63,9 +65,10 @@ class RowEncoder:
         self.converters: dict[str, list[tuple[str, Converter]]] = {}  # stream -> (property, converter)
         self.mismatched: dict[tuple[str, str], tuple[int, str]] = {}  # (stream, property) -> (line, type)
         self.nul_replaced: dict[tuple[str, str], tuple[int, str]] = {}  # (stream, path) -> (line, id)
+        self.keys: dict[str, Key] = {}  # stream -> its primary key (DEFAULT: `id`)
 
     def row(self, stream: str, rec: dict, line_no: int,
-            buffered: Callable[[str, str], Row | None]) -> Row | str:
+            buffered: Callable[[str, tuple], Row | None]) -> Row | str:
         """The row for a record of a writable stream, or why it cannot be written."""
         data = rec.get("data")
         if not isinstance(data, dict):
@@ -88,15 +91,27 @@ class RowEncoder:
             if type(emitted) is not int:
                 return f"line {line_no}: record {rid!r} has neither updated_at nor emitted_at"
             upd = emitted // 1000
+        primary = self.keys.get(stream, DEFAULT)
+        outside = rec.get("keys")  # key fields that are not properties of the object (docs/protocol.md)
+        fields_of = {**data, **outside} if isinstance(outside, dict) and outside else data
+        if primary.simple:
+            row_key: tuple = (rid,)
+        else:
+            found = primary.values(fields_of)
+            if isinstance(found, str):
+                return (f"line {line_no}: record {rid!r} has no string or integer {found!r} (part of the "
+                        f"primary key {primary.describe()})")
+            row_key = found
         self._note_nul(stream, nul_paths, line_no, rid)
         deleted = rec.get("deleted") is True
         if deleted:  # a tombstone keeps the last known values under its own keys (as the upsert does)
-            old = buffered(stream, rid)
+            old = buffered(stream, row_key)
             if old is not None and supersedes(upd, True, old.upd, old.deleted):
                 data, json_bytes = {**loads(line_json(old.line)), **data}, None
+                fields_of = {**data, **outside} if isinstance(outside, dict) and outside else data
         fields = []
         for key, convert in self.converters[stream]:
-            value = data.get(key)
+            value = fields_of.get(key)
             if value is None:
                 fields.append(NULL)
                 continue
@@ -108,7 +123,7 @@ class RowEncoder:
             fields.append(text)
         line = copy_line(copy_text(rid), upd, deleted, b"\t".join(fields),
                          dumps(data) if json_bytes is None else json_bytes)
-        return Row(rid, upd, deleted, line, line_no, line_no)
+        return Row(rid, row_key, upd, deleted, line, line_no, line_no)
 
     def _note_nul(self, stream: str, paths: list[str], line_no: int, rid: str) -> None:
         for path in paths:

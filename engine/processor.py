@@ -197,7 +197,10 @@ class Processor:
                 self.view.event(error_text(payload), "error")
             self.emit_progress()
             return Signal("error", payload)
-        if ttype == "estimate":
+        if ttype == "partition_status":
+            if self.tracker.partition_tally.on_status(payload) and payload.get("status") != "started":
+                self.emit_progress()
+        elif ttype == "estimate":
             self.tracker.on_estimate(payload)
         elif ttype == "progress":
             if "progress" not in self._dropped_kinds:
@@ -216,7 +219,9 @@ class Processor:
             return None
         self._data(raw if raw.endswith(b"\n") else raw + b"\n")
         self.snapshot_markers[payload.get("phase")] = self.snapshot_markers.get(payload.get("phase"), 0) + 1
-        if payload.get("phase") == "begin":
+        scope = payload.get("scope")
+        per_parent = isinstance(scope, dict) and scope.get("kind") == "parent"  # one per parent: routine
+        if payload.get("phase") == "begin" and not per_parent:
             self.view.event(f"{stream}: re-read in full as a snapshot (rows it no longer lists are "
                             "confirmed, then tombstoned)")
         return None

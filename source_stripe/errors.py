@@ -8,8 +8,10 @@ What an HTTP status means is one table, `status_meaning` (read by the client to 
 and by `classify` to name the error once retries ran out):
 
 - 401 -> `auth_failed`, global: the key is wrong or revoked; the run stops.
-- 403 `account_invalid` -> `permission_denied`, global: the key cannot act as the configured
-  `account_id` (mistyped, not connected, access revoked); the run stops (never a skipped stream).
+- 403 with Stripe's code `account_invalid` (https://docs.stripe.com/error-codes#account-invalid: the
+  `Stripe-Account` is not connected to the platform, e.g. it revoked the platform's access) ->
+  `account_invalid`, global for that account's read (`is_auth`): a multi-account read turns it into an
+  error of that account alone (accounts.py).
 - 403, "not set up to use <feature>", 404 "Unrecognized request URL" -> `permission_denied` / `not_found`
   scoped to the stream, which is skipped (`should_skip`) while the others go on.
 - other 4xx -> `invalid_request` for the stream (a bug or an API change: never retried).
@@ -40,10 +42,12 @@ class StripeAPIError(Exception):
 
     @property
     def is_auth(self) -> bool:
-        """The key cannot be used for this run at all: wrong or revoked (401), or it cannot act as the
-        configured account (403 `account_invalid`; https://docs.stripe.com/error-codes#account-invalid:
-        "The account ID provided as a value for the Stripe-Account header is invalid")."""
-        return self.status == 401 or self.code == "account_invalid"
+        """The key may not read this account at all: nothing of it can be read (stop its read)."""
+        return self.status == 401 or self.is_account_invalid
+
+    @property
+    def is_account_invalid(self) -> bool:
+        return self.status == 403 and self.code == "account_invalid"
 
     @property
     def is_missing_cursor(self) -> bool:
@@ -108,6 +112,8 @@ def worth_retrying(status: int, should_retry: str | None) -> bool:
 def _code(err: StripeAPIError) -> tuple[str, bool]:
     if err.status == 0 and err.code == "timeout":
         return "timeout", True
+    if err.is_account_invalid:
+        return "account_invalid", False
     if err.not_enabled:
         return "permission_denied", False
     meaning = status_meaning(err.status)
@@ -123,9 +129,8 @@ def classify(err: StripeAPIError, stream: str | None = None) -> ConnectorError:
     hint = None
     if code == "auth_failed":
         hint = "check api_key (a secret key sk_... or a restricted key rk_... of the right mode)"
-    elif err.is_auth:
-        hint = "check account_id: the key cannot act as that account (mistyped, not a connected account " \
-               "of this platform, or its access was revoked)"
+    elif code == "account_invalid":
+        hint = "the account is not (or no longer) connected to the platform: it may have revoked its access"
     elif code == "permission_denied":
         hint = "give the key read access to this resource or enable the feature, or leave the stream out"
     return ConnectorError(code, f"{where}{err.message} ({what} on GET {err.path})", scope=scope,

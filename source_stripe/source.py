@@ -39,7 +39,8 @@ from source_stripe.errors import StripeAPIError, classify
 from source_stripe.events import EventReader
 from source_stripe.positions import is_expired, new_position
 from source_stripe.rate_limit import limiter_for
-from source_stripe.streams import Stream, catalog_streams, object_to_stream, registry, select_streams
+from source_stripe.streams import (
+    ACCOUNT_FIELD, Stream, catalog_streams, children_of, object_to_stream, registry, select_streams)
 from source_stripe.windows import CursorPlanner, SplitPolicy, WindowPlanner
 
 WAKE_SIGNAL = signal.SIGUSR1
@@ -69,7 +70,7 @@ def fetch_account(client: StripeClient, api_key: str, account_id: str | None = N
     try:
         body = client.get("/v1/account").body
     except StripeAPIError as err:
-        if err.status == 403 and not err.is_auth:
+        if err.status == 403 and not err.is_account_invalid:
             return {"id": account_id, "livemode": is_live_key(api_key)}
         raise classify(err) from None
     acct = body.get("id")
@@ -83,11 +84,22 @@ def check(config: dict) -> str:
     account = fetch_account(make_client(opts), opts.api_key, opts.account_id)
     mode = "live" if account["livemode"] else "test"
     who = account["id"] or "the account (this key may not read its details)"
-    return f"Connected to {who} ({mode} mode)"
+    text = f"Connected to {who} ({mode} mode)"
+    if opts.accounts == "all":  # Connect: how many accounts a read would cover
+        from source_stripe.accounts import list_connected  # noqa: PLC0415 - Connect reads only
+        count = sum(1 for _ in list_connected(make_client(opts)))
+        text += f"; /v1/accounts lists {count:,} connected account(s), read with the platform"
+    elif opts.accounts:
+        text += f"; {len(opts.accounts)} account(s) configured"
+    return text
 
 
 def discover(config: dict) -> list[dict]:
-    return catalog_streams(select_streams(options_from_config(config).streams))
+    """The catalog: the configured streams, else every default stream and the optional child streams
+    (`metadata.default` false: read only when named)."""
+    names = options_from_config(config).streams
+    return catalog_streams(select_streams(names) if names is not None else
+                           [s for s in registry().values() if s.default or s.optional])
 
 
 def selected_streams(request: ReadRequest, opts: Options) -> list[Stream]:
@@ -104,20 +116,27 @@ def selected_streams(request: ReadRequest, opts: Options) -> list[Stream]:
 
 def build_jobs(streams: list[Stream], stream_states: dict, lower: int, upper: int, policy: SplitPolicy,
                owed: dict[str, dict] | None = None) -> list[StreamJob]:
-    """One job per stream, from its state (or from the scope of the snapshot it owes, `owed`)."""
+    """One job per stream, from its state (or from the scope of the snapshot it owes, `owed`); child streams
+    are read by their parent's job."""
     jobs: list[StreamJob] = []
+    by_parent = children_of(streams)
     for s in streams:
+        if s.parent is not None:
+            continue
+        children = by_parent.get(s.name, [])
         snapshot = (owed or {}).get(s.name)
-        data = snapshots.start_state(s, stream_states.get(s.name), snapshot)
+        own = st.parent_start_state(s.name, stream_states.get(s.name), stream_states,
+                                    [c.name for c in children])
+        data = snapshots.start_state(s, own, snapshot)
         if s.mode == "time":
             acc, windows = st.plan_time_stream(s.name, data, lower, upper)
             planner = WindowPlanner(acc, windows, policy, ending_before=s.accepts("ending_before"))
             jobs.append(StreamJob(s, planner, time_range=acc, done=protocol_state.covered(acc, windows),
-                                  snapshot=snapshot))
+                                  snapshot=snapshot, children=children))
         else:
             start = st.plan_cursor_stream(s.name, data)
             cursor = CursorPlanner(start, paginated=s.paginated, limit=policy.limit)
-            jobs.append(StreamJob(s, cursor, snapshot=snapshot))
+            jobs.append(StreamJob(s, cursor, snapshot=snapshot, children=children))
     return jobs
 
 
@@ -128,6 +147,10 @@ def verify_jobs(streams: list[Stream], stream_states: dict, policy: SplitPolicy,
     jobs, skipped = [], []
     for s in streams:
         data = stream_states.get(s.name)
+        if s.parent is not None:  # not yet: `read --verify` re-lists parents only
+            skipped.append(messages.stream_status(s.name, "skipped",
+                                                  reason="child streams are not verified yet"))
+            continue
         if data is None:
             skipped.append(messages.stream_status(s.name, "skipped",
                                                   reason="not synced yet: nothing to verify"))
@@ -181,22 +204,36 @@ class Mode:
     verify: bool = False
 
 
-def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[dict]:
-    opts = options_from_config(request.config)
-    streams = selected_streams(request, opts)
-    stream_states, glob = st.split_aggregate(request.state)
-    lower = opts.start_date
+def read_mode(request: ReadRequest) -> Mode:
     mode = Mode(bool(request.options.get("follow")), bool(request.options.get("sweep_deletes")),
                 bool(request.options.get("verify")))
     if mode.verify and (mode.follow or mode.sweep):
         raise ConfigError("--verify cannot be combined with --follow or --sweep-deletes")
+    return mode
+
+
+def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[dict]:
+    """`read`: one account (the key's own, or `account_id`), or with `accounts` every account of a
+    Connect platform (accounts.py). Every record carries `keys: {"_account_id"}` (streams.ACCOUNT_FIELD)."""
+    opts = options_from_config(request.config)
+    if opts.accounts is not None:
+        from source_stripe.accounts import read_accounts  # noqa: PLC0415 - Connect reads only
+        yield from read_accounts(request, opts, policy or SplitPolicy())
+        return
+    streams = selected_streams(request, opts)
+    stream_states, glob = st.split_aggregate(request.state)
+    lower = opts.start_date
+    mode = read_mode(request)
     stop, wake = threading.Event(), threading.Event()
     client = make_client(opts, stop, request.log)
     with _Signals(stop, wake, mode.follow):  # before the catalog: a wake may come as soon as it is out
-        yield messages.catalog(catalog_streams(streams))
+        yield messages.catalog(catalog_streams(streams, st.state_account_id(glob)))
         try:
-            yield from _read(opts, client, streams, stream_states, glob, lower, mode, wake,
-                             policy or SplitPolicy())
+            account = fetch_account(client, opts.api_key, opts.account_id)
+            tag = account_tagger(account["id"] or opts.account_id or UNKNOWN_ACCOUNT)
+            for msg in _read(opts, client, streams, stream_states, glob, lower, mode, wake,
+                             policy or SplitPolicy(), account):
+                yield tag(msg)
         except Cancelled:
             pass
         finally:
@@ -207,15 +244,41 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
                        {"request_count": client.request_count, "retry_count": client.retry_count})
 
 
+UNKNOWN_ACCOUNT = "acct_unknown"  # `_account_id` of a restricted key that may not read /v1/account
+
+
+def account_tagger(account_id: str, partition: bool = False) -> Callable[[dict], dict]:
+    """The messages of one account's read as they go out: every record gets `keys: {"_account_id": ...}`
+    (the account is part of the object's key, not of the object: `data` stays what Stripe returned); with
+    `partition` (a multi-account read, accounts.py) its states get `partition` and its snapshots become
+    that account's part of the stream (`where`, and an id of their own)."""
+    def tag(msg: dict) -> dict:
+        kind = msg.get("type")
+        if kind == "record":
+            msg["record"]["keys"] = {ACCOUNT_FIELD: account_id}
+        elif partition and kind == "state":
+            msg["state"]["partition"] = account_id
+        elif partition and kind == "trace" and msg["trace"].get("trace_type") == "snapshot":
+            marker = msg["trace"]["snapshot"]
+            marker["id"] = f"{marker['id']}~{account_id}"
+            if isinstance(marker.get("scope"), dict):
+                marker["scope"] = {**marker["scope"], "where": {ACCOUNT_FIELD: account_id}}
+        return msg
+    return tag
+
+
 def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_states: dict, glob: dict | None,
-          lower: int, mode: Mode, wake: threading.Event, policy: SplitPolicy) -> Iterator[dict]:
-    """The run; with `mode.follow` events are polled until the run stops (at once when `wake` is set)."""
-    account = fetch_account(client, opts.api_key, opts.account_id)
+          lower: int, mode: Mode, wake: threading.Event, policy: SplitPolicy, account: dict,
+          frozen_upper: int | None = None) -> Iterator[dict]:
+    """The run of one account (`account`: {"id", "livemode"}, fetched); with `mode.follow` events are
+    polled until the run stops (at once when `wake` is set). `frozen_upper`: the upper bound, when the
+    caller chose it (several accounts read with the same one)."""
     st.check_account(glob, account, has_stream_states=bool(stream_states))
-    upper = client.server_now()
-    if glob is not None or stream_states:  # a later run: wait out the current second so that changes
-        client.wait_past(upper)  # made just before it are in it (a first run starts at once)
-        upper += 1
+    upper = frozen_upper if frozen_upper is not None else client.server_now()
+    if frozen_upper is None:
+        if glob is not None or stream_states:  # a later run: wait out the current second so that changes
+            client.wait_past(upper)  # made just before it are in it (a first run starts at once)
+            upper += 1
     token = secrets.token_hex(3)
     if mode.verify:
         jobs, skipped = verify_jobs(streams, stream_states, policy, token)
@@ -225,13 +288,14 @@ def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_sta
         return
     state = st.GlobalState(account, st.parse_positions(glob, stream_states), st.parse_snapshots(glob))
     by_name = {s.name: s for s in streams}
+    parents = [s for s in streams if s.parent is None]  # child streams follow their parent's position
     lost: dict[str, str] = {}  # stream -> why its events cannot tell what was deleted
 
     def owe(name: str, why: str) -> None:
         lost[name] = why
         state.owe(name, snapshots.new(by_name[name], lower, upper, token))
 
-    for s in streams:
+    for s in parents:
         pos = state.positions.get(s.name)
         if pos is not None and not is_expired(pos, upper):
             continue
@@ -241,15 +305,16 @@ def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_sta
                         "older than Stripe's 30-day event retention")
         elif s.name in stream_states:
             owe(s.name, "its state has no events position")
-    reader = EventReader(client, registry()["events"], object_to_stream(streams),
+    reader = EventReader(client, registry()["events"], object_to_stream(streams), children_of(streams),
                          workers=min(opts.max_concurrent_requests, EVENT_WORKERS))
 
     def on_vanished(name: str, ids: list[str]) -> None:
         owe(name, f"events it had already seen ({', '.join(ids[:3])}) are no longer listed by /v1/events "
                   "(Stripe dropped them before the 30 days we assume)")
 
-    events_error = yield from _catch_up(reader, state, [s.name for s in streams], upper, on_vanished)
-    for s in streams:
+    names = [s.name for s in parents]
+    events_error = yield from _catch_up(reader, state, names, upper, on_vanished)
+    for s in parents:
         if s.name not in state.owed and snapshots.routine(s, stream_states.get(s.name), mode.sweep):
             state.owe(s.name, snapshots.new(s, lower, upper, token))
     if lost:
@@ -263,7 +328,6 @@ def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_sta
         yield events_error
     if not mode.follow:
         return
-    names = [s.name for s in streams]
     while True:
         woken = wake.wait(float(opts.events_poll_interval_s))
         wake.clear()

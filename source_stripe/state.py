@@ -14,6 +14,11 @@ Per stream, by the stream's mode (streams.Stream.mode):
   run reads the whole list again (there is no time filter to read only what is new).
 
   While a stream is re-read as a snapshot its state also names it: `"snapshot": "<snapshot id>"`.
+- child (invoice lines ...): `{"parent": <parent stream>, "parent_state": <the parent's state data>}`, a
+  copy of the parent's state written just before it. Children are read with their parent, so the
+  parent's state is their position; the copy only matters when a child record could not be stored: the
+  destination then stops committing the child stream's states, its copy stays behind, and the parent
+  resumes from it (`parent_start_state`), so the lost child is read again.
 
 Global: `{"account": {"id", "livemode"}, "events": [positions], "snapshots": {stream: {"id", "scope"}}}`:
 - `events`: the events position of every stream that has one (`positions.py`: one position per stream,
@@ -106,6 +111,23 @@ def plan_cursor_stream(stream: str, data: Any) -> str | None:
     return None if done else cursor
 
 
+def child_state(parent: str, parent_data: Any) -> dict:
+    return {"parent": parent, "parent_state": parent_data}
+
+
+def parent_start_state(parent: str, data: Any, stream_states: dict, child_names: list[str]) -> Any:
+    """The state a parent stream resumes from: its own, unless a child stream's copy of it stayed behind
+    (then that copy; several different copies: from the start, which can only re-read)."""
+    behind = []
+    for name in child_names:
+        child = stream_states.get(name)
+        if isinstance(child, dict) and child.get("parent") == parent and child.get("parent_state") != data:
+            behind.append(child.get("parent_state"))
+    if not behind:
+        return data
+    return behind[0] if all(b == behind[0] for b in behind) else None
+
+
 def split_aggregate(state: Any) -> tuple[dict, dict | None]:
     """(streams, global) of an aggregate state; ({}, None) for no state."""
     streams, glob = protocol_state.split(state)
@@ -187,6 +209,12 @@ def check_account(global_data: dict | None, account: dict, has_stream_states: bo
             hint="use the state of this account (another destination schema), or start without --state")
 
 
+def state_account_id(global_data: dict | None) -> str | None:
+    """The account id a (checked) global state was made for, None when it names none."""
+    account = (global_data or {}).get("account") or {}
+    return account.get("id") if isinstance(account.get("id"), str) else None
+
+
 def parse_positions(global_data: dict | None, stream_states: dict) -> dict[str, dict]:
     """{stream: events position} of a global state (checked by `split_aggregate`). A state of the version
     before positions per stream (one `events_cursor` for the account) gives every stream that has a stream
@@ -247,11 +275,49 @@ class GlobalState:
 def describe(state: Any) -> dict:
     """The words of `source-stripe describe` about an aggregate state (docs/protocol.md, `describe`): per
     stream what it covers and whether that is complete, and how current the events positions are (the
-    oldest, since that is how far every stream is current)."""
+    oldest, since that is how far every stream is current). A state with partitions (a Connect read:
+    one per account) is described in total: per stream in how many accounts it is complete, the oldest
+    position of any account, the accounts marked revoked (`describe_accounts`)."""
+    parts = protocol_state.partitions(state)
+    if parts:
+        return describe_accounts(parts)
+    return _describe_one(state)
+
+
+def describe_accounts(parts: dict[str, tuple[dict, dict | None]]) -> dict:
+    per_stream: dict[str, list[bool]] = {}
+    as_of: list[int] = []
+    revoked = []
+    for account, (streams, glob) in sorted(parts.items()):
+        one = _describe_one(protocol_state.build(streams, glob))
+        for name, entry in one["streams"].items():
+            per_stream.setdefault(name, []).append(bool(entry.get("complete")))
+        if one["global"] and isinstance(one["global"].get("as_of"), int):
+            as_of.append(one["global"]["as_of"])
+        if isinstance(glob, dict) and glob.get("revoked"):
+            revoked.append(account)
+    out: dict[str, Any] = {"streams": {
+        name: {"complete": all(flags),
+               "text": f"complete in {sum(flags):,} of {len(flags):,} account(s)"} for name, flags in
+        per_stream.items()}}
+    text = f"Connect: {len(parts):,} account(s) with a state of their own"
+    if revoked:
+        text += f"; {len(revoked)} revoked the platform's access ({', '.join(revoked[:5])}" \
+                f"{', ...' if len(revoked) > 5 else ''}): their rows are kept, they are not read"
+    out["global"] = {"text": text + "; updates and deletes read from each account's /v1/events"}
+    if as_of:
+        out["global"]["as_of"] = min(as_of)
+    return out
+
+
+def _describe_one(state: Any) -> dict:
     streams, glob = split_aggregate(state)
     owed = parse_snapshots(glob)
     out: dict[str, Any] = {}
     for name, data in streams.items():
+        if isinstance(data, dict) and "parent_state" in data:
+            out[name] = {"complete": False, "text": f"read with its parent stream {data.get('parent')}"}
+            continue
         if isinstance(data, dict) and "accounted_range" in data:
             parsed = parse_time_state(name, data)
             if parsed is None:
@@ -268,6 +334,9 @@ def describe(state: Any) -> dict:
             out[name] = {"complete": complete, "text": text}
         if name in owed:
             out[name]["text"] += "; owes a snapshot (a full re-read that sweeps deletes)"
+    for name, data in streams.items():  # a child stream is as complete as its parent
+        if isinstance(data, dict) and "parent_state" in data and data.get("parent") in out:
+            out[name]["complete"] = out[data["parent"]]["complete"]
     description: dict[str, Any] = {"streams": out, "global": None}
     if glob:
         account = glob.get("account") or {}

@@ -24,17 +24,22 @@ def test_check_names_the_account_and_mode(emulator):
                                         "message": f"Connected to {emu.account_id} (test mode)"}
 
 
-def test_discover_lists_the_default_streams(emulator):
+def test_discover_lists_the_default_streams_and_the_child_streams_read_when_named(emulator):
     emu = emulator()
     proc = run_cli("discover", "--config", dumps(src_config(emu)).decode())
     (msg,) = parse_lines(proc.stdout)
     streams = {s["name"]: s for s in msg["catalog"]["streams"]}
-    assert len(streams) == 56
+    assert len(streams) == 61 + 6
+    assert [n for n, s in streams.items() if s["metadata"].get("default") is False] == [
+        "account_persons", "checkout_session_line_items", "customer_balance_transactions", "customer_tax_ids",
+        "payment_link_line_items", "quote_line_items"]
+    assert streams["invoice_line_items"]["metadata"]["parent"] == {"stream": "invoices", "field": "invoice"}
+    assert streams["invoice_line_items"]["json_schema"]["properties"]["invoice"] == {"type": ["string"]}
     assert streams["invoiceitems"]["cursor_field"] == ["date"]
     assert streams["customers"]["supports_time_range"] is True
     assert streams["checkout_sessions"]["supports_time_range"] is False
     assert streams["customers"]["metadata"]["path"] == "/v1/customers"
-    assert streams["customers"]["primary_key"] == [["id"]]
+    assert streams["customers"]["primary_key"] == [["_account_id"], ["id"]]  # ids are unique per account
     assert "email" in streams["customers"]["json_schema"]["properties"]
 
 
@@ -83,11 +88,11 @@ def test_a_connect_account_the_key_cannot_act_as_is_a_global_error_not_a_skipped
     assert proc.returncode == 1, proc.stderr
     msgs = parse_lines(proc.stdout)
     (err,) = traces(msgs, "error")
-    assert (err["scope"], err["code"], err["http_status"]) == ("global", "permission_denied", 403)
-    assert "acct_nope" in err["message"] and "check account_id" in proc.stderr
+    assert (err["scope"], err["code"], err["http_status"]) == ("global", "account_invalid", 403)
+    assert "acct_nope" in err["message"] and "not (or no longer) connected to the platform" in proc.stderr
     assert not [m for m in msgs if m["type"] == "record"] and not traces(msgs, "stream_status")
     check = run_cli("check", "--config", config)
     assert check.returncode == 1
     (status,) = parse_lines(check.stdout)
     assert status["connection_status"]["status"] == "failed"
-    assert status["connection_status"]["error"]["code"] == "permission_denied"
+    assert status["connection_status"]["error"]["code"] == "account_invalid"

@@ -96,8 +96,8 @@ def test_a_connect_account_the_key_cannot_act_as_is_not_ready_and_fails_the_sync
     assert sync.returncode == 1, sync.stderr
     msgs = [loads(line) for line in sync.stdout.splitlines()]
     errors = [m["trace"]["error"] for m in msgs if m["type"] == "trace" and m["trace"].get("error")]
-    assert errors and all((e["scope"], e["code"]) == ("global", "permission_denied") for e in errors), errors
-    assert "acct_nope" in errors[-1]["message"] and "check account_id" in sync.stderr
+    assert errors and all((e["scope"], e["code"]) == ("global", "account_invalid") for e in errors), errors
+    assert "acct_nope" in errors[-1]["message"] and "not (or no longer) connected" in sync.stderr
     eof = msgs[-1]["eof"]
     assert eof["status"] == "failed" and eof["progress"]["record_count"] == 0
     assert "skipped" not in sync.stderr and emu.api_key not in sync.stderr + sync.stdout
