@@ -1,7 +1,8 @@
 """The source's operations: `check`, `discover`, `read` (glue of config, state, client, backfill, events).
 
 `read` in order: the catalog of the streams it will read (before any network), the account identity
-(`GET /v1/account`; a state made for another account or mode is refused), the run's frozen upper bound
+(`GET /v1/account`; only then is the state read, so a state on a pipe overlaps that request; a state
+made for another account or mode is refused), the run's frozen upper bound
 (the server's clock, exclusive: a first run reads up to the last whole second; a run from a state waits
 up to a second so that the current one is whole and included, with changes made just before it), then
 the events: every stream gets its events position (`positions.py`; a new stream starts at the upper
@@ -181,7 +182,6 @@ class Mode:
 def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[dict]:
     opts = options_from_config(request.config)
     streams = selected_streams(request, opts)
-    stream_states, glob = st.split_aggregate(request.state)
     lower = parse_start_date(opts.start_date)
     mode = Mode(bool(request.options.get("follow")), bool(request.options.get("sweep_deletes")),
                 bool(request.options.get("verify")))
@@ -192,8 +192,7 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
     with _Signals(stop, wake, mode.follow):  # before the catalog: a wake may come as soon as it is out
         yield messages.catalog(catalog_streams(streams))
         try:
-            yield from _read(opts, client, streams, stream_states, glob, lower, mode, wake,
-                             policy or SplitPolicy())
+            yield from _read(opts, client, streams, request, lower, mode, wake, policy or SplitPolicy())
         except Cancelled:
             pass
         finally:
@@ -204,10 +203,13 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
                        {"request_count": client.request_count, "retry_count": client.retry_count})
 
 
-def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_states: dict, glob: dict | None,
-          lower: int, mode: Mode, wake: threading.Event, policy: SplitPolicy) -> Iterator[dict]:
-    """The run; with `mode.follow` events are polled until the run stops (at once when `wake` is set)."""
+def _read(opts: Options, client: StripeClient, streams: list[Stream], request: ReadRequest, lower: int,
+          mode: Mode, wake: threading.Event, policy: SplitPolicy) -> Iterator[dict]:
+    """The run; with `mode.follow` events are polled until the run stops (at once when `wake` is set).
+    The account is asked for before the state is read: a state still on its way (the engine's pipe)
+    arrives during that first request instead of before it."""
     account = fetch_account(client, opts.api_key, opts.account_id)
+    stream_states, glob = st.split_aggregate(request.aggregate_state())
     st.check_account(glob, account, has_stream_states=bool(stream_states))
     upper = client.server_now()
     if glob is not None or stream_states:  # a later run: wait out the current second so that changes

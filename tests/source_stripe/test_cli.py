@@ -1,9 +1,15 @@
 """The source-stripe executable: spec, check, discover, read (as a subprocess), messages valid on the wire."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 from protocol.jsonio import dumps
 from protocol.validate import MessageValidator
-from tests.source_stripe.conftest import parse_lines, run_cli, src_config, traces
+from tests.source_stripe.conftest import (REPO, aggregate_state, parse_lines, read, records, run_cli,
+                                          src_config, traces)
 
 
 def test_spec_carries_config_and_state_schemas():
@@ -65,3 +71,61 @@ def test_bad_config_and_unknown_streams_are_usage_errors():
     assert "nope: unknown stream" in proc.stderr and "events: not readable" in proc.stderr
     proc = run_cli("read", "--config", '{"api_key": "sk_test_x", "start_date": "last tuesday"}')
     assert proc.returncode == 2 and "start_date" in proc.stderr
+
+
+def _read_with_state_on_a_pipe(emu, catalog: str) -> tuple[subprocess.Popen, int]:
+    """`read --state /dev/fd/N` with nothing written to the pipe yet (as the engine starts it)."""
+    r, w = os.pipe()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    config = dumps(src_config(emu)).decode()
+    argv = ["read", "--config", config, "--catalog", catalog, "--state", f"/dev/fd/{r}"]
+    proc = subprocess.Popen([sys.executable, "-m", "source_stripe", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+                            pass_fds=(r,))
+    os.close(r)
+    return proc, w
+
+
+def _wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_state_on_a_pipe_is_read_after_the_account_request_and_resumes_from_it(emulator):
+    """The engine starts the source before the confirmed state is loaded: the first request (the account)
+    goes out while the state is on its way; nothing state-dependent is requested before the state came,
+    and the run resumes from it (the second run of unchanged data reads no record again)."""
+    emu = emulator({"profile": "small", "dataset": {"customers": 250}})
+    first = read(emu, ["customers"])
+    assert len(records(first, "customers")) == 250
+    state = aggregate_state(first)
+    emu.clear_requests()
+    catalog = '{"streams": [{"name": "customers"}]}'
+    proc, w = _read_with_state_on_a_pipe(emu, catalog)
+    try:
+        _wait_for(lambda: any(r["path"] == "/v1/account" for r in emu.requests()))
+        time.sleep(0.3)  # the source now waits for its state: no request that needs it goes out
+        assert [r["path"] for r in emu.requests()] == ["/v1/account"]
+        os.write(w, dumps(state))
+    finally:
+        os.close(w)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    msgs = parse_lines(out)
+    assert msgs[0]["type"] == "catalog"
+    assert records(msgs, "customers") == []  # resumed: nothing read twice
+    assert not traces(msgs, "error")
+    assert {r["path"] for r in emu.requests()} >= {"/v1/account", "/v1/events"}
+
+
+def test_a_bad_state_on_a_pipe_is_a_usage_error(emulator):
+    emu = emulator({"profile": "small", "dataset": {"customers": 5}})
+    proc, w = _read_with_state_on_a_pipe(emu, '{"streams": [{"name": "customers"}]}')
+    os.write(w, b"[1, 2]")
+    os.close(w)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert "--state: expected a JSON object" in err and "Traceback" not in err
+    assert not records(parse_lines(out), "customers")
