@@ -3,17 +3,13 @@
 `build_connector_cli(connector)` makes a click group with `spec`, `check`, and `discover`/`read` (and
 `describe` when the connector has it) for a source or `write` for a destination. The connector
 supplies plain functions; this module owns the rest:
-argument loading (path or inline JSON; a `--state` on a pipe, as the engine passes it while it still
-loads the confirmed state, is read when the source first asks for it), config validation before any
-I/O, secret redaction, stdout
+argument loading (path or inline JSON), config validation before any I/O, secret redaction, stdout
 carrying protocol lines only, and the one top-level handler that maps errors to a `trace` error on
 stdout, one human line on stderr, and an exit code: 0 success, 1 failed run (a global error was emitted),
 2 usage error (bad config/catalog/state). Tracebacks only with `--debug`.
 """
 from __future__ import annotations
 
-import os
-import stat
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -28,17 +24,6 @@ from protocol.errors import ConnectorError
 from protocol.jsonio import MessageWriter
 from protocol.reader import BadLine, ChunkReader, Line, iter_lines
 from protocol.secrets import redact_message, redact_text
-
-
-def is_pipe(arg: str | None) -> bool:
-    """Whether an argument names a pipe (`/dev/fd/N`, bash's `<(...)`, a FIFO): its content may still
-    be on its way. Inline JSON and regular files are read at once (a bad one fails before any I/O)."""
-    if not arg or arg.lstrip().startswith(("{", "[")):
-        return False
-    try:
-        return stat.S_ISFIFO(os.stat(arg).st_mode)
-    except OSError:
-        return False
 
 
 def stderr_line(text: str) -> None:
@@ -202,11 +187,8 @@ def build_connector_cli(connector: Connector) -> click.Group:
 
     if read_fn is not None:
         def read(config: dict, catalog: dict | None, options: dict[str, Any]) -> Iterable[dict]:
-            state_arg = options.pop("state_arg")
-            if is_pipe(state_arg):  # still being written (the engine's state pipe): read when needed
-                return read_fn(ReadRequest(config, catalog, None, options,
-                                           load_state=lambda: load_state_arg(state_arg)))
-            return read_fn(ReadRequest(config, catalog, load_state_arg(state_arg), options))
+            state = load_state_arg(options.pop("state_arg"))
+            return read_fn(ReadRequest(config, catalog, state, options))
         data_command("read", f"Read records, states and traces as JSON lines on stdout.\n\nExample: {name} "
                              f"read --config config.json --state \"$(destination-postgres state --config "
                              f"dst.json)\"",

@@ -20,21 +20,10 @@ ConnectorKind = Literal["source", "destination"]
 
 @dataclass
 class ReadRequest:
-    """What `read` gets. The state may still be on its way (`load_state`: a `--state` pipe the engine
-    writes once it has loaded the confirmed state): a source asks `aggregate_state()` only when it needs
-    it, so its first request (the account) overlaps the engine's `<destination> state`."""
-
     config: dict
     catalog: dict | None  # catalog payload {"streams": [...]} or None for the default streams
     state: dict | None  # aggregate state {"streams": {...}, "global": ...} or None
     options: dict[str, Any] = field(default_factory=dict)  # extra command options (e.g. follow)
-    load_state: Callable[[], dict | None] | None = None  # the state still to read (replaces `state`)
-
-    def aggregate_state(self) -> dict | None:
-        """The state to resume from, read from `load_state` on first use (it may block until it comes)."""
-        if self.load_state is not None:
-            self.state, self.load_state = self.load_state(), None
-        return self.state
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Rows buffered since the last commit (pure: no I/O).
 
-A `Batch` holds, per stream, at most one row per id: the newest version seen since the last commit
+A `Batch` holds, per stream, at most one row per key (the stream's primary key, `keys.py`): the newest
+version seen since the last commit
 (`supersedes`, the same rule the upsert's guard applies in the database). Each row is kept already
 encoded as one line of COPY text format, so a flush is a single `join`, and a failed transaction can be
 replayed after a reconnect: a `Unit` keeps the rows until they are committed. `full()` says when
@@ -48,6 +49,7 @@ def line_json(line: bytes) -> bytes:
 @dataclass(slots=True)
 class Row:
     id: str
+    key: tuple  # the values of the stream's primary key (`(id,)` for the key `id`)
     upd: int
     deleted: bool
     line: bytes  # COPY text line
@@ -59,29 +61,29 @@ class Row:
 class Batch:
     max_rows: int
     max_bytes: int
-    streams: dict[str, dict[str, Row]] = field(default_factory=dict)
+    streams: dict[str, dict[tuple, Row]] = field(default_factory=dict)
     rows: int = 0
     bytes: int = 0
 
     def add(self, stream: str, row: Row) -> None:
-        """Buffer a version, collapsing it with a buffered version of the same id."""
+        """Buffer a version, collapsing it with a buffered version of the same key."""
         by_id = self.streams.get(stream)
         if by_id is None:
             by_id = self.streams[stream] = {}
-        old = by_id.get(row.id)
+        old = by_id.get(row.key)
         if old is None:
-            by_id[row.id] = row
+            by_id[row.key] = row
             self.rows += 1
             self.bytes += len(row.line)
             return
         if supersedes(row.upd, row.deleted, old.upd, old.deleted):
             row.first_line_no = old.first_line_no
-            by_id[row.id] = row
+            by_id[row.key] = row
             self.bytes += len(row.line) - len(old.line)
 
-    def get(self, stream: str, row_id: str) -> Row | None:
+    def get(self, stream: str, key: tuple) -> Row | None:
         by_id = self.streams.get(stream)
-        return None if by_id is None else by_id.get(row_id)
+        return None if by_id is None else by_id.get(key)
 
     def full(self) -> bool:
         return self.rows >= self.max_rows or self.bytes >= self.max_bytes

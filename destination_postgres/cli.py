@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import click
 
 from destination_postgres.config import CONFIG_SCHEMA, options_from_config
+from destination_postgres.keys import parse_key_text
 from destination_postgres.loader import Loader
 from destination_postgres.writer import REPAIR, VERIFY, WRITE, Writer
 from connector_kit.cli import CONFIG_HELP, build_connector_cli, run_messages
@@ -64,8 +65,8 @@ def read_state(config: dict) -> dict:
 def pending_candidates(config: dict) -> Iterator[dict]:
     with _read_only_writer(config) as writer:
         rows = writer.pending_candidates()
-    for stream, object_id in rows:
-        yield {"stream": stream, "id": object_id}
+    for stream, key_text in rows:
+        yield {"stream": stream, **parse_key_text(key_text)}
 
 
 def read_stats(config: dict) -> dict:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from destination_postgres import types
+from destination_postgres.keys import Key
 from destination_postgres.identifiers import (
     DELETED_AT, DELETED_TABLE, ID, RAW_DATA, RESERVED_COLUMNS, STAGE_TABLE, STATE_TABLE, SYNCED_AT,
     UPDATED_AT, column_name, literal, qualified, quote)
@@ -47,6 +48,14 @@ def plan_columns(json_schema: object) -> list[Column]:
     return out
 
 
+def with_key_columns(columns: list[Column], key: Key) -> list[Column]:
+    """`columns` plus a `text` column for each key field the schema gives no typed column (keys.py)."""
+    have = {c.name for c in columns}
+    extra = [Column(col, types.TEXT, field) for field, col in zip(key.fields, key.columns, strict=True)
+             if col != ID and col not in have]
+    return columns + extra
+
+
 def missing_reserved(existing: dict[str, str]) -> list[str]:
     """Bookkeeping columns an existing table lacks (it was not made by this destination)."""
     return [c for c in RESERVED_COLUMNS if c not in existing]
@@ -73,10 +82,21 @@ def create_schema(schema: str) -> str:
     return f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}"
 
 
+STATE_KEY = ("scope", "stream", "part")  # the key of `_sync_state` rows: protocol.state.state_key
+
+
 def create_state_table(schema: str) -> str:
     return (f"CREATE TABLE IF NOT EXISTS {qualified(schema, STATE_TABLE)} (scope text NOT NULL, "
             "stream text NOT NULL, data jsonb, committed_at timestamptz NOT NULL DEFAULT now(), "
-            "PRIMARY KEY (scope, stream))")
+            "part text NOT NULL DEFAULT '', PRIMARY KEY (scope, stream, part))")
+
+
+def migrate_state_table(schema: str, constraint: str | None) -> list[str]:
+    """`_sync_state` made before states had partitions: a `part` column ('' for its rows) in its key."""
+    table = qualified(schema, STATE_TABLE)
+    drop = f"DROP CONSTRAINT {quote(constraint)}, " if constraint else ""
+    return [f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS part text NOT NULL DEFAULT ''",
+            f"ALTER TABLE {table} {drop}ADD PRIMARY KEY (scope, stream, part)"]
 
 
 def create_deleted_table(schema: str) -> str:
@@ -84,11 +104,20 @@ def create_deleted_table(schema: str) -> str:
             "id text NOT NULL, deleted_at bigint NOT NULL, PRIMARY KEY (stream, id))")
 
 
-def create_table(schema: str, table: str, columns: list[Column]) -> str:
+def create_table(schema: str, table: str, columns: list[Column], key: Key) -> str:
     typed = "".join(f"{quote(c.name)} {c.pg_type}, " for c in columns)
-    return (f"CREATE TABLE IF NOT EXISTS {qualified(schema, table)} ({_ID} text PRIMARY KEY, {typed}"
+    return (f"CREATE TABLE IF NOT EXISTS {qualified(schema, table)} ({_ID} text NOT NULL, {typed}"
             f"{_RAW} jsonb NOT NULL, {_UPD} bigint NOT NULL, {_SYNCED} timestamptz NOT NULL DEFAULT now(), "
-            f"{_DEL} bigint)")
+            f"{_DEL} bigint, PRIMARY KEY ({key.conflict_sql()}))")
+
+
+def primary_keys_query(schema: str) -> str:
+    """(table, constraint, column) of the primary key of every table of the schema, in key order."""
+    return ("SELECT c.relname, con.conname, a.attname FROM pg_constraint con "
+            "JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord) "
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum "
+            f"WHERE n.nspname = {literal(schema)} AND con.contype = 'p' ORDER BY c.relname, k.ord")
 
 
 def alter_table(schema: str, table: str, columns: list[Column]) -> str | None:
@@ -139,7 +168,7 @@ _CHANGED = (f"(CASE WHEN excluded.{_DEL} IS NULL THEN t.{_DEL} IS NOT NULL OR t.
             f"(t.{_RAW} || excluded.{_RAW}) END)")
 
 
-def upsert(schema: str, table: str, stage: str, columns: list[Column], stream: str | None = None,
+def upsert(schema: str, table: str, stage: str, columns: list[Column], key: Key, stream: str | None = None,
            force: bool = False) -> str:
     """Move the stage into the table; returns one row (inserted, updated, deleted, unchanged).
 
@@ -154,17 +183,19 @@ def upsert(schema: str, table: str, stage: str, columns: list[Column], stream: s
     typed = [quote(c.name) for c in columns]
     sets = "".join(f"{name} = CASE WHEN {live} THEN excluded.{name} "
                    f"ELSE {types.read_expression(c.pg_type, merged, literal(c.key))} END, "
-                   for name, c in zip(typed, columns, strict=True))
+                   for name, c in zip(typed, columns, strict=True)
+                   if c.name not in key.columns)  # a key column never changes (and may be outside the object)
     where = ""
     if stream is not None:
         where = (f" WHERE s.{_DEL} IS NULL AND NOT EXISTS (SELECT 1 FROM {qualified(schema, DELETED_TABLE)} "
-                 f"d WHERE d.stream = {literal(stream)} AND d.id = s.{_ID} AND d.deleted_at >= s.{_UPD})")
+                 f"d WHERE d.stream = {literal(stream)} AND d.id = {key.text_sql('s')} "
+                 f"AND d.deleted_at >= s.{_UPD})")
     guard = _CHANGED if force else f"{_NEWER} AND {_CHANGED}"
     return (
         f"WITH up AS (INSERT INTO {qualified(schema, table)} AS t "
         f"({', '.join([_ID, *typed, _RAW, _UPD, _SYNCED, _DEL])}) "
         f"SELECT {', '.join(f's.{n}' for n in [_ID, *typed, _RAW, _UPD])}, now(), s.{_DEL} "
-        f"FROM pg_temp.{quote(stage)} s{where} ON CONFLICT ({_ID}) DO UPDATE SET {sets}"
+        f"FROM pg_temp.{quote(stage)} s{where} ON CONFLICT ({key.conflict_sql()}) DO UPDATE SET {sets}"
         f"{_RAW} = CASE WHEN {live} THEN excluded.{_RAW} ELSE {merged} END, {_UPD} = excluded.{_UPD}, "
         f"{_SYNCED} = excluded.{_SYNCED}, {_DEL} = excluded.{_DEL} WHERE {guard} "
         f"RETURNING t.xmax = 0 AS ins, t.{_DEL} IS NOT NULL AS del) "
@@ -173,7 +204,7 @@ def upsert(schema: str, table: str, stage: str, columns: list[Column], stream: s
         "FROM up")
 
 
-def hard_delete(schema: str, table: str, stage: str, stream: str) -> str:
+def hard_delete(schema: str, table: str, stage: str, stream: str, key: Key) -> str:
     """Apply the stage's tombstones as deletes (hard delete mode); returns one row (0, 0, deleted,
     unchanged: tombstones of ids already deleted as recently).
 
@@ -181,26 +212,30 @@ def hard_delete(schema: str, table: str, stage: str, stream: str) -> str:
     arriving later is not resurrected by `upsert(..., stream=...)`.
     """
     return (
-        f"WITH tomb AS (SELECT {_ID} AS id, {_DEL} AS upd FROM pg_temp.{quote(stage)} "
-        f"WHERE {_DEL} IS NOT NULL), "
+        f"WITH tomb AS (SELECT {key.text_sql('s')} AS key_text, "
+        f"{', '.join(f's.{quote(c)}' for c in key.columns)}, s.{_DEL} AS upd FROM pg_temp.{quote(stage)} s "
+        f"WHERE s.{_DEL} IS NOT NULL), "
         f"reg AS (INSERT INTO {qualified(schema, DELETED_TABLE)} AS d (stream, id, deleted_at) "
-        f"SELECT {literal(stream)}, id, upd FROM tomb ON CONFLICT (stream, id) DO UPDATE "
+        f"SELECT {literal(stream)}, key_text, upd FROM tomb ON CONFLICT (stream, id) DO UPDATE "
         "SET deleted_at = excluded.deleted_at WHERE d.deleted_at < excluded.deleted_at RETURNING 1), "
-        f"gone AS (DELETE FROM {qualified(schema, table)} t USING tomb WHERE t.{_ID} = tomb.id "
+        f"gone AS (DELETE FROM {qualified(schema, table)} t USING tomb WHERE {key.join_sql('t', 'tomb')} "
         f"AND t.{_UPD} <= tomb.upd RETURNING 1) "
         # `gone` runs although unread (PostgreSQL runs every DML CTE)
         "SELECT 0, 0, count(*), (SELECT count(*) FROM tomb) - count(*) FROM reg")
 
 
-def save_state(schema: str, scope: str, stream: str, data_json: str) -> str:
-    return (f"INSERT INTO {qualified(schema, STATE_TABLE)} (scope, stream, data, committed_at) VALUES "
-            f"({literal(scope)}, {literal(stream)}, {literal(data_json)}::jsonb, now()) "
-            "ON CONFLICT (scope, stream) DO UPDATE SET data = excluded.data, "
+def save_state(schema: str, scope: str, stream: str, part: str, data_json: str) -> str:
+    return (f"INSERT INTO {qualified(schema, STATE_TABLE)} (scope, stream, part, data, committed_at) VALUES "
+            f"({literal(scope)}, {literal(stream)}, {literal(part)}, {literal(data_json)}::jsonb, now()) "
+            "ON CONFLICT (scope, stream, part) DO UPDATE SET data = excluded.data, "
             "committed_at = excluded.committed_at")
 
 
 def load_states(schema: str) -> str:
-    return f"SELECT scope, stream, data::text FROM {qualified(schema, STATE_TABLE)} ORDER BY scope, stream"
+    """(scope, stream, partition, data) of every row; a table without partitions (made before them,
+    read before a write migrated it) reads as partition ''."""
+    return (f"SELECT t.scope, t.stream, coalesce(to_jsonb(t)->>'part', ''), t.data::text "
+            f"FROM {qualified(schema, STATE_TABLE)} t ORDER BY 1, 2, 3")
 
 
 def live_view(schema: str, views_schema: str, table: str, columns: dict[str, str],
@@ -234,5 +269,48 @@ def table_stats(schema: str, table: str) -> str:
 
 def checkpoint_times(schema: str) -> str:
     """(scope, stream, Unix seconds) of every committed checkpoint."""
-    return (f"SELECT scope, stream, extract(epoch FROM committed_at)::bigint "
-            f"FROM {qualified(schema, STATE_TABLE)}")
+    return (f"SELECT scope, stream, extract(epoch FROM max(committed_at))::bigint "
+            f"FROM {qualified(schema, STATE_TABLE)} GROUP BY scope, stream")
+
+
+# ---- a table's key changed (docs/destination-postgres.md, "Keys": migrating a table) ---------------
+def fill_key_column(schema: str, table: str, column: Column, default: object) -> str:
+    """Give every row lacking a value of the new key column one: its object's property, else `default`
+    (the catalog's `primary_key_defaults`: a key field outside the objects, like `_account_id`)."""
+    read = types.read_expression(column.pg_type, f"t.{_RAW}", literal(column.key))
+    value = f"COALESCE({read}, {literal(str(default)) if default is not None else 'NULL'}::{column.pg_type})"
+    col = quote(column.name)
+    return f"UPDATE {qualified(schema, table)} t SET {col} = {value} WHERE t.{col} IS NULL"
+
+
+def count_null_keys(schema: str, table: str, key: Key) -> str:
+    nulls = " OR ".join(f"t.{quote(c)} IS NULL" for c in key.columns)
+    return f"SELECT count(*) FROM {qualified(schema, table)} t WHERE {nulls}"
+
+
+def rekey_bookkeeping(schema: str, bookkeeping: str, table: str, stream: str, old: Key,
+                      new: Key) -> list[str]:
+    """Rewrite the key texts a bookkeeping table (`_sync_candidates`, `_sync_snapshot_seen`) holds for a
+    stream whose key changed, from the rows they name; entries naming no row are dropped (a forgotten
+    candidate or seen id only costs a candidate again at the next snapshot, confirmed by the source)."""
+    b, t, s = qualified(schema, bookkeeping), qualified(schema, table), literal(stream)
+    return [f"DELETE FROM {b} b WHERE b.stream = {s} AND NOT EXISTS (SELECT 1 FROM {t} t "
+            f"WHERE {old.text_sql('t')} = b.id)",
+            f"UPDATE {b} b SET id = {new.text_sql('t')} FROM {t} t WHERE b.stream = {s} "
+            f"AND {old.text_sql('t')} = b.id"]
+
+
+def rekey_deleted(schema: str, stream: str, new: Key, defaults: dict) -> str:
+    """Hard-delete tombstones of a stream keyed by `id` alone, rewritten to `new` (its other key fields
+    from `defaults`: their rows are gone, nothing else can name them); without defaults they are dropped."""
+    d, s = qualified(schema, DELETED_TABLE), literal(stream)
+    if any(f != ID and f not in defaults for f in new.fields):
+        return f"DELETE FROM {d} WHERE stream = {s}"
+    parts = ", ".join(f"{literal(f)}, " + ("d.id" if f == ID else f"{literal(str(defaults[f]))}::text")
+                      for f in new.fields)
+    return f"UPDATE {d} d SET id = jsonb_build_object({parts})::text WHERE d.stream = {s}"
+
+
+def replace_primary_key(schema: str, table: str, constraint: str | None, key: Key) -> str:
+    drop = f"DROP CONSTRAINT {quote(constraint)}, " if constraint else ""
+    return f"ALTER TABLE {qualified(schema, table)} {drop}ADD PRIMARY KEY ({key.conflict_sql()})"

@@ -2,7 +2,9 @@
 
 `RowEncoder.row(stream, record, line_no, buffered)` turns a record into the `batch.Row` a stage table
 takes: the id (a string, or an integer id as text), `_updated_at` (the record's `updated_at`, else
-`emitted_at` in seconds), the tombstone flag, one COPY text value per typed column (`types.converter`
+`emitted_at` in seconds), the key (its fields from the record's `keys` first, then from the object: a key
+field outside the object, like `_account_id`, fills its column but is not part of `_raw_data`), the
+tombstone flag, one COPY text value per typed column (`types.converter`
 of the column's database type) and the whole object as JSON. It says why when a record cannot be
 written (no object, no id, no time). A tombstone keeps the last known values under its own keys: the
 version buffered for that id (`buffered`) is merged under it, as the upsert does with the stored row.
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from destination_postgres.batch import Row, copy_line, line_json, supersedes
+from destination_postgres.keys import DEFAULT, Key
 from destination_postgres.types import NULL, copy_text
 from protocol.jsonio import dumps, loads
 
@@ -26,9 +29,10 @@ class RowEncoder:
     def __init__(self) -> None:
         self.converters: dict[str, list[tuple[str, Converter]]] = {}  # stream -> (property, converter)
         self.mismatched: dict[tuple[str, str], tuple[int, str]] = {}  # (stream, property) -> (line, type)
+        self.keys: dict[str, Key] = {}  # stream -> its primary key (DEFAULT: `id`)
 
     def row(self, stream: str, rec: dict, line_no: int,
-            buffered: Callable[[str, str], Row | None]) -> Row | str:
+            buffered: Callable[[str, tuple], Row | None]) -> Row | str:
         """The row for a record of a writable stream, or why it cannot be written."""
         data = rec.get("data")
         if not isinstance(data, dict):
@@ -44,14 +48,26 @@ class RowEncoder:
             if type(emitted) is not int:
                 return f"line {line_no}: record {rid!r} has neither updated_at nor emitted_at"
             upd = emitted // 1000
+        primary = self.keys.get(stream, DEFAULT)
+        outside = rec.get("keys")  # key fields that are not properties of the object (docs/protocol.md)
+        fields_of = {**data, **outside} if isinstance(outside, dict) and outside else data
+        if primary.simple:
+            row_key: tuple = (rid,)
+        else:
+            found = primary.values(fields_of)
+            if isinstance(found, str):
+                return (f"line {line_no}: record {rid!r} has no string or integer {found!r} (part of the "
+                        f"primary key {primary.describe()})")
+            row_key = found
         deleted = rec.get("deleted") is True
         if deleted:  # a tombstone keeps the last known values under its own keys (as the upsert does)
-            old = buffered(stream, rid)
+            old = buffered(stream, row_key)
             if old is not None and supersedes(upd, True, old.upd, old.deleted):
                 data = {**loads(line_json(old.line)), **data}
+                fields_of = {**data, **outside} if isinstance(outside, dict) and outside else data
         fields = []
         for key, convert in self.converters[stream]:
-            value = data.get(key)
+            value = fields_of.get(key)
             if value is None:
                 fields.append(NULL)
                 continue
@@ -62,4 +78,4 @@ class RowEncoder:
                 text = NULL
             fields.append(text)
         line = copy_line(copy_text(rid), upd, deleted, b"\t".join(fields), dumps(data))
-        return Row(rid, upd, deleted, line, line_no, line_no)
+        return Row(rid, row_key, upd, deleted, line, line_no, line_no)

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 from connector_kit.checkpoints import Checkpoints, CommitJob
-from destination_postgres import ddl
+from destination_postgres import ddl, keys
 from destination_postgres.batch import Batch, Row
 from destination_postgres.config import Options
 from destination_postgres.encode import RowEncoder
@@ -165,7 +165,17 @@ class Loader:
                     raise ConfigError(f"--catalog: {problem}")
                 yield from self.stop(line_no, problem)
                 return  # not reached: stop() raises
-            wanted[name] = ddl.plan_columns(entry.get("json_schema"))
+            key = keys.key_of(entry)
+            if isinstance(key, str):
+                problem = f"stream {name!r}: {key}"
+                if not line_no:
+                    raise ConfigError(f"--catalog: {problem}")
+                yield from self.lose(name, line_no, problem, count=False)
+                continue
+            self.writer.keys[name] = self.encoder.keys[name] = key
+            defaults = entry.get("primary_key_defaults")
+            self.writer.key_defaults[name] = defaults if isinstance(defaults, dict) else {}
+            wanted[name] = ddl.with_key_columns(ddl.plan_columns(entry.get("json_schema")), key)
             parent = (entry.get("metadata") or {}).get("parent") if isinstance(entry.get("metadata"), dict) \
                 else None
             if isinstance(parent, dict) and isinstance(parent.get("field"), str):
@@ -176,6 +186,9 @@ class Loader:
             yield from self.collect()  # the connection is free once no unit is in flight
         results = self.writer.retrying(lambda: self.writer.ensure_tables(wanted), "creating tables",
                                        lambda: "the tables of this catalog")
+        for note in self.writer.notes:
+            yield messages.log("warn", note)
+        self.writer.notes.clear()
         for warning in self.writer.retrying(lambda: self.writer.ensure_views(wanted), "creating live views",
                                             lambda: "the live views (the rows are not affected)"):
             yield messages.log("warn", warning)
@@ -202,7 +215,7 @@ class Loader:
         if not self.batch.empty() or self.checkpoints.pending or self.sweeps.parent_ended:
             pending, frozen = self.checkpoints.take()
             streams = [s for s, by_id in self.batch.streams.items() if by_id]
-            seen = {s: snap for s in streams if (snap := self.sweeps.seen_snapshot(s)) is not None}
+            seen = {s: snaps for s in streams if (snaps := self.sweeps.seen_snapshots(s))}
             unit = Unit({s: list(self.batch.streams[s].values()) for s in streams},
                         {s: self.columns[s] for s in streams}, pending, frozen, seen,
                         {s for s in streams if self.sweeps.has_candidates(s)},

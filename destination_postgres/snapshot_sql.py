@@ -8,15 +8,19 @@ Tables (in the stream tables' schema, reserved names, `identifiers.py`):
   same transaction as their rows, so a snapshot survives any crash and resumes with its checkpoint;
 - `_sync_candidates (stream, id, snapshot, found_at)`: live rows a snapshot did not see, waiting for the
   source's confirmation; a committed record of the same id removes one (`clear_candidates`).
+The `id` of these tables is a row's key text (`keys.Key.text_sql`: the id itself for streams keyed by `id`).
 Parent-scoped snapshots (child streams: the complete set of one parent's children as of `as_of`) keep
-nothing in tables: `parent_sweep` tombstones the parent's live rows not received, in the transaction that
-writes the received ones (`parent_index` makes that a lookup by the parent column).
+nothing in tables: `parent_sweep` tombstones the parent's live rows not received (of the scope's part:
+`where`), in the transaction that writes the received ones (`parent_index` makes that a lookup by the
+parent column).
 `write --verify` and `--repair` keep their bookkeeping in a session table, `pg_temp._sync_verify
 (stream, id, class)`: every id received, classified against the stored row before anything is written.
 """
 from __future__ import annotations
 
 from destination_postgres import types
+from destination_postgres.keys import DEFAULT as DEFAULT_KEY
+from destination_postgres.keys import Key
 from destination_postgres.identifiers import (
     CANDIDATES_TABLE, DELETED_AT, DELETED_TABLE, ID, RAW_DATA, SEEN_TABLE, SNAPSHOTS_TABLE, SYNCED_AT,
     UPDATED_AT, VERIFY_TABLE, literal, qualified, quote, shorten)
@@ -46,18 +50,33 @@ def create_verify_table() -> str:
             "id text NOT NULL, class text NOT NULL, PRIMARY KEY (stream, id))")
 
 
-def scope_predicate(scope: snap.Scope, alias: str = "t") -> str | None:
+def where_predicate(scope: snap.Scope, key: Key, alias: str = "t") -> str:
+    """The scope's `where` (equal top-level values) on rows of `alias`: a key field by its column (the
+    primary key's index serves it), any other field read from `_raw_data`. TRUE when it has none."""
+    parts = []
+    for name, value in scope.where:
+        if name in key.fields:
+            column = key.columns[key.fields.index(name)]
+            parts.append(f"{alias}.{quote(column)} = {literal(str(value))}")
+        else:
+            parts.append(f"{alias}.{_RAW}->>{literal(name)} = {literal(str(value))}")
+    return " AND ".join(parts) if parts else "TRUE"
+
+
+def scope_predicate(scope: snap.Scope, key: Key, alias: str = "t") -> str | None:
     """A WHERE condition selecting the rows of table `alias` inside `scope`; None when this destination
     cannot evaluate it (a parent scope: tables have no parent column). The field is read from `_raw_data`,
     the stored object itself, not from its typed column (which may be NULL where a value did not fit)."""
+    where = where_predicate(scope, key, alias)
     if scope.kind == snap.STREAM:
-        return "TRUE"
+        return where
     if scope.kind != snap.RANGE or scope.field is None:
         return None
     value = types.read_expression(types.NUMERIC, f"{alias}.{_RAW}", literal(scope.field))
     if not scope.ranges:
         return "FALSE"
-    return "(" + " OR ".join(f"({value} >= {a} AND {value} < {b})" for a, b in scope.ranges) + ")"
+    spans = " OR ".join(f"({value} >= {a} AND {value} < {b})" for a, b in scope.ranges)
+    return f"({where} AND ({spans}))"
 
 
 # ---- snapshots (write) ---------------------------------------------------------------------------
@@ -68,32 +87,37 @@ def snapshot_status(schema: str, stream: str, snapshot_id: str) -> str:
 
 
 def begin_snapshot(schema: str, stream: str, snapshot_id: str, scope_json: str) -> list[str]:
-    """A new snapshot of `stream`: earlier ones (and their ids) are dropped."""
+    """A new snapshot of `stream`: earlier ones with the same `where` (of the same part of the table: an
+    account's rows) are dropped, with their ids; snapshots of other parts go on."""
     s = literal(stream)
-    return [f"DELETE FROM {qualified(schema, SEEN_TABLE)} WHERE stream = {s}",
-            f"DELETE FROM {qualified(schema, SNAPSHOTS_TABLE)} WHERE stream = {s}",
+    same = (f"stream = {s} AND scope->'where' IS NOT DISTINCT FROM ({literal(scope_json)}::jsonb)->'where'")
+    return [f"DELETE FROM {qualified(schema, SEEN_TABLE)} WHERE stream = {s} AND snapshot IN "
+            f"(SELECT id FROM {qualified(schema, SNAPSHOTS_TABLE)} WHERE {same})",
+            f"DELETE FROM {qualified(schema, SNAPSHOTS_TABLE)} WHERE {same}",
             f"INSERT INTO {qualified(schema, SNAPSHOTS_TABLE)} (stream, id, scope, status) VALUES "
             f"({s}, {literal(snapshot_id)}, {literal(scope_json)}::jsonb, 'open')"]
 
 
-def record_seen(schema: str, stage: str, stream: str, snapshot_id: str) -> str:
+def record_seen(schema: str, stage: str, stream: str, snapshot_id: str, key: Key, where: str = "TRUE") -> str:
+    """Record the staged rows inside the snapshot's `where` (`where_predicate` on alias `s`) as seen."""
     return (f"INSERT INTO {qualified(schema, SEEN_TABLE)} (stream, snapshot, id) SELECT {literal(stream)}, "
-            f"{literal(snapshot_id)}, s.{_ID} FROM pg_temp.{quote(stage)} s ON CONFLICT DO NOTHING")
+            f"{literal(snapshot_id)}, {key.text_sql('s')} FROM pg_temp.{quote(stage)} s WHERE {where} "
+            "ON CONFLICT DO NOTHING")
 
 
-def clear_candidates(schema: str, stage: str, stream: str) -> str:
+def clear_candidates(schema: str, stage: str, stream: str, key: Key) -> str:
     return (f"DELETE FROM {qualified(schema, CANDIDATES_TABLE)} c USING pg_temp.{quote(stage)} s "
-            f"WHERE c.stream = {literal(stream)} AND c.id = s.{_ID}")
+            f"WHERE c.stream = {literal(stream)} AND c.id = {key.text_sql('s')}")
 
 
-def end_snapshot(schema: str, table: str, stream: str, snapshot_id: str, predicate: str) -> str:
+def end_snapshot(schema: str, table: str, stream: str, snapshot_id: str, predicate: str, key: Key) -> str:
     """Turn an open snapshot's unseen live rows into candidates; returns one row (seen, candidates)."""
     s, i = literal(stream), literal(snapshot_id)
     seen = f"{qualified(schema, SEEN_TABLE)} v WHERE v.stream = {s} AND v.snapshot = {i}"
     return (
         f"WITH cand AS (INSERT INTO {qualified(schema, CANDIDATES_TABLE)} AS c (stream, id, snapshot) "
-        f"SELECT {s}, t.{_ID}, {i} FROM {qualified(schema, table)} t WHERE t.{_DEL} IS NULL AND {predicate} "
-        f"AND NOT EXISTS (SELECT 1 FROM {seen} AND v.id = t.{_ID}) "
+        f"SELECT {s}, {key.text_sql('t')}, {i} FROM {qualified(schema, table)} t WHERE t.{_DEL} IS NULL "
+        f"AND {predicate} AND NOT EXISTS (SELECT 1 FROM {seen} AND v.id = {key.text_sql('t')}) "
         "ON CONFLICT (stream, id) DO UPDATE SET snapshot = excluded.snapshot, found_at = now() RETURNING 1) "
         f"SELECT (SELECT count(*) FROM {seen}), (SELECT count(*) FROM cand)")
 
@@ -132,35 +156,39 @@ def parent_index(schema: str, table: str, column: str) -> str:
 
 
 def parent_sweep(schema: str, table: str, stream: str, column: str | None, field: str, parent_id: str,
-                 as_of: int, seen: list[str], hard_delete: bool = False) -> str:
+                 as_of: int, seen: list[str], hard_delete: bool = False, key: Key | None = None,
+                 part: str = "TRUE") -> str:
     """Tombstone (at version `as_of`) the live rows of one parent that its snapshot did not receive and
     whose version is not newer than `as_of` (on a tie the later message, the snapshot, wins); returns one
     row: how many. `column`: the parent's typed column (indexed), else the property in `_raw_data`. With
-    `hard_delete` the rows are deleted and remembered in `_sync_deleted` like any tombstone."""
+    `hard_delete` the rows are deleted and remembered in `_sync_deleted` like any tombstone (by `key`).
+    `part`: the scope's `where` on alias `t` (one account's rows: `seen` holds ids of that part only)."""
     of_parent = f"t.{quote(column)} = {literal(parent_id)}" if column else \
         f"t.{_RAW}->>{literal(field)} = {literal(parent_id)}"
     kept = f" AND t.{_ID} <> ALL (ARRAY[{', '.join(map(literal, seen))}]::text[])" if seen else ""
-    where = f"{of_parent} AND t.{_DEL} IS NULL AND t.{_UPD} <= {int(as_of)}{kept}"
+    where = f"{of_parent} AND {part} AND t.{_DEL} IS NULL AND t.{_UPD} <= {int(as_of)}{kept}"
+    key_text = (key or DEFAULT_KEY).text_sql("t")
     if not hard_delete:
         return (f"WITH gone AS (UPDATE {qualified(schema, table)} t SET {_DEL} = {int(as_of)}, "
                 f"{_UPD} = {int(as_of)}, {_SYNCED} = now() WHERE {where} RETURNING 1) "
                 "SELECT count(*) FROM gone")
-    return (f"WITH gone AS (DELETE FROM {qualified(schema, table)} t WHERE {where} RETURNING t.{_ID}), "
+    return (f"WITH gone AS (DELETE FROM {qualified(schema, table)} t WHERE {where} "
+            f"RETURNING {key_text} AS k), "
             f"reg AS (INSERT INTO {qualified(schema, DELETED_TABLE)} AS d (stream, id, deleted_at) "
-            f"SELECT {literal(stream)}, {_ID}, {int(as_of)} FROM gone ON CONFLICT (stream, id) DO UPDATE "
+            f"SELECT {literal(stream)}, k, {int(as_of)} FROM gone ON CONFLICT (stream, id) DO UPDATE "
             "SET deleted_at = excluded.deleted_at WHERE d.deleted_at < excluded.deleted_at RETURNING 1) "
             "SELECT count(*) FROM gone")
 
 
 # ---- verify and repair ---------------------------------------------------------------------------
-def classify(schema: str, table: str | None, stage: str, stream: str) -> str:
+def classify(schema: str, table: str | None, stage: str, stream: str, key: Key) -> str:
     """Record each staged id's class against the stored row (before anything is written): a live version
     is `missing` (no live row), `stale` (another `_raw_data`) or `ok`; a tombstone is `extra` over a live
     row, else `ok`. `table` None: the table does not exist (every live version is missing)."""
-    joined = (f"LEFT JOIN {qualified(schema, table)} t ON t.{_ID} = s.{_ID}" if table is not None
+    joined = (f"LEFT JOIN {qualified(schema, table)} t ON {key.join_sql('t', 's')}" if table is not None
               else f"LEFT JOIN (SELECT NULL::text AS {_ID}, NULL::jsonb AS {_RAW}, NULL::bigint AS {_DEL}) t "
                    "ON FALSE")
-    return (f"INSERT INTO {_VERIFY} (stream, id, class) SELECT {literal(stream)}, s.{_ID}, CASE "
+    return (f"INSERT INTO {_VERIFY} (stream, id, class) SELECT {literal(stream)}, {key.text_sql('s')}, CASE "
             f"WHEN s.{_DEL} IS NOT NULL THEN CASE WHEN t.{_ID} IS NOT NULL AND t.{_DEL} IS NULL THEN 'extra' "
             "ELSE 'ok' END "
             f"WHEN t.{_ID} IS NULL OR t.{_DEL} IS NOT NULL THEN 'missing' "
@@ -169,11 +197,12 @@ def classify(schema: str, table: str | None, stage: str, stream: str) -> str:
             "ON CONFLICT (stream, id) DO UPDATE SET class = excluded.class")
 
 
-def verify_candidates(schema: str, table: str, stream: str, predicate: str) -> str:
-    """Ids of live rows inside the scope that the verification did not receive."""
-    return (f"SELECT t.{_ID} FROM {qualified(schema, table)} t WHERE t.{_DEL} IS NULL AND {predicate} "
+def verify_candidates(schema: str, table: str, stream: str, predicate: str, key: Key) -> str:
+    """Key texts of live rows inside the scope that the verification did not receive."""
+    k = key.text_sql("t")
+    return (f"SELECT {k} FROM {qualified(schema, table)} t WHERE t.{_DEL} IS NULL AND {predicate} "
             f"AND NOT EXISTS (SELECT 1 FROM {_VERIFY} v WHERE v.stream = {literal(stream)} "
-            f"AND v.id = t.{_ID}) ORDER BY t.{_ID}")
+            f"AND v.id = {k}) ORDER BY 1")
 
 
 def verify_seen(stream: str) -> str:

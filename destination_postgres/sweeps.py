@@ -4,8 +4,9 @@
 The loader hands every `snapshot` marker here, after committing everything before it, and asks, for each
 unit it commits, which open snapshot a stream's rows belong to (`seen_snapshot`) and whether they may
 answer pending candidates (`has_candidates`). Plain `write`:
-- `begin`: a new id starts the stream's snapshot (dropping older ones); the id of an open snapshot
-  continues it (a resumed source); the id of an ended one changes nothing. Committed at once.
+- `begin`: a new id starts a snapshot of the stream (dropping older ones of the same part of the table,
+  the scope's `where`: snapshots of several accounts of one stream run side by side); the id of an open
+  snapshot continues it (a resumed source); the id of an ended one changes nothing. Committed at once.
 - `end`: the live rows inside the scope that the snapshot did not receive become candidates, in the same
   transaction that closes the snapshot; then `candidates` traces (the ids, 500 per message) and the
   `swept` answer. An `end` of a snapshot already ended answers again with its counts (and its candidates
@@ -30,6 +31,7 @@ from typing import Any
 
 from destination_postgres import ddl, snapshot_sql
 from destination_postgres.identifiers import table_name
+from destination_postgres.keys import Key, parse_key_text
 from destination_postgres.writer import VERIFY, WRITE, Writer
 from protocol import messages
 from protocol import snapshot as snap
@@ -50,6 +52,7 @@ class ParentSweep:
     seen: set[str] = dataclasses.field(default_factory=set)
     as_of: int | None = None
     column: str | None = None
+    part: str = "TRUE"  # the scope's `where` on the table (one account's rows), snapshot_sql.where_predicate
 
 
 class Sweeps:
@@ -58,16 +61,21 @@ class Sweeps:
         self.parent_open: dict[str, dict[str, ParentSweep]] = {}  # stream -> parent id -> open sweep
         self.parent_ended: list[ParentSweep] = []  # waiting for the next commit
         self.parent_ignored: set[str] = set()  # parent snapshots begun that this write does not sweep
-        self.open: dict[str, str] = {}  # stream -> id of the snapshot its rows are recorded for
-        self.scopes: dict[str, snap.Scope | snap.Unknown] = {}  # --verify / --repair: by stream
+        # stream -> {id of an open snapshot its rows are recorded for: its `where` on the stage's rows}
+        self.open: dict[str, dict[str, str]] = {}
+        self.scopes: dict[str, snap.Scope | snap.Unknown] = {}  # --verify / --repair: by snapshot id
         self.candidate_streams: set[str] = set()
+        self.scopes_of: dict[str, snap.Scope] = {}  # plain write: the scope of each open snapshot
 
     @property
     def _schema(self) -> str:
         return self.writer.opts.schema
 
-    def seen_snapshot(self, stream: str) -> str | None:
-        return self.open.get(stream) if self.writer.mode == WRITE else None
+    def seen_snapshots(self, stream: str) -> list[tuple[str, str]]:
+        """(snapshot id, `where` on the stage alias `s`) of the open snapshots of a stream (plain write)."""
+        if self.writer.mode != WRITE:
+            return []
+        return list(self.open.get(stream, {}).items())
 
     def has_candidates(self, stream: str) -> bool:
         return stream in self.candidate_streams
@@ -108,9 +116,9 @@ class Sweeps:
             yield from self._candidates(stream, None)
 
     def _candidates(self, stream: str, snapshot_id: str | None) -> Iterator[dict]:
-        ids = [r[1] for r in self._query(snapshot_sql.candidates_of(self._schema, stream, snapshot_id),
-                                         "reading the delete candidates")]
-        yield from _chunks(stream, ids, snapshot_id)
+        texts = [r[1] for r in self._query(snapshot_sql.candidates_of(self._schema, stream, snapshot_id),
+                                           "reading the delete candidates")]
+        yield from _chunks(stream, texts, snapshot_id, self.writer.key(stream).simple)
 
     # ---- parent-scoped snapshots ------------------------------------------------------------------
     def parent_marker(self, payload: dict) -> list[dict] | None:
@@ -127,7 +135,8 @@ class Sweeps:
                 self.parent_ignored.add(snapshot_id)  # answered `ignored` at its end
                 return []
             self.parent_open.setdefault(stream, {})[scope.parent[1]] = ParentSweep(
-                stream, snapshot_id, scope.field, scope.parent[1])
+                stream, snapshot_id, scope.field, scope.parent[1],
+                part=snapshot_sql.where_predicate(scope, self.writer.key(stream), "t"))
             return []
         if phase != snap.END:
             return None
@@ -182,25 +191,27 @@ class Sweeps:
     def _begin(self, stream: str, snapshot_id: str, scope_wire: Any) -> None:
         scope = snap.scope_from_wire(scope_wire)
         if self.writer.mode != WRITE:
-            self.scopes[stream] = scope
-            self.open[stream] = snapshot_id
+            self.scopes[snapshot_id] = scope
             return
         if not isinstance(scope, snap.Scope):
-            self.open.pop(stream, None)
             return
         row = self._query(snapshot_sql.snapshot_status(self._schema, stream, snapshot_id),
                           f"reading the snapshot of {stream!r}")
         if row and row[0][0] == "done":
-            self.open.pop(stream, None)
             return
         if not row:
             self._run(snapshot_sql.begin_snapshot(self._schema, stream, snapshot_id,
                                                   dumps(scope.to_wire()).decode()),
                       f"beginning a snapshot of {stream!r}")
-        self.open[stream] = snapshot_id
+        opened = self.open.setdefault(stream, {})
+        for other in [i for i in opened if _same_part(self.scopes_of.get(i), scope)]:
+            del opened[other]  # a newer snapshot of the same part: begin_snapshot dropped it
+        opened[snapshot_id] = snapshot_sql.where_predicate(scope, self.writer.key(stream), "s")
+        self.scopes_of[snapshot_id] = scope
 
     def _end(self, stream: str, snapshot_id: str, columns: list[ddl.Column] | None) -> Iterator[dict]:
-        self.open.pop(stream, None)
+        self.open.get(stream, {}).pop(snapshot_id, None)
+        self.scopes_of.pop(snapshot_id, None)
         if self.writer.mode != WRITE:
             yield from self._end_verify(stream, snapshot_id, columns)
             return
@@ -212,13 +223,14 @@ class Sweeps:
             return
         status, seen, count, scope_text = row[0]
         if status == "open":
-            predicate = _predicate(snap.scope_from_wire(loads(scope_text)) if scope_text else None)
+            key = self.writer.key(stream)
+            predicate = _predicate(snap.scope_from_wire(loads(scope_text)) if scope_text else None, key)
             if predicate is None or columns is None:
                 yield messages.snapshot(stream, snap.IGNORED, snapshot_id,
                                         reason="the scope cannot be evaluated on this table")
                 return
             result = self._run([snapshot_sql.end_snapshot(self._schema, table_name(stream), stream,
-                                                          snapshot_id, predicate),
+                                                          snapshot_id, predicate, key),
                                 *snapshot_sql.close_snapshot(self._schema, stream, snapshot_id)],
                                f"ending the snapshot of {stream!r}", result=True)
             assert result is not None
@@ -229,18 +241,19 @@ class Sweeps:
         yield messages.snapshot(stream, snap.SWEPT, snapshot_id, seen=int(seen), candidate_count=int(count))
 
     def _end_verify(self, stream: str, snapshot_id: str, columns: list[ddl.Column] | None) -> Iterator[dict]:
-        predicate = _predicate(self.scopes.pop(stream, None))
+        key = self.writer.key(stream)
+        predicate = _predicate(self.scopes.pop(snapshot_id, None), key)
         if predicate is None or columns is None:
             yield messages.snapshot(stream, snap.IGNORED, snapshot_id,
                                     reason="no begin, or a scope that cannot be evaluated on this table")
             return
-        ids: list[str] = []
+        texts: list[str] = []
         if stream not in self.writer.absent:
-            ids = [r[0] for r in self._query(snapshot_sql.verify_candidates(
-                self._schema, table_name(stream), stream, predicate), f"verifying {stream!r}")]
-        yield from _chunks(stream, ids, snapshot_id)
+            texts = [r[0] for r in self._query(snapshot_sql.verify_candidates(
+                self._schema, table_name(stream), stream, predicate, key), f"verifying {stream!r}")]
+        yield from _chunks(stream, texts, snapshot_id, key.simple)
         seen = self._query(snapshot_sql.verify_seen(stream), f"verifying {stream!r}")[0][0]
-        yield messages.snapshot(stream, snap.SWEPT, snapshot_id, seen=int(seen), candidate_count=len(ids))
+        yield messages.snapshot(stream, snap.SWEPT, snapshot_id, seen=int(seen), candidate_count=len(texts))
 
     # ---- the end of --verify / --repair ------------------------------------------------------------
     def report(self) -> Iterator[dict]:
@@ -258,10 +271,20 @@ class Sweeps:
                                          counts["extra"], examples or None)
 
 
-def _predicate(scope: snap.Scope | snap.Unknown | None) -> str | None:
-    return snapshot_sql.scope_predicate(scope) if isinstance(scope, snap.Scope) else None
+def _predicate(scope: snap.Scope | snap.Unknown | None, key: Key) -> str | None:
+    return snapshot_sql.scope_predicate(scope, key) if isinstance(scope, snap.Scope) else None
 
 
-def _chunks(stream: str, ids: list[str], snapshot_id: str | None) -> Iterator[dict]:
-    for i in range(0, len(ids), CANDIDATES_PER_MESSAGE):
-        yield messages.candidates(stream, ids[i:i + CANDIDATES_PER_MESSAGE], snapshot_id)
+def _same_part(a: snap.Scope | None, b: snap.Scope) -> bool:
+    return a is not None and a.where == b.where
+
+
+def _chunks(stream: str, texts: list[str], snapshot_id: str | None, simple: bool) -> Iterator[dict]:
+    """`candidates` traces of key texts: ids, and for a key of more than `id` the keys too."""
+    for i in range(0, len(texts), CANDIDATES_PER_MESSAGE):
+        part = texts[i:i + CANDIDATES_PER_MESSAGE]
+        if simple:
+            yield messages.candidates(stream, part, snapshot_id)
+            continue
+        keys = [parse_key_text(t) for t in part]
+        yield messages.candidates(stream, [str(k.get("id", "")) for k in keys], snapshot_id, keys)

@@ -28,7 +28,8 @@ class Unit:
     columns: dict[str, list[ddl.Column]]
     pending: list[Pending]
     frozen: dict[str, int]  # a copy: stream -> first line of a record that was not written
-    seen: dict[str, str] = field(default_factory=dict)  # stream -> open snapshot its rows belong to
+    # stream -> the open snapshots its rows belong to: (snapshot id, `where` on the stage's rows)
+    seen: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     candidates: set[str] = field(default_factory=set)  # streams whose rows may answer delete candidates
     parent_sweeps: list[ParentSweep] = field(default_factory=list)  # run after the rows
 
@@ -56,15 +57,15 @@ def run_unit(writer: Writer, unit: Unit) -> Outcome:
         for stream, rows in unit.rows.items():
             if not rows:
                 continue
-            stats, failed = writer.write_rows(stream, unit.columns[stream], rows, unit.seen.get(stream),
+            stats, failed = writer.write_rows(stream, unit.columns[stream], rows, unit.seen.get(stream, []),
                                               stream in unit.candidates)
             outcome.stats[stream] = stats
             if failed:
                 for row, reason in failed:
                     outcome.bad.append((stream, row, reason))
                     unit.frozen[stream] = min(unit.frozen.get(stream, row.first_line_no), row.first_line_no)
-                gone = {row.id for row, _ in failed}
-                unit.rows[stream] = [r for r in rows if r.id not in gone]  # a replay leaves them out
+                gone = {row.key for row, _ in failed}
+                unit.rows[stream] = [r for r in rows if r.key not in gone]  # a replay leaves them out
         # A parent's sweep after its rows; not for a stream with a record that could not be written (the
         # source reads that parent again: its checkpoints stop before the record).
         outcome.swept = [(s, writer.parent_sweep(s)) for s in unit.parent_sweeps

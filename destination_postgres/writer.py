@@ -25,9 +25,11 @@ import psycopg2.extensions
 from connector_kit.backoff import backoff_delay
 from destination_postgres import ddl, errors, snapshot_sql, state_store
 from destination_postgres.batch import Row
+from destination_postgres.keys import DEFAULT, Key
 from destination_postgres.config import Options
 from destination_postgres.identifiers import (
-    CANDIDATES_TABLE, RESERVED_TABLES, STATE_TABLE, literal, qualified, table_name, views_schema)
+    CANDIDATES_TABLE, DELETED_TABLE, ID, RESERVED_TABLES, SEEN_TABLE, STATE_TABLE, literal, qualified,
+    table_name, views_schema)
 from protocol.errors import ConfigError, ConnectorError
 from protocol.secrets import redact_text
 from protocol.state import ZERO, Stats
@@ -122,6 +124,9 @@ class Writer:
         self._staged: set[str] = set()
         self._locked = False
         self.absent: set[str] = set()  # --verify: streams whose table does not exist (nothing is created)
+        self.keys: dict[str, Key] = {}  # stream -> its primary key (from the catalog; DEFAULT: `id`)
+        self.key_defaults: dict[str, dict] = {}  # stream -> the catalog's primary_key_defaults
+        self.notes: list[str] = []  # what ensure_tables changed that the loader logs (key migrations)
 
     @property
     def db(self) -> psycopg2.extensions.connection:
@@ -241,6 +246,18 @@ class Writer:
             hint=failure.hint or "rerun from the committed state once the database is reachable")
 
     # -- schema -------------------------------------------------------------------------------
+    def key(self, stream: str) -> Key:
+        return self.keys.get(stream, DEFAULT)
+
+    def existing_keys(self) -> dict[str, tuple[str, list[str]]]:
+        """{table: (primary key constraint, its columns)} of the schema."""
+        with self.db.cursor() as cur:
+            cur.execute(ddl.primary_keys_query(self.opts.schema))
+            out: dict[str, tuple[str, list[str]]] = {}
+            for table, constraint, column in cur.fetchall():
+                out.setdefault(table, (constraint, []))[1].append(column)
+            return out
+
     def existing_columns(self) -> dict[str, dict[str, str]]:
         """{table: {column: type}} of the schema (committed catalog)."""
         with self.db.cursor() as cur:
@@ -281,8 +298,18 @@ class Writer:
             if self.opts.hard_delete:
                 cur.execute(ddl.create_deleted_table(schema))
             existing = self.existing_columns()
+            keys = self.existing_keys()
+            constraint, state_key = keys.get(STATE_TABLE, (None, []))
+            if tuple(state_key) != ddl.STATE_KEY:
+                for sql in ddl.migrate_state_table(schema, constraint):
+                    cur.execute(sql)
+                self.notes.append(f"migrated table {schema}.{STATE_TABLE}: states may have a partition "
+                                  "(a column part, '' for the existing rows)")
             for stream, columns in wanted.items():
-                problem = self._ensure_table(cur, stream, columns, existing.get(table_name(stream)))
+                table = table_name(stream)
+                problem = self._ensure_table(cur, stream, columns, existing.get(table))
+                if not problem and table in existing and table in keys:
+                    problem = self._migrate_key(cur, stream, columns, keys[table], existing)
                 if problem:
                     results[stream] = problem
             self.db.commit()
@@ -367,44 +394,95 @@ class Writer:
         if existing is not None and ddl.missing_reserved(existing):
             return (f"table {self.opts.schema}.{table} exists but was not made by destination-postgres "
                     f"(missing columns {', '.join(ddl.missing_reserved(existing))})")
-        sql = ddl.create_table(self.opts.schema, table, columns) if existing is None \
+        sql = ddl.create_table(self.opts.schema, table, columns, self.key(stream)) if existing is None \
             else ddl.alter_table(self.opts.schema, table, ddl.columns_to_add(columns, existing))
         if sql is None:
             return None
         problem = self._try(cur, sql)
         return f"cannot create or alter table {self.opts.schema}.{table}: {problem}" if problem else None
 
+    def _migrate_key(self, cur: Any, stream: str, columns: list[ddl.Column], current: tuple[str, list[str]],
+                     existing: dict[str, dict[str, str]]) -> str | None:
+        """Change a table's primary key to the catalog's (docs/destination-postgres.md, "Keys"), in the
+        transaction of `ensure_tables`; a note says what was done. None when nothing was to do; else why
+        the stream cannot be written (the table is left as it was)."""
+        schema, table, key = self.opts.schema, table_name(stream), self.key(stream)
+        constraint, have = current
+        if tuple(have) == key.columns:
+            return None
+        old = Key(tuple(have), tuple(have))
+        defaults = self.key_defaults.get(stream, {})
+        cur.execute("SAVEPOINT rekey")
+        try:
+            by_name = {c.name: c for c in columns}
+            for name, column in zip(key.fields, key.columns, strict=True):
+                if column not in have and column != ID:
+                    cur.execute(ddl.fill_key_column(schema, table, by_name[column], defaults.get(name)))
+            cur.execute(ddl.count_null_keys(schema, table, key))
+            nulls = cur.fetchone()[0]
+            if nulls:
+                cur.execute("ROLLBACK TO SAVEPOINT rekey")
+                missing = [f for f, c in zip(key.fields, key.columns, strict=True) if c not in have]
+                return (f"table {schema}.{table} is keyed by {old.describe()}, the catalog asks for "
+                        f"{key.describe()}: {nulls} stored rows have no {', '.join(missing)} and the catalog "
+                        "gives no primary_key_defaults for them; the table was not changed")
+            tables = existing.keys()
+            for bookkeeping in (CANDIDATES_TABLE, SEEN_TABLE):
+                if bookkeeping in tables:
+                    for sql in ddl.rekey_bookkeeping(schema, bookkeeping, table, stream, old, key):
+                        cur.execute(sql)
+            if DELETED_TABLE in tables and old.simple:
+                cur.execute(ddl.rekey_deleted(schema, stream, key, defaults))
+            cur.execute(ddl.replace_primary_key(schema, table, constraint, key))
+            cur.execute(f"SELECT count(*) FROM {qualified(schema, table)}")
+            rows = cur.fetchone()[0]
+        except psycopg2.Error as exc:
+            if errors.classify(exc) in (errors.CONNECTION, errors.RETRY):
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT rekey")
+            return (f"cannot change the primary key of {schema}.{table} from {old.describe()} to "
+                    f"{key.describe()}: {errors.describe(exc)}; the table was not changed")
+        cur.execute("RELEASE SAVEPOINT rekey")
+        given = ", ".join(f"{f} = {v!r}" for f, v in sorted(defaults.items()) if f not in old.fields)
+        filled = f"; rows without a value got {given}" if given else ""
+        self.notes.append(f"migrated table {schema}.{table}: primary key {old.describe()} -> "
+                          f"{key.describe()} ({rows} rows{filled})")
+        return None
+
     # -- rows and checkpoints -----------------------------------------------------------------
     def _plan(self, stream: str, columns: list[ddl.Column]) -> StagePlan:
-        key = (stream, tuple(columns))
-        plan = self._plans.get(key)
+        plan_key = (stream, tuple(columns))
+        plan = self._plans.get(plan_key)
         if plan is None:
             schema, table, stage = self.opts.schema, table_name(stream), ddl.stage_table(len(self._plans))
-            moves = [ddl.upsert(schema, table, stage, columns, force=self.mode == REPAIR)]
+            key = self.key(stream)
+            moves = [ddl.upsert(schema, table, stage, columns, key, force=self.mode == REPAIR)]
             if self.opts.hard_delete:
-                moves = [ddl.hard_delete(schema, table, stage, stream),
-                         ddl.upsert(schema, table, stage, columns, stream, force=self.mode == REPAIR)]
+                moves = [ddl.hard_delete(schema, table, stage, stream, key),
+                         ddl.upsert(schema, table, stage, columns, key, stream, force=self.mode == REPAIR)]
             classify = None
             if self.mode != WRITE:
                 classify = snapshot_sql.classify(schema, None if stream in self.absent else table, stage,
-                                                 stream)
+                                                 stream, key)
             plan = StagePlan(stage, ddl.create_stage(stage, columns), ddl.copy_stage(stage, columns),
                              [] if self.mode == VERIFY else moves, ddl.truncate_stage(stage), classify)
-            self._plans[key] = plan
+            self._plans[plan_key] = plan
         return plan
 
-    def write_rows(self, stream: str, columns: list[ddl.Column], rows: list[Row], seen: str | None = None,
+    def write_rows(self, stream: str, columns: list[ddl.Column], rows: list[Row],
+                   seen: list[tuple[str, str]] | None = None,
                    clear_candidates: bool = False) -> tuple[Stats, list]:
-        """Upsert rows (distinct ids) into the stream's table; returns (stats, [(bad row, reason)]).
+        """Upsert rows (distinct keys) into the stream's table; returns (stats, [(bad row, reason)]).
 
-        `seen`: the open snapshot these rows belong to (their ids are recorded with them);
-        `clear_candidates`: the stream has pending delete candidates, which these rows answer."""
+        `seen`: the open snapshots these rows may belong to, (id, `where` on the stage alias `s`): the keys
+        inside each are recorded with the rows; `clear_candidates`: the stream has pending delete
+        candidates, which these rows answer."""
         plan = self._plan(stream, columns)
-        after: list[str] = []
-        if seen is not None:
-            after.append(snapshot_sql.record_seen(self.opts.schema, plan.stage, stream, seen))
+        key = self.key(stream)
+        after = [snapshot_sql.record_seen(self.opts.schema, plan.stage, stream, snapshot_id, key, where)
+                 for snapshot_id, where in seen or []]
         if clear_candidates and self.mode != VERIFY:
-            after.append(snapshot_sql.clear_candidates(self.opts.schema, plan.stage, stream))
+            after.append(snapshot_sql.clear_candidates(self.opts.schema, plan.stage, stream, key))
         with self.guard(f"writing stream {stream!r}"), self.db.cursor() as cur:
             if plan.stage not in self._staged:
                 cur.execute(plan.create)
@@ -453,7 +531,8 @@ class Writer:
                 self.db.cursor() as cur:
             cur.execute(snapshot_sql.parent_sweep(self.opts.schema, table_name(sweep.stream), sweep.stream,
                                                   sweep.column, sweep.field, sweep.parent_id, sweep.as_of,
-                                                  sorted(sweep.seen), self.opts.hard_delete))
+                                                  sorted(sweep.seen), self.opts.hard_delete,
+                                                  self.key(sweep.stream), sweep.part))
             return int(cur.fetchone()[0])
 
     def save_state(self, payload: dict) -> None:

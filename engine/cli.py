@@ -227,13 +227,15 @@ def choose_state_file(state_file: Path | None, no_state_file: bool, source_argv:
 
 def build_configs(source_config: str | None, destination_config: str | None, stripe_base_url: str | None,
                   schema: str | None, max_requests_per_second: float | None = None,
-                  source_protocol: str = "native", destination_protocol: str = "native") -> tuple[dict, dict]:
+                  source_protocol: str = "native", destination_protocol: str = "native",
+                  accounts: str | None = None) -> tuple[dict, dict]:
     for role, protocol, given in (("source", source_protocol, source_config),
                                   ("destination", destination_protocol, destination_config)):
         if protocol != "native" and given is None:
             raise ConfigError(f"--{role}-config is required with --{role}-protocol {protocol}",
                               hint=f"pass the {protocol} connector's own config (a path or inline JSON)")
-    return (configs.source_config(source_config, os.environ, stripe_base_url, max_requests_per_second),
+    return (configs.source_config(source_config, os.environ, stripe_base_url, max_requests_per_second,
+                                  configs.parse_accounts(accounts)),
             configs.destination_config(destination_config, os.environ, schema))
 
 
@@ -248,6 +250,11 @@ def run_options(func: F) -> F:
                           "for live keys, 12/s for test keys (Stripe allows 100/s and 25/s per account), so "
                           "the account's other clients keep working; raise it when nothing else uses the "
                           "key. Example: --max-requests-per-second 20"),
+        click.option("--accounts", metavar="all|ID,ID",
+                     help="Connect: read the platform and every connected account (all), or these accounts, "
+                          "into the same tables (the source config's accounts; each account has its own "
+                          "state "
+                          "and budget). Example: --accounts all, or --accounts acct_1AbC,acct_1XyZ"),
         state_file_options,
         click.option("--source-timeout", type=float,
                      help="Seconds without source output before it counts as hung and is restarted. "
@@ -289,10 +296,10 @@ def build_options(source_config: str | None, destination_config: str | None, str
                   max_restarts: int, poison_threshold: int, max_total_restarts: int, restart_delay: float,
                   max_restart_delay: float, validate: Validation, on_bad_message: OnBadMessage,
                   progress_interval: float, sweep_deletes: bool = False,
-                  verify: bool = False) -> SyncOptions:
+                  verify: bool = False, accounts: str | None = None) -> SyncOptions:
     """The options of a run from the command line (ConfigError on a bad config or combination)."""
     src, dst = build_configs(source_config, destination_config, stripe_base_url, schema,
-                             max_requests_per_second, source_protocol, destination_protocol)
+                             max_requests_per_second, source_protocol, destination_protocol, accounts)
     for wanted, what in ((follow, "--follow"), (sweep_deletes, "--sweep-deletes"), (verify, "engine verify")):
         if wanted and source_protocol != "native":
             raise ConfigError(f"{what} needs a source of ours (not --source-protocol {source_protocol})")
@@ -332,11 +339,11 @@ def build_options(source_config: str | None, destination_config: str | None, str
                    "stdout is a terminal. Example: --output json > run.jsonl")
 def sync(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
          stripe_base_url: str | None, schema: str | None, source_protocol: str, destination_protocol: str,
-         streams: str | None, max_requests_per_second: float | None, state_file: Path | None,
-         no_state_file: bool, source_timeout: float | None, max_restarts: int, poison_threshold: int,
-         max_total_restarts: int, restart_delay: float, max_restart_delay: float, validate: Validation,
-         on_bad_message: OnBadMessage, progress_mode: str, progress_interval: float, follow: bool,
-         sweep_deletes: bool, output: str) -> None:
+         streams: str | None, max_requests_per_second: float | None, accounts: str | None,
+         state_file: Path | None, no_state_file: bool, source_timeout: float | None, max_restarts: int,
+         poison_threshold: int, max_total_restarts: int, restart_delay: float, max_restart_delay: float,
+         validate: Validation, on_bad_message: OnBadMessage, progress_mode: str, progress_interval: float,
+         follow: bool, sweep_deletes: bool, output: str) -> None:
     """Run a whole sync: source -> engine -> destination, resuming from the confirmed state.
 
     Example: STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/db engine sync --schema stripe
@@ -346,7 +353,8 @@ def sync(source_cmd: str, source_config: str | None, destination_cmd: str, desti
                                 destination_cmd, source_protocol, destination_protocol, streams,
                                 max_requests_per_second, state_file, no_state_file, follow, source_timeout,
                                 max_restarts, poison_threshold, max_total_restarts, restart_delay,
-                                max_restart_delay, validate, on_bad_message, progress_interval, sweep_deletes)
+                                max_restart_delay, validate, on_bad_message, progress_interval, sweep_deletes,
+                                accounts=accounts)
         out = sys.stdout.buffer
         if output == "none" or (output == "auto" and sys.stdout.isatty()):
             out = None
@@ -370,8 +378,9 @@ def sync(source_cmd: str, source_config: str | None, destination_cmd: str, desti
 def verify(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
            stripe_base_url: str | None, schema: str | None, source_protocol: str, destination_protocol: str,
            streams: str | None,
-           max_requests_per_second: float | None, state_file: Path | None, no_state_file: bool,
-           source_timeout: float | None, max_restarts: int, poison_threshold: int, max_total_restarts: int,
+           max_requests_per_second: float | None, accounts: str | None, state_file: Path | None,
+           no_state_file: bool, source_timeout: float | None, max_restarts: int, poison_threshold: int,
+           max_total_restarts: int,
            restart_delay: float, max_restart_delay: float, validate: Validation, on_bad_message: OnBadMessage,
            progress_mode: str, progress_interval: float, repair: bool, fmt: str) -> None:
     """Compare the tables with the source, stream by stream: missing (in the source, not live in the
@@ -386,7 +395,8 @@ def verify(source_cmd: str, source_config: str | None, destination_cmd: str, des
                                 destination_cmd, source_protocol, destination_protocol, streams,
                                 max_requests_per_second, state_file, no_state_file, False, source_timeout,
                                 max_restarts, poison_threshold, max_total_restarts, restart_delay,
-                                max_restart_delay, validate, on_bad_message, progress_interval, verify=True)
+                                max_restart_delay, validate, on_bad_message, progress_interval, verify=True,
+                                accounts=accounts)
         view = make_view(progress_mode, sys.stderr, auto_fallback="plain")
         passes = run_verify(options, None, view, repair, stderr_report)
     except ConfigError as exc:

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from engine.progress_model import EventFilter, Model, build, fmt_elapsed, fmt_int, fmt_rate, written_text
+from engine.progress_model import (
+    EventFilter, Model, accounts_text, build, failed_accounts, fmt_elapsed, fmt_int, fmt_rate, written_text)
 from protocol.secrets import redact_text
 
 SKIP_GATHER_SECONDS = 1.0
@@ -26,6 +27,8 @@ def progress_line(m: Model) -> str:
             f"{m.done_count}/{m.stream_count} streams done")
     if m.running:
         text += f", running: {', '.join(r.name for r in m.running)}"
+    if m.partitions is not None:
+        text += f"; {accounts_text(m.partitions)}"
     if m.eta_s is not None:
         text += f"; ETA {fmt_elapsed(m.eta_s * 1000)}"
     if m.requests is not None:
@@ -55,6 +58,9 @@ def closing_lines(m: Model, repeated: int) -> list[str]:
     if m.written is not None:
         text += f"; written: {written_text(m.written)}"
     lines = [text]
+    if m.partitions is not None:
+        lines.append(accounts_text(m.partitions))
+        lines += failed_accounts(m.partitions)
     unfinished = [r.name for r in m.running] + m.pending
     if unfinished:
         lines.append(f"not finished: {', '.join(unfinished)}")

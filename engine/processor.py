@@ -194,7 +194,10 @@ class Processor:
                 self.view.event(error_text(payload), "error")
             self.emit_progress()
             return Signal("error", payload)
-        if ttype == "estimate":
+        if ttype == "partition_status":
+            if self.tracker.partition_tally.on_status(payload) and payload.get("status") != "started":
+                self.emit_progress()
+        elif ttype == "estimate":
             self.tracker.on_estimate(payload)
         elif ttype == "progress":
             if "progress" not in self._dropped_kinds:

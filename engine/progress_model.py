@@ -14,9 +14,10 @@ so the live view never draws a frame taller or wider than the terminal. Both vie
 flooding the output: a message is shown once; repeats, also those that differ only by stream name,
 are counted.
 
-Grouping by something else than the stream (issue 16: thousands of Connect accounts) fits here: a
-`Section` of rows and tallies per account would be built next to `running` and laid out by `frame` the
-same way; the views render whatever lines `frame` returns.
+Partitions (the accounts of a Connect platform: `partitions` in the snapshot, engine/partitions.py) are
+one tally line in the header (`accounts 950/1,000 done · 8 running · 2 failed`) and one line per failed
+account named (a few; the rest counted), kept with the failures when a frame is shortened: a frame has the
+same height with 2 accounts or 2,000, and so has the plain view's progress line.
 """
 from __future__ import annotations
 
@@ -145,6 +146,7 @@ class Model:
     pending: list[str] = field(default_factory=list)
     error_count: int = 0  # errors of streams still running, and global errors
     latest_error: str | None = None
+    partitions: dict | None = None  # the accounts roll-up (engine/partitions.py snapshot)
 
     @property
     def rate_limited(self) -> bool:
@@ -189,7 +191,8 @@ def build(snapshot: dict) -> Model:
               request_rate=snapshot.get("requests_per_second"),
               request_limit=snapshot.get("requests_per_second_limit"),
               written=snapshot.get("destination_stats"), restarts=int(snapshot.get("restarts") or 0),
-              bad_lines=int(snapshot.get("bad_message_count") or 0))
+              bad_lines=int(snapshot.get("bad_message_count") or 0),
+              partitions=snapshot.get("partitions") if isinstance(snapshot.get("partitions"), dict) else None)
     latest: dict | None = None
     all_estimated, remaining = True, 0
     for name, s in streams.items():
@@ -273,6 +276,8 @@ def header_lines(m: Model) -> list[Line]:
     if m.bad_lines:
         second.append((f"  bad lines {fmt_int(m.bad_lines)}", "yellow"))
     lines = [_line(*first), _line(*second)]
+    if m.partitions is not None:
+        lines.append(_line(*accounts_segments(m.partitions)))
     if m.requests is not None:
         third = [("requests ", "dim"), (fmt_int(m.requests), "")]
         if m.request_rate is not None:
@@ -282,6 +287,37 @@ def header_lines(m: Model) -> list[Line]:
             third.append((" · held by the rate limit", "yellow"))
         lines.append(_line(*third))
     return lines
+
+
+def accounts_segments(p: dict) -> list[Segment]:
+    """`accounts 950/1,000 done · 8 running (acct_1, ...) · 2 failed`: the roll-up of the partitions."""
+    total = p.get("total")
+    done = fmt_int(p.get("done", 0)) + (f"/{fmt_int(total)}" if isinstance(total, int) else "")
+    out: list[Segment] = [("accounts ", "dim"), (f"{done} done", "bold")]
+    if p.get("running"):
+        examples = ", ".join(p.get("running_examples") or [])
+        more = ", ..." if p["running"] > len(p.get("running_examples") or []) else ""
+        out.append((f" · {fmt_int(p['running'])} running", ""))
+        if examples:
+            out.append((f" ({examples}{more})", "dim"))
+    if p.get("skipped"):
+        out.append((f" · {fmt_int(p['skipped'])} skipped", ""))
+    if p.get("failed"):
+        out.append((f" · {fmt_int(p['failed'])} failed", "red"))
+    return out
+
+
+def accounts_text(p: dict) -> str:
+    return "".join(t for t, _ in accounts_segments(p))
+
+
+def failed_accounts(p: dict | None) -> list[str]:
+    """One text per failed account named (a few), and how many more failed."""
+    if not p:
+        return []
+    named = [f"account {acct}: {why}" for acct, why in sorted((p.get("failed_examples") or {}).items())]
+    more = int(p.get("failed") or 0) - len(named)
+    return named + ([f"... and {fmt_int(more)} more failed account(s)"] if more > 0 else [])
 
 
 def _names(names: list[str]) -> str:
@@ -294,6 +330,8 @@ def summary_lines(m: Model) -> dict[str, list[Line]]:
     for row in m.failed:
         out["failed"].append(_line((f"✗ {row.name} failed", "red"),
                                    (f": {row.latest_error}" if row.latest_error else "", "red")))
+    for text in failed_accounts(m.partitions):
+        out["failed"].append(_line((f"✗ {text}", "red")))
     if m.error_count:
         out["errors"].append(_line((f"! {m.error_count} error{'s' if m.error_count > 1 else ''}", "red"),
                                    (f", latest: {m.latest_error}", "red")))
@@ -314,7 +352,12 @@ def _collapsed(kind: str, m: Model) -> list[Line]:
     if kind == "skipped":
         total = sum(len(v) for v in m.skipped.values())
         return [_line((f"– {total} skipped for {len(m.skipped)} reasons", "dim"))]
-    return [_line((f"✗ {len(m.failed)} failed: {_names([r.name for r in m.failed])}", "red"))]
+    lines = [_line((f"✗ {len(m.failed)} failed: {_names([r.name for r in m.failed])}", "red"))] \
+        if m.failed else []
+    if m.partitions and m.partitions.get("failed"):
+        lines.append(_line((f"✗ {fmt_int(m.partitions['failed'])} account(s) failed: "
+                            f"{_names(sorted(m.partitions.get('failed_examples') or {}))}", "red")))
+    return lines
 
 
 # How a short terminal is fitted: first shorten the summary so that every running stream gets its row

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol import ranges
+from engine.partitions import PartitionTally
 from protocol import state as protocol_state
 from protocol.lifecycle import COMPLETE, PENDING, SKIPPED, STARTED, TERMINAL, Status, status_event, step
 from protocol.ranges import Range
@@ -109,6 +110,8 @@ class Tracker:
         self.global_errors: list[dict] = []
         self.transient_error_count = 0
         self.global_state: Any = _UNSET
+        self.partitions: dict = protocol_state.empty()  # the states of partitions: an aggregate of them
+        self.partition_tally = PartitionTally()  # partitions (Connect accounts): done, running, failed
         self.bad_message_count = 0
         self.dropped_record_count = 0
         self._request_base = 0  # requests of earlier source attempts
@@ -132,6 +135,8 @@ class Tracker:
                 self.streams[name].last_state = data
         if "global" in aggregate:
             self.global_state = aggregate.get("global")
+        if isinstance(aggregate.get("partitions"), dict):
+            self.partitions = {"streams": {}, "global": None, "partitions": dict(aggregate["partitions"])}
 
     def new_attempt(self) -> None:
         """A restarted source will announce its streams again: forget lifecycle, keep counts and ranges,
@@ -140,6 +145,7 @@ class Tracker:
             self._request_base += self._request_max
         self._request_max = None
         self.global_errors = []  # handled by restarting; a new attempt is judged on its own
+        self.partition_tally.new_attempt()
         for track in self.streams.values():
             track.completed_before = track.completed_before or track.status == COMPLETE
             track.attempt_range = track.total_range
@@ -170,6 +176,12 @@ class Tracker:
 
     def on_state(self, payload: dict) -> tuple[bool, str | None]:
         """Track a state payload. Returns (forward it?, warning or None)."""
+        if payload.get("partition"):  # a partition's own state (opaque too): kept for the aggregate
+            self.partitions, _ = protocol_state.apply(self.partitions, payload)
+            stream = payload.get("stream")
+            if payload.get("state_type") == "stream" and isinstance(stream, str) and stream in self.streams:
+                self.streams[stream].state_count += 1
+            return True, None
         if payload.get("state_type") == "global":
             self.global_state = payload.get("data")
             return True, None
@@ -245,6 +257,9 @@ class Tracker:
 
     def on_error(self, payload: dict) -> None:
         scope, stream = payload.get("scope"), payload.get("stream")
+        if scope == "partition":
+            self.partition_tally.on_error(payload)
+            return
         if scope == "global":
             self.global_errors = (self.global_errors + [payload])[-MAX_ERRORS_KEPT:]
             return
@@ -317,12 +332,23 @@ class Tracker:
             out["errors"] = list(self.global_errors)
         if self.bad_message_count:
             out["bad_message_count"] = self.bad_message_count
+        partitions = self.partition_tally.snapshot()
+        if partitions is not None:
+            out["partitions"] = partitions
         return out
 
     def state_aggregate(self) -> dict:
         """Aggregate state of the last states seen (`{"streams": ..., "global": ...}`)."""
         streams = {n: t.last_state for n, t in self.streams.items() if t.last_state is not _UNSET}
-        return protocol_state.build(streams, None if self.global_state is _UNSET else self.global_state)
+        return protocol_state.build(streams, None if self.global_state is _UNSET else self.global_state,
+                                    self.partitions.get("partitions"))
+
+    def failed_partitions_text(self) -> list[str]:
+        """The failed partitions for the summary's "not synced" list: a few named, the rest counted."""
+        tally = self.partition_tally
+        named = [f"account {p} ({why})" for p, why in sorted(tally.failed.items())]
+        more = tally.failed_count - len(named)
+        return named + ([f"{more} more account(s)"] if more > 0 else [])
 
     def unfinished(self) -> list[str]:
         return [n for n, t in self.streams.items() if t.status not in TERMINAL]
@@ -338,9 +364,9 @@ class Tracker:
     def has_more(self) -> bool:
         """True when another run would bring more data: a stream unfinished, or ended after a stream error
         (the protocol ends such a stream `complete`, with its checkpoint where the error left it)."""
-        return any(t.status not in TERMINAL or t.retryable_error
-                   or (t.status == COMPLETE and t.permanent_error)
-                   for t in self.streams.values())
+        return bool(self.partition_tally.failed_count) or any(
+            t.status not in TERMINAL or t.retryable_error or (t.status == COMPLETE and t.permanent_error)
+            for t in self.streams.values())
 
     def advanced_streams(self) -> set[str]:
         """Streams the current attempt moved on by protocol information alone: a `range_complete` added
@@ -361,7 +387,7 @@ class Tracker:
         error, aborted)."""
         if self.global_errors or not ended_normally:
             return "failed"
-        if self.unfinished() or self.errored() or self.bad_message_count:
+        if self.unfinished() or self.errored() or self.bad_message_count or self.partition_tally.failed_count:
             return "partial"
         return "succeeded"
 

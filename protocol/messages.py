@@ -56,14 +56,24 @@ def catalog(streams: Iterable[dict]) -> dict:
 
 
 def record(stream: str, data: dict, emitted_at: int | None = None, deleted: bool = False,
-           updated_at: int | None = None) -> dict:
+           updated_at: int | None = None, keys: dict | None = None) -> dict:
     payload: dict[str, Any] = {"stream": stream, "data": data,
                                "emitted_at": now_ms() if emitted_at is None else emitted_at}
     if deleted:
         payload["deleted"] = True
     if updated_at is not None:
         payload["updated_at"] = updated_at
+    if keys:
+        payload["keys"] = keys
     return _envelope("record", payload)
+
+
+def with_keys(record_payload: dict) -> dict:
+    """A record's data with its `keys` (primary-key fields outside the object, e.g. `_account_id`)
+    merged in: the form for a destination that only knows objects (a Singer or Airbyte one)."""
+    keys = record_payload.get("keys")
+    data = record_payload["data"]
+    return {**data, **keys} if isinstance(keys, dict) and keys else data
 
 
 def stream_state(stream: str, data: Any, **extra: Any) -> dict:
@@ -100,6 +110,21 @@ def error(scope: str, code: str, message: str, stream: str | None = None, retrya
     return trace("error", error_payload(scope, code, message, stream, retryable, http_status, request_id))
 
 
+def partition_error(partition: str, code: str, message: str, retryable: bool = False,
+                    http_status: int | None = None, request_id: str | None = None) -> dict:
+    """An error of one partition (a Connect account) alone: the other partitions go on."""
+    payload = error_payload("partition", code, message, None, retryable, http_status, request_id)
+    return trace("error", {**payload, "partition": partition})
+
+
+def partition_status(partition: str, status: str, reason: str | None = None, total: int | None = None,
+                     record_count: int | None = None) -> dict:
+    """A partition's lifecycle (`started`, `complete`, `failed`, `skipped`); `total`: how many partitions
+    this read covers, when known."""
+    return trace("partition_status", _compact({"partition": partition, "status": status, "reason": reason,
+                                               "total": total, "record_count": record_count}))
+
+
 def estimate(stream: str, row_count: int) -> dict:
     return trace("estimate", {"stream": stream, "row_count": row_count})
 
@@ -110,8 +135,11 @@ def snapshot(stream: str, phase: str, snapshot_id: str, scope: dict | None = Non
                                        **extra}))
 
 
-def candidates(stream: str, ids: list[str], snapshot_id: str | None = None) -> dict:
-    return trace("candidates", _compact({"stream": stream, "ids": ids, "snapshot_id": snapshot_id}))
+def candidates(stream: str, ids: list[str], snapshot_id: str | None = None,
+               keys: list[dict] | None = None) -> dict:
+    """`keys`: the whole key of each row (in the order of `ids`), for a stream keyed by more than `id`."""
+    return trace("candidates", _compact({"stream": stream, "ids": ids, "snapshot_id": snapshot_id,
+                                         "keys": keys}))
 
 
 def verify_report(stream: str, mode: str, checked: int, missing: int, stale: int, extra: int,

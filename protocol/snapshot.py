@@ -16,6 +16,10 @@ Scopes (`Scope.kind`):
   seconds): the records in between are the complete set of that parent's children as of then, so a
   destination tombstones, at version `as_of`, its live rows of that parent not received whose version is
   not newer (no confirmation round: the list of one parent's children has no filter to hide a child).
+Any scope may also carry `where`: `{field: value}` (top-level properties or key fields, string or
+integer values) that every object of the scope has, e.g. `{"_account_id": "acct_1"}`: several parts of
+one stream (the accounts of a Connect platform) are then re-read and swept on their own, each its own
+snapshot, and a row of another part is never a candidate nor swept.
 A reader meets kinds it does not know with `Unknown`, never an exception: it must then ignore the
 snapshot (no candidates), which is always safe.
 
@@ -48,14 +52,21 @@ class Scope:
     field: str | None = None  # range: the property the ranges apply to; parent: the one naming the parent
     ranges: tuple[Range, ...] = ()  # range: merged, half-open
     parent: tuple[str, str] | None = None  # parent: (stream, id)
+    where: tuple[tuple[str, str | int], ...] = ()  # equal top-level (or key) values, sorted
 
     def to_wire(self) -> dict:
+        out: dict[str, Any]
         if self.kind == RANGE:
-            return {"kind": RANGE, "field": self.field, "ranges": ranges.list_to_wire(list(self.ranges))}
-        if self.kind == PARENT and self.parent is not None:
-            out: dict = {"kind": PARENT, "parent": {"stream": self.parent[0], "id": self.parent[1]}}
-            return {**out, "field": self.field} if self.field else out
-        return {"kind": self.kind}
+            out = {"kind": RANGE, "field": self.field, "ranges": ranges.list_to_wire(list(self.ranges))}
+        elif self.kind == PARENT and self.parent is not None:
+            out = {"kind": PARENT, "parent": {"stream": self.parent[0], "id": self.parent[1]}}
+            if self.field:
+                out["field"] = self.field
+        else:
+            out = {"kind": self.kind}
+        if self.where:
+            out["where"] = dict(self.where)
+        return out
 
 
 @dataclass(frozen=True)
@@ -65,16 +76,29 @@ class Unknown:
     reason: str
 
 
-def range_scope(field: str, spans: Iterable[Range]) -> Scope:
-    return Scope(RANGE, field=field, ranges=tuple(ranges.merge(list(spans))))
+def range_scope(field: str, spans: Iterable[Range], where: dict | None = None) -> Scope:
+    return Scope(RANGE, field=field, ranges=tuple(ranges.merge(list(spans))),
+                 where=tuple(sorted((where or {}).items())))
 
 
-def stream_scope() -> Scope:
-    return Scope(STREAM)
+def stream_scope(where: dict | None = None) -> Scope:
+    return Scope(STREAM, where=tuple(sorted((where or {}).items())))
 
 
-def parent_scope(parent_stream: str, parent_id: str, field: str | None = None) -> Scope:
-    return Scope(PARENT, field=field, parent=(parent_stream, parent_id))
+def _where(value: Any) -> dict | None:
+    """The `where` of a wire scope ({} when absent), None when malformed."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and (type(v) is str or type(v) is int) for k, v in value.items()):
+        return None
+    return value
+
+
+def parent_scope(parent_stream: str, parent_id: str, field: str | None = None,
+                 where: dict | None = None) -> Scope:
+    return Scope(PARENT, field=field, parent=(parent_stream, parent_id),
+                 where=tuple(sorted((where or {}).items())))
 
 
 def scope_from_wire(value: Any) -> Scope | Unknown:
@@ -82,8 +106,11 @@ def scope_from_wire(value: Any) -> Scope | Unknown:
     if not isinstance(value, dict) or not isinstance(value.get("kind"), str):
         return Unknown("the snapshot has no scope")
     kind = value["kind"]
+    where = _where(value.get("where"))
+    if where is None:
+        return Unknown("a scope's where must map property names to strings or integers")
     if kind == STREAM:
-        return stream_scope()
+        return stream_scope(where)
     if kind == RANGE:
         field, spans = value.get("field"), value.get("ranges")
         if not isinstance(field, str) or not field or not isinstance(spans, list):
@@ -91,12 +118,13 @@ def scope_from_wire(value: Any) -> Scope | Unknown:
         parsed = [ranges.from_wire(s) for s in spans]
         if any(p is None for p in parsed):
             return Unknown("a range scope holds an invalid range")
-        return range_scope(field, [p for p in parsed if p is not None])
+        return range_scope(field, [p for p in parsed if p is not None], where)
     if kind == PARENT:
         parent = value.get("parent")
         if isinstance(parent, dict) and isinstance(parent.get("stream"), str) \
                 and isinstance(parent.get("id"), str):
             field = value.get("field")
-            return parent_scope(parent["stream"], parent["id"], field if isinstance(field, str) else None)
+            return parent_scope(parent["stream"], parent["id"], field if isinstance(field, str) else None,
+                                where)
         return Unknown("a parent scope needs parent.stream and parent.id")
     return Unknown(f"unknown scope kind {kind!r}")

@@ -2,10 +2,14 @@
 reads and builds them. A stream's or the global state's `data` is opaque to everyone but its source.
 
 - Aggregate state, what `read --state` takes, `eof.state` holds and `destination state` prints:
-  `{"streams": {name: data}, "global": data | null}`. `empty()`, `normalize()` (tolerant, for stores
-  and other processes' output), `split()` (strict, for a source's `--state`), `build()`.
-- A state message's key: `state_key(payload)` -> `("stream", name)` or `("global", "")`; `apply()` puts a
-  state's data into an aggregate (the confirmation algebra of whoever keeps confirmed state).
+  `{"streams": {name: data}, "global": data | null}`, plus `"partitions": {partition: {"streams",
+  "global"}}` when a source keeps state per partition (source-stripe: per Connect account). `empty()`,
+  `normalize()` (tolerant, for stores and other processes' output), `split()` (strict, for a source's
+  `--state`), `partitions()` (strict too), `build()`.
+- A state message's key: `state_key(payload)` -> `("stream", name, partition)` or `("global", "",
+  partition)`, partition `""` for none (a state message's optional `partition`: a non-empty string);
+  `apply()` puts a state's data into an aggregate (the confirmation algebra of whoever keeps confirmed
+  state).
 - `destination_stats` of an echoed state: `Stats` (`inserted`, `updated`, `deleted`, `unchanged`), read
   tolerantly.
 - The time-window checkpoint, the shape the protocol recommends to a source that reads time ranges
@@ -26,22 +30,40 @@ from protocol.ranges import Range
 
 STREAM: Final = "stream"
 GLOBAL: Final = "global"
-StateKey = tuple[Literal["stream", "global"], str]
+StateKey = tuple[Literal["stream", "global"], str, str]  # (scope, stream or "", partition or "")
 
 
 def empty() -> dict:
     return {"streams": {}, "global": None}
 
 
-def build(streams: Mapping[str, Any], global_data: Any = None) -> dict:
-    return {"streams": dict(streams), "global": global_data}
+def build(streams: Mapping[str, Any], global_data: Any = None,
+          partitions: Mapping[str, Any] | None = None) -> dict:
+    out = {"streams": dict(streams), "global": global_data}
+    if partitions:
+        out["partitions"] = {p: build(v.get("streams") or {}, v.get("global")) for p, v in partitions.items()}
+    return out
 
 
 def normalize(value: Any) -> dict | None:
     """An aggregate state with both keys, or None when `value` does not have the shape at all."""
     if not isinstance(value, dict) or not isinstance(value.get("streams", {}), (dict, type(None))):
         return None
-    return build(value.get("streams") or {}, value.get("global"))
+    parts = value.get("partitions")
+    parts = {p: v for p, v in parts.items() if isinstance(p, str) and p and isinstance(v, dict)} \
+        if isinstance(parts, dict) else None
+    return build(value.get("streams") or {}, value.get("global"), parts)
+
+
+def partitions(value: Any, option: str = "--state") -> dict[str, tuple[dict, dict | None]]:
+    """{partition: (streams, global)} of an aggregate state given to a source; ConfigError if bad."""
+    parts = value.get("partitions") if isinstance(value, dict) else None
+    if parts is None:
+        return {}
+    if not isinstance(parts, dict):
+        raise ConfigError(f"{option}: partitions must be an object "
+                          "{partition: {\"streams\": ..., \"global\": ...}}")
+    return {p: split(v, f"{option}: partitions.{p}") for p, v in parts.items()}
 
 
 def split(value: Any, option: str = "--state") -> tuple[dict, dict | None]:
@@ -61,18 +83,23 @@ def split(value: Any, option: str = "--state") -> tuple[dict, dict | None]:
 
 
 def state_key(payload: Mapping[str, Any]) -> StateKey | None:
-    """(scope, stream) of a state payload, or None when it is malformed."""
+    """(scope, stream, partition) of a state payload, or None when it is malformed."""
     kind = payload.get("state_type")
+    part = payload.get("partition", "")
+    if not isinstance(part, str):
+        return None
     if kind == GLOBAL:
-        return GLOBAL, ""
+        return GLOBAL, "", part
     stream = payload.get("stream")
     if kind == STREAM and isinstance(stream, str):
-        return STREAM, stream
+        return STREAM, stream, part
     return None
 
 
 def data_at(aggregate: Mapping[str, Any], key: StateKey) -> Any:
     """The data an aggregate holds for a state key (None when it holds none)."""
+    if key[2]:
+        aggregate = (aggregate.get("partitions") or {}).get(key[2]) or {}
     if key[0] == GLOBAL:
         return aggregate.get("global")
     return (aggregate.get("streams") or {}).get(key[1])
@@ -83,6 +110,12 @@ def apply(aggregate: dict, payload: Mapping[str, Any]) -> tuple[dict, bool]:
     key = state_key(payload)
     if key is None:
         return aggregate, False
+    if key[2]:  # a partition's state: applied to that partition's own aggregate
+        parts = aggregate.get("partitions") or {}
+        inner, changed = apply(parts.get(key[2]) or empty(), {**payload, "partition": ""})
+        if not changed:
+            return aggregate, False
+        return {**aggregate, "partitions": {**parts, key[2]: inner}}, True
     data = payload.get("data")
     streams = aggregate.get("streams") or {}
     if key[0] == GLOBAL:

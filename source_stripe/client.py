@@ -3,8 +3,10 @@
 `StripeClient.get(path, params)` returns a `Page` (the JSON body, `has_more`, the server's time from the
 `Date` header, and `snapshot_time`: a lower bound of the server's second when it built the body) or
 raises `errors.StripeAPIError` once the request failed for good. Every attempt first waits its turn at
-the key's limiter (rate_limit.py: a token of the account and of the endpoint, by `priority`) and counts
-in `request_count`; `round_trip_s` follows how long requests take (the backfill plans with it).
+the key's limiter (rate_limit.py: a token of the account and of the endpoint, by `priority`), then takes
+a token of the platform-wide `cap` when there is one (several Connect accounts read at once, each with
+a limiter of its own: Stripe's limits are per account), and counts in `request_count`; `round_trip_s`
+follows how long requests take (the backfill plans with it).
 
 Retried: 429, 5xx, timeouts, connection errors, truncated bodies, and anything with
 `Stripe-Should-Retry: true`; never other 4xx, never a response saying `Stripe-Should-Retry: false`.
@@ -32,7 +34,7 @@ import requests
 from connector_kit.backoff import backoff_delay as exponential_delay
 from protocol.jsonio import JSONDecodeError, loads
 from source_stripe.errors import StripeAPIError, status_meaning
-from source_stripe.rate_limit import Limiter
+from source_stripe.rate_limit import Limiter, TokenBucket
 
 USER_AGENT = "stripe-sync/0.1 (+source-stripe)"
 
@@ -155,8 +157,8 @@ def _error_fields(resp: requests.Response) -> tuple[str, str | None, str | None]
 
 class StripeClient:
     def __init__(self, settings: ClientSettings, limiter: Limiter, stop: threading.Event | None = None,
-                 rng: Callable[[], float] = random.random):
-        self.settings, self.limiter, self.rng = settings, limiter, rng
+                 rng: Callable[[], float] = random.random, cap: TokenBucket | None = None):
+        self.settings, self.limiter, self.rng, self.cap = settings, limiter, rng, cap
         self.round_trip_s = 0.5  # a moving average of successful requests (the first one sets it)
         self._timed = 0
         self.stop = stop or threading.Event()
@@ -194,6 +196,12 @@ class StripeClient:
     def _wait_token(self, path: str, priority: tuple) -> None:
         if self.stop.is_set() or not self.limiter.acquire(path, priority, self.stop):
             raise Cancelled()
+        while self.cap is not None:
+            wait = self.cap.try_acquire()
+            if wait <= 0:
+                return
+            if self.stop.wait(min(wait, 0.5)):
+                raise Cancelled()
 
     def _note_round_trip(self, seconds: float) -> None:
         with self._count_lock:
@@ -277,6 +285,15 @@ class StripeClient:
             if self.last_server_time is None:
                 return int(time.time())
             return self.last_server_time + int(time.monotonic() - self._time_noted_at)
+
+    def adopt_clock(self, other: StripeClient) -> None:
+        """Know the server's clock as `other` does (a client of another account of the same server)."""
+        if other.last_server_time is None:
+            return
+        now = other.server_now()
+        with self._count_lock:
+            if self.last_server_time is None or now > self.last_server_time:
+                self.last_server_time, self._time_noted_at = now, time.monotonic()
 
     def wait_past(self, second: int) -> None:
         """Block until the server's clock is surely past `second` (at most ~1 s after its `Date` was seen)."""

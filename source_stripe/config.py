@@ -23,6 +23,9 @@ class Options:
     base_url: str
     api_version: str | None
     account_id: str | None
+    accounts: str | list[str] | None  # Connect: "all" or account ids (accounts.py); None: one account
+    max_accounts_in_flight: int
+    max_platform_requests_per_second: float | None
     start_date: int | str | None
     max_requests_per_second: float | None
     max_requests_per_second_per_endpoint: float
@@ -37,6 +40,10 @@ class Options:
 def options_from_config(config: dict) -> Options:
     config = apply_defaults(config, CONFIG_SCHEMA)
     values: dict[str, Any] = {f.name: config.get(f.name) for f in fields(Options)}
+    if values["accounts"] is not None and values["account_id"] is not None:
+        raise ConfigError("--config: accounts and account_id exclude each other",
+                          hint="account_id reads one connected account; accounts: [\"acct_...\"] reads "
+                               "several")
     return Options(**values)
 
 

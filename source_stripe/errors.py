@@ -8,6 +8,10 @@ What an HTTP status means is one table, `status_meaning` (read by the client to 
 and by `classify` to name the error once retries ran out):
 
 - 401 -> `auth_failed`, global: the key is wrong or revoked; the run stops.
+- 403 with Stripe's code `account_invalid` (https://docs.stripe.com/error-codes#account-invalid: the
+  `Stripe-Account` is not connected to the platform, e.g. it revoked the platform's access) ->
+  `account_invalid`, global for that account's read (`is_auth`): a multi-account read turns it into an
+  error of that account alone (accounts.py).
 - 403, "not set up to use <feature>", 404 "Unrecognized request URL" -> `permission_denied` / `not_found`
   scoped to the stream, which is skipped (`should_skip`) while the others go on.
 - other 4xx -> `invalid_request` for the stream (a bug or an API change: never retried).
@@ -38,7 +42,12 @@ class StripeAPIError(Exception):
 
     @property
     def is_auth(self) -> bool:
-        return self.status == 401
+        """The key may not read this account at all: nothing of it can be read (stop its read)."""
+        return self.status == 401 or self.is_account_invalid
+
+    @property
+    def is_account_invalid(self) -> bool:
+        return self.status == 403 and self.code == "account_invalid"
 
     @property
     def is_missing_cursor(self) -> bool:
@@ -88,6 +97,8 @@ def status_meaning(status: int) -> StatusMeaning:
 def _code(err: StripeAPIError) -> tuple[str, bool]:
     if err.status == 0 and err.code == "timeout":
         return "timeout", True
+    if err.is_account_invalid:
+        return "account_invalid", False
     if err.not_enabled:
         return "permission_denied", False
     meaning = status_meaning(err.status)
@@ -97,12 +108,14 @@ def _code(err: StripeAPIError) -> tuple[str, bool]:
 def classify(err: StripeAPIError, stream: str | None = None) -> ConnectorError:
     """The protocol error for a failed request: global for auth, else scoped to `stream` when given."""
     code, retryable = _code(err)
-    scope = "global" if (code == "auth_failed" or stream is None) else "stream"
+    scope = "global" if (err.is_auth or stream is None) else "stream"
     where = f"{stream}: " if stream else ""
     what = f"HTTP {err.status}" if err.status else "no response"
     hint = None
     if code == "auth_failed":
         hint = "check api_key (a secret key sk_... or a restricted key rk_... of the right mode)"
+    elif code == "account_invalid":
+        hint = "the account is not (or no longer) connected to the platform: it may have revoked its access"
     elif code == "permission_denied":
         hint = "give the key read access to this resource or enable the feature, or leave the stream out"
     return ConnectorError(code, f"{where}{err.message} ({what} on GET {err.path})", scope=scope,

@@ -1,8 +1,7 @@
 """The source's operations: `check`, `discover`, `read` (glue of config, state, client, backfill, events).
 
 `read` in order: the catalog of the streams it will read (before any network), the account identity
-(`GET /v1/account`; only then is the state read, so a state on a pipe overlaps that request; a state
-made for another account or mode is refused), the run's frozen upper bound
+(`GET /v1/account`; a state made for another account or mode is refused), the run's frozen upper bound
 (the server's clock, exclusive: a first run reads up to the last whole second; a run from a state waits
 up to a second so that the current one is whole and included, with changes made just before it), then
 the events: every stream gets its events position (`positions.py`; a new stream starts at the upper
@@ -41,7 +40,7 @@ from source_stripe.events import EventReader
 from source_stripe.positions import is_expired, new_position
 from source_stripe.rate_limit import limiter_for
 from source_stripe.streams import (
-    Stream, catalog_streams, children_of, object_to_stream, registry, select_streams)
+    ACCOUNT_FIELD, Stream, catalog_streams, children_of, object_to_stream, registry, select_streams)
 from source_stripe.windows import CursorPlanner, SplitPolicy, WindowPlanner
 
 WAKE_SIGNAL = signal.SIGUSR1
@@ -68,7 +67,7 @@ def fetch_account(client: StripeClient, api_key: str, account_id: str | None = N
     try:
         body = client.get("/v1/account").body
     except StripeAPIError as err:
-        if err.status == 403:
+        if err.status == 403 and not err.is_account_invalid:
             return {"id": account_id, "livemode": is_live_key(api_key)}
         raise classify(err) from None
     acct = body.get("id")
@@ -82,7 +81,14 @@ def check(config: dict) -> str:
     account = fetch_account(make_client(opts), opts.api_key, opts.account_id)
     mode = "live" if account["livemode"] else "test"
     who = account["id"] or "the account (this key may not read its details)"
-    return f"Connected to {who} ({mode} mode)"
+    text = f"Connected to {who} ({mode} mode)"
+    if opts.accounts == "all":  # Connect: how many accounts a read would cover
+        from source_stripe.accounts import list_connected  # noqa: PLC0415 - Connect reads only
+        count = sum(1 for _ in list_connected(make_client(opts)))
+        text += f"; /v1/accounts lists {count:,} connected account(s), read with the platform"
+    elif opts.accounts:
+        text += f"; {len(opts.accounts)} account(s) configured"
+    return text
 
 
 def discover(config: dict) -> list[dict]:
@@ -195,20 +201,36 @@ class Mode:
     verify: bool = False
 
 
-def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[dict]:
-    opts = options_from_config(request.config)
-    streams = selected_streams(request, opts)
-    lower = parse_start_date(opts.start_date)
+def read_mode(request: ReadRequest) -> Mode:
     mode = Mode(bool(request.options.get("follow")), bool(request.options.get("sweep_deletes")),
                 bool(request.options.get("verify")))
     if mode.verify and (mode.follow or mode.sweep):
         raise ConfigError("--verify cannot be combined with --follow or --sweep-deletes")
+    return mode
+
+
+def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[dict]:
+    """`read`: one account (the key's own, or `account_id`), or with `accounts` every account of a
+    Connect platform (accounts.py). Every record carries `keys: {"_account_id"}` (streams.ACCOUNT_FIELD)."""
+    opts = options_from_config(request.config)
+    if opts.accounts is not None:
+        from source_stripe.accounts import read_accounts  # noqa: PLC0415 - Connect reads only
+        yield from read_accounts(request, opts, policy or SplitPolicy())
+        return
+    streams = selected_streams(request, opts)
+    stream_states, glob = st.split_aggregate(request.state)
+    lower = parse_start_date(opts.start_date)
+    mode = read_mode(request)
     stop, wake = threading.Event(), threading.Event()
     client = make_client(opts, stop)
     with _Signals(stop, wake, mode.follow):  # before the catalog: a wake may come as soon as it is out
-        yield messages.catalog(catalog_streams(streams))
+        yield messages.catalog(catalog_streams(streams, st.state_account_id(glob)))
         try:
-            yield from _read(opts, client, streams, request, lower, mode, wake, policy or SplitPolicy())
+            account = fetch_account(client, opts.api_key, opts.account_id)
+            tag = account_tagger(account["id"] or opts.account_id or UNKNOWN_ACCOUNT)
+            for msg in _read(opts, client, streams, stream_states, glob, lower, mode, wake,
+                             policy or SplitPolicy(), account):
+                yield tag(msg)
         except Cancelled:
             pass
         finally:
@@ -219,18 +241,41 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
                        {"request_count": client.request_count, "retry_count": client.retry_count})
 
 
-def _read(opts: Options, client: StripeClient, streams: list[Stream], request: ReadRequest, lower: int,
-          mode: Mode, wake: threading.Event, policy: SplitPolicy) -> Iterator[dict]:
-    """The run; with `mode.follow` events are polled until the run stops (at once when `wake` is set).
-    The account is asked for before the state is read: a state still on its way (the engine's pipe)
-    arrives during that first request instead of before it."""
-    account = fetch_account(client, opts.api_key, opts.account_id)
-    stream_states, glob = st.split_aggregate(request.aggregate_state())
+UNKNOWN_ACCOUNT = "acct_unknown"  # `_account_id` of a restricted key that may not read /v1/account
+
+
+def account_tagger(account_id: str, partition: bool = False) -> Callable[[dict], dict]:
+    """The messages of one account's read as they go out: every record gets `keys: {"_account_id": ...}`
+    (the account is part of the object's key, not of the object: `data` stays what Stripe returned); with
+    `partition` (a multi-account read, accounts.py) its states get `partition` and its snapshots become
+    that account's part of the stream (`where`, and an id of their own)."""
+    def tag(msg: dict) -> dict:
+        kind = msg.get("type")
+        if kind == "record":
+            msg["record"]["keys"] = {ACCOUNT_FIELD: account_id}
+        elif partition and kind == "state":
+            msg["state"]["partition"] = account_id
+        elif partition and kind == "trace" and msg["trace"].get("trace_type") == "snapshot":
+            marker = msg["trace"]["snapshot"]
+            marker["id"] = f"{marker['id']}~{account_id}"
+            if isinstance(marker.get("scope"), dict):
+                marker["scope"] = {**marker["scope"], "where": {ACCOUNT_FIELD: account_id}}
+        return msg
+    return tag
+
+
+def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_states: dict, glob: dict | None,
+          lower: int, mode: Mode, wake: threading.Event, policy: SplitPolicy, account: dict,
+          frozen_upper: int | None = None) -> Iterator[dict]:
+    """The run of one account (`account`: {"id", "livemode"}, fetched); with `mode.follow` events are
+    polled until the run stops (at once when `wake` is set). `frozen_upper`: the upper bound, when the
+    caller chose it (several accounts read with the same one)."""
     st.check_account(glob, account, has_stream_states=bool(stream_states))
-    upper = client.server_now()
-    if glob is not None or stream_states:  # a later run: wait out the current second so that changes
-        client.wait_past(upper)  # made just before it are in it (a first run starts at once)
-        upper += 1
+    upper = frozen_upper if frozen_upper is not None else client.server_now()
+    if frozen_upper is None:
+        if glob is not None or stream_states:  # a later run: wait out the current second so that changes
+            client.wait_past(upper)  # made just before it are in it (a first run starts at once)
+            upper += 1
     token = secrets.token_hex(3)
     if mode.verify:
         jobs, skipped = verify_jobs(streams, stream_states, policy, token)

@@ -209,6 +209,12 @@ def check_account(global_data: dict | None, account: dict, has_stream_states: bo
             hint="use the state of this account (another destination schema), or start without --state")
 
 
+def state_account_id(global_data: dict | None) -> str | None:
+    """The account id a (checked) global state was made for, None when it names none."""
+    account = (global_data or {}).get("account") or {}
+    return account.get("id") if isinstance(account.get("id"), str) else None
+
+
 def parse_positions(global_data: dict | None, stream_states: dict) -> dict[str, dict]:
     """{stream: events position} of a global state (checked by `split_aggregate`). A state of the version
     before positions per stream (one `events_cursor` for the account) gives every stream that has a stream
@@ -269,7 +275,42 @@ class GlobalState:
 def describe(state: Any) -> dict:
     """The words of `source-stripe describe` about an aggregate state (docs/protocol.md, `describe`): per
     stream what it covers and whether that is complete, and how current the events positions are (the
-    oldest, since that is how far every stream is current)."""
+    oldest, since that is how far every stream is current). A state with partitions (a Connect read:
+    one per account) is described in total: per stream in how many accounts it is complete, the oldest
+    position of any account, the accounts marked revoked (`describe_accounts`)."""
+    parts = protocol_state.partitions(state)
+    if parts:
+        return describe_accounts(parts)
+    return _describe_one(state)
+
+
+def describe_accounts(parts: dict[str, tuple[dict, dict | None]]) -> dict:
+    per_stream: dict[str, list[bool]] = {}
+    as_of: list[int] = []
+    revoked = []
+    for account, (streams, glob) in sorted(parts.items()):
+        one = _describe_one(protocol_state.build(streams, glob))
+        for name, entry in one["streams"].items():
+            per_stream.setdefault(name, []).append(bool(entry.get("complete")))
+        if one["global"] and isinstance(one["global"].get("as_of"), int):
+            as_of.append(one["global"]["as_of"])
+        if isinstance(glob, dict) and glob.get("revoked"):
+            revoked.append(account)
+    out: dict[str, Any] = {"streams": {
+        name: {"complete": all(flags),
+               "text": f"complete in {sum(flags):,} of {len(flags):,} account(s)"} for name, flags in
+        per_stream.items()}}
+    text = f"Connect: {len(parts):,} account(s) with a state of their own"
+    if revoked:
+        text += f"; {len(revoked)} revoked the platform's access ({', '.join(revoked[:5])}" \
+                f"{', ...' if len(revoked) > 5 else ''}): their rows are kept, they are not read"
+    out["global"] = {"text": text + "; updates and deletes read from each account's /v1/events"}
+    if as_of:
+        out["global"]["as_of"] = min(as_of)
+    return out
+
+
+def _describe_one(state: Any) -> dict:
     streams, glob = split_aggregate(state)
     owed = parse_snapshots(glob)
     out: dict[str, Any] = {}

@@ -169,20 +169,31 @@ def stream_schema(name: str) -> dict:
     return loads((STRIPE_DIR / f"{name}.json").read_bytes())
 
 
-def catalog_entry(stream: Stream) -> dict:
-    """The catalog entry of one stream (docs/protocol.md, `catalog`)."""
-    return messages.catalog_stream(
-        stream.name, stream_schema(stream.name), primary_key=[["id"]],
+ACCOUNT_FIELD = "_account_id"  # the account an object was read from: added to every record's data
+PRIMARY_KEY = [[ACCOUNT_FIELD], ["id"]]  # ids are unique per account only (docs/source-stripe.md, Connect)
+
+
+def catalog_entry(stream: Stream, legacy_account: str | None = None) -> dict:
+    """The catalog entry of one stream (docs/protocol.md, `catalog`). `legacy_account`: the account of a
+    state made before records carried `_account_id` (its rows get it: `primary_key_defaults`)."""
+    schema = stream_schema(stream.name)
+    schema = {**schema, "properties": {**(schema.get("properties") or {}), ACCOUNT_FIELD: {
+        "type": "string", "description": "The Stripe account the object was read from (acct_...)."}}}
+    entry = messages.catalog_stream(
+        stream.name, schema, primary_key=PRIMARY_KEY,
         cursor_field=[stream.timestamp_field] if stream.timestamp_field else [],
         supports_time_range=stream.created_filter,
         metadata={"path": stream.path, "object": stream.object, "sync_mode": stream.mode,
                   **({} if stream.default else {"default": False}),
                   **({"parent": {"stream": stream.parent.stream, "field": stream.parent.field}}
                      if stream.parent else {})})
+    if legacy_account:
+        entry["primary_key_defaults"] = {ACCOUNT_FIELD: legacy_account}
+    return entry
 
 
-def catalog_streams(streams: Iterable[Stream]) -> list[dict]:
-    return [catalog_entry(s) for s in streams]
+def catalog_streams(streams: Iterable[Stream], legacy_account: str | None = None) -> list[dict]:
+    return [catalog_entry(s, legacy_account) for s in streams]
 
 
 def object_to_stream(streams: Iterable[Stream]) -> dict[str, Stream]:

@@ -314,7 +314,7 @@ class DestinationWriter:
         kind = msg.get("type")
         if kind == "record":
             rec = msg["record"]
-            data = rec["data"]
+            data = messages.with_keys(rec)
             if rec.get("deleted"):
                 data = {**data, DELETED_AT: iso_from_ms(1000 * rec["updated_at"] if isinstance(
                     rec.get("updated_at"), int) else rec["emitted_at"])}

@@ -259,7 +259,7 @@ class TargetWriter:
         kind = msg.get("type")
         if kind == "record":
             rec = msg["record"]
-            stream, data = rec["stream"], rec["data"]
+            stream, data = rec["stream"], messages.with_keys(rec)
             out = self._state() if self.written != self.seq else []
             if stream not in self.schema_sent:
                 self.schema_sent.add(stream)

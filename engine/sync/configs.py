@@ -79,10 +79,26 @@ def build_config(recipe: ConfigRecipe, arg: str | None, env: Mapping[str, str], 
 
 
 def source_config(arg: str | None, env: Mapping[str, str], base_url: str | None = None,
-                  max_requests_per_second: float | None = None) -> dict:
+                  max_requests_per_second: float | None = None,
+                  accounts: str | list[str] | None = None) -> dict:
     """The source config: `--source-config`, else built from STRIPE_API_KEY; `--max-requests-per-second`
-    becomes its `max_requests_per_second`."""
-    return build_config(SOURCE, arg, env, base_url, {"max_requests_per_second": max_requests_per_second})
+    becomes its `max_requests_per_second`, `--accounts` its `accounts`."""
+    return build_config(SOURCE, arg, env, base_url, {"max_requests_per_second": max_requests_per_second,
+                                                     "accounts": accounts})
+
+
+def parse_accounts(value: str | None) -> str | list[str] | None:
+    """`--accounts all` or `--accounts acct_1,acct_2` as the source config's `accounts` (ConfigError)."""
+    if value is None:
+        return None
+    if value.strip() == "all":
+        return "all"
+    ids = [a.strip() for a in value.split(",") if a.strip()]
+    bad = [a for a in ids if not a.startswith("acct_")]
+    if not ids or bad:
+        raise ConfigError(f"--accounts: expected all or account ids acct_...,acct_..., got {value!r}",
+                          hint="e.g. --accounts all, or --accounts acct_1AbC,acct_1XyZ")
+    return ids
 
 
 def destination_config(arg: str | None, env: Mapping[str, str], schema: str | None = None) -> dict:

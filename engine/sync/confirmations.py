@@ -26,11 +26,24 @@ from engine.sync.confirmed import AttemptProgress, generation_of
 from engine.sync.output import Forward, Notice, ViewEvent
 from engine.sync.state_store import StateStore
 from protocol import state as protocol_state
+from protocol.jsonio import dumps, loads
 from protocol.reader import BadLine, Line, iter_lines
 from protocol.state import ZERO, Stats
 
 Translate = Callable[[Iterable[Line | BadLine]], Iterable[Line | BadLine]]
 MAX_CANDIDATES = 100_000  # held in memory per run; more stay pending in the destination for the next run
+
+
+def candidate_keys(body: dict) -> list[bytes]:
+    """The rows of a `candidates` trace as canonical JSON keys: `{"id": ...}`, or the whole key of each
+    row when the trace gives `keys` (a stream keyed by more than `id`, docs/protocol.md)."""
+    ids, keys = body.get("ids") or [], body.get("keys")
+    if isinstance(keys, list) and len(keys) == len(ids):
+        items = keys
+    else:
+        items = [{"id": i} for i in ids]
+    return [dumps(dict(sorted(k.items()))) for k in items
+            if isinstance(k, dict) and isinstance(k.get("id"), str) and k["id"]]
 
 
 class Confirmations:
@@ -50,7 +63,7 @@ class Confirmations:
         self._last_save = 0.0
         self._warned_untagged = False
         self.max_candidates = max_candidates
-        self.candidates: dict[str, set[str]] = {}  # stream -> ids waiting for the source's confirmation
+        self.candidates: dict[str, set[bytes]] = {}  # stream -> keys waiting for the source's confirmation
         self.candidates_held = 0
         self.candidates_left = 0  # beyond max_candidates: left pending for the next run
         self.answers = 0  # snapshot `end`s the destination answered (swept or ignored)
@@ -121,8 +134,8 @@ class Confirmations:
         with self.lock:
             if kind == "candidates" and isinstance(body.get("ids"), list):
                 held = self.candidates.setdefault(stream, set())
-                for cid in body["ids"]:
-                    if not isinstance(cid, str) or cid in held:
+                for cid in candidate_keys(body):
+                    if cid in held:
                         continue
                     if self.candidates_held >= self.max_candidates:
                         self.candidates_left += 1
@@ -142,10 +155,11 @@ class Confirmations:
             self.notify(ViewEvent("info", f"{stream}: snapshot swept: {body['candidate_count']} row(s) no "
                                           "longer listed, to be confirmed"))
 
-    def take_candidates(self) -> dict[str, list[str]]:
-        """The candidates collected so far (sorted), handed over for confirmation."""
+    def take_candidates(self) -> dict[str, list[dict]]:
+        """The candidates collected so far (sorted), handed over for confirmation: per stream the key of
+        each row ({"id": ...}, with the other key fields of a stream keyed by more than `id`)."""
         with self.lock:
-            taken = {s: sorted(ids) for s, ids in self.candidates.items() if ids}
+            taken = {s: [loads(k) for k in sorted(keys)] for s, keys in self.candidates.items() if keys}
             self.candidates, self.candidates_held = {}, 0
             return taken
 

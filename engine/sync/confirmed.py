@@ -70,4 +70,4 @@ class AttemptProgress:
             self.moved = True
 
     def progressed(self, advanced_streams: set[str]) -> bool:
-        return self.moved or any((STREAM, name) in self.changed for name in advanced_streams)
+        return self.moved or any(key[0] == STREAM and key[1] in advanced_streams for key in self.changed)

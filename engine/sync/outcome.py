@@ -24,7 +24,11 @@ def run_status(outcome: str, unconfirmed: int, tracker_outcome: str,
 
 
 def confirmed_text(state: dict, confirmed: int, unconfirmed: int) -> str:
-    streams = ", ".join(sorted(state.get("streams") or {})) or "none"
+    parts = state.get("partitions") or {}
+    names = set(state.get("streams") or {}) | {n for p in parts.values() for n in (p.get("streams") or {})}
+    streams = ", ".join(sorted(names)) or "none"
+    if parts:
+        streams += f" of {len(parts):,} account(s)"
     text = f"Confirmed state covers: {streams} ({confirmed} confirmation(s) this run)"
     if unconfirmed > 0:
         text += f"; {unconfirmed} forwarded state(s) were not confirmed and will be re-read next run"

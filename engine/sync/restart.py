@@ -19,7 +19,7 @@ from connector_kit.backoff import backoff_delay
 from engine.sync.outcome import exit_text
 
 FailureKind = Literal["crash", "exit", "transient", "hang", "bad_message", "incomplete", "permanent"]
-ErrorClass = Literal["global_permanent", "transient", "stream_permanent", "stream_retryable"]
+ErrorClass = Literal["global_permanent", "transient", "stream_permanent", "stream_retryable", "partition"]
 PERMANENT_CODES = frozenset({"auth_failed", "invalid_config", "state_mismatch"})
 
 
@@ -67,8 +67,12 @@ class Decision:
 
 
 def classify_error(payload: dict) -> ErrorClass:
-    """global_permanent | transient | stream_permanent | stream_retryable, for a trace error payload."""
+    """global_permanent | transient | stream_permanent | stream_retryable | partition, for a trace error
+    payload. A `partition` error (one Connect account) fails only that partition: the read goes on and
+    the run ends partial (the next run reads it again)."""
     scope, retryable = payload.get("scope"), bool(payload.get("retryable"))
+    if scope == "partition":
+        return "partition"
     if scope == "stream" and isinstance(payload.get("stream"), str):
         return "stream_retryable" if retryable else "stream_permanent"
     if scope == "transient" or (retryable and payload.get("code") not in PERMANENT_CODES):

@@ -118,7 +118,8 @@ class SyncRun:
         supported, state = (False, None) if self.options.destination_protocol.foreign else \
             destination_state(self.options.destination_cmd, destination_config)
         if supported:
-            has_state = bool(state and ((state.get("streams") or {}) or state.get("global") is not None))
+            has_state = bool(state and ((state.get("streams") or {}) or state.get("global") is not None
+                                        or state.get("partitions")))
             self.output.view.event("loaded the confirmed state from the destination" if has_state else
                                    "no confirmed state in the destination yet: a full sync")
             return state or protocol_state.empty()

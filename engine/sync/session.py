@@ -308,7 +308,8 @@ class Session:
         self.report(summary(RunSummary(
             status, exit_code, tracker.record_count, time.monotonic() - self.start, self.restarts,
             str(self.options.state_file) if self.store is not None else None, self.final_error,
-            sorted(set(tracker.unfinished()) | set(tracker.errored()) | set(self.streams.excluded)),
+            sorted(set(tracker.unfinished()) | set(tracker.errored()) | set(self.streams.excluded))
+            + tracker.failed_partitions_text(),
             tracker.skipped(), None if self.options.verifying else self.confirmations.stats,
             self.options.mode if self.options.verifying else "sync")))
         return exit_code

@@ -34,21 +34,22 @@ class ConfirmOutcome:
         return max(0, self.asked - self.tombstones - self.live)
 
 
-def _feed(child: Child, candidates: dict[str, list[str]]) -> None:
+def _feed(child: Child, candidates: dict[str, list[dict]]) -> None:
     stdin = child.proc.stdin
     assert stdin is not None
     try:
-        for stream, ids in candidates.items():
-            for object_id in ids:
-                stdin.write(dumps_line({"stream": stream, "id": object_id}))
+        for stream, keys in candidates.items():
+            for key in keys:
+                stdin.write(dumps_line({**key, "stream": stream}))
         stdin.close()
     except (BrokenPipeError, OSError, ValueError):
         pass
 
 
-def confirm_candidates(source_cmd: list[str], source_config: ArgFile, candidates: dict[str, list[str]],
+def confirm_candidates(source_cmd: list[str], source_config: ArgFile, candidates: dict[str, list[dict]],
                        destination: Destination, output: RunOutput) -> ConfirmOutcome:
-    """Have every candidate confirmed (see the module docstring); `candidates`: stream -> ids."""
+    """Have every candidate confirmed (see the module docstring); `candidates`: stream -> row keys
+    (`{"id"}`, plus the other key fields of a stream keyed by more: one `{"stream", **key}` line each)."""
     outcome = ConfirmOutcome(asked=sum(len(ids) for ids in candidates.values()))
     child = Child("source", source_cmd + ["confirm", "--config", source_config.path], [source_config],
                   stdin=True, on_stderr=output.on_stderr)

@@ -8,7 +8,7 @@ from protocol.state import Stats
 
 
 def pending(line_no: int, stream: str | None) -> Pending:
-    key = ("global", "") if stream is None else ("stream", stream)
+    key = ("global", "", "") if stream is None else ("stream", stream, "")
     return Pending(line_no, {}, key)
 
 
@@ -46,7 +46,7 @@ def test_checkpoints_schedule_commits_and_echo_their_stats():
     assert cp.commit_due()  # nothing waiting: never sit on a checkpoint while blocking on a read
     assert cp.freeze("charges", 9) == 9 and cp.freeze("charges", 4) == 4 and cp.freeze("charges", 7) == 4
     pending, frozen = cp.take()
-    assert [p.key for p in pending] == [("stream", "customers"), ("global", "")] and not cp.pending
+    assert [p.key for p in pending] == [("stream", "customers", ""), ("global", "", "")] and not cp.pending
     assert frozen == {"charges": 4} and frozen is not cp.frozen
     cp.count("customers", Stats(inserted=2))
     cp.count("charges", Stats(updated=1))

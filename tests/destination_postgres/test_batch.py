@@ -6,7 +6,8 @@ from destination_postgres.types import copy_text
 
 
 def row(rid, upd, deleted=False, line_no=1, payload=b"{}"):
-    return Row(rid, upd, deleted, copy_line(copy_text(rid), upd, deleted, b"", payload), line_no, line_no)
+    line = copy_line(copy_text(rid), upd, deleted, b"", payload)
+    return Row(rid, (rid,), upd, deleted, line, line_no, line_no)
 
 
 def test_supersedes_rule():
@@ -30,9 +31,9 @@ def test_batch_keeps_newest_and_counts():
     b = Batch(max_rows=3, max_bytes=10_000)
     b.add("s", row("a", 5, line_no=1))
     b.add("s", row("a", 3, line_no=2))  # older: dropped
-    assert b.get("s", "a").line_no == 1 and b.rows == 1
+    assert b.get("s", ("a",)).line_no == 1 and b.rows == 1
     b.add("s", row("a", 7, line_no=3))
-    assert b.get("s", "a").line_no == 3 and b.get("s", "a").first_line_no == 1
+    assert b.get("s", ("a",)).line_no == 3 and b.get("s", ("a",)).first_line_no == 1
     b.add("s", row("b", 1)), b.add("t", row("a", 1))
     assert b.full() and b.rows == 3
     assert b.bytes == sum(len(r.line) for rows in b.streams.values() for r in rows.values())
@@ -60,4 +61,4 @@ def test_batch_split_anywhere_gives_the_same_winner(seq, cut):
     b = Batch(1000, 10**9)
     for i, (rid, upd, dele) in numbered:
         b.add("s", row(rid, upd, dele, line_no=i))
-    assert {rid: (r.line_no, r.upd, r.deleted) for rid, r in b.streams.get("s", {}).items()} == whole
+    assert {key[0]: (r.line_no, r.upd, r.deleted) for key, r in b.streams.get("s", {}).items()} == whole

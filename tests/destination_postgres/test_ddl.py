@@ -1,4 +1,6 @@
 """SQL builders, checked as strings (no connection)."""
+from destination_postgres import keys
+from destination_postgres.keys import DEFAULT
 from destination_postgres import ddl
 from destination_postgres.ddl import Column
 
@@ -30,13 +32,17 @@ def test_schema_evolution_only_adds():
 
 
 def test_create_table_quotes_hostile_names():
-    sql = ddl.create_table("stripe", 'x"; drop table y; --', [Column('a"b', "text", 'a"b')])
+    sql = ddl.create_table("stripe", 'x"; drop table y; --', [Column('a"b', "text", 'a"b')], DEFAULT)
     assert sql.startswith('CREATE TABLE IF NOT EXISTS "stripe"."x""; drop table y; --" '
-                          '("id" text PRIMARY KEY, "a""b" text, "_raw_data" jsonb NOT NULL')
+                          '("id" text NOT NULL, "a""b" text, "_raw_data" jsonb NOT NULL')
+    assert sql.endswith('PRIMARY KEY ("id"))')
+    composite = ddl.create_table("s", "t", [Column("_account_id", "text", "_account_id")],
+                                 keys.from_fields(["_account_id", "id"]))
+    assert composite.endswith('PRIMARY KEY ("_account_id", "id"))')
 
 
 def test_upsert_guard_and_tombstone_merge():
-    sql = ddl.upsert("s", "charges", "_sync_stage_0", [Column("amount", "bigint", "amount")])
+    sql = ddl.upsert("s", "charges", "_sync_stage_0", [Column("amount", "bigint", "amount")], DEFAULT)
     assert 'INSERT INTO "s"."charges" AS t ("id", "amount", "_raw_data"' in sql
     assert 'SELECT s."id", s."amount", s."_raw_data", s."_updated_at", now(), s."_deleted_at" FROM ' \
            'pg_temp."_sync_stage_0" s ON CONFLICT' in sql
@@ -45,12 +51,12 @@ def test_upsert_guard_and_tombstone_merge():
            'AND t."_deleted_at" IS NULL' in sql
     assert '(t."_raw_data" || excluded."_raw_data")' in sql
     assert "_sync_deleted" not in sql
-    hard = ddl.upsert("s", "charges", "_sync_stage_0", [], stream="it's")
+    hard = ddl.upsert("s", "charges", "_sync_stage_0", [], DEFAULT, stream="it's")
     assert 's."_deleted_at" IS NULL AND NOT EXISTS' in hard and "d.stream = E'it''s'" in hard
 
 
 def test_hard_delete_remembers_tombstones():
-    sql = ddl.hard_delete("s", "charges", "_sync_stage_0", "charges")
+    sql = ddl.hard_delete("s", "charges", "_sync_stage_0", "charges", DEFAULT)
     assert 'INSERT INTO "s"."_sync_deleted" AS d' in sql and 'DELETE FROM "s"."charges" t' in sql
     assert 't."_updated_at" <= tomb.upd' in sql
 
@@ -67,5 +73,5 @@ def test_stage_matches_the_copy_line_layout():
 
 
 def test_state_row_is_written_with_literals():
-    sql = ddl.save_state("s", "stream", "cus'%s", '{"a": "b"}')
-    assert "(E'stream', E'cus''%s', E'{\"a\": \"b\"}'::jsonb, now())" in sql
+    sql = ddl.save_state("s", "stream", "cus'%s", "acct_1", '{"a": "b"}')
+    assert "(E'stream', E'cus''%s', E'acct_1', E'{\"a\": \"b\"}'::jsonb, now())" in sql

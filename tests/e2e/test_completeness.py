@@ -186,8 +186,9 @@ def test_verify_is_clean_after_a_sync_finds_tampering_exactly_and_repair_fixes_i
         for n in range(1 if stream == "customers" else 2):
             bogus = {"id": f"{prefix}_bogus{n}", "object": "customer" if prefix == "cus" else "invoice",
                      "created": created}
-            world.execute(f'INSERT INTO "{schema}"."{stream}" (id, _raw_data, _updated_at) VALUES '
-                          f"('{bogus['id']}', '{json.dumps(bogus)}', {created})")
+            world.execute(f'INSERT INTO "{schema}"."{stream}" (_account_id, id, _raw_data, _updated_at) '
+                          f"VALUES ('{world.emu.account_id}', '{bogus['id']}', '{json.dumps(bogus)}', "
+                          f"{created})")
     drift = world.run("verify", "--format", "json")
     assert drift.code == 1, drift.stderr
     streams = json.loads(drift.stdout)["streams"]

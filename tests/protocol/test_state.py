@@ -31,9 +31,32 @@ def test_aggregate_shapes_tolerant_and_strict():
                      ({"global": 3}, "global must be an object or null")):
         with pytest.raises(ConfigError, match=why):
             protocol_state.split(bad)
-    assert protocol_state.state_key({"state_type": "stream", "stream": "a"}) == ("stream", "a")
-    assert protocol_state.state_key({"state_type": "global"}) == ("global", "")
+    assert protocol_state.state_key({"state_type": "stream", "stream": "a"}) == ("stream", "a", "")
+    assert protocol_state.state_key({"state_type": "global"}) == ("global", "", "")
     assert protocol_state.state_key({"state_type": "stream"}) is None
+    assert protocol_state.state_key({"state_type": "global", "partition": 3}) is None
+
+
+def test_partition_states_have_aggregates_of_their_own():
+    agg = protocol_state.empty()
+    for payload in ({"state_type": "global", "data": {"g": 0}},
+                    {"state_type": "stream", "stream": "c", "data": 1, "partition": "acct_a"},
+                    {"state_type": "stream", "stream": "c", "data": 2, "partition": "acct_b"},
+                    {"state_type": "global", "data": {"g": "a"}, "partition": "acct_a"}):
+        agg, changed = protocol_state.apply(agg, payload)
+        assert changed
+    assert protocol_state.state_key({"state_type": "stream", "stream": "c", "partition": "acct_a"}) == \
+        ("stream", "c", "acct_a")
+    assert agg == {"streams": {}, "global": {"g": 0},
+                   "partitions": {"acct_a": {"streams": {"c": 1}, "global": {"g": "a"}},
+                                  "acct_b": {"streams": {"c": 2}, "global": None}}}
+    assert protocol_state.apply(agg, {"state_type": "stream", "stream": "c", "data": 2,
+                                      "partition": "acct_b"}) == (agg, False)
+    assert protocol_state.data_at(agg, ("stream", "c", "acct_b")) == 2
+    assert protocol_state.normalize(agg) == agg
+    assert protocol_state.partitions(agg) == {"acct_a": ({"c": 1}, {"g": "a"}), "acct_b": ({"c": 2}, None)}
+    with pytest.raises(ConfigError, match="partitions must be an object"):
+        protocol_state.partitions({"partitions": []})
 
 
 def test_destination_stats_are_read_tolerantly():

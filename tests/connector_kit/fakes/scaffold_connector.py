@@ -46,7 +46,7 @@ def _read(request: ReadRequest) -> list[dict] | object:
     names = [s["name"] for s in request.catalog["streams"]] if request.catalog else STREAMS
     yield messages.catalog([s for s in _discover(config) if s["name"] in names])
     yield messages.log("info", f"reading with key {config['api_key']}",
-                       {"state_streams": sorted((request.aggregate_state() or {}).get("streams", {}))})
+                       {"state_streams": sorted((request.state or {}).get("streams", {}))})
     if config["mode"] == "crash":
         raise RuntimeError("boom")
     if config["mode"] == "bad_request":

@@ -13,7 +13,7 @@ def test_generation_tag_round_trip_keeps_every_key():
     assert generation_of(tagged["state"]) == 7 and generation_of({"_generation": True}) is None
     assert msg["state"].get("_generation") is None  # the input is not modified
 
-CUSTOMERS, GLOBAL_KEY = ("stream", "customers"), ("global", "")
+CUSTOMERS, GLOBAL_KEY = ("stream", "customers", ""), ("global", "", "")
 NO_ROWS = Stats()
 
 def test_only_real_progress_counts():
