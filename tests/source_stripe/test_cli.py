@@ -7,8 +7,7 @@ import sys
 
 from protocol.jsonio import dumps
 from protocol.validate import MessageValidator
-from tests.source_stripe.conftest import (REPO, parse_lines, records, run_cli,
-                                          src_config, traces)
+from tests.source_stripe.conftest import REPO, parse_lines, records, run_cli, src_config, traces
 
 
 def test_spec_carries_config_and_state_schemas():
@@ -77,22 +76,16 @@ def test_bad_config_and_unknown_streams_are_usage_errors():
     assert proc.returncode == 2 and "start_date" in proc.stderr
 
 
-def _read_with_state_on_a_pipe(emu, catalog: str) -> tuple[subprocess.Popen, int]:
-    """`read --state /dev/fd/N` with nothing written to the pipe yet (as the engine starts it)."""
-    r, w = os.pipe()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    config = dumps(src_config(emu)).decode()
-    argv = ["read", "--config", config, "--catalog", catalog, "--state", f"/dev/fd/{r}"]
-    proc = subprocess.Popen([sys.executable, "-m", "source_stripe", *argv],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
-                            pass_fds=(r,))
-    os.close(r)
-    return proc, w
-
-
 def test_a_bad_state_on_a_pipe_is_a_usage_error(emulator):
+    """`read --state /dev/fd/N`, as the engine starts it: the state comes down a pipe later."""
     emu = emulator({"profile": "small", "dataset": {"customers": 5}})
-    proc, w = _read_with_state_on_a_pipe(emu, '{"streams": [{"name": "customers"}]}')
+    r, w = os.pipe()
+    argv = ["read", "--config", dumps(src_config(emu)).decode(), "--catalog",
+            '{"streams": [{"name": "customers"}]}', "--state", f"/dev/fd/{r}"]
+    proc = subprocess.Popen([sys.executable, "-m", "source_stripe", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, pass_fds=(r,))
+    os.close(r)
     os.write(w, b"[1, 2]")
     os.close(w)
     out, err = proc.communicate(timeout=60)
