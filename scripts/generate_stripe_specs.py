@@ -93,9 +93,9 @@ CHILD_STREAMS = {
     "/v1/accounts/{account}/external_accounts": ("account_external_accounts", "/v1/accounts"),
 }
 # Child streams whose ids repeat across parents: keyed by (account, parent, id), not (account, id).
-# A capability's id is its name: "id: The identifier for the capability" (`card_payments`, `transfers`:
-# Stripe's Capability object; the OpenAPI's capability.id has no prefix), so two connected accounts
-# listed by one platform both have a `card_payments`.
+# A capability's id is its name: "id: The identifier for the capability", example `"id": "card_payments"`
+# (https://stripe.com/docs/api/capabilities, the Capability object; the OpenAPI's capability.id has no
+# prefix), so two connected accounts listed by one platform both have a `card_payments`.
 CHILD_IDS_PER_PARENT = {"account_capabilities"}
 # Why a child stream is not read by default: its parent does not embed it, so it costs one request per
 # parent on every read of the parent (and cursor parents are re-read in full every run). Name it in
@@ -434,7 +434,8 @@ def child_stream_rows(spec: dict, registry_rows: list[dict]) -> tuple[list[dict]
         op = paths[path]["get"]
         content = op["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["data"]
         # A polymorphic list (external accounts: "These may be bank accounts or cards", the OpenAPI's
-        # ExternalAccountList) is one stream of every item schema; each record keeps its `object`.
+        # ExternalAccountList, items anyOf bank_account | card; https://stripe.com/docs/api/external_accounts)
+        # is one stream of every item schema; each record keeps its `object`.
         refs = content["items"].get("anyOf", [content["items"]])
         item_schemas = [ref["$ref"].rsplit("/", 1)[-1] for ref in refs]
         child_schema = item_schemas[0]
