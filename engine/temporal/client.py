@@ -84,8 +84,9 @@ async def submit(client: Client, spec: SyncSpec | PlatformSpec, task_queue: str)
     if isinstance(spec, PlatformSpec):
         return await client.start_workflow(PlatformWorkflow.run, spec, id=spec.base.name,
                                            task_queue=task_queue, start_signal="resume")
-    return await client.start_workflow(SyncWorkflow.run, args=[spec, None], id=spec.name, task_queue=task_queue,
-                                       start_signal="configure", start_signal_args=[spec])
+    return await client.start_workflow(SyncWorkflow.run, args=[spec, None], id=spec.name,
+                                       task_queue=task_queue, start_signal="configure",
+                                       start_signal_args=[spec])
 
 
 def name_query(name: str) -> str:
@@ -100,7 +101,7 @@ async def gather(client: Client, name: str, describe_limit: int = 200) -> list[d
         if wf.id in rows:
             continue  # the list is newest first: an older run of the same id
         memo = await wf.memo()
-        status = memo.get("status") if isinstance(memo.get("status"), dict) else {}
+        status: dict = memo["status"] if isinstance(memo.get("status"), dict) else {}
         rows[wf.id] = {"workflow": wf.id, "type": wf.workflow_type,
                        "execution": wf.status.name.lower() if wf.status else "unknown",
                        "started_at": wf.start_time.timestamp(), **status}

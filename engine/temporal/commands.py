@@ -67,7 +67,8 @@ def temporal_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--namespace", envvar="TEMPORAL_NAMESPACE", default="default", show_default=True,
                      help="Temporal namespace; also TEMPORAL_NAMESPACE. Example: --namespace prod"),
         click.option("--task-queue", default="stripe-sync", show_default=True,
-                     help="Task queue the workers poll and the workflows run on. Example: --task-queue syncs"),
+                     help="Task queue the workers poll and the workflows run on. "
+                          "Example: --task-queue syncs"),
     ]):
         func = option(func)
     return func
@@ -161,7 +162,8 @@ def load_config(arg: str | None, option: str) -> dict:
 @click.option("--every", help="Run incrementally this often (30s, 5m, 2h; a bare number is minutes); without "
                               "it the workflow runs once. Example: --every 5m")
 @click.option("--sweep-every", default="7d", show_default=True,
-              help="With --every: a run with --sweep-deletes this often (0: never). Example: --sweep-every 1d")
+              help="With --every: a run with --sweep-deletes this often (0: never). "
+                   "Example: --sweep-every 1d")
 @click.option("--heartbeat-timeout", default="60s", show_default=True,
               help="A worker silent this long is taken as dead: its sync restarts on another worker. "
                    "Example: --heartbeat-timeout 30s")
@@ -173,8 +175,9 @@ def load_config(arg: str | None, option: str) -> dict:
 @click.option("--retry-attempts", type=click.IntRange(min=1), default=10, show_default=True,
               help="Attempts of one run on transient failures before it counts as failed. "
                    "Example: --retry-attempts 20")
-@click.option("--wait", is_flag=True, help="Without --every: wait for the result, print it, exit 0 when every "
-                                           "sync succeeded. Example: --wait")
+@click.option("--wait", is_flag=True,
+              help="Without --every: wait for the result, print it, exit 0 when every sync succeeded. "
+                   "Example: --wait")
 def submit(address: str, namespace: str, task_queue: str, name: str, source_cmd: str, destination_cmd: str,
            source_config: str | None, destination_config: str | None, secret_refs: tuple[str, ...],
            stripe_base_url: str | None, schema: str | None, streams: str | None, connected_accounts: bool,
@@ -214,7 +217,8 @@ def submit(address: str, namespace: str, task_queue: str, name: str, source_cmd:
         the_spec = spec()
         conn = await connect(address, namespace)
         handle = await client.submit(conn, the_spec, task_queue)
-        click.echo(f"submitted workflow {handle.id} (run {handle.result_run_id}) on task queue {task_queue!r}")
+        click.echo(f"submitted workflow {handle.id} (run {handle.result_run_id}) on task queue "
+                   f"{task_queue!r}")
         if not wait or every:
             return 0
         ok, result = await client.wait_result(handle)

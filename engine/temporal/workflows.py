@@ -26,7 +26,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from engine.temporal.spec import (
@@ -134,7 +139,8 @@ class SyncWorkflow(Parking):
             result: SyncOutcome = await workflow.execute_activity(
                 SYNC_ACTIVITY, args=[spec, mode], result_type=SyncOutcome,
                 start_to_close_timeout=timedelta(seconds=spec.start_to_close_timeout_s),
-                heartbeat_timeout=timedelta(seconds=spec.heartbeat_timeout_s), retry_policy=retry_policy(spec))
+                heartbeat_timeout=timedelta(seconds=spec.heartbeat_timeout_s),
+                retry_policy=retry_policy(spec))
         except ActivityError as err:
             permanent, code, message = failure_text(err)
             if permanent:
@@ -166,7 +172,7 @@ class SyncWorkflow(Parking):
         try:
             await workflow.wait_condition(lambda: self.run_now or self.new_spec is not None or self.stopping,
                                           timeout=timedelta(seconds=self.spec.every_s))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         self.run_now = False
 
@@ -232,7 +238,8 @@ class PlatformWorkflow(Parking):
         while True:
             try:
                 return await workflow.execute_activity(
-                    LIST_ACCOUNTS_ACTIVITY, args=[platform.base, platform.accounts_stream], result_type=Accounts,
+                    LIST_ACCOUNTS_ACTIVITY, args=[platform.base, platform.accounts_stream],
+                    result_type=Accounts,
                     start_to_close_timeout=timedelta(hours=1), retry_policy=retry_policy(platform.base))
             except ActivityError as err:
                 _, code, message = failure_text(err)
@@ -253,8 +260,8 @@ class PlatformWorkflow(Parking):
         async def child(account: str | None) -> None:
             spec = account_spec(platform, account)
             try:
-                status: Status = await workflow.execute_child_workflow(SyncWorkflow.run, args=[spec, None],
-                                                                       id=spec.name, result_type=Status)
+                status = await workflow.execute_child_workflow(SyncWorkflow.run, args=[spec, None],
+                                                               id=spec.name)
                 self.results[spec.name] = {"phase": status.phase, "worker": status.last_worker,
                                            "records": status.last_records, "last_error": status.last_error}
             except (ChildWorkflowError, WorkflowAlreadyStartedError) as err:
@@ -266,7 +273,8 @@ class PlatformWorkflow(Parking):
         self.status.phase = "failed" if failed else "done"
         self.status.last_status = "failed" if failed else "succeeded"
         if failed:
-            self.status.last_error = f"{len(failed)} of {len(ids)} account(s) failed: {', '.join(failed[:10])}"
+            self.status.last_error = f"{len(failed)} of {len(ids)} account(s) failed: " \
+                                     f"{', '.join(failed[:10])}"
         else:
             self.status.last_success_at = workflow.now().timestamp()
         self.publish()

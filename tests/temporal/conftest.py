@@ -53,9 +53,10 @@ class DevServer:
             self.port = free_port()
             self.address = f"127.0.0.1:{self.port}"
             self.log = open(tmp / f"temporal-{self.port}.log", "wb")
-            self.proc = subprocess.Popen([str(TEMPORAL), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-                                          "--port", str(self.port), "--db-filename", str(tmp / "temporal.db"),
-                                          "--log-level", "error"], stdout=self.log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen([str(TEMPORAL), "server", "start-dev", "--headless",
+                                          "--ip", "127.0.0.1", "--port", str(self.port),
+                                          "--db-filename", str(tmp / "temporal.db"), "--log-level", "error"],
+                                         stdout=self.log, stderr=subprocess.STDOUT)
             if self._ready(30.0):
                 return
             self.stop()
@@ -66,8 +67,8 @@ class DevServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
-            probe = subprocess.run([str(TEMPORAL), "operator", "cluster", "health", "--address", self.address],
-                                   capture_output=True)
+            probe = subprocess.run([str(TEMPORAL), "operator", "cluster", "health",
+                                    "--address", self.address], capture_output=True)
             if probe.returncode == 0:
                 return True
             time.sleep(0.1)
@@ -107,8 +108,8 @@ class Workers:
         ready = self.tmp / f"{identity}.ready"
         log = open(self.tmp / f"{identity}.log", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "engine", "worker", "--temporal", self.server.address,
-                                 "--task-queue", self.task_queue, "--identity", identity, "--sticky-timeout", "1",
-                                 "--ready-file", str(ready), *extra],
+                                 "--task-queue", self.task_queue, "--identity", identity,
+                                 "--sticky-timeout", "1", "--ready-file", str(ready), *extra],
                                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=self.env)
         log.close()
         deadline = time.monotonic() + 60
@@ -174,7 +175,8 @@ def event_types(history: str) -> list[str]:
 
 def activity_attempts(history: str) -> list[int]:
     """The attempt of every ACTIVITY_TASK_STARTED (Temporal records only the last attempt of each)."""
-    return [int(e["activityTaskStartedEventAttributes"].get("attempt", 1)) for e in json.loads(history)["events"]
+    events = json.loads(history)["events"]
+    return [int(e["activityTaskStartedEventAttributes"].get("attempt", 1)) for e in events
             if "activityTaskStartedEventAttributes" in e]
 
 

@@ -78,8 +78,8 @@ def test_platform_sync_with_two_workers_is_exact_per_account(dev_server, workers
     workers.start("w1")
     workers.start("w2")
     started = time.monotonic()
-    r = engine("submit", "--temporal", dev_server.address, "--task-queue", workers.task_queue, "--name", prefix,
-               "--connected-accounts", "--stripe-base-url", emu.url, "--schema", prefix,
+    r = engine("submit", "--temporal", dev_server.address, "--task-queue", workers.task_queue,
+               "--name", prefix, "--connected-accounts", "--stripe-base-url", emu.url, "--schema", prefix,
                "--streams", ",".join(STREAMS), "--heartbeat-timeout", "10s", "--wait")
     assert r.returncode == 0, r.stdout + r.stderr + workers.log("w1") + workers.log("w2")
     print(f"platform sync of {ACCOUNTS} accounts + the platform: {time.monotonic() - started:.1f}s")
@@ -126,7 +126,8 @@ class StateWatch(threading.Thread):
         with conn.cursor() as cur:
             while not self.done.is_set():
                 try:
-                    cur.execute(f'SELECT data FROM "{self.schema}"._sync_state WHERE stream = %s', ("customers",))
+                    cur.execute(f'SELECT data FROM "{self.schema}"._sync_state WHERE stream = %s',
+                                ("customers",))
                     row = cur.fetchone()
                     cur.execute(f'SELECT count(*) FROM "{self.schema}".customers')
                     count = cur.fetchone()[0]
@@ -171,7 +172,7 @@ def test_sigkill_of_the_busy_worker_retries_on_the_other_and_ends_exact(dev_serv
         assert f"{prefix}: sync attempt 2 started" in workers.log(survivor)
         assert_exact(emu, pg_url, prefix, ["customers"], None)
         assert killed_at > 0 and len(watch.seen) > killed_at
-        for before, after in zip(watch.seen, watch.seen[1:]):
+        for before, after in zip(watch.seen, watch.seen[1:], strict=False):
             assert after[0] >= before[0], f"the confirmed state moved backwards: {before} -> {after}"
         history = run(lambda: history_json(dev_server, prefix))
         assert activity_attempts(history) == [2]  # one activity, done by its second attempt
@@ -195,9 +196,10 @@ def test_a_bad_key_parks_the_workflow_then_fixing_it_and_resuming_completes(dev_
     wrong = "sk_test_" + secrets.token_hex(12)
     keys.write_text(json.dumps({"stripe": wrong}))
     workers.start("w1")
-    r = engine("submit", "--temporal", dev_server.address, "--task-queue", workers.task_queue, "--name", prefix,
-               "--stripe-base-url", emu.url, "--schema", prefix, "--streams", ",".join(STREAMS),
-               "--secret", f"source.api_key=file:{keys}#stripe", "--retry-initial", "1s")
+    r = engine("submit", "--temporal", dev_server.address, "--task-queue", workers.task_queue,
+               "--name", prefix, "--stripe-base-url", emu.url, "--schema", prefix,
+               "--streams", ",".join(STREAMS), "--secret", f"source.api_key=file:{keys}#stripe",
+               "--retry-initial", "1s")
     assert r.returncode == 0, r.stderr
     assert wait_for(lambda: status_json(dev_server, prefix).get(prefix, {}).get("phase") == "parked", 60), \
         workers.log("w1")
@@ -219,7 +221,8 @@ def test_a_bad_key_parks_the_workflow_then_fixing_it_and_resuming_completes(dev_
 
 
 def test_submit_refuses_a_config_that_holds_a_secret(dev_server):
-    r = engine("submit", "--temporal", dev_server.address, "--source-config", json.dumps({"api_key": API_KEY}))
+    r = engine("submit", "--temporal", dev_server.address, "--source-config",
+               json.dumps({"api_key": API_KEY}))
     assert r.returncode == 2 and "would put a secret into the workflow history" in r.stderr
     assert API_KEY not in r.stderr + r.stdout
     r = engine("submit", "--temporal", dev_server.address, "--secret", f"source.api_key={API_KEY}")
