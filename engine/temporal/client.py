@@ -82,7 +82,7 @@ def build_spec(name: str, source_cmd: str, destination_cmd: str, source_config: 
 async def submit(client: Client, spec: SyncSpec | PlatformSpec, task_queue: str) -> WorkflowHandle:
     """Start the workflow, or hand a running one the new spec (see the module docstring)."""
     if isinstance(spec, PlatformSpec):
-        return await client.start_workflow(PlatformWorkflow.run, spec, id=spec.base.name,
+        return await client.start_workflow(PlatformWorkflow.run, args=[spec, None], id=spec.base.name,
                                            task_queue=task_queue, start_signal="resume")
     return await client.start_workflow(SyncWorkflow.run, args=[spec, None], id=spec.name,
                                        task_queue=task_queue, start_signal="configure",

@@ -212,7 +212,8 @@ class PlatformWorkflow(Parking):
         self.results: dict[str, dict] = {}
 
     @workflow.run
-    async def run(self, platform: PlatformSpec) -> dict:
+    async def run(self, platform: PlatformSpec, started: list[str] | None = None) -> dict:
+        self.started = set(started or [])  # children started by earlier runs of this workflow id
         base = platform.base
         self.status = Status(account=base.account, schema=base.destination_config.get("schema"))
         while True:
@@ -232,7 +233,7 @@ class PlatformWorkflow(Parking):
             self.publish()
             await workflow.sleep(interval)
             if workflow.info().get_current_history_length() > HISTORY_EVENTS_LIMIT:
-                workflow.continue_as_new(args=[platform])
+                workflow.continue_as_new(args=[platform, sorted(self.started)])
 
     async def _list(self, platform: PlatformSpec) -> Accounts:
         while True:

@@ -179,7 +179,7 @@ def test_a_platform_runs_one_child_per_account_and_its_own(dev_server):
 
     async def body(client, queue):
         return await client.execute_workflow(
-            PlatformWorkflow.run, PlatformSpec(base=spec(name)), id=name, task_queue=queue
+            PlatformWorkflow.run, args=[PlatformSpec(base=spec(name)), None], id=name, task_queue=queue
         )
 
     result = run(lambda: with_worker(dev_server, body))
