@@ -6,6 +6,7 @@
     engine check
     engine status
     engine serve --port 8000
+    engine worker --temporal HOST:PORT | engine submit --temporal HOST:PORT ... | engine resume ...
 
 Exit codes: 0 succeeded, 1 failed or partial (the `eof` line says which, stderr says what was not
 synced), 2 usage error, 130/143 interrupted by SIGINT/SIGTERM.

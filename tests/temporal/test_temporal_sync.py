@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
@@ -67,7 +68,10 @@ def workers(dev_server, tmp_path, pg_url):
     pool.stop()
 
 
-def no_secret_in(history: str, *values: str) -> None:
+def no_secret_in(history: str, *values: str, visible: str) -> None:
+    """None of `values` in the history; `visible` (a value the workflow's arguments carry) is, so the
+    check reads the payloads."""
+    assert visible in history
     for value in values:
         assert value not in history, "a secret is in the workflow history"
 
@@ -98,9 +102,10 @@ def test_platform_sync_with_two_workers_is_exact_per_account(dev_server, workers
     assert all(w["last_success_at"] for w in status.values())
     text = engine("status", "--temporal", dev_server.address, "--name", prefix)
     assert text.returncode == 0 and f"{ACCOUNTS + 2} workflow(s): {ACCOUNTS + 2} done" in text.stdout
-    password = pg_url.split(":")[2].split("@")[0]
+    password = urlsplit(pg_url).password
     for workflow_id in status:
-        no_secret_in(run(lambda wid=workflow_id: history_json(dev_server, wid)), API_KEY, password, pg_url)
+        no_secret_in(run(lambda wid=workflow_id: history_json(dev_server, wid)), API_KEY, password, pg_url,
+                     visible=emu.url)
 
 
 def covered(state: dict) -> int:
@@ -176,7 +181,7 @@ def test_sigkill_of_the_busy_worker_retries_on_the_other_and_ends_exact(dev_serv
             assert after[0] >= before[0], f"the confirmed state moved backwards: {before} -> {after}"
         history = run(lambda: history_json(dev_server, prefix))
         assert activity_attempts(history) == [2]  # one activity, done by its second attempt
-        no_secret_in(history, API_KEY)
+        no_secret_in(history, API_KEY, urlsplit(pg_url).password, visible=emu.url)
 
 
 def wait_for(check, timeout: float) -> bool:
@@ -217,7 +222,8 @@ def test_a_bad_key_parks_the_workflow_then_fixing_it_and_resuming_completes(dev_
     assert resumed.returncode == 0 and f"resumed 1 workflow(s): {prefix}" in resumed.stdout
     assert wait_for(lambda: status_json(dev_server, prefix)[prefix]["phase"] == "done", 60), workers.log("w1")
     assert_exact(emu, pg_url, prefix, STREAMS, None)
-    no_secret_in(run(lambda: history_json(dev_server, prefix)), API_KEY, wrong)
+    no_secret_in(run(lambda: history_json(dev_server, prefix)), API_KEY, wrong,
+                 urlsplit(pg_url).password, visible=str(keys))
 
 
 def test_submit_refuses_a_config_that_holds_a_secret(dev_server):
