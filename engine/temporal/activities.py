@@ -34,7 +34,7 @@ from temporalio.exceptions import ApplicationError
 from engine.processor import PipeOptions
 from engine.sync.children import ArgFile, Child, resolve_command
 from engine.sync.options import SyncOptions
-from engine.sync.restart import PERMANENT_CODES
+from engine.sync.restart import PERMANENT_CODES, Failure
 from engine.sync.run import SyncRun
 from engine.temporal.secrets import WorkerSecrets
 from engine.temporal.spec import LIST_ACCOUNTS_ACTIVITY, SYNC_ACTIVITY, Accounts, SyncOutcome, SyncSpec
@@ -114,8 +114,12 @@ def not_synced(eof: dict | None) -> dict[str, str]:
 
 
 def outcome(code: int, tap: MessageTap, spec: SyncSpec, mode: str, worker: str, attempt: int,
-            seconds: float) -> SyncOutcome:
-    """The activity's result for a run that ended with exit `code`, or the ApplicationError to raise."""
+            seconds: float, permanent_failure: Failure | None = None) -> SyncOutcome:
+    """The activity's result for a run that ended with exit `code`, or the ApplicationError to raise.
+
+    Permanent: the engine gave up on a failure it classes permanent (`permanent_failure`: a global
+    error that is not retryable, a usage error of the source), or a global error carries a permanent
+    code (the destination's `auth_failed` too, or a failure before the sync proper began)."""
     eof = tap.eof or {}
     records = int((eof.get("progress") or {}).get("record_count") or 0)
     result = SyncOutcome(status="succeeded", worker=worker, attempt=attempt, records=records,
@@ -123,6 +127,8 @@ def outcome(code: int, tap: MessageTap, spec: SyncSpec, mode: str, worker: str, 
     if code == 0:
         return result
     permanent = next((e for e in tap.errors if e.get("code") in PERMANENT_CODES), None)
+    if permanent is None and permanent_failure is not None and permanent_failure.permanent:
+        permanent = {"code": permanent_failure.code, "message": permanent_failure.message}
     if permanent is not None:
         raise ApplicationError(redact_text(f"{spec.name}: [{permanent['code']}] {permanent.get('message')}"),
                                type=str(permanent["code"]), non_retryable=True)
@@ -189,7 +195,8 @@ class SyncActivities:
             raise ApplicationError(redact_text(f"{spec.name}: [internal_error] {type(exc).__name__}: {exc}"),
                                    type="internal_error") from None
         try:
-            result = outcome(code, tap, spec, mode, self.identity, info.attempt, time.monotonic() - started)
+            result = outcome(code, tap, spec, mode, self.identity, info.attempt, time.monotonic() - started,
+                             run.session.gave_up_on if run.session is not None else None)
         except ApplicationError as exc:
             log(f"{spec.name}: {mode} attempt {info.attempt} failed: {exc.message}")
             raise

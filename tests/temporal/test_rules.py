@@ -11,6 +11,7 @@ pytest.importorskip("temporalio")
 
 from temporalio.exceptions import ApplicationError  # noqa: E402
 
+from engine.sync.restart import Failure  # noqa: E402
 from engine.temporal.activities import MessageTap, not_synced, outcome  # noqa: E402
 from engine.temporal.client import build_spec, parse_duration, secret_leaks  # noqa: E402
 from engine.temporal.report import status_lines  # noqa: E402
@@ -142,6 +143,10 @@ def test_how_a_run_end_becomes_a_result_or_a_failure():
     with pytest.raises(ApplicationError) as transient:
         outcome(1, tap(error("network"), eof("failed")), spec, "sync", "w", 1, 1.0)
     assert not transient.value.non_retryable and transient.value.type == "network"
+    revoked = Failure("permanent", "permission_denied", "source error [permission_denied] account_invalid")
+    with pytest.raises(ApplicationError) as gave_up:  # the engine's own class: global, not retryable
+        outcome(1, tap(error("permission_denied"), eof("failed")), spec, "sync", "w", 1, 1.0, revoked)
+    assert gave_up.value.non_retryable and gave_up.value.type == "permission_denied"
     streams = {
         "customers": {"status": "complete"},
         "issuing_cards": {
