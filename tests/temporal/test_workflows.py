@@ -185,3 +185,31 @@ def test_a_platform_runs_one_child_per_account_and_its_own(dev_server):
     result = run(lambda: with_worker(dev_server, body))
     assert set(result["accounts"]) == {f"{name}/acct_1A", f"{name}/acct_1B", f"{name}/platform"}
     assert result["failed"] == [] and {c[0] for c in calls(name)} == set(result["accounts"])
+
+
+def test_a_scheduled_platform_starts_each_child_once_and_relists(dev_server):
+    name = fresh(["ok"])
+
+    async def body(client, queue):
+        platform = PlatformSpec(base=spec(name, every_s=0.3, sweep_every_s=None))
+        handle = await client.start_workflow(
+            PlatformWorkflow.run, args=[platform, None], id=name, task_queue=queue
+        )
+        children = [f"{name}/acct_1A", f"{name}/acct_1B", f"{name}/platform"]
+        try:
+            while True:
+                status = await handle.query(PlatformWorkflow.current)
+                runs = {c: len([x for x in calls(name) if x[0] == c]) for c in children}
+                if status.runs >= 3 and min(runs.values()) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            described = [await client.get_workflow_handle(c).describe() for c in children]
+            return status, [d.status.name for d in described]
+        finally:
+            await handle.terminate()
+            for child in children:
+                await client.get_workflow_handle(child).terminate()
+
+    status, states = run(lambda: with_worker(dev_server, body))
+    assert status.phase in ("waiting", "syncing") and status.runs >= 3  # listed again, children kept
+    assert states == ["RUNNING"] * 3  # one workflow per account, each on its own schedule
