@@ -37,6 +37,7 @@ from engine.sync.status import gather, report_lines
 from engine.sync.verify import as_json, as_table, exit_code, run_verify
 from engine.temporal.commands import COMMANDS as TEMPORAL_COMMANDS
 from engine.temporal.commands import temporal_status
+from engine.temporal.spec import DEFAULT_NAME
 from protocol.config import load_catalog_arg, load_state_arg
 from protocol.jsonio import dumps
 from protocol.errors import ConfigError, ConnectorError
@@ -420,7 +421,7 @@ def check(source_cmd: str, source_config: str | None, destination_cmd: str, dest
                    "what runs where, the last success, the last error. Example: --temporal 127.0.0.1:7233")
 @click.option("--namespace", default="default", show_default=True,
               help="With --temporal: the Temporal namespace. Example: --namespace prod")
-@click.option("--name", "workflow_name", default="stripe-sync", show_default=True,
+@click.option("--name", "workflow_name", default=DEFAULT_NAME, show_default=True,
               help="With --temporal: the workflows NAME and NAME/... (as `engine submit --name`). "
                    "Example: --name shop-eu")
 def status(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,

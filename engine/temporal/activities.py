@@ -140,6 +140,12 @@ def outcome(code: int, tap: MessageTap, spec: SyncSpec, mode: str, worker: str, 
                            type=str(last.get("code") or "sync_failed"))
 
 
+def config_failure(spec: SyncSpec, exc: ConfigError) -> ApplicationError:
+    """A usage error (a bad config or secret reference): permanent, so the workflow parks with it."""
+    return ApplicationError(redact_text(f"{spec.name}: [{exc.code}] {exc.message}"), type=exc.code,
+                            non_retryable=True)
+
+
 class SyncActivities:
     """The activities of one worker process; `identity` names the worker in results and status."""
 
@@ -164,8 +170,7 @@ class SyncActivities:
         try:
             options = self.options(spec, mode)
         except ConfigError as exc:
-            raise ApplicationError(redact_text(f"{spec.name}: [{exc.code}] {exc.message}"), type=exc.code,
-                                   non_retryable=True) from None
+            raise config_failure(spec, exc) from None
         tap, view = MessageTap(), HeartbeatView(spec.name, self.verbose)
         run = SyncRun(options, tap, view, tap.report)  # type: ignore[arg-type]  # a BinaryIO enough for it
         log(f"{spec.name}: {mode} attempt {info.attempt} started")
@@ -189,8 +194,7 @@ class SyncActivities:
         try:
             code = future.result()
         except ConfigError as exc:
-            raise ApplicationError(redact_text(f"{spec.name}: [{exc.code}] {exc.message}"), type=exc.code,
-                                   non_retryable=True) from None
+            raise config_failure(spec, exc) from None
         except Exception as exc:  # noqa: BLE001 - a bug: a clear, redacted, retryable error (not a traceback)
             raise ApplicationError(redact_text(f"{spec.name}: [internal_error] {type(exc).__name__}: {exc}"),
                                    type="internal_error") from None
@@ -209,8 +213,7 @@ class SyncActivities:
         try:
             source, _ = self.secrets.configs(spec)
         except ConfigError as exc:
-            raise ApplicationError(redact_text(f"{spec.name}: [{exc.code}] {exc.message}"), type=exc.code,
-                                   non_retryable=True) from None
+            raise config_failure(spec, exc) from None
         loop = asyncio.get_running_loop()
         ids = await loop.run_in_executor(self.executor, read_ids, spec, source, stream)
         log(f"{spec.name}: {len(ids)} connected account(s) listed")

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
+from engine.temporal.spec import DEFAULT_NAME, DEFAULT_TASK_QUEUE
 from protocol.config import load_json_arg
 from protocol.errors import ConfigError
 from protocol.jsonio import dumps
@@ -61,21 +62,25 @@ def need_sdk() -> None:
 
 
 def temporal_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--temporal and --namespace (every command); `queue_option` adds --task-queue."""
     for option in reversed([
         click.option("--temporal", "address", envvar="TEMPORAL_ADDRESS", required=True, metavar="HOST:PORT",
                      help=DEFAULT_ADDRESS_HELP),
         click.option("--namespace", envvar="TEMPORAL_NAMESPACE", default="default", show_default=True,
                      help="Temporal namespace; also TEMPORAL_NAMESPACE. Example: --namespace prod"),
-        click.option("--task-queue", default="stripe-sync", show_default=True,
-                     help="Task queue the workers poll and the workflows run on. "
-                          "Example: --task-queue syncs"),
     ]):
         func = option(func)
     return func
 
 
+queue_option = click.option("--task-queue", default=DEFAULT_TASK_QUEUE, show_default=True,
+                            help="Task queue the workers poll and the workflows run on. "
+                                 "Example: --task-queue syncs")
+
+
 @click.command()
 @temporal_options
+@queue_option
 @click.option("--max-concurrent-syncs", type=click.IntRange(min=1), default=4, show_default=True,
               help="Syncs this worker runs at once (each is a source and a destination process). "
                    "Example: --max-concurrent-syncs 8")
@@ -131,7 +136,8 @@ def load_config(arg: str | None, option: str) -> dict:
 
 @click.command()
 @temporal_options
-@click.option("--name", default="stripe-sync", show_default=True,
+@queue_option
+@click.option("--name", default=DEFAULT_NAME, show_default=True,
               help="The workflow id: one workflow per name (per account with --connected-accounts: "
                    "NAME/ACCOUNT). Example: --name shop-eu")
 @click.option("--source", "source_cmd", default="source-stripe", show_default=True,
@@ -233,7 +239,7 @@ def submit(address: str, namespace: str, task_queue: str, name: str, source_cmd:
 @click.argument("workflow_ids", nargs=-1)
 @click.option("--name", help="Resume every parked workflow of this name (NAME and NAME/...). "
                              "Example: --name stripe-sync")
-def resume(address: str, namespace: str, task_queue: str, workflow_ids: tuple[str, ...],
+def resume(address: str, namespace: str, workflow_ids: tuple[str, ...],
            name: str | None) -> None:
     """Resume parked workflows (after fixing the key or config that parked them): they run again now.
 

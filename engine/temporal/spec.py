@@ -47,11 +47,6 @@ class SyncSpec:
     retry_max_attempts: int = 10  # then the error is recorded and the next scheduled run tries again
     account: str | None = None  # the Stripe account it reads, when known (for status)
 
-    def describe(self) -> dict:
-        """Its non-secret identity for status lines (secrets are references, so nothing to hide)."""
-        return {"account": self.account, "schema": self.destination_config.get("schema"),
-                "streams": self.streams, "every_s": self.every_s}
-
 
 @dataclass
 class PlatformSpec:

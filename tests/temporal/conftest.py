@@ -182,12 +182,16 @@ def decoded_payloads(node) -> list[str]:
 
 
 async def history_json(server: DevServer, workflow_id: str) -> str:
-    """A workflow's history as JSON, followed by every payload in it decoded (arguments, results, memos,
-    failures, signals): what a no-secrets check must read."""
+    """A workflow's history as JSON, read back through the client."""
     client = await server.client()
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    text = history.to_json()
-    return text + "\n" + "\n".join(decoded_payloads(json.loads(text)))
+    return history.to_json()
+
+
+def history_text(history: str) -> str:
+    """A history's JSON followed by every payload in it decoded (arguments, results, memos, failures,
+    signals): what a no-secrets check must read."""
+    return history + "\n" + "\n".join(decoded_payloads(json.loads(history)))
 
 
 def event_types(history: str) -> list[str]:
