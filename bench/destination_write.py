@@ -31,7 +31,7 @@ from protocol import messages
 from protocol.jsonio import dumps, dumps_line, loads
 from specs import STRIPE_DIR
 from stripe_emulator.catalog import DEFAULT_DATA_DIR
-from throwaway_postgres import start_cluster
+from throwaway_postgres import database_url
 
 FIXTURES = DEFAULT_DATA_DIR / "fixtures.json"
 PAGE = 100
@@ -167,29 +167,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     args = parser.parse_args()
-    cluster = None
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        cluster = start_cluster()
-        url = cluster.url
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-dst-") as tmp:
-            os.chmod(tmp, 0o755)
-            t = time.perf_counter()
-            lines_path, copy_paths = write_inputs(Path(tmp), args.records)
-            size = lines_path.stat().st_size
-            print(f"input: {args.records:,} records, {size / 1e6:,.0f} MB of JSON lines "
-                  f"(built in {time.perf_counter() - t:.1f} s)")
-            # the destination creates the tables; the baseline copies their definition
-            run_destination(url, "bench_schema", _head(lines_path, Path(tmp) / "head.jsonl"))
-            prepare_baseline(url, "bench_base", "bench_schema")
-            base_s = run_baseline(url, "bench_base", copy_paths)
-            assert count_rows(url, "bench_base") == args.records
-            dst_s, rss_kib, cpu_s = run_destination(url, "bench_dst", lines_path)
-            assert count_rows(url, "bench_dst") == args.records
-    finally:
-        if cluster is not None:
-            cluster.stop()
+    with database_url() as url, tempfile.TemporaryDirectory(prefix="bench-dst-") as tmp:
+        os.chmod(tmp, 0o755)
+        t = time.perf_counter()
+        lines_path, copy_paths = write_inputs(Path(tmp), args.records)
+        size = lines_path.stat().st_size
+        print(f"input: {args.records:,} records, {size / 1e6:,.0f} MB of JSON lines "
+              f"(built in {time.perf_counter() - t:.1f} s)")
+        # the destination creates the tables; the baseline copies their definition
+        run_destination(url, "bench_schema", _head(lines_path, Path(tmp) / "head.jsonl"))
+        prepare_baseline(url, "bench_base", "bench_schema")
+        base_s = run_baseline(url, "bench_base", copy_paths)
+        assert count_rows(url, "bench_base") == args.records
+        dst_s, rss_kib, cpu_s = run_destination(url, "bench_dst", lines_path)
+        assert count_rows(url, "bench_dst") == args.records
     base_rate, dst_rate = args.records / base_s, args.records / dst_s
     print(f"baseline psql \\copy : {base_s:7.1f} s  {base_rate:10,.0f} rows/s")
     print(f"destination-postgres: {dst_s:7.1f} s  {dst_rate:10,.0f} rows/s  ({size / dst_s / 1e6:.0f} MB/s)")

@@ -1,8 +1,9 @@
 """Benchmark: source-stripe backfill speed against the emulator with Stripe-like latency and rate limit.
 
-Not a test; run it by hand (about 2 minutes):
+Not a test; run it by hand (about 4 minutes for all profiles; `--only NAME` runs one):
 
     python bench/source_backfill.py [--objects 100000] [--dense 10000] [--latency-ms 250] [--rate 25]
+        [--only spread|dense|deep|live|events] [--deep-rates 25,100] [--events 20000]
 
 1. Spread stream: `--objects` customers spread over 5 years (skewed to recent months), emulator latency
    `--latency-ms` and a `--rate` req/s limit per key (the source is configured with the same rate). The
@@ -14,6 +15,22 @@ Not a test; run it by hand (about 2 minutes):
    ratio of that chain time. (The bottom walk starts with `ending_before` an older object: a stream
    holding nothing older than its dense second can only be walked from the top.)
 
+3. Deep dense second (`deep`): 30,000 customers, a quarter of them created in ONE second ~200 days below
+   the newest object (deep inside the range, under sparse data), 5% in three adjacent seconds (~40 days
+   down), the rest skewed to recent; Stripe's limits at each of `--deep-rates` (the same budget per key
+   and per endpoint, the source configured with it). The bound is max(pages / rate, ceil(dense pages / 2)
+   x round trip): the budget, or the dense second walked from both ends. The round trip is measured in
+   the same run. Prints wall, bound, bound/wall (target >= 0.9) and requests / minimum pages.
+4. Live mode (`live`): a live key, Stripe's live limits (100/s per account, 25/s per endpoint), seven
+   streams of `--live-objects` objects each, budget 100/s: prints achieved req/s (target >= 0.9 of 100)
+   and the bound max(pages / 100, largest stream's pages / 25).
+5. Events catch-up (`events`): `--events` changes to 2,000 customers spread over the day after a first
+   sync, then a second run with that state; Stripe's test limits (25/s per account and per endpoint,
+   the source at 25/s). Prints the time from the first `/v1/events` request to the last and the whole
+   second run (it also waits out the current second and reads the account) against the bound, event
+   pages / 25 per second (one endpoint), the events requests against the minimum, and whether every
+   change arrived once, in order. A serial walk of the same pages would take pages x round trip.
+
 The emulator runs in its own process (no shared GIL); the source runs in this process and serializes
 every message as it would on stdout (to /dev/null).
 """
@@ -22,19 +39,24 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import time
 from collections import Counter
 
+import requests
+
 from connector_kit.connector import ReadRequest
+from protocol import state as protocol_state
 from protocol.jsonio import MessageWriter
 from source_stripe import source
 from source_stripe.windows import SplitPolicy
 from stripe_emulator import spawn_emulator
 
 
-def run_read(emu, rate: float, policy: SplitPolicy | None = None) -> tuple[float, int, dict]:
-    cfg = {"api_key": emu.api_key, "base_url": emu.url, "max_requests_per_second": rate,
-           "max_concurrent_requests": 16, "streams": ["customers"]}
+def run_read(emu, rate: float, policy: SplitPolicy | None = None, streams: tuple[str, ...] = ("customers",),
+             api_key: str | None = None, extra: dict | None = None) -> tuple[float, int, dict]:
+    cfg = {"api_key": api_key or emu.api_key, "base_url": emu.url, "max_requests_per_second": rate,
+           "streams": list(streams), **(extra or {})}
     sink = open(os.devnull, "wb")
     writer = MessageWriter(sink, flush_each=False)
     ids: set[str] = set()
@@ -93,6 +115,127 @@ def dense(args) -> None:
     print(f"  two-ended speed-up vs one-ended: x{results['one-ended'] / results['two-ended']:.2f}")
 
 
+def round_trip(emu, path: str = "/v1/customers", api_key: str | None = None, n: int = 5) -> float:
+    """Median seconds of one list page of 100 as this process sees it (run after the read: a fresh budget)."""
+    time.sleep(1.1)
+    session = requests.Session()
+    times = []
+    for _ in range(n):
+        started = time.monotonic()
+        resp = session.get(emu.url + path, params={"limit": 100}, auth=(api_key or emu.api_key, ""))
+        resp.raise_for_status()
+        times.append(time.monotonic() - started)
+    session.close()
+    return statistics.median(times)
+
+
+DAY = 86400
+
+
+DEEP_TOTAL, DEEP_DENSE = 30_000, 7_500
+
+
+def deep_dataset() -> dict:
+    """30,000 customers: 7,500 in one second 200 days down, 1,500 in three adjacent seconds 40 days down,
+    the rest over two years, skewed to recent."""
+    adjacent = 1_500
+    bursts = [{"at": -200 * DAY, "count": DEEP_DENSE}]
+    bursts += [{"at": -40 * DAY + i, "count": adjacent // 3} for i in range(3)]
+    rest = DEEP_TOTAL - DEEP_DENSE - adjacent
+    return {"customers": {"count": rest, "years": 2, "skew": 2, "bursts": bursts}}
+
+
+def deep(args) -> None:
+    dataset, dense_count = deep_dataset(), DEEP_DENSE
+    for rate in args.deep_rates:
+        limits = {"test": rate, "endpoint": rate}
+        config = {"profile": "small", "dataset": dataset, "rate_limits": limits,
+                  "faults": {"latency": {"ms": args.latency_ms}}}
+        with spawn_emulator(config, timeout=120) as emu:
+            elapsed, n, _ = run_read(emu, rate, extra=endpoint_budget(rate))
+            st = statuses(emu)
+            rtt = round_trip(emu)
+        pages, dense_pages = math.ceil(n / 100), math.ceil(dense_count / 100)
+        bound = max(pages / rate, math.ceil(dense_pages / 2) * rtt)
+        requests_ = sum(v for k, v in st.items() if k != 429)
+        print(f"deep dense second at {rate:g} req/s: {n} objects in {elapsed:.1f}s; bound {bound:.1f}s "
+              f"(max({pages} pages / {rate:g}/s, ceil({dense_pages} / 2) x {rtt * 1000:.0f} ms)); "
+              f"bound/wall {bound / elapsed:.3f} (target >= 0.9); requests {requests_} "
+              f"(x{requests_ / pages:.3f} of the minimum); 429s: {st.get(429, 0)}")
+
+
+LIVE_STREAMS = ("customers", "charges", "invoices", "payment_intents", "products", "prices", "refunds")
+
+
+def live(args) -> None:
+    live_key = "sk_live_bench"
+    dataset = {name: {"count": args.live_objects, "years": 2, "skew": 2} for name in LIVE_STREAMS}
+    config = {"profile": "small", "live_key": live_key, "dataset": dataset, "rate_limits": True,
+              "faults": {"latency": {"ms": args.latency_ms}}}
+    with spawn_emulator(config, timeout=180) as emu:
+        elapsed, n, _ = run_read(emu, 100, streams=LIVE_STREAMS, api_key=live_key)
+        entries = [r for r in emu.client.requests() if r["path"].startswith("/v1/")]
+    by_path = Counter(r["path"] for r in entries if r["status"] == 200)
+    admitted = sum(by_path.values())
+    refused = Counter(r.get("limiter") for r in entries if r["status"] == 429)
+    pages = {name: by_path.get(f"/v1/{name}", 0) for name in LIVE_STREAMS}
+    bound = max(sum(pages.values()) / 100, max(pages.values()) / 25)
+    print(f"live mode, {len(LIVE_STREAMS)} streams, budget 100/s: {n} objects in {elapsed:.1f}s; "
+          f"{admitted} requests = {admitted / elapsed:.1f} req/s (target >= 90); bound {bound:.1f}s, "
+          f"bound/wall {bound / elapsed:.3f}; 429s: {dict(refused) or 0}")
+
+
+def read_state(emu, cfg: dict, state: dict | None) -> tuple[float, dict, list[dict]]:
+    """Wall of one read from `state`, the state it ends with, and its records."""
+    aggregate, records = state or protocol_state.empty(), []
+    started = time.monotonic()
+    for msg in source.read(ReadRequest(cfg, None, state, {})):
+        if msg["type"] == "record":
+            records.append(msg["record"])
+        elif msg["type"] == "state":
+            aggregate, _ = protocol_state.apply(aggregate, msg["state"])
+        elif msg["type"] == "trace" and msg["trace"]["trace_type"] == "error":
+            raise SystemExit(f"error: {msg['trace']['error']}")
+    return time.monotonic() - started, aggregate, records
+
+
+def events(args) -> None:
+    rate, customers = 25.0, 2_000
+    config = {"profile": "small", "dataset": {"customers": {"count": customers, "years": 2}},
+              "rate_limits": {"test": rate, "endpoint": rate}, "faults": {"latency": {"ms": args.latency_ms}}}
+    with spawn_emulator(config, timeout=120) as emu:
+        cfg = {"api_key": emu.api_key, "base_url": emu.url, "max_requests_per_second": rate,
+               "streams": ["customers"], **endpoint_budget(rate)}
+        _, state, _ = read_state(emu, cfg, None)
+        batches = 200
+        for i in range(batches):  # the changes spread over a day (the backlog of a daily sync)
+            emu.client.scatter_changes({"customers": {"update": args.events // batches}}, seed=i)
+            emu.client.advance_clock(86400 / batches)
+        changes = [e for e in emu.client.events() if e["type"] == "customer.updated"]
+        emu.client.clear_requests()
+        elapsed, _, records = read_state(emu, cfg, state)
+        listed = [r for r in emu.client.requests("/v1/events") if r["path"] == "/v1/events"]
+        rtt = round_trip(emu, "/v1/events")
+    pages, admitted = math.ceil(len(changes) / 100), sum(r["status"] == 200 for r in listed)
+    span = max(r["time"] + r["duration_ms"] / 1000 for r in listed) - min(r["time"] for r in listed)
+    got = [r["updated_at"] for r in records if r["data"].get("object") == "customer"]
+    exact = len(got) == len(changes) and got == sorted(got)
+    bound = pages / rate
+    print(f"events catch-up: {len(changes)} events; /v1/events from first request to last {span:.1f}s, "
+          f"the whole second run {elapsed:.1f}s; bound {bound:.1f}s ({pages} pages / {rate:g}/s); "
+          f"bound/events {bound / span:.3f}, bound/run {bound / elapsed:.3f}; a serial walk "
+          f"{pages * rtt:.1f}s; events requests {admitted} (x{admitted / pages:.3f} of the minimum); "
+          f"every change once, in order: {exact}")
+
+
+def endpoint_budget(rate: float) -> dict:
+    """The source's per-endpoint budget set to `rate` (the run's limit), where the source has that option."""
+    from source_stripe.config import CONFIG_SCHEMA
+
+    name = "max_requests_per_second_per_endpoint"
+    return {name: rate} if name in CONFIG_SCHEMA["properties"] else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--objects", type=int, default=100_000)
@@ -101,12 +244,23 @@ def main() -> None:
                         help="older objects in the dense stream (the bottom walk starts from one of them)")
     parser.add_argument("--latency-ms", type=float, default=250)
     parser.add_argument("--rate", type=float, default=25)
-    parser.add_argument("--only", choices=["spread", "dense"])
+    parser.add_argument("--deep-rates", type=lambda v: [float(x) for x in v.split(",")],
+                        default=[25.0, 100.0],
+                        help="request budgets of the deep-dense profile, e.g. 25,100")
+    parser.add_argument("--live-objects", type=int, default=17_000, help="objects per stream in live mode")
+    parser.add_argument("--events", type=int, default=20_000, help="changes before the events catch-up")
+    parser.add_argument("--only", choices=["spread", "dense", "deep", "live", "events"])
     args = parser.parse_args()
     if args.only in (None, "spread"):
         spread(args)
     if args.only in (None, "dense"):
         dense(args)
+    if args.only in (None, "deep"):
+        deep(args)
+    if args.only in (None, "live"):
+        live(args)
+    if args.only in (None, "events"):
+        events(args)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from protocol.errors import ConfigError
 from protocol.jsonio import JSONDecodeError, loads
 from protocol.secrets import MASK, config_secret_values, register_config_secrets
@@ -24,7 +22,7 @@ def load_json_arg(value: str, option: str) -> Any:
         source, raw = "inline JSON", text.encode()
     else:
         path = Path(value)
-        if not path.is_file():
+        if not path.exists() or path.is_dir():  # a file, or a pipe (`/dev/fd/N`, bash's `<(...)`)
             raise ConfigError(f"{option}: file not found: {value}",
                               hint="pass a path to a JSON file or inline JSON starting with '{'")
         source, raw = str(path), path.read_bytes()
@@ -71,6 +69,8 @@ def apply_defaults(config: dict, schema: dict) -> dict:
 
 def config_errors(config: Any, schema: dict) -> list[str]:
     """Every schema violation as 'field: problem' (secret values never included)."""
+    from jsonschema import Draft202012Validator  # here: a quarter second to import, seldom needed
+
     errors = []
     secrets = sorted(config_secret_values(config, schema), key=len, reverse=True)
     for err in Draft202012Validator(schema).iter_errors(config):

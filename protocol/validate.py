@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from functools import lru_cache, cache
 from collections.abc import Iterator
-
-from jsonschema import Draft202012Validator, ValidationError
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING
 
 from protocol.jsonio import loads
 from protocol.messages import MESSAGE_TYPES
 from specs import PROTOCOL_DIR
+
+if TYPE_CHECKING:  # jsonschema is imported when a full validation first needs it (a quarter second)
+    from jsonschema import Draft202012Validator, ValidationError
+    from referencing import Registry
 
 _REQUIRED_FIELDS = {
     "record": (("stream", str), ("data", dict)),
@@ -59,12 +61,16 @@ def load_protocol_schemas() -> dict[str, dict]:
 
 @lru_cache(maxsize=1)
 def _registry() -> Registry:
+    from referencing import Registry, Resource
+
     resources = [(s["$id"], Resource.from_contents(s)) for s in load_protocol_schemas().values()]
     return Registry().with_resources(resources)
 
 
 @cache
 def validator_for(schema_name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(load_protocol_schemas()[schema_name], registry=_registry())
 
 

@@ -1,8 +1,13 @@
 """Drive the planners of many streams concurrently and emit their messages in a safe order.
 
-A bounded pool of worker threads takes page requests from the active streams (round-robin between
-streams; within a stream, walks already under way before fresh windows, so few windows are half read)
-and makes the HTTP calls through the shared client (rate limiter, retries). Each result is then handled
+A bounded pool of worker threads takes page requests from the active streams and makes the HTTP calls
+through the shared client (rate limiter, retries). The critical path goes first, in each stream's ready
+queue, across streams and at the limiter (the request's `urgency`, then its `weight`, then FIFO; see
+windows.py): the walks of a dense second, then windows over unexplored time, then the other walks,
+sparse time first. A stream whose endpoint already has as many requests under way as its budget can
+serve in one round trip yields to the others, so one stream's backlog does not hold every worker.
+After each page the planner learns the `Pace` (spare budget, round trip, rate, known backlog) and splits
+its windows by it. Each result is then handled
 under one lock: the stream's planner takes the page, and the page's records, the stream's state
 snapshot and `stream_status` traces for the time ranges it completed are queued as ONE item (a stream
 resumed from a state first announces, with `range_complete`, the parts earlier runs read). A single
@@ -22,10 +27,11 @@ A 401 or a bug stops the whole run (ConnectorError raised from `run`).
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import queue
 import threading
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from protocol import messages, snapshot
@@ -34,7 +40,32 @@ from protocol.ranges import merge, to_wire
 from source_stripe.client import Cancelled, Page, StripeClient
 from source_stripe.errors import StripeAPIError, classify, should_skip
 from source_stripe.streams import Stream
-from source_stripe.windows import Key, PageRequest, PaginationError, Planner, WindowPlanner
+from source_stripe.windows import DENSE, Key, Pace, PageRequest, PaginationError, Planner, WindowPlanner
+
+_SEQ = itertools.count()
+
+
+class ReadyQueue:
+    """A stream's requests ready to go, the most urgent first (FIFO among equals)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, float, int, PageRequest]] = []
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def extend(self, reqs: Iterable[PageRequest]) -> None:
+        for r in reqs:
+            heapq.heappush(self._heap, (r.urgency, -r.weight, next(_SEQ), r))
+
+    def head(self) -> tuple[int, float, int]:
+        return self._heap[0][:3]
+
+    def pop(self) -> PageRequest:
+        return heapq.heappop(self._heap)[3]
+
+    def clear(self) -> None:
+        self._heap.clear()
 
 
 @dataclass
@@ -43,7 +74,7 @@ class StreamJob:
     planner: Planner
     time_range: tuple[int, int] | None = None
     done: list[tuple[int, int]] = field(default_factory=list)  # parts of time_range earlier runs read
-    ready: deque = field(default_factory=deque)
+    ready: ReadyQueue = field(default_factory=ReadyQueue)
     in_flight: int = 0
     state: str = "pending"  # pending | active | closed
     records: int = 0
@@ -75,8 +106,6 @@ class Backfill:
         self.gone = threading.Event()  # the consumer stopped reading: blocked workers give up
         self.out: queue.Queue[list[dict] | ConnectorError | None] = queue.Queue(maxsize=queue_items)
         self.lock = threading.Condition()
-        self.idle = 0
-        self._rr = 0
         self._finished = 0
         self.threads: list[threading.Thread] = []
 
@@ -84,7 +113,7 @@ class Backfill:
         """What every stream_status says about the requests: how many so far, and the current budget
         (requests per second; lower for a while after a 429), so a view can tell when it sets the pace."""
         return {"request_count": self.client.request_count,
-                "requests_per_second_limit": round(self.client.bucket.current_rate, 2)}
+                "requests_per_second_limit": round(self.client.limiter.account.current_rate, 2)}
 
     # ---- scheduling (self.lock held) -------------------------------------------------------------
     def _activate_next(self) -> list[dict]:
@@ -131,13 +160,48 @@ class Backfill:
                                        **self._usage())]
 
     def _take(self) -> tuple[StreamJob, PageRequest] | None:
-        active = [j for j in self.jobs if j.state == "active" and j.ready]
-        if not active:
+        """The next request: a dense second's walk of any stream first; else from the stream with the
+        fewest requests under way for its share (`_shares`); within a stream, its own order."""
+        candidates = [j for j in self.jobs if j.state == "active" and j.ready]
+        if not candidates:
             return None
-        self._rr = (self._rr + 1) % len(active)
-        job = active[self._rr]
+        slots, shares = self._endpoint_slots(), self._shares()
+
+        def key(j: StreamJob) -> tuple:
+            return (j.in_flight >= slots, j.ready.head()[0] != DENSE, j.in_flight / shares[id(j)],
+                    j.ready.head())
+        job = min(candidates, key=key)
         job.in_flight += 1
-        return job, job.ready.popleft()
+        return job, job.ready.pop()
+
+    def _endpoint_slots(self) -> float:
+        """Requests one endpoint's budget serves in a round trip, plus one waiting for the next token."""
+        return self.client.limiter.endpoint_rate * self.client.round_trip_s + 1
+
+    def _account_rate(self) -> float:
+        return self.client.limiter.rates(self.jobs[0].stream.path)[0] if self.jobs else 1.0
+
+    def _shares(self) -> dict[int, float]:
+        """Each active stream's share of the requests the account serves in a round trip: by the work it
+        has left (streams finish together, not one left alone at its endpoint's rate at the end), at
+        least half an equal share (the estimates count unexplored windows as one page), at most what its
+        endpoint serves."""
+        active = [j for j in self.jobs if j.state == "active"]
+        left = {id(j): max(1.0, j.planner.estimated_pages()) for j in active}
+        total = sum(left.values())
+        account = self._account_rate() * self.client.round_trip_s + 1
+        slots = self._endpoint_slots()
+        return {k: min(slots, max(account * v / total, account / (2 * len(active)))) for k, v in left.items()}
+
+    def _pace(self, job: StreamJob) -> Pace:
+        """The budget as it stands, for the planner of `job` (see windows.Pace)."""
+        active = [j for j in self.jobs if j.state == "active"]
+        endpoint_rate = self.client.limiter.rates(job.stream.path)[1]
+        spare = self._shares()[id(job)] - len(job.ready) - job.in_flight
+        spare = min(spare, self.workers - sum(len(j.ready) + j.in_flight for j in active))
+        work_s = max(sum(j.planner.estimated_pages() for j in active) / self._account_rate(),
+                     job.planner.estimated_pages() / endpoint_rate)
+        return Pace(max(0, int(spare)), self.client.round_trip_s, work_s)
 
     def _all_done(self) -> bool:
         return self._finished >= len(self.jobs)
@@ -161,9 +225,7 @@ class Backfill:
                     while task is None:
                         if self._all_done() or self.stop.is_set() or self.halt.is_set():
                             return
-                        self.idle += 1
                         self.lock.wait(0.5)
-                        self.idle -= 1
                         task = self._take()
                 job, req = task
                 self._run(job, req)
@@ -185,7 +247,8 @@ class Backfill:
         page: Page | None = None
         error: StripeAPIError | None = None
         try:
-            page = self.client.get(job.stream.path, request_params(job.stream, req), expect_list=True)
+            page = self.client.get(job.stream.path, request_params(job.stream, req), expect_list=True,
+                                   priority=(req.urgency, -req.weight))
         except StripeAPIError as err:
             if err.is_auth:
                 self._fail(classify(err))
@@ -226,11 +289,7 @@ class Backfill:
 
     @staticmethod
     def _schedule(job: StreamJob, reqs: list[PageRequest]) -> None:
-        for r in reversed(reqs):
-            if r.kind == "top" and r.starting_after is None:
-                job.ready.append(r)  # a fresh window: after the walks under way
-            else:
-                job.ready.appendleft(r)
+        job.ready.extend(reqs)
 
     def _on_page(self, job: StreamJob, req: PageRequest, page: Page) -> tuple[list[dict], list[PageRequest]]:
         stream, planner = job.stream, job.planner
@@ -241,7 +300,7 @@ class Backfill:
         if req.kind == "anchor":
             assert isinstance(planner, WindowPlanner), "only time windows ask for anchors"
             return [], planner.on_anchor(req, keys)
-        outcome = planner.on_page(req, keys, page.has_more, self.idle)
+        outcome = planner.on_page(req, keys, page.has_more, self._pace(job))
         a, b = outcome.emit
         emitted_at = messages.now_ms()
         out = []

@@ -2,13 +2,14 @@
 
 `StripeClient.get(path, params)` returns a `Page` (the JSON body, `has_more`, the server's time from the
 `Date` header, and `snapshot_time`: a lower bound of the server's second when it built the body) or
-raises `errors.StripeAPIError` once the request failed for good. Every attempt first takes a token from
-the key's bucket (rate_limit.py) and counts in `request_count`.
+raises `errors.StripeAPIError` once the request failed for good. Every attempt first waits its turn at
+the key's limiter (rate_limit.py: a token of the account and of the endpoint, by `priority`) and counts
+in `request_count`; `round_trip_s` follows how long requests take (the backfill plans with it).
 
 Retried: 429, 5xx, timeouts, connection errors, truncated bodies, and anything with
 `Stripe-Should-Retry: true`; never other 4xx, never a response saying `Stripe-Should-Retry: false`.
 Backoff is exponential with full jitter (`backoff_delay`), at least the `Retry-After` the server asked,
-up to `max_retries` retries. A 429 also slows the shared bucket down (adaptive).
+up to `max_retries` retries. A 429 also slows the limiter down (adaptive).
 
 Headers: `Authorization: Bearer <key>`, `Stripe-Version`, `Stripe-Account` (Connect), a User-Agent.
 One `requests.Session` per thread (connection reuse without sharing a session across threads). The key
@@ -31,7 +32,7 @@ import requests
 from connector_kit.backoff import backoff_delay as exponential_delay
 from protocol.jsonio import JSONDecodeError, loads
 from source_stripe.errors import StripeAPIError, status_meaning
-from source_stripe.rate_limit import TokenBucket
+from source_stripe.rate_limit import Limiter
 
 USER_AGENT = "stripe-sync/0.1 (+source-stripe)"
 
@@ -153,9 +154,11 @@ def _error_fields(resp: requests.Response) -> tuple[str, str | None, str | None]
 
 
 class StripeClient:
-    def __init__(self, settings: ClientSettings, bucket: TokenBucket, stop: threading.Event | None = None,
+    def __init__(self, settings: ClientSettings, limiter: Limiter, stop: threading.Event | None = None,
                  rng: Callable[[], float] = random.random):
-        self.settings, self.bucket, self.rng = settings, bucket, rng
+        self.settings, self.limiter, self.rng = settings, limiter, rng
+        self.round_trip_s = 0.5  # a moving average of successful requests (the first one sets it)
+        self._timed = 0
         self.stop = stop or threading.Event()
         self._local = threading.local()
         self._count_lock = threading.Lock()
@@ -188,24 +191,25 @@ class StripeClient:
             if retry:
                 self.retry_count += 1
 
-    def _wait_token(self) -> None:
-        while True:
-            if self.stop.is_set():
-                raise Cancelled()
-            wait = self.bucket.try_acquire()
-            if wait <= 0:
-                return
-            self.stop.wait(min(wait, 0.5))
+    def _wait_token(self, path: str, priority: tuple) -> None:
+        if self.stop.is_set() or not self.limiter.acquire(path, priority, self.stop):
+            raise Cancelled()
 
-    def get(self, path: str, params: dict[str, Any] | None = None, expect_list: bool = False) -> Page:
+    def _note_round_trip(self, seconds: float) -> None:
+        with self._count_lock:
+            self._timed += 1
+            self.round_trip_s += max(0.2, 1 / self._timed) * (seconds - self.round_trip_s)
+
+    def get(self, path: str, params: dict[str, Any] | None = None, expect_list: bool = False,
+            priority: tuple = ()) -> Page:
         """GET with retries. `expect_list`: the body must be a list page (see `list_body_problem`); one that
         is not (a proxy's empty body, `has_more` without objects) is retried like a truncated body, never
-        taken as the end of the list."""
+        taken as the end of the list. `priority`: its place at the limiter (lower first)."""
         url = self.settings.base_url.rstrip("/") + path
         timeout = (min(10.0, self.settings.timeout_s), self.settings.timeout_s)
         attempt = 0
         while True:
-            self._wait_token()
+            self._wait_token(path, priority)
             self._count(retry=attempt > 0)
             retry_after: float | None = None
             floor_at_send = self.server_now() if self.last_server_time is not None else None
@@ -231,8 +235,10 @@ class StripeClient:
                         problem = list_body_problem(body) if expect_list else None
                         if problem:
                             raise ValueError(problem)
-                        return Page(body, server_time, request_id,
-                                    _snapshot_time(server_time, time.monotonic() - sent, floor_at_send))
+                        took = time.monotonic() - sent
+                        self._note_round_trip(took)
+                        snapshot = _snapshot_time(server_time, took, floor_at_send)
+                        return Page(body, server_time, request_id, snapshot)
                     except (JSONDecodeError, ValueError, requests.RequestException) as exc:
                         plain = isinstance(exc, ValueError) and not isinstance(exc, JSONDecodeError)
                         detail = str(exc) if plain else "truncated or invalid JSON body"
@@ -243,7 +249,7 @@ class StripeClient:
                     should_retry = resp.headers.get("Stripe-Should-Retry", "").lower()
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     if resp.status_code == 429:
-                        self.bucket.on_throttled(retry_after)
+                        self.limiter.on_throttled(path, retry_after)
                     retryable = should_retry == "true" or status_meaning(resp.status_code).retryable
                     if should_retry == "false" or not retryable:
                         raise err

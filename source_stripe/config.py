@@ -25,6 +25,7 @@ class Options:
     account_id: str | None
     start_date: int | str | None
     max_requests_per_second: float | None
+    max_requests_per_second_per_endpoint: float
     max_concurrent_streams: int
     max_concurrent_requests: int
     request_timeout_s: float

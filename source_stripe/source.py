@@ -46,13 +46,16 @@ WAKE_SIGNAL = signal.SIGUSR1
 # `server_now()` is a lower bound that lags the server's clock by less than 2 s: a woken poll reads
 # events up to now + 2 (exclusive), so the current second is surely included.
 WAKE_LOOKAHEAD_S = 2
+EVENT_WORKERS = 16  # windows of /v1/events read at once (its endpoint's 25/s at 250 ms needs about 7)
 
 
 def make_client(opts: Options, stop: threading.Event | None = None) -> StripeClient:
     settings = ClientSettings(api_key=opts.api_key, base_url=opts.base_url, api_version=opts.api_version,
                               account_id=opts.account_id, timeout_s=float(opts.request_timeout_s),
                               max_retries=int(opts.max_retries))
-    return StripeClient(settings, limiter_for(opts.api_key, opts.max_requests_per_second), stop)
+    limiter = limiter_for(opts.api_key, opts.max_requests_per_second,
+                          opts.max_requests_per_second_per_endpoint)
+    return StripeClient(settings, limiter, stop)
 
 
 def fetch_account(client: StripeClient, api_key: str, account_id: str | None = None) -> dict:
@@ -235,7 +238,8 @@ def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_sta
                         "older than Stripe's 30-day event retention")
         elif s.name in stream_states:
             owe(s.name, "its state has no events position")
-    reader = EventReader(client, registry()["events"], object_to_stream(streams))
+    reader = EventReader(client, registry()["events"], object_to_stream(streams),
+                         workers=min(opts.max_concurrent_requests, EVENT_WORKERS))
 
     def on_vanished(name: str, ids: list[str]) -> None:
         owe(name, f"events it had already seen ({', '.join(ids[:3])}) are no longer listed by /v1/events "

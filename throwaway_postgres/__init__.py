@@ -6,6 +6,6 @@ for tests, benchmarks and the demo. See cluster.py.
         psycopg2.connect(cluster.url)
 """
 
-from .cluster import Cluster, start_cluster
+from .cluster import Cluster, database_url, start_cluster
 
-__all__ = ["Cluster", "start_cluster"]
+__all__ = ["Cluster", "database_url", "start_cluster"]

@@ -1,9 +1,10 @@
 """A throwaway PostgreSQL 15 cluster for tests, benchmarks and the demo (needs the PG15 server binaries).
 
 `start_cluster()` runs `initdb` in a fresh directory under /tmp, starts the server on a free loopback
-port with password (scram) auth, and returns a `Cluster` with its `url` and `stop()`. PostgreSQL refuses
-to run as root, so as root every server command runs as the `postgres` user via `runuser`, in a
-directory that user owns (a root-only parent such as pytest's tmp dir would block it).
+port with password (scram) auth, and returns a `Cluster` with its `url` and `stop()`. `database_url()`
+(benchmarks): DATABASE_URL when set, else such a cluster for the duration of the `with` block.
+PostgreSQL refuses to run as root, so as root every server command runs as the `postgres` user via
+`runuser`, in a directory that user owns (a root-only parent such as pytest's tmp dir would block it).
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,3 +103,14 @@ def start_cluster(timeout_s: float = 60.0) -> Cluster:
         time.sleep(0.2)
     shutil.rmtree(base, ignore_errors=True)
     raise RuntimeError(f"PostgreSQL did not start: {last_err}")
+
+
+@contextmanager
+def database_url() -> Iterator[str]:
+    """DATABASE_URL when set, else the url of a throwaway cluster stopped at the end of the block."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    with start_cluster() as cluster:
+        yield cluster.url

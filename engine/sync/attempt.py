@@ -6,9 +6,12 @@ Processor until it ends, and how it ended (a `restart.Failure`, or None when it 
 - `SourceLines`: the bounded queue (1,000 lines) between a source's reader thread and the main thread,
   shared by all attempts. Lines of a superseded attempt still in it are counted and dropped, never
   applied (their generation is stale).
-- `SourceAttempt.run()`: start the source (config, state and catalog as in-memory files, in the forms of
-  its protocol: `engine.adapters.protocols`; a foreign source's lines are translated to ours in the
-  reader thread, and what its protocol implies at the end is fed in after it exited), pump: every
+- `start_source`: the source's `read` in the form of its protocol (`engine.adapters.protocols`), with
+  its config, state and catalog as in-memory files (the first attempt's state may still be loading: a
+  `PipeArg`, see `run.py`).
+- `SourceAttempt.run()`: start the source (or take the one started early; a foreign source's lines are
+  translated to ours in the reader thread, and what its protocol implies at the end is fed in after it
+  exited), pump: every
   line to the Processor, its signals to the restart policy's words (`restart.signal_failure`), silence
   longer than `source_timeout` is a hang, then the exit code and the unfinished streams
   (`restart.exit_failure`). On a failure the source's process group is killed and the confirmations
@@ -26,7 +29,7 @@ from typing import BinaryIO
 
 from engine.adapters.base import SourceTranslator, as_lines, translate_lines, who
 from engine.processor import Processor, Signal
-from engine.sync.children import ArgFile, Child
+from engine.sync.children import ArgFile, Child, PipeArg
 from engine.sync.destination import Destination, DestinationGone
 from engine.sync.options import SyncOptions
 from engine.sync.output import RunOutput
@@ -41,7 +44,8 @@ QUEUE_LINES = 1000
 class Streams:
     """Which catalog streams the next source attempt reads."""
 
-    explicit: bool  # the user chose the streams (--streams): always pass a catalog
+    names: list[str] | None = None  # the user chose the streams (--streams): always pass a catalog
+    always: bool = False  # pass a catalog even of every stream (a foreign source: how streams are chosen)
     # stream -> why it is left out for the rest of the run
     excluded: dict[str, str] = field(default_factory=dict)
     retry_only: set[str] = field(default_factory=set)  # the next attempt retries only these
@@ -53,14 +57,20 @@ class Streams:
         return [s for s in streams if s["name"] in self.retry_only] if self.retry_only else streams
 
     def for_source(self, catalog: dict | None) -> dict | None:
-        """The `--catalog` of the next attempt (None: the source's own default streams); takes retry_only."""
+        """The `--catalog` of the next attempt (None: the source's own default streams); takes retry_only.
+        Before the source printed its catalog, the chosen streams by name."""
         if catalog is None:
-            return None
+            return {"streams": [{"name": n} for n in self.names]} if self.names else None
         streams = self.to_read(catalog)
         self.retry_only = set()
-        if not self.explicit and len(streams) == len(catalog["streams"]):
+        if not (self.names or self.always) and len(streams) == len(catalog["streams"]):
             return None
         return {"streams": streams}
+
+    def unknown(self, catalog: dict | None) -> list[str]:
+        """Chosen streams the source's catalog does not have (all of them before it printed one)."""
+        have = {s.get("name") for s in catalog["streams"]} if catalog is not None else set()
+        return [n for n in self.names or () if n not in have]
 
     def exclude(self, stream: str, why: str) -> None:
         self.excluded.setdefault(stream, why)
@@ -97,6 +107,23 @@ class SourceLines:
             self.discarded += 1  # in-flight output of a superseded attempt: never applied
 
 
+def start_source(options: SyncOptions, source_config: ArgFile, state: ArgFile | PipeArg | None,
+                 catalog: dict | None, on_stderr: Callable[[str, str], None]) -> Child:
+    """Start the source's `read` in its protocol's form (`state` None: without one), with the run's read
+    options (`--follow`, `--verify`, ...); raises ConnectorError."""
+    proto = options.source_protocol
+    catalog_file = ArgFile(proto.catalog_arg(catalog["streams"]), "catalog") if catalog else None
+    files = [f for f in (source_config, state, catalog_file) if f is not None]
+    argv = proto.read_argv(options.source_cmd, source_config.path,
+                           catalog_file.path if catalog_file else None, state.path if state else None)
+    argv += options.read_args()
+    try:
+        return Child("source", argv, files, on_stderr=on_stderr)
+    finally:
+        if catalog_file is not None:
+            catalog_file.close()
+
+
 class SourceAttempt:
     def __init__(self, generation: int, options: SyncOptions, processor: Processor, lines: SourceLines,
                  destination: Destination, output: RunOutput, streams: Streams,
@@ -114,28 +141,25 @@ class SourceAttempt:
             return False
         return source.send_signal(sig)
 
-    def run(self, source_config: ArgFile, state: dict) -> Failure | None:
+    def run(self, source_config: ArgFile, state: dict, started: Child | None = None) -> Failure | None:
+        """One attempt from `state`; `started`: its source, started early with that state on the way."""
         proto = self.options.source_protocol
         catalog = self.streams.for_source(self.processor.catalog)
         names = [s["name"] for s in catalog["streams"]] if catalog is not None else []
         translator = proto.translator(self.who, names)
-        files = [source_config]
         self.destination.confirmations.begin_generation(self.generation)
-        try:  # the state and catalog in the source's own form (a foreign state may not be its own)
-            state_arg = proto.state_arg(state)
+        source = started
+        if source is None:
+            state_arg = proto.state_arg(state)  # its own form (a foreign state may not be ours)
             state_file = ArgFile(state_arg, "state") if state_arg is not None else None
-            catalog_file = ArgFile(proto.catalog_arg(catalog["streams"]), "catalog") if catalog else None
-            files += [f for f in (state_file, catalog_file) if f is not None]
-            argv = proto.read_argv(self.options.source_cmd, source_config.path,
-                                   catalog_file.path if catalog_file else None,
-                                   state_file.path if state_file else None)
-            argv += self.options.read_args()
-            source = self.source = Child("source", argv, files, on_stderr=self.output.on_stderr)
-        except ConnectorError as exc:
-            return Failure("permanent", exc.code, exc.message)
-        finally:
-            for f in files[1:]:
-                f.close()
+            try:
+                source = start_source(self.options, source_config, state_file, catalog, self.output.on_stderr)
+            except ConnectorError as exc:
+                return Failure("permanent", exc.code, exc.message)
+            finally:
+                if state_file is not None:
+                    state_file.close()
+        self.source = source
         assert source.proc.stdout is not None
         threading.Thread(target=self.lines.read,
                          args=(source.proc.stdout, self.generation, self.options.pipe.max_line_bytes,

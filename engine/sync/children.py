@@ -2,7 +2,9 @@
 
 - Commands are strings split with shlex (`--source "python -m source_stripe"`).
 - Configs, states and catalogs reach a child as a path that never touches the disk: an in-memory file
-  (`memfd`) passed as `/dev/fd/N`. Secrets therefore appear neither in files nor in `ps` output.
+  (`memfd`) passed as `/dev/fd/N`. Secrets therefore appear neither in files nor in `ps` output. A value
+  not known yet when the child starts (the first attempt's state, still loading) is a pipe (`PipeArg`):
+  the child starts up meanwhile and reads it when it arrives.
 - `Child` starts a process in its own process group (a terminal's Ctrl-C reaches only the engine, which
   then stops the source and lets the destination commit), collects its stderr in a thread (a bounded
   tail for error messages, each line passed to a callback, redacted) and stops the whole group.
@@ -19,7 +21,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,11 +82,53 @@ class ArgFile:
             self.fd = None
 
 
+class PipeArg:
+    """JSON for a child's argument that is not known yet: the read end of a pipe as `/dev/fd/N`. The
+    child blocks reading it until `send(obj)` writes it and closes the pipe (from a thread: a big value
+    fills the pipe until the child reads). `close()` without a send: the child reads an empty file
+    (a usage error, never an empty state), so stop the child first."""
+
+    def __init__(self, name: str = "arg"):
+        self.name = name
+        self._read, self._write = os.pipe()
+        self.path, self.pass_fds = f"/dev/fd/{self._read}", (self._read,)
+
+    def started(self) -> None:
+        """The child has its copy of the read end."""
+        self._close_read()
+
+    def send(self, obj: Any) -> None:
+        data, fd = dumps(obj), self._write
+        self._write = -1
+
+        def write() -> None:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            except OSError:
+                pass  # the child is gone: it reads nothing
+            finally:
+                os.close(fd)
+        threading.Thread(target=write, name=f"{self.name}-pipe", daemon=True).start()
+
+    def _close_read(self) -> None:
+        if self._read >= 0:
+            os.close(self._read)
+            self._read = -1
+
+    def close(self) -> None:
+        self._close_read()
+        if self._write >= 0:
+            os.close(self._write)
+            self._write = -1
+
+
 class Child:
     """One connector process: stdout piped, stdin piped or closed, stderr collected."""
 
-    def __init__(self, name: str, argv: list[str], arg_files: list[ArgFile], stdin: bool = False,
-                 on_stderr: Callable[[str, str], None] | None = None):
+    def __init__(self, name: str, argv: list[str], arg_files: Sequence[ArgFile | PipeArg],
+                 stdin: bool = False, on_stderr: Callable[[str, str], None] | None = None):
         self.name = name
         self.tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.on_stderr = on_stderr

@@ -33,6 +33,25 @@ class DestinationGone(Exception):
     """The destination's stdin is closed: it exited or crashed."""
 
 
+def start_writer(argv: list[str], config: ArgFile, output: RunOutput,
+                 protocol: DestinationProtocol | None = None, catalog: dict | None = None,
+                 write_args: list[str] | None = None) -> Child:
+    """Start the destination's `write` in the form of its protocol (it waits for its input; raises
+    ConnectorError). `catalog`: for a protocol whose `write` takes it on its command line; `write_args`:
+    `--verify` / `--repair` (options.write_args: destinations of ours)."""
+    protocol = protocol or DestinationProtocol()
+    files = [config]
+    if protocol.needs_catalog:
+        files.append(ArgFile(protocol.catalog_arg((catalog or {}).get("streams") or []), "catalog"))
+    write = protocol.write_argv(argv, config.path, files[1].path if len(files) > 1 else None)
+    write += write_args or []
+    try:
+        return Child("destination", write, files, stdin=True, on_stderr=output.on_stderr)
+    finally:
+        for f in files[1:]:
+            f.close()
+
+
 class LockedTranslator:
     """A foreign destination's translator shared by the main thread (our messages in) and the reader
     of its stdout (its echoes out): one lock around both."""
@@ -69,23 +88,15 @@ class LockedTranslator:
 class Destination:
     def __init__(self, argv: list[str], config: ArgFile, confirmations: Confirmations, output: RunOutput,
                  protocol: DestinationProtocol | None = None, catalog: dict | None = None,
-                 write_args: list[str] | None = None):
+                 write_args: list[str] | None = None, child: Child | None = None):
+        """The destination's `write` process (`child`: the one started early), and its echoes."""
         self.confirmations, self.output = confirmations, output
         protocol = protocol or DestinationProtocol()
         # how messages name it: a foreign destination by its protocol and command
         self.who = who("destination", protocol.name, argv)
         translator = protocol.translator(self.who)
         self.translator = LockedTranslator(translator) if translator is not None else None
-        files = [config]
-        if protocol.needs_catalog:
-            files.append(ArgFile(protocol.catalog_arg((catalog or {}).get("streams") or []), "catalog"))
-        write = protocol.write_argv(argv, config.path, files[1].path if len(files) > 1 else None)
-        write += write_args or []  # `--verify` / `--repair` (options.write_args: destinations of ours)
-        try:
-            self.child = Child("destination", write, files, stdin=True, on_stderr=output.on_stderr)
-        finally:
-            for f in files[1:]:
-                f.close()
+        self.child = child or start_writer(argv, config, output, protocol, catalog, write_args)
         assert self.child.proc.stdin is not None and self.child.proc.stdout is not None
         self.stdin = self.child.proc.stdin
         translate = self.translator.echoes if self.translator is not None else None

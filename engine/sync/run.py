@@ -6,11 +6,15 @@ ends the run cleanly from any thread (a second call stops waiting for the destin
 asks a following source to look for changes now (docs/protocol.md, "Waking a following source"). Only
 `run_sync`, for the CLI, installs SIGINT/SIGTERM handlers.
 
-One run: load the confirmed state (`<destination> state` when it has that command, else the state
-file), resolve `--streams` with `<source> discover` (a foreign source, or a destination that takes the
-catalog on its command line, always discovers first), then hand over to a `Session` (`session.py`):
-the destination's `write`, then source attempts one after another until one finishes. A run that fails
-before any source started (state not loadable, discover failed, a connector that cannot start) still
+One run starts three processes at once, so no process start waits for another: the destination's
+`write` (it waits for input), the first source attempt `read --state <pipe>` (it starts up and then
+waits for the state) and `<destination> state` (the confirmed state; else the state file). Once the
+state is loaded it goes down the pipe and a `Session` (`session.py`) takes over: source attempts one
+after another until one finishes. `--streams` goes to our source as a catalog by name; `discover` runs
+only when the first attempt's catalog lacks one of them (to name the streams there are). A foreign
+source, or a destination that takes the catalog on its command line, needs the catalog first: then
+the state is loaded, `discover` runs, and only then do `write` and `read` start. A run that fails
+before the sync proper (state not loadable, discover failed, a connector that cannot start) still
 ends with the error and `eof` (`failed`, `has_more` true, the last known state: `early_failure`).
 """
 from __future__ import annotations
@@ -25,7 +29,9 @@ from typing import Any, BinaryIO
 
 from engine.adapters.protocols import SingerSource
 from engine.progress_view import View
-from engine.sync.children import ArgFile, destination_state, discover, singer_catalog_flag
+from engine.sync.attempt import Streams, start_source
+from engine.sync.children import ArgFile, Child, PipeArg, destination_state, discover, singer_catalog_flag
+from engine.sync.destination import start_writer
 from engine.sync.options import SyncOptions
 from engine.sync.output import RunOutput
 from engine.sync.session import Session, Stop
@@ -62,23 +68,48 @@ class SyncRun:
 
     def run(self) -> int:
         """The whole run; returns its exit code. Raises ConfigError for usage errors (exit code 2)."""
-        source_config = ArgFile(self.options.source_config, "source-config")
-        destination_config = ArgFile(self.options.destination_config, "destination-config")
+        options = self.options
+        source_config = ArgFile(options.source_config, "source-config")
+        destination_config = ArgFile(options.destination_config, "destination-config")
+        # our source and a destination that needs no catalog start at once (see the module docstring)
+        early = not (options.source_protocol.foreign or options.destination_protocol.needs_catalog)
+        state_pipe = PipeArg("state") if early else None
+        source: Child | None = None
+        writer: Child | None = None
         try:
+            if state_pipe is not None:
+                try:  # the first attempt's source: if it cannot start, its attempt says so
+                    source = start_source(options, source_config, state_pipe,
+                                          Streams(options.streams).for_source(None), self.output.on_stderr)
+                except ConnectorError:
+                    source = None
+                state_pipe.started()
+                writer = start_writer(options.destination_cmd, destination_config, self.output,
+                                      options.destination_protocol, write_args=options.write_args())
             state = self.known_state = self._load_state(destination_config)
+            if state_pipe is not None:
+                state_pipe.send(state)
             totals = self.store.load_totals() if self.store is not None else Totals()
             if totals.sync_complete:
                 totals = totals.restarted()
             totals.runs += 1
-            catalog = self._catalog(source_config)
+            catalog = None if early else self._catalog(source_config)
             self.session = Session(self.options, self.output, self.store, self.stopping, source_config,
-                                   destination_config, state, totals, catalog, self.report, self.start)
+                                   destination_config, state, totals, catalog, self.report, self.start,
+                                   source, writer)
+            source = writer = None  # the session owns them now
             return self.session.run()
         except ConfigError:
             raise
         except ConnectorError as exc:
             return self.early_failure(exc)
         finally:
+            if source is not None:  # stopped before its pipe closes: it never reads an empty state
+                source.kill()
+            if writer is not None:
+                writer.stop(options.stop_grace)
+            if state_pipe is not None:
+                state_pipe.close()
             source_config.close()
             destination_config.close()
 
@@ -99,13 +130,10 @@ class SyncRun:
             self.output.view.event(f"loaded the confirmed state from {self.options.state_file}")
         return file_state or protocol_state.empty()
 
-    def _catalog(self, source_config: ArgFile) -> dict | None:
-        """The catalog known before the source runs: discovered for `--streams`, for a foreign source
-        (its catalog is how its streams are chosen) and for a destination that takes it on its command
-        line; None otherwise (the source's own first message)."""
+    def _catalog(self, source_config: ArgFile) -> dict:
+        """The catalog a foreign source (its catalog is how its streams are chosen) or a destination that
+        takes it on its command line needs before it starts: discovered, narrowed to `--streams`."""
         options, proto = self.options, self.options.source_protocol
-        if not (options.streams or proto.foreign or options.destination_protocol.needs_catalog):
-            return None
         if isinstance(proto, SingerSource):
             self.options = options = replace(options, source_protocol=replace(
                 proto, catalog_flag=singer_catalog_flag(options.source_cmd)))

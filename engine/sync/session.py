@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from engine.processor import Processor
 from engine.sync.attempt import SourceAttempt, SourceLines, Streams
-from engine.sync.children import ArgFile
+from engine.sync.children import ArgFile, Child, discover
 from engine.sync.confirmations import Confirmations
 from engine.sync.destination import Destination, DestinationGone, DestinationSink
 from engine.sync.options import SyncOptions
@@ -27,6 +27,7 @@ from engine.sync.restart import Failure, History, decide
 from engine.sync.state_store import StateStore, Totals
 from engine.sync.sweep import ConfirmOutcome, confirm_candidates
 from protocol import messages
+from protocol.errors import ConfigError, ConnectorError
 from protocol.lifecycle import COMPLETE
 from protocol.state import StateKey
 
@@ -51,7 +52,8 @@ class Stop:
 class Session:
     def __init__(self, options: SyncOptions, output: RunOutput, store: StateStore | None, stop: Stop,
                  source_config: ArgFile, destination_config: ArgFile, state: dict, totals: Totals,
-                 catalog: dict | None, report: Callable[[str], None], start: float):
+                 catalog: dict | None, report: Callable[[str], None], start: float,
+                 first_source: Child | None = None, writer: Child | None = None):
         self.options, self.output, self.stop = options, output, stop
         self.store = None if options.verifying else store  # verify never writes the state file
         self.source_config, self.totals_base, self.report = source_config, totals, report
@@ -61,18 +63,19 @@ class Session:
         self.final_error: tuple[str, str] | None = None
         self.gave_up_on: Failure | None = None  # the failure that ended the attempts (its class: restart.py)
         # a foreign source always gets a catalog: it is how its streams are chosen
-        self.streams = Streams(explicit=bool(options.streams) or options.source_protocol.foreign)
+        self.streams = Streams(options.streams, always=options.source_protocol.foreign)
         self.lines = SourceLines()
         self.confirmations = Confirmations(state, None if options.verifying else store, output.notify)
-        self.destination = Destination(options.destination_cmd, destination_config,
-                                       self.confirmations, output, options.destination_protocol, catalog,
-                                       options.write_args())
+        self.destination = Destination(options.destination_cmd, destination_config, self.confirmations,
+                                       output, options.destination_protocol, catalog,
+                                       options.write_args(), writer)
+        self.first_source = first_source  # started while the state loaded, that state on its way
         pipe_options = dataclasses.replace(options.pipe, catalog=None, state=state)
         sink = DestinationSink(self.destination, output, lambda: self.generation, self._had_records,
                                forward_states=not options.verifying)
         self.processor = Processor(pipe_options, sink, output.view, start=start)
         self.processor.extra = self._progress_extra
-        self._catalog = catalog
+        self._catalog = catalog  # known before the source runs (a foreign source), else its first message
         self.sweep: ConfirmOutcome | None = None
         self.attempt: SourceAttempt | None = None  # the one running now
         self._next_tick = 0.0
@@ -98,6 +101,10 @@ class Session:
                 self._sweep()
         except DestinationGone:
             outcome = "destination"
+        except ConfigError:  # a usage error found by the first attempt: no eof, like one found before it
+            self.destination.close(self.options.destination_timeout, lambda: self.stop.hard)
+            self.confirmations.save(force=True)
+            raise
         return self._finish(outcome)
 
     # ---- deletes beyond the event window -----------------------------------------------------------
@@ -157,8 +164,11 @@ class Session:
             attempt = self.attempt = SourceAttempt(self.generation, self.options, self.processor,
                                                    self.lines, self.destination, self.output, self.streams,
                                                    self.stopping, self.tick)
-            failure = attempt.run(self.source_config, state)
+            started, self.first_source = self.first_source, None
+            failure = attempt.run(self.source_config, state, started)
             self.attempt = None
+            if self.generation == 1 and self.streams.unknown(self.processor.catalog):
+                self._check_stream_names()
             if self.stop.signal is not None:
                 return "interrupted"
             if self.destination.failure is not None:
@@ -181,6 +191,19 @@ class Session:
             tracker.new_attempt()
             for stream, why in self.streams.excluded.items():
                 tracker.mark_skipped(stream, f"left out after a permanent error {why}")
+
+    def _check_stream_names(self) -> None:
+        """The source did not read every stream of `--streams`: if its catalog lacks some, that is a usage
+        error naming the streams it has (ConfigError). Only now is `discover` run: not before every sync."""
+        try:
+            catalog = discover(self.options.source_cmd, self.source_config, self.options.source_protocol)
+        except ConnectorError:
+            return  # the attempt's own failure tells what happened
+        unknown = self.streams.unknown(catalog)
+        if unknown:
+            names = sorted(str(s.get("name")) for s in catalog["streams"])
+            raise ConfigError(f"--streams: unknown stream(s) {', '.join(unknown)}",
+                              hint=f"available: {', '.join(names)}")
 
     def _sleep(self, seconds: float) -> bool:
         deadline = time.monotonic() + seconds

@@ -106,7 +106,8 @@ def test_sigkill_at_random_points_then_rerun_ends_equal_to_ground_truth(pg_url, 
     rng = random.Random(seed)
     py = shlex.quote(sys.executable)
     with start_emulator({"dataset": DATASET, "seed": 7}) as emu:
-        source = {"api_key": emu.api_key, "base_url": emu.url, "max_requests_per_second": 100}
+        source = {"api_key": emu.api_key, "base_url": emu.url, "max_requests_per_second": 100,
+                  "max_requests_per_second_per_endpoint": 100}
         destination = {"url": pg_url, "schema": pg_schema}
         argv = [sys.executable, "-m", "engine", "sync", "--source", f"{py} -m source_stripe",
                 "--destination", f"{py} -m destination_postgres", "--source-config", json.dumps(source),

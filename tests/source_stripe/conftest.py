@@ -35,7 +35,7 @@ def emulator():
 
 def src_config(emu, **extra) -> dict:
     return {"api_key": emu.api_key, "base_url": emu.url, "max_requests_per_second": FAST,
-            "max_concurrent_streams": 8, **extra}
+            "max_requests_per_second_per_endpoint": FAST, "max_concurrent_streams": 8, **extra}
 
 
 def read(emu, streams: list[str] | None = None, state: dict | None = None, cut_after: int | None = None,

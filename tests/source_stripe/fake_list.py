@@ -11,7 +11,7 @@ import random
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
-from source_stripe.windows import PageRequest
+from source_stripe.windows import PageRequest, Pace
 
 
 class FakeList:
@@ -51,11 +51,12 @@ def answer(server: FakeList, req: PageRequest):
     return server.query(req.gte, req.lt, req.starting_after, req.ending_before, req.limit)
 
 
-def drive(planner, server: FakeList, rng: random.Random, max_in_flight: int = 8, stop_after: int | None = None
-          ) -> Run:
-    """Run `planner` to the end (or `stop_after` pages), completing a random in-flight request each step."""
+def drive(planner, server: FakeList, rng: random.Random, max_in_flight: int = 8,
+          stop_after: int | None = None, pending: list[PageRequest] | None = None) -> Run:
+    """Run `planner` to the end (or `stop_after` pages), completing a random in-flight request each step;
+    from `pending` requests when given (else the planner's initial ones)."""
     run = Run()
-    ready = list(planner.initial_requests())
+    ready = list(planner.initial_requests() if pending is None else pending)
     in_flight: list[tuple[PageRequest, tuple]] = []
     pages = 0
     while ready or in_flight:
@@ -67,7 +68,9 @@ def drive(planner, server: FakeList, rng: random.Random, max_in_flight: int = 8,
             ready += planner.on_anchor(req, keys)
             continue
         idle = max_in_flight - len(in_flight) - len(ready)
-        out = planner.on_page(req, keys, more, idle=max(0, idle))
+        # the budget as a backfill would see it, varied so every way of splitting is exercised
+        pace = Pace(max(0, idle), rng.choice((0.0, 0.25)), rng.choice((0.0, 0.5, 4.0)))
+        out = planner.on_page(req, keys, more, pace)
         run.emitted += [k[0] for k in keys[out.emit[0]:out.emit[1]]]
         run.checkpoints.append((len(run.emitted), planner.snapshot()))
         ready += out.requests

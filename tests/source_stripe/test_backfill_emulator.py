@@ -83,7 +83,8 @@ def test_faults_500s_429_bursts_and_dropped_connections_still_exact(emulator):
                    rate_limit={"rate": 150, "burst": 10},  # below ours: 429 bursts, adaptive slow-down
                    script=[{"kind": "rate_limit", "path": "/v1/customers", "count": 2},
                            {"kind": "lock_timeout", "path": "/v1/customers", "count": 1}])
-    msgs = read(emu, ["customers"], request_timeout_s=5, max_requests_per_second=300)
+    msgs = read(emu, ["customers"], request_timeout_s=5, max_requests_per_second=300,
+                max_requests_per_second_per_endpoint=300)
     assert_exact(msgs, emu, "customers")
     assert not traces(msgs, "error")
     seen = {r["status"] for r in emu.requests()}

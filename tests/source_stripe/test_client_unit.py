@@ -61,13 +61,13 @@ def test_an_unreachable_server_is_named_with_the_reason_and_the_attempts():
     import sys
 
     from source_stripe.client import ClientSettings, StripeClient
-    from source_stripe.rate_limit import TokenBucket
+    from source_stripe.rate_limit import Limiter
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     client = StripeClient(ClientSettings("sk_test_x", base_url=f"http://127.0.0.1:{port}", max_retries=2,
-                                         backoff_base_s=0.01), TokenBucket(100))
+                                         backoff_base_s=0.01), Limiter(100))
     try:
         client.get("/v1/account")
         raise AssertionError("no error")

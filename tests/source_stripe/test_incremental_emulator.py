@@ -8,8 +8,8 @@ import sys
 import time
 
 from protocol.jsonio import dumps, loads
-from tests.source_stripe.conftest import (REPO, aggregate_state, ids, read, records, src_config,
-                                          truth)
+from tests.source_stripe.conftest import (REPO, aggregate_state, ids, list_requests, min_pages, read, records,
+                                          src_config, truth)
 
 DATA = {"profile": "small", "dataset": {"customers": 120, "subscriptions": 30, "products": 15}}
 STREAMS = ["customers", "subscriptions", "products"]
@@ -214,3 +214,26 @@ def test_a_quiet_account_synced_regularly_is_not_rebackfilled_when_its_last_even
         assert not [m for m in msgs if m["type"] == "log" and m["log"]["level"] == "warn"]
         emu.advance_clock(16 * 86400)
     assert records(msgs) == []
+
+
+def test_a_large_backlog_of_events_is_read_over_windows_at_once_exactly_and_in_order(emulator):
+    emu = emulator({"profile": "small", "dataset": {"customers": 300}, "faults": {"latency": {"ms": 30}}})
+    state = aggregate_state(read(emu, ["customers"]))
+    before = {e["id"] for e in emu.events()}
+    for i in range(30):  # spread over five hours, and one second with more than two pages
+        emu.scatter_changes({"customers": {"update": 40}}, seed=i)
+        emu.advance_clock(600)
+    emu.scatter_changes({"customers": {"update": 250}}, seed=99)
+    emu.advance_clock(2)
+    changes = [e for e in emu.events() if e["id"] not in before]
+    emu.clear_requests()
+    msgs = read(emu, ["customers"], state=state)
+    got = [(r["data"]["id"], r["updated_at"]) for r in records(msgs, "customers")]
+    assert sorted(got) == sorted((e["data"]["object"]["id"], e["created"]) for e in changes)
+    assert [t for _, t in got] == sorted(t for _, t in got)  # oldest first
+    listed = sorted(list_requests(emu, "/v1/events"), key=lambda r: r["time"])
+    assert len(listed) <= 1.3 * min_pages(len(changes)) + 3
+    overlaps = [b["time"] < a["time"] + a["duration_ms"] / 1000
+                for a, b in zip(listed, listed[1:], strict=False)]
+    assert sum(overlaps) > len(listed) // 3  # several windows under way at once
+    assert records(read(emu, ["customers"], state=aggregate_state(msgs, state))) == []

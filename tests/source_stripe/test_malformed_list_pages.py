@@ -11,7 +11,7 @@ from protocol.jsonio import loads
 
 from source_stripe.client import ClientSettings, StripeClient, list_body_problem
 from source_stripe.errors import StripeAPIError
-from source_stripe.rate_limit import TokenBucket
+from source_stripe.rate_limit import Limiter
 
 
 def test_list_body_problem():
@@ -50,7 +50,7 @@ def test_malformed_list_page_is_retried_then_an_error(misbehaving_server, body):
     state["body"] = body
     client = StripeClient(ClientSettings(api_key="sk_test_x", base_url=url, max_retries=2,
                                          backoff_base_s=0.01,
-                                         backoff_cap_s=0.02), TokenBucket(1000))
+                                         backoff_cap_s=0.02), Limiter(1000, 1000))
     with pytest.raises(StripeAPIError) as exc:
         client.get("/v1/customers", {"limit": 100}, expect_list=True)
     assert state["hits"] == 3  # the first try and two retries

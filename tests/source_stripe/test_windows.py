@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from source_stripe.windows import (CursorPlanner, PageRequest, PaginationError, SplitPolicy, WindowPlanner,
-                                   geometric_parts, split_ranges)
-from tests.source_stripe.fake_list import FakeList, drive
+from source_stripe.windows import (DENSE, FRESH, WALK, CursorPlanner, PageRequest, PaginationError, Pace,
+                                   SplitPolicy, WindowPlanner, split_ranges)
+from tests.source_stripe.fake_list import FakeList, answer, drive
 
 SMALL = SplitPolicy(limit=10, part_pages=3, max_parts=6)
 
@@ -177,10 +177,33 @@ def test_repeating_cursor_is_refused():
         planner.on_page(out.requests[0], [("c", 40), ("a", 40)], True)
 
 
-def test_geometric_parts_cover_the_range_without_gaps():
-    parts = geometric_parts(0, 1000, 10, 2.0, 5)
-    assert parts == [(990, 1000), (970, 990), (930, 970), (850, 930), (0, 850)]
-    assert split_ranges(0, 10, 5, 100, SplitPolicy()) is None  # about 2 pages left: just go on
+@settings(max_examples=300, deadline=None)
+@given(hs.integers(0, 10**9), hs.integers(1, 10**9), hs.integers(0, 10**6),
+       hs.one_of(hs.none(), hs.floats(1e-6, 1e4)), hs.integers(0, 40), hs.floats(0, 30), hs.floats(0, 2))
+def test_split_ranges_cover_the_range_top_first_without_gaps(lo, width, age, density, spare, work, rtt):
+    hi = lo + width
+    parts = split_ranges(lo, hi, density, hi + age, SplitPolicy(), Pace(spare, rtt, work))
+    assert parts[0][1] == hi and parts[-1][0] == lo
+    assert all(a < b for a, b in parts)
+    assert all(p[0] == q[1] for p, q in zip(parts, parts[1:], strict=False))
+    assert len(parts) <= SplitPolicy().max_parts
+
+
+def test_split_ranges_keep_a_small_window_whole_and_fan_out_with_spare_budget():
+    assert split_ranges(0, 10, 5.0, 100, SplitPolicy()) == [(0, 10)]  # half a page left: just go on
+    # 1 object/s over 10,000 s below an age of 1,000 s: 20 pages trusted (down to age 3,000), then unknown
+    assert split_ranges(0, 10_000, 1.0, 11_000, SplitPolicy()) == [(0, 10_000)]  # no budget to spare
+    free = split_ranges(0, 10_000, 1.0, 11_000, SplitPolicy(), Pace(spare=15))
+    assert len(free) == 5 + 3
+    assert sum(1 for a, _ in free if a >= 8_000) == 5  # known zone: parts of about min_part_pages
+    ages = [11_000 - a for a, _ in free if a < 8_000]  # unknown zone: geometric in age, down to 0
+    assert ages[-1] == 11_000 and all(x < y for x, y in zip(ages, ages[1:], strict=False))
+    # a walk that would outlast all known work at the rates splits even without spare budget: 20 pages
+    # walked one by one take 10 s, all known work needs 4 s: three parts
+    *known, tail = split_ranges(0, 10_000, 1.0, 11_000, SplitPolicy(), Pace(0, 0.5, 4.0))
+    assert len(known) == 3 and known[0][1] == 10_000 and known[-1][0] == 8_000 and tail == (0, 8_000)
+    widths = [b - a for a, b in known]
+    assert widths == sorted(widths)  # deeper parts wider: data thins out with age
 
 
 def test_cursor_planner_pages_to_the_end_and_resumes():
@@ -192,3 +215,45 @@ def test_cursor_planner_pages_to_the_end_and_resumes():
     resumed = CursorPlanner(cursor=run.emitted[99], limit=100)
     rest = drive(resumed, server, random.Random(0))
     assert_exact(run.emitted[:100] + rest.emitted, server.ids_in(0, 250))
+
+
+def test_a_page_ending_in_a_crowded_second_isolates_it_and_walks_it_from_both_ends_once_it_is_big():
+    # 50 objects one per second above a second holding 300, then sparse data below
+    keys = [(950 + i, f"a{i:03d}") for i in range(50)] + [(900, f"d{i:03d}") for i in range(300)]
+    keys += [(i, f"s{i:03d}") for i in range(0, 900, 9)]
+    server = FakeList(keys)
+    planner = planner_for(0, 1000, SplitPolicy(limit=100))
+    (first,) = planner.initial_requests()
+    assert first.urgency == FRESH  # nothing known of this time yet
+    page, more = answer(server, first)  # 50 sparse objects, then 50 of second 900
+    out = planner.on_page(first, page, more, Pace(spare=4))
+    (top,) = [r for r in out.requests if (r.gte, r.lt) == (900, 901)]
+    assert top.urgency == DENSE and not [r for r in out.requests if r.kind in ("anchor", "bottom")]
+    assert all(r.urgency in (FRESH, WALK) for r in out.requests if r is not top)
+    # a second full page in it: it is big, the bottom walk starts (nothing older seen: an anchor first)
+    second, more = answer(server, top)
+    out2 = planner.on_page(top, second, more)
+    assert [(r.kind, r.urgency) for r in out2.requests] == [("top", DENSE), ("anchor", DENSE)]
+    rest = drive(planner, server, random.Random(2), max_in_flight=8, pending=out.requests[1:] + out2.requests)
+    emitted = [k[0] for k in page] + [k[0] for k in second] + rest.emitted
+    assert_exact(emitted, server.ids_in(0, 1000))
+
+
+def test_a_burst_of_a_page_or_two_costs_no_anchor_request():
+    older = [(i, f"s{i:03d}") for i in range(0, 500, 50)]
+    server = FakeList([(500, f"b{i:03d}") for i in range(150)] + older)
+    run = drive(planner_for(0, 1000, SplitPolicy(limit=100)), server, random.Random(3), max_in_flight=1)
+    assert_exact(run.emitted, server.ids_in(0, 1000))
+    assert server.requests == 3  # the burst's two pages, one of the older objects: no anchor, no bottom walk
+
+
+def test_walks_of_sparse_time_weigh_more_than_walks_of_crowded_time():
+    planner = planner_for(0, 10_000, SplitPolicy(limit=10, part_pages=1000))
+    (req,) = planner.initial_requests()
+    out = planner.on_page(req, [(f"n{i}", 9_999 - i) for i in range(10)], True)  # 1 object/s at the top
+    (walk,) = out.requests
+    sparse = planner_for(0, 10_000, SplitPolicy(limit=10, part_pages=1000))
+    (req,) = sparse.initial_requests()
+    (walk_sparse,) = sparse.on_page(req, [(f"n{i}", 9_999 - 100 * i) for i in range(10)], True).requests
+    assert walk.urgency == walk_sparse.urgency == WALK
+    assert walk_sparse.weight > walk.weight  # its next page likely covers more time

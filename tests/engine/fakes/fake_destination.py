@@ -7,13 +7,16 @@
 Config: {"db": path, "no_state_command": bool (behave like a destination without `state`),
 "fail_after_states": N (exit 1 after committing N states), "fail_check": bool, "state_error": code
 (`state` fails with that error code, as destination-postgres does when the database is unreachable),
-"no_stats": bool (echo states without destination_stats, as destinations of other projects do)}. Records are
-buffered and committed with each state, atomically, together with the state (as destination-postgres
-does); each state is echoed after its commit with every payload key kept plus destination_stats.
+"no_stats": bool (echo states without destination_stats, as destinations of other projects do),
+"state_delay": seconds (`state` takes that long, then notes when it printed in `<db>.state-printed`)}.
+Records are buffered and committed with each state, atomically, together with the state (as
+destination-postgres does); each state is echoed after its commit with every payload key kept plus
+destination_stats.
 """
 import json
 import os
 import sys
+import time
 
 
 def arg(name):
@@ -47,6 +50,10 @@ def main():
                 "scope": "global", "code": code, "retryable": code == "network",
                 "message": f"cannot connect to the fake db ({code})"}}}))
             return 1
+        if config.get("state_delay"):
+            time.sleep(config["state_delay"])
+            with open(config["db"] + ".state-printed", "w") as f:
+                f.write(repr(time.time()))
         print(json.dumps(load_db(config["db"])["state"]))
         return 0
     if command == "check":

@@ -108,11 +108,19 @@ def main():
     attempt = int(open(counter).read()) + 1 if os.path.exists(counter) else 1
     with open(counter, "w") as f:
         f.write(str(attempt))
+    with open(os.path.join(run_dir, f"started-{attempt}"), "w") as f:  # before the state is read
+        f.write(repr(time.time()))
     behaviours = config.get("behaviour") or [{}]
     b = behaviours[min(attempt, len(behaviours)) - 1]
     state = load(arg("--state")) or {}
     catalog = load(arg("--catalog"))
     names = [s["name"] for s in catalog["streams"]] if catalog else list(streams)
+    unknown = [n for n in names if n not in streams]
+    if unknown:  # like a real source: a usage error naming them, exit 2
+        trace("error", {"scope": "global", "code": "invalid_config", "retryable": False,
+                        "message": f"unknown stream(s) {', '.join(unknown)}"})
+        print(f"fake source: unknown stream(s) {', '.join(unknown)}", file=sys.stderr)
+        return 2
     fmt = config.get("state_format", "windows")
     starts = {name: start_of(fmt, (state.get("streams") or {}).get(name), streams[name]) for name in names}
     with open(os.path.join(run_dir, "log.jsonl"), "a") as f:

@@ -285,14 +285,25 @@ def test_an_unreachable_destination_ends_with_a_failed_eof_and_a_retryable_netwo
     assert bad_password.errors()[-1]["retryable"] is False
 
 
-def test_a_discover_failure_ends_with_a_failed_eof_carrying_the_loaded_state(runner):
+def test_the_source_starts_while_the_state_loads_and_no_discover_runs_first(runner):
     first = runner.sync(runner.source_config(behaviour=[{"fail_after": 7, "how": "auth"}]))
     assert first.code == 1
     loaded = first.db()["state"]
-    r = runner.sync(runner.source_config(fail_discover=True), None, "--streams", "customers")
-    assert r.code == 1
-    assert _eof_last(r)["state"] == loaded and loaded["streams"]["customers"]["remaining"]
-    assert r.errors()[-1]["code"] == "network" and "cannot list the source's streams" in r.stderr
+    (runner.dir / "attempts").unlink()
+    r = runner.sync(runner.source_config(fail_discover=True), runner.destination_config(state_delay=0.5),
+                    "--streams", "customers")  # `discover` would fail: it is not run
+    assert r.code == 0, r.stderr
+    started = float((runner.dir / "started-1").read_text())
+    state_printed = float((runner.dir / "db.json.state-printed").read_text())
+    assert started < state_printed  # the source process was up before the confirmed state was known
+    resume_at = loaded["streams"]["customers"]["remaining"][0]["gte"] - 1_600_000_000
+    assert r.attempts()[-1]["starts"] == {"customers": resume_at}  # and it read that state, from the pipe
+
+
+def test_a_state_that_cannot_load_stops_the_early_source_before_it_reads_anything(runner):
+    r = runner.sync(None, runner.destination_config(state_error="network", state_delay=0.3))
+    assert r.code == 1 and r.errors()[-1]["code"] == "network"
+    assert (runner.dir / "started-1").exists() and r.attempts() == []  # started, never read a state
 
 
 # ---- progress and restart decisions come from protocol messages only: any state format ---------------

@@ -51,6 +51,9 @@ def test_status_in_words_from_the_source_the_destination_and_the_totals(emulator
     assert before.returncode == 0, before.stderr
     assert "confirmed state: nothing confirmed yet" in before.stdout
     emulator.delete("customers", emulator.dump("customers")["objects"][0]["id"])
+    # the first sync's events cursor starts at its first second and the next sync re-reads that second:
+    # a deletion in that same second would come back as a tombstone (at least once), so keep it older
+    emulator.advance_clock(2)
     streams = ("--streams", "customers,checkout_sessions", "--state-file", state_file, "--progress", "none")
     sync = engine(emulator, pg_url, "sync", "--schema", pg_schema, *streams)
     assert sync.returncode == 0, sync.stderr
