@@ -72,6 +72,7 @@ class Loader:
         if catalog is not None:
             yield from self.apply_catalog(catalog, 0)
         batch, columns, checkpoints, encode = self.batch, self.columns, self.checkpoints, self.encoder.row
+        sweeps = self.sweeps
         for item in lines:
             if isinstance(item, BadLine):
                 yield from self.stop(item.line_no, f"{item.reason} (starts with: {item.excerpt})")
@@ -84,6 +85,8 @@ class Loader:
                 if not isinstance(rec, dict) or not isinstance(stream, str):
                     yield from self.stop(item.line_no, "record message without a stream name")
                     return  # not reached: stop() raises
+                if stream in sweeps.parent_open:
+                    sweeps.note(stream, rec.get("data"))
                 row = encode(stream, rec, item.line_no, batch.get) if stream in columns else None
                 if isinstance(row, Row):
                     batch.add(stream, row)
@@ -118,6 +121,10 @@ class Loader:
         """A source's snapshot marker: commit everything before it, then let the sweeps handle it."""
         if not isinstance(payload, dict) or payload.get("phase") not in snapshot.SOURCE_PHASES:
             return
+        answers = self.sweeps.parent_marker(payload)  # a child stream's: swept with the next commit
+        if answers is not None:
+            yield from answers
+            return
         yield from self.commit(wait=True)
         stream = payload.get("stream")
         yield from self.sweeps.marker(payload, self.columns.get(stream) if isinstance(stream, str) else None)
@@ -149,6 +156,7 @@ class Loader:
         """Create tables and add columns for the streams of a catalog (rows already buffered were
         converted for the old columns, so they are committed first)."""
         wanted: dict[str, list[ddl.Column]] = {}
+        parent_fields: dict[str, str] = {}  # child stream -> the property naming its parent
         for entry in catalog.get("streams") or []:
             name = entry.get("name") if isinstance(entry, dict) else None
             if not isinstance(name, str) or not name:
@@ -158,6 +166,10 @@ class Loader:
                 yield from self.stop(line_no, problem)
                 return  # not reached: stop() raises
             wanted[name] = ddl.plan_columns(entry.get("json_schema"))
+            parent = (entry.get("metadata") or {}).get("parent") if isinstance(entry.get("metadata"), dict) \
+                else None
+            if isinstance(parent, dict) and isinstance(parent.get("field"), str):
+                parent_fields[name] = parent["field"]
         if any(self.batch.streams.get(name) for name in wanted):
             yield from self.commit(wait=True)
         else:
@@ -175,6 +187,9 @@ class Loader:
             elif stream not in self.columns:  # a table that exists keeps being written
                 self.unavailable[stream] = result
                 yield from self.lose(stream, line_no, result, count=False)
+        indexed = {s: c.name for s, f in parent_fields.items() for c in self.columns.get(s, []) if c.key == f}
+        self.writer.retrying(lambda: self.writer.ensure_parent_indexes(indexed), "creating indexes",
+                             lambda: "the parent indexes (the rows are not affected)")
         if not self.announced:
             self.announced = True
             yield from self.sweeps.pending()
@@ -184,13 +199,14 @@ class Loader:
         """Hand the batch and pending checkpoints to a unit (after the previous one is collected);
         wait for it when asked or when no input is waiting, so its echoes go out before we block."""
         yield from self.collect()
-        if not self.batch.empty() or self.checkpoints.pending:
+        if not self.batch.empty() or self.checkpoints.pending or self.sweeps.parent_ended:
             pending, frozen = self.checkpoints.take()
             streams = [s for s, by_id in self.batch.streams.items() if by_id]
             seen = {s: snap for s in streams if (snap := self.sweeps.seen_snapshot(s)) is not None}
             unit = Unit({s: list(self.batch.streams[s].values()) for s in streams},
                         {s: self.columns[s] for s in streams}, pending, frozen, seen,
-                        {s for s in streams if self.sweeps.has_candidates(s)})
+                        {s for s in streams if self.sweeps.has_candidates(s)},
+                        self.sweeps.take_parent_sweeps(self.columns))
             self.batch.clear()
             self.inflight = CommitJob(lambda: run_unit(self.writer, unit), "destination-postgres-commit")
         if wait or not self.checkpoints.input_pending():
@@ -208,6 +224,9 @@ class Loader:
         yield from self.report_mismatches()
         for stream, stats in outcome.stats.items():
             self.checkpoints.count(stream, stats)
+        for sweep, deleted in outcome.swept:
+            yield messages.snapshot(sweep.stream, snapshot.SWEPT, sweep.snapshot_id, seen=len(sweep.seen),
+                                    candidate_count=0, deleted=deleted)
         for p in outcome.committed:
             yield self.checkpoints.echo(p)
 

@@ -8,6 +8,9 @@ Tables (in the stream tables' schema, reserved names, `identifiers.py`):
   same transaction as their rows, so a snapshot survives any crash and resumes with its checkpoint;
 - `_sync_candidates (stream, id, snapshot, found_at)`: live rows a snapshot did not see, waiting for the
   source's confirmation; a committed record of the same id removes one (`clear_candidates`).
+Parent-scoped snapshots (child streams: the complete set of one parent's children as of `as_of`) keep
+nothing in tables: `parent_sweep` tombstones the parent's live rows not received, in the transaction that
+writes the received ones (`parent_index` makes that a lookup by the parent column).
 `write --verify` and `--repair` keep their bookkeeping in a session table, `pg_temp._sync_verify
 (stream, id, class)`: every id received, classified against the stored row before anything is written.
 """
@@ -15,11 +18,11 @@ from __future__ import annotations
 
 from destination_postgres import types
 from destination_postgres.identifiers import (
-    CANDIDATES_TABLE, DELETED_AT, ID, RAW_DATA, SEEN_TABLE, SNAPSHOTS_TABLE, VERIFY_TABLE, literal,
-    qualified, quote)
+    CANDIDATES_TABLE, DELETED_AT, DELETED_TABLE, ID, RAW_DATA, SEEN_TABLE, SNAPSHOTS_TABLE, SYNCED_AT,
+    UPDATED_AT, VERIFY_TABLE, literal, qualified, quote, shorten)
 from protocol import snapshot as snap
 
-_ID, _RAW, _DEL = quote(ID), quote(RAW_DATA), quote(DELETED_AT)
+_ID, _RAW, _DEL, _UPD, _SYNCED = (quote(c) for c in (ID, RAW_DATA, DELETED_AT, UPDATED_AT, SYNCED_AT))
 _VERIFY = f"pg_temp.{quote(VERIFY_TABLE)}"
 CLASSES = ("ok", "missing", "stale", "extra")
 
@@ -119,6 +122,34 @@ def candidates_of(schema: str, stream: str | None = None, snapshot_id: str | Non
 
 def candidate_streams(schema: str) -> str:
     return f"SELECT DISTINCT stream FROM {qualified(schema, CANDIDATES_TABLE)}"
+
+
+# ---- parent-scoped snapshots (child streams) -------------------------------------------------------
+def parent_index(schema: str, table: str, column: str) -> str:
+    """The index on a child table's parent column (the joins and the sweeps go through it)."""
+    return (f"CREATE INDEX IF NOT EXISTS {quote(shorten(f'{table}_{column}_idx'))} "
+            f"ON {qualified(schema, table)} ({quote(column)})")
+
+
+def parent_sweep(schema: str, table: str, stream: str, column: str | None, field: str, parent_id: str,
+                 as_of: int, seen: list[str], hard_delete: bool = False) -> str:
+    """Tombstone (at version `as_of`) the live rows of one parent that its snapshot did not receive and
+    whose version is not newer than `as_of` (on a tie the later message, the snapshot, wins); returns one
+    row: how many. `column`: the parent's typed column (indexed), else the property in `_raw_data`. With
+    `hard_delete` the rows are deleted and remembered in `_sync_deleted` like any tombstone."""
+    of_parent = f"t.{quote(column)} = {literal(parent_id)}" if column else \
+        f"t.{_RAW}->>{literal(field)} = {literal(parent_id)}"
+    kept = f" AND t.{_ID} <> ALL (ARRAY[{', '.join(map(literal, seen))}]::text[])" if seen else ""
+    where = f"{of_parent} AND t.{_DEL} IS NULL AND t.{_UPD} <= {int(as_of)}{kept}"
+    if not hard_delete:
+        return (f"WITH gone AS (UPDATE {qualified(schema, table)} t SET {_DEL} = {int(as_of)}, "
+                f"{_UPD} = {int(as_of)}, {_SYNCED} = now() WHERE {where} RETURNING 1) "
+                "SELECT count(*) FROM gone")
+    return (f"WITH gone AS (DELETE FROM {qualified(schema, table)} t WHERE {where} RETURNING t.{_ID}), "
+            f"reg AS (INSERT INTO {qualified(schema, DELETED_TABLE)} AS d (stream, id, deleted_at) "
+            f"SELECT {literal(stream)}, {_ID}, {int(as_of)} FROM gone ON CONFLICT (stream, id) DO UPDATE "
+            "SET deleted_at = excluded.deleted_at WHERE d.deleted_at < excluded.deleted_at RETURNING 1) "
+            "SELECT count(*) FROM gone")
 
 
 # ---- verify and repair ---------------------------------------------------------------------------

@@ -11,6 +11,12 @@ answer pending candidates (`has_candidates`). Plain `write`:
   `swept` answer. An `end` of a snapshot already ended answers again with its counts (and its candidates
   still pending); a scope this destination cannot evaluate (a parent scope) is answered `ignored`.
 - `pending()`: at the start of a write, the candidates still waiting from earlier runs.
+Parent-scoped snapshots (child streams, `parent_marker`) are handled in memory and need no commit of
+their own: between `begin` and `end` the ids of the stream's records naming that parent (in the scope's
+`field`) are noted; `end` (with `as_of`) queues a `ParentSweep` that the next unit runs after its rows
+(`snapshot_sql.parent_sweep`: the parent's live rows not received are tombstoned at `as_of`), answered
+`swept` (with `deleted`) once committed. A crash before that commit loses nothing: the source's
+checkpoint covering the parent comes after the `end`, so the parent and its children are read again.
 `--verify` / `--repair`: nothing is stored; the ids received are the classification of the session
 (`pg_temp._sync_verify`), `end` reports the live rows in scope it did not receive as candidates, and
 `report()` gives one `verify` trace per stream at the end of input.
@@ -18,6 +24,8 @@ answer pending candidates (`has_candidates`). Plain `write`:
 from __future__ import annotations
 
 from collections.abc import Iterator
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from destination_postgres import ddl, snapshot_sql
@@ -30,9 +38,26 @@ from protocol.jsonio import dumps, loads
 CANDIDATES_PER_MESSAGE = 500
 
 
+@dataclass
+class ParentSweep:
+    """The complete set of one parent's children (`seen`) as of `as_of`; `column`: the typed column of
+    `field` in the child table (None: read from `_raw_data`)."""
+
+    stream: str
+    snapshot_id: str
+    field: str
+    parent_id: str
+    seen: set[str] = dataclasses.field(default_factory=set)
+    as_of: int | None = None
+    column: str | None = None
+
+
 class Sweeps:
     def __init__(self, writer: Writer):
         self.writer = writer
+        self.parent_open: dict[str, dict[str, ParentSweep]] = {}  # stream -> parent id -> open sweep
+        self.parent_ended: list[ParentSweep] = []  # waiting for the next commit
+        self.parent_ignored: set[str] = set()  # parent snapshots begun that this write does not sweep
         self.open: dict[str, str] = {}  # stream -> id of the snapshot its rows are recorded for
         self.scopes: dict[str, snap.Scope | snap.Unknown] = {}  # --verify / --repair: by stream
         self.candidate_streams: set[str] = set()
@@ -86,6 +111,62 @@ class Sweeps:
         ids = [r[1] for r in self._query(snapshot_sql.candidates_of(self._schema, stream, snapshot_id),
                                          "reading the delete candidates")]
         yield from _chunks(stream, ids, snapshot_id)
+
+    # ---- parent-scoped snapshots ------------------------------------------------------------------
+    def parent_marker(self, payload: dict) -> list[dict] | None:
+        """Handle the marker when it belongs to a parent-scoped snapshot (its answers, if any, now);
+        None when it does not (a marker of another scope: `marker`)."""
+        stream, phase, snapshot_id = payload.get("stream"), payload.get("phase"), payload.get("id")
+        if not isinstance(stream, str) or not isinstance(snapshot_id, str):
+            return None
+        if phase == snap.BEGIN:
+            scope = snap.scope_from_wire(payload.get("scope"))
+            if not isinstance(scope, snap.Scope) or scope.kind != snap.PARENT or scope.parent is None:
+                return None
+            if scope.field is None or self.writer.mode != WRITE:
+                self.parent_ignored.add(snapshot_id)  # answered `ignored` at its end
+                return []
+            self.parent_open.setdefault(stream, {})[scope.parent[1]] = ParentSweep(
+                stream, snapshot_id, scope.field, scope.parent[1])
+            return []
+        if phase != snap.END:
+            return None
+        by_parent = self.parent_open.get(stream, {})
+        sweep = next((s for s in by_parent.values() if s.snapshot_id == snapshot_id), None)
+        if sweep is None:
+            if snapshot_id not in self.parent_ignored:
+                return None
+            self.parent_ignored.discard(snapshot_id)
+            return [messages.snapshot(stream, snap.IGNORED, snapshot_id, reason="a parent snapshot without "
+                                      "a field, or with --verify / --repair, is not swept")]
+        del by_parent[sweep.parent_id]
+        if not by_parent:
+            del self.parent_open[stream]
+        as_of = payload.get("as_of")
+        if isinstance(as_of, bool) or not isinstance(as_of, int):
+            return [messages.snapshot(stream, snap.IGNORED, snapshot_id,
+                                      reason="a parent snapshot's end needs as_of (Unix seconds)")]
+        sweep.as_of = as_of
+        self.parent_ended.append(sweep)
+        return []
+
+    def note(self, stream: str, data: Any) -> None:
+        """A record of `stream`, which has open parent snapshots: counts as seen by its parent's."""
+        open_sweeps = self.parent_open[stream]
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            return
+        field_name = next(iter(open_sweeps.values())).field  # a stream names its parent in one field
+        sweep = open_sweeps.get(str(data.get(field_name)))
+        if sweep is not None:
+            sweep.seen.add(data["id"])
+
+    def take_parent_sweeps(self, columns: dict[str, list[ddl.Column]]) -> list[ParentSweep]:
+        """The sweeps ended since the last commit, with their parent column (`columns`: the writable
+        streams')."""
+        taken, self.parent_ended = self.parent_ended, []
+        for sweep in taken:
+            sweep.column = next((c.name for c in columns.get(sweep.stream, []) if c.key == sweep.field), None)
+        return [s for s in taken if s.stream in columns]  # a stream not writable has its records lost
 
     # ---- markers -----------------------------------------------------------------------------------
     def marker(self, payload: dict, columns: list[ddl.Column] | None) -> Iterator[dict]:

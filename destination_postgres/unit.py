@@ -1,9 +1,10 @@
 """One commit: the rows buffered since the previous commit and the checkpoints that came with them.
 
-`run_unit` writes every stream's rows, then the checkpoints that are still valid, then commits, all in
-one transaction; on a lost connection it reconnects and replays the whole unit (rows stay in the unit
-until committed). A row the database refuses is left out and reported; checkpoints after it (of its
-stream, and global ones) are then not committed (`connector_kit.checkpoints.committable`).
+`run_unit` writes every stream's rows, then the parent sweeps of child streams, then the checkpoints that
+are still valid, then commits, all in one transaction; on a lost connection it reconnects and replays the
+whole unit (rows stay in the unit until committed). A row the database refuses is left out and reported;
+checkpoints after it (of its stream, and global ones) are then not committed
+(`connector_kit.checkpoints.committable`).
 
 The loader runs one unit at a time on a `connector_kit.checkpoints.CommitJob` thread while it parses the
 next batch: psycopg2 releases the GIL while the server works, so parsing and writing overlap. Only the
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from connector_kit.checkpoints import Pending, committable
 from destination_postgres import ddl
 from destination_postgres.batch import Row
+from destination_postgres.sweeps import ParentSweep
 from destination_postgres.writer import Writer
 from protocol.state import Stats
 
@@ -28,6 +30,7 @@ class Unit:
     frozen: dict[str, int]  # a copy: stream -> first line of a record that was not written
     seen: dict[str, str] = field(default_factory=dict)  # stream -> open snapshot its rows belong to
     candidates: set[str] = field(default_factory=set)  # streams whose rows may answer delete candidates
+    parent_sweeps: list[ParentSweep] = field(default_factory=list)  # run after the rows
 
     def summary(self) -> str:
         parts = [f"{len(rows)} of {name!r}" for name, rows in self.rows.items() if rows]
@@ -41,6 +44,7 @@ class Outcome:
     stats: dict[str, Stats] = field(default_factory=dict)
     bad: list[tuple[str, Row, str]] = field(default_factory=list)  # (stream, row, reason)
     committed: list[Pending] = field(default_factory=list)
+    swept: list[tuple[ParentSweep, int]] = field(default_factory=list)  # (sweep, rows it tombstoned)
 
 
 def run_unit(writer: Writer, unit: Unit) -> Outcome:
@@ -61,6 +65,10 @@ def run_unit(writer: Writer, unit: Unit) -> Outcome:
                     unit.frozen[stream] = min(unit.frozen.get(stream, row.first_line_no), row.first_line_no)
                 gone = {row.id for row, _ in failed}
                 unit.rows[stream] = [r for r in rows if r.id not in gone]  # a replay leaves them out
+        # A parent's sweep after its rows; not for a stream with a record that could not be written (the
+        # source reads that parent again: its checkpoints stop before the record).
+        outcome.swept = [(s, writer.parent_sweep(s)) for s in unit.parent_sweeps
+                         if s.stream not in unit.frozen]
         outcome.committed = [p for p in unit.pending if committable(p, unit.frozen)]
         for payload in {p.key: p.message["state"] for p in outcome.committed}.values():
             writer.save_state(payload)

@@ -438,6 +438,24 @@ class Writer:
         cur.execute("RELEASE SAVEPOINT part")
         return stats, []
 
+    def ensure_parent_indexes(self, parent_columns: dict[str, str]) -> None:
+        """An index on each child table's parent column (stream -> column); committed."""
+        if self.mode == VERIFY or not parent_columns:
+            return
+        with self.guard("creating the parent indexes"), self.db.cursor() as cur:
+            for stream, column in sorted(parent_columns.items()):
+                cur.execute(snapshot_sql.parent_index(self.opts.schema, table_name(stream), column))
+        self.db.commit()
+
+    def parent_sweep(self, sweep: Any) -> int:  # a sweeps.ParentSweep (sweeps imports this module)
+        """Run one `sweeps.ParentSweep` (in the open transaction); the rows it tombstoned."""
+        with self.guard(f"sweeping the children of {sweep.parent_id} in {sweep.stream!r}"), \
+                self.db.cursor() as cur:
+            cur.execute(snapshot_sql.parent_sweep(self.opts.schema, table_name(sweep.stream), sweep.stream,
+                                                  sweep.column, sweep.field, sweep.parent_id, sweep.as_of,
+                                                  sorted(sweep.seen), self.opts.hard_delete))
+            return int(cur.fetchone()[0])
+
     def save_state(self, payload: dict) -> None:
         with self.guard("saving a checkpoint"), self.db.cursor() as cur:
             state_store.save(cur, self.opts.schema, payload)

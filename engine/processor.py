@@ -213,7 +213,9 @@ class Processor:
             return None
         self._data(raw if raw.endswith(b"\n") else raw + b"\n")
         self.snapshot_markers[payload.get("phase")] = self.snapshot_markers.get(payload.get("phase"), 0) + 1
-        if payload.get("phase") == "begin":
+        scope = payload.get("scope")
+        per_parent = isinstance(scope, dict) and scope.get("kind") == "parent"  # one per parent: routine
+        if payload.get("phase") == "begin" and not per_parent:
             self.view.event(f"{stream}: re-read in full as a snapshot (rows it no longer lists are "
                             "confirmed, then tombstoned)")
         return None

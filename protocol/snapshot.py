@@ -11,8 +11,11 @@ Scopes (`Scope.kind`):
 - `range`: the stream's objects whose top-level `field` (Unix seconds, e.g. `created`) lies in one of
   `ranges` (half-open `{gte, lt}`);
 - `stream`: every object of the stream (a list without a time filter);
-- `parent`: the children of one parent object (`parent = (parent stream, parent id)`), for child streams
-  whose list is read per parent.
+- `parent`: the children of one parent object (`parent = (parent stream, parent id)`), for child streams;
+  `field` names the child's top-level property holding the parent id. Its `end` carries `as_of` (Unix
+  seconds): the records in between are the complete set of that parent's children as of then, so a
+  destination tombstones, at version `as_of`, its live rows of that parent not received whose version is
+  not newer (no confirmation round: the list of one parent's children has no filter to hide a child).
 A reader meets kinds it does not know with `Unknown`, never an exception: it must then ignore the
 snapshot (no candidates), which is always safe.
 
@@ -42,7 +45,7 @@ PARENT: Final = "parent"
 @dataclass(frozen=True)
 class Scope:
     kind: str
-    field: str | None = None  # range: the top-level property the ranges apply to
+    field: str | None = None  # range: the property the ranges apply to; parent: the one naming the parent
     ranges: tuple[Range, ...] = ()  # range: merged, half-open
     parent: tuple[str, str] | None = None  # parent: (stream, id)
 
@@ -50,7 +53,8 @@ class Scope:
         if self.kind == RANGE:
             return {"kind": RANGE, "field": self.field, "ranges": ranges.list_to_wire(list(self.ranges))}
         if self.kind == PARENT and self.parent is not None:
-            return {"kind": PARENT, "parent": {"stream": self.parent[0], "id": self.parent[1]}}
+            out: dict = {"kind": PARENT, "parent": {"stream": self.parent[0], "id": self.parent[1]}}
+            return {**out, "field": self.field} if self.field else out
         return {"kind": self.kind}
 
 
@@ -69,8 +73,8 @@ def stream_scope() -> Scope:
     return Scope(STREAM)
 
 
-def parent_scope(parent_stream: str, parent_id: str) -> Scope:
-    return Scope(PARENT, parent=(parent_stream, parent_id))
+def parent_scope(parent_stream: str, parent_id: str, field: str | None = None) -> Scope:
+    return Scope(PARENT, field=field, parent=(parent_stream, parent_id))
 
 
 def scope_from_wire(value: Any) -> Scope | Unknown:
@@ -92,6 +96,7 @@ def scope_from_wire(value: Any) -> Scope | Unknown:
         parent = value.get("parent")
         if isinstance(parent, dict) and isinstance(parent.get("stream"), str) \
                 and isinstance(parent.get("id"), str):
-            return parent_scope(parent["stream"], parent["id"])
+            field = value.get("field")
+            return parent_scope(parent["stream"], parent["id"], field if isinstance(field, str) else None)
         return Unknown("a parent scope needs parent.stream and parent.id")
     return Unknown(f"unknown scope kind {kind!r}")

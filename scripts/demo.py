@@ -36,6 +36,7 @@ import psycopg2
 from engine.progress_view import PROGRESS_MODES
 from protocol.jsonio import loads
 from protocol.secrets import redact_text, register_secret
+from source_stripe.streams import registry
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -151,12 +152,24 @@ def table_counts(url: str, schema: str) -> dict[str, tuple[int, int]]:
     return out
 
 
+def ground_truth_object(stream: str) -> Any:
+    """How a dump entry of `stream` looks as a row: a child stream's entries are {"parent", "object"}, and
+    the source adds the parent's id where Stripe's child object lacks it (line items' `invoice`)."""
+    parent = registry()[stream].parent if stream in registry() else None
+    if parent is None:
+        return lambda entry: entry
+    if not parent.added:
+        return lambda entry: entry["object"]
+    return lambda entry: {**entry["object"], parent.field: entry["parent"]}
+
+
 def compare_with_truth(url: str, schema: str, emulator: Any, streams: list[str]) -> list[str]:
     """Streams whose live rows differ from the emulator's ground truth, object by object (empty = exact)."""
     mismatches = []
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         for stream in streams:
-            truth = {o["id"]: o for o in emulator.client.dump(stream)["objects"]}
+            as_row = ground_truth_object(stream)
+            truth = {o["id"]: o for o in map(as_row, emulator.client.dump(stream)["objects"])}
             cur.execute(f'SELECT id, _raw_data::text FROM "{schema}"."{stream}" WHERE _deleted_at IS NULL')
             got = {row_id: loads(raw) for row_id, raw in cur.fetchall()}
             missing, extra = truth.keys() - got.keys(), got.keys() - truth.keys()
@@ -180,7 +193,15 @@ def apply_changes(emulator: Any) -> dict[str, int]:
         client.delete("products", prod["id"])
     for i in range(25):
         client.create("customers", {"email": f"new-{i}@example.com", "name": f"New Customer {i}"})
-    return {"updated": 20, "deleted": 15, "created": 25}
+    # children: an item removed from and one added to a subscription (customer.subscription.updated);
+    # the incremental sync re-derives its items and tombstones the removed one
+    for sub in client.dump("subscriptions")["objects"][-50:]:  # the oldest (new ones have no items yet)
+        items = client.children("subscriptions", sub["id"], "items")
+        if items:
+            client.remove_child("subscriptions", sub["id"], "items", items[0]["id"])
+            client.add_child("subscriptions", sub["id"], "items", quantity=3)
+            break
+    return {"updated": 21, "deleted": 16, "created": 26}
 
 
 def print_summary(counts: dict[str, tuple[int, int]], first: SyncResult, second: SyncResult | None) -> None:
@@ -207,6 +228,10 @@ EXAMPLE_QUERIES = [
     ("Subscriptions with their customer's email (nested values are in _raw_data)",
      "SELECT s.id, s.status, c.email, s._raw_data->'items'->'data'->0->'price'->>'id' AS price\n"
      "  FROM {live}.subscriptions s JOIN {live}.customers c ON c.id = s.customer LIMIT 5;"),
+    ("Invoices with their lines (the child table invoice_line_items, joined on its indexed invoice column)",
+     "SELECT i.id, i.status, count(l.id) AS lines, sum(l.amount) AS amount\n"
+     "  FROM {live}.invoices i JOIN {live}.invoice_line_items l ON l.invoice = i.id\n"
+     "  GROUP BY i.id, i.status ORDER BY lines DESC, i.id LIMIT 5;"),
     ("What the incremental sync changed (the table keeps deleted rows, with _deleted_at)",
      "SELECT id, name, to_timestamp(_updated_at) AS updated, _deleted_at IS NOT NULL AS deleted\n"
      "  FROM {schema}.customers ORDER BY _synced_at DESC, id LIMIT 5;"),

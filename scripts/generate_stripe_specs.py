@@ -71,6 +71,33 @@ EXTRA_NOTES = {
     ),
 }
 
+# Nested lists read as child streams (docs/source-stripe.md, "Child streams"): list path -> (stream name,
+# the parent's list path). Everything else is derived from the OpenAPI (`child_stream_rows`): the parent
+# property that embeds the first page (a `required` list property of the parent's schema holding the
+# child schema: present without expand[]), the child's property naming its parent (else one the source
+# adds, named after the parent object), the endpoint's parameters. `/v1/subscription_items` is a top-level
+# path that lists one parent's children by a required `subscription` parameter.
+CHILD_STREAMS = {
+    "/v1/invoices/{invoice}/lines": ("invoice_line_items", "/v1/invoices"),
+    "/v1/subscription_items": ("subscription_items", "/v1/subscriptions"),
+    "/v1/credit_notes/{credit_note}/lines": ("credit_note_line_items", "/v1/credit_notes"),
+    "/v1/checkout/sessions/{session}/line_items": ("checkout_session_line_items", "/v1/checkout/sessions"),
+    "/v1/payment_links/{payment_link}/line_items": ("payment_link_line_items", "/v1/payment_links"),
+    "/v1/quotes/{quote}/line_items": ("quote_line_items", "/v1/quotes"),
+    "/v1/customers/{customer}/tax_ids": ("customer_tax_ids", "/v1/customers"),
+    "/v1/customers/{customer}/balance_transactions": ("customer_balance_transactions", "/v1/customers"),
+    "/v1/transfers/{id}/reversals": ("transfer_reversals", "/v1/transfers"),
+    "/v1/application_fees/{id}/refunds": ("application_fee_refunds", "/v1/application_fees"),
+    "/v1/accounts/{account}/persons": ("account_persons", "/v1/accounts"),
+}
+# Why a child stream is not read by default: its parent does not embed it, so it costs one request per
+# parent on every read of the parent (and cursor parents are re-read in full every run). Name it in
+# `streams` to read it. Embedded lists cost a request only for a parent with more than 10 children.
+CHILD_NOT_EMBEDDED_NOTE = (
+    "not embedded in its parent: one request per {parent} on every read of {parent_stream}; "
+    "name it in streams to read it"
+)
+
 # ---------------------------------------------------------------------------------------------- inputs
 
 def load_inputs(shared: Path) -> tuple[dict, list[dict], dict]:
@@ -371,6 +398,64 @@ def nested_list_endpoints(spec: dict) -> dict:
     return out
 
 
+def child_stream_rows(spec: dict, registry_rows: list[dict]) -> tuple[list[dict], dict]:
+    """Registry rows and stream schemas of the child streams (`CHILD_STREAMS`), derived from the spec."""
+    paths, schemas = spec["paths"], spec["components"]["schemas"]
+    by_path = {r["path"]: r for r in registry_rows}
+    rows, specs = [], {}
+    for path, (name, parent_path) in sorted(CHILD_STREAMS.items(), key=lambda kv: kv[1][0]):
+        op = paths[path]["get"]
+        content = op["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["data"]
+        child_schema = content["items"]["$ref"].rsplit("/", 1)[-1]
+        parent_row = by_path[parent_path]
+        assert parent_row["default"], f"{name}: its parent {parent_path} is not a default stream"
+        parent_schema = list_item_schema_name(paths[parent_path]["get"])
+        assert parent_schema is not None, parent_path
+        params = query_params(op)
+        path_params = [p["name"] for p in op.get("parameters", []) if p.get("in") == "path"]
+        required = sorted(p["name"] for p in params if p.get("required"))
+        assert len(path_params) + len(required) == 1, f"{path}: one parent parameter expected"
+        parent_obj = parent_row["object"]
+        props = schemas[child_schema]["properties"]
+        # The child's property naming its parent: one that expands to the parent (fee_refund.fee) or is
+        # named after it (subscription_item.subscription); else the source adds one (line_item.invoice).
+        field = next((p for p, sch in sorted(props.items())
+                      if f'"#/components/schemas/{parent_schema}"'
+                      in json.dumps(sch.get("x-expansionResources", sch.get("anyOf", [])))),
+                     None) or (parent_obj if parent_obj in props else None)
+        added = field is None
+        field = field or parent_obj.replace(".", "_")
+        parent = schemas[parent_schema]
+        embedded = next((p for p, sch in sorted(parent["properties"].items())
+                         if p in parent.get("required", [])
+                         and sch.get("properties", {}).get("data", {}).get("items", {}).get("$ref", "")
+                         .endswith("/" + child_schema)), None)
+        note = None if embedded else CHILD_NOT_EMBEDDED_NOTE.format(parent=parent_obj,
+                                                                     parent_stream=parent_row["name"])
+        schema = stream_schema(spec, name, child_schema)
+        if added:
+            schema["properties"][field] = {"type": ["string"]}
+            schema["properties"] = dict(sorted(schema["properties"].items()))
+        schema["x-parent"] = {"stream": parent_row["name"], "field": field}
+        specs[name] = schema
+        rows.append({
+            "name": name,
+            "path": path,
+            "object": object_name(schemas, child_schema),
+            "created_filter": False,
+            "timestamp_field": timestamp_field(schemas[child_schema]),
+            "paginated": "starting_after" in [p["name"] for p in params],
+            "declared_params": sorted(p["name"] for p in params),
+            "fixed_params": {},
+            "default": embedded is not None,
+            "optional": embedded is None,
+            "note": note,
+            "parent": {"stream": parent_row["name"], "field": field, "added": added,
+                       "embedded": embedded, "param": required[0] if required else None},
+        })
+    return rows, specs
+
+
 def api_versions(spec: dict) -> list[str]:
     """Every API version Stripe knew when the spec was published (the webhook endpoint's enum)."""
     op = spec["paths"]["/v1/webhook_endpoints"]["post"]
@@ -458,6 +543,8 @@ def build(spec: dict, rows: list[dict], fixtures: dict) -> tuple[dict, dict, dic
     streams = []
     stream_specs = {}
     for path in sorted(list_paths):
+        if path in CHILD_STREAMS:  # a top-level path listing one parent's children (subscription_items)
+            continue
         row = rows_by_path[path]
         op = paths[path]["get"]
         params = query_params(op)
@@ -509,6 +596,9 @@ def build(spec: dict, rows: list[dict], fixtures: dict) -> tuple[dict, dict, dic
             "default": default,
             "note": "; ".join(notes) or None,
         })
+    child_rows, child_specs = child_stream_rows(spec, streams)
+    streams = sorted(streams + child_rows, key=lambda r: r["name"])
+    stream_specs.update(child_specs)
     names = [s["name"] for s in streams]
     assert len(names) == len(set(names)), "stream names must be unique"
     for path in list(FIXED_PARAMS) + list(DEFAULT_OFF) + list(EXTRA_NOTES):

@@ -20,6 +20,13 @@ A job re-read as a snapshot (`StreamJob.snapshot`) announces it with `snapshot` 
 global state `on_snapshot_end` gives (it settles the snapshot owed), and the stream state outside the
 snapshot, before `complete`. A stream that ends with an error emits no `end`: the snapshot stays owed.
 
+A job with child streams (`StreamJob.children`: invoice lines under invoices ...) reads each page's
+children before the page is handled (`children.py`: the embedded lists, the nested endpoint only past a
+first page that `has_more`), and emits them after the page's records, each parent's as a parent-scoped
+snapshot, then every child stream's state (a copy of the parent's, `state.child_state`) and the parent's
+state: one queue item, so a crash while children are paged loses only that page, read again from the
+previous checkpoint. The child streams start, end and fail with their parent.
+
 At most `max_concurrent_streams` streams are active; when one ends the next starts. A stream that cannot
 be read (403, feature not enabled, endpoint unknown) ends `skipped` with its reason after a stream error;
 one that fails after retries gets a stream error and ends `complete` with its checkpoint where it was.
@@ -37,7 +44,9 @@ from dataclasses import dataclass, field
 from protocol import messages, snapshot
 from protocol.errors import ConnectorError
 from protocol.ranges import merge, to_wire
+from source_stripe import children as kids
 from source_stripe.client import Cancelled, Page, StripeClient
+from source_stripe.state import child_state
 from source_stripe.errors import StripeAPIError, classify, should_skip
 from source_stripe.streams import Stream
 from source_stripe.windows import DENSE, Key, Pace, PageRequest, PaginationError, Planner, WindowPlanner
@@ -79,6 +88,12 @@ class StreamJob:
     state: str = "pending"  # pending | active | closed
     records: int = 0
     snapshot: dict | None = None  # {"id", "scope"}: this read re-reads the stream as that snapshot
+    children: list[Stream] = field(default_factory=list)  # selected child streams, read with each page
+
+    @property
+    def streams(self) -> list[Stream]:
+        """The streams this job reads: its child streams and itself (they start, end and fail together)."""
+        return [*self.children, self.stream]
 
     def state_data(self) -> dict:
         """The stream state after everything handled so far (naming the snapshot it is inside)."""
@@ -127,6 +142,7 @@ class Backfill:
             msgs.append(messages.stream_status(job.stream.name, "started",
                                                time_range=to_wire(job.time_range) if job.time_range else None,
                                                **self._usage()))
+            msgs += [messages.stream_status(c.name, "started", **self._usage()) for c in job.children]
             msgs += [messages.stream_status(job.stream.name, "started", range_complete=to_wire(r),
                                             # what earlier runs read: progress views start from it
                                             **self._usage()) for r in job.done]
@@ -139,7 +155,11 @@ class Backfill:
         return msgs
 
     def _state(self, job: StreamJob) -> list[dict]:
-        return [messages.stream_state(job.stream.name, job.state_data())] if self.emit_states else []
+        if not self.emit_states:
+            return []
+        data = job.state_data()
+        return [*(messages.stream_state(c.name, child_state(job.stream.name, data)) for c in job.children),
+                messages.stream_state(job.stream.name, data)]
 
     def _complete(self, job: StreamJob) -> list[dict]:
         """A stream read to its end: the end of its snapshot (then the global state that settles it and
@@ -156,8 +176,8 @@ class Backfill:
         job.state = "closed"
         job.ready.clear()
         self._finished += 1
-        return [messages.stream_status(job.stream.name, status, reason=reason,
-                                       **self._usage())]
+        return [messages.stream_status(s.name, status, reason=reason, **self._usage())
+                for s in job.streams]
 
     def _take(self) -> tuple[StreamJob, PageRequest] | None:
         """The next request: a dense second's walk of any stream first; else from the stream with the
@@ -246,9 +266,12 @@ class Backfill:
     def _run(self, job: StreamJob, req: PageRequest) -> None:
         page: Page | None = None
         error: StripeAPIError | None = None
+        found: list[kids.Children] = []
         try:
             page = self.client.get(job.stream.path, request_params(job.stream, req), expect_list=True,
                                    priority=(req.urgency, -req.weight))
+            if job.children and req.kind != "anchor":  # no priority: first at the limiter (ends the page)
+                found = kids.for_parents(self.client, job.children, page.data, page.snapshot_time)
         except StripeAPIError as err:
             if err.is_auth:
                 self._fail(classify(err))
@@ -256,7 +279,7 @@ class Backfill:
             error = err
         with self.lock:
             job.in_flight -= 1
-            out = [] if job.state == "closed" else self._handle(job, req, page, error)
+            out = [] if job.state == "closed" else self._handle(job, req, page, error, found)
             if job.state == "active" and job.planner.done and job.in_flight == 0 and not job.ready:
                 out += self._complete(job)
             if job.state == "closed":
@@ -268,8 +291,8 @@ class Backfill:
                 self.halt.set()
             self.lock.notify_all()
 
-    def _handle(self, job: StreamJob, req: PageRequest, page: Page | None, error: StripeAPIError | None
-                ) -> list[dict]:
+    def _handle(self, job: StreamJob, req: PageRequest, page: Page | None, error: StripeAPIError | None,
+                found: list[kids.Children]) -> list[dict]:
         name = job.stream.name
         try:
             if error is not None and error.is_missing_cursor:
@@ -278,20 +301,23 @@ class Backfill:
                                              "re-reading that part (duplicates possible, nothing lost)")]
             if error is not None:
                 status, reason = ("skipped", error.message) if should_skip(error) else ("complete", None)
-                return [classify(error, name).to_message(), *self._close(job, status, reason)]
+                errors = [classify(error, s.name).to_message() for s in job.streams]
+                return [*errors, *self._close(job, status, reason)]
             assert page is not None  # no error: a page came back
-            out, new_reqs = self._on_page(job, req, page)
+            out, new_reqs = self._on_page(job, req, page, found)
             self._schedule(job, new_reqs)
             return out
         except PaginationError as exc:
-            err = ConnectorError("server_error", f"{name}: {exc}", scope="stream", stream=name)
-            return [err.to_message(), *self._close(job)]
+            failed = [ConnectorError("server_error", f"{name}: {exc}", scope="stream", stream=s.name)
+                      for s in job.streams]
+            return [*(e.to_message() for e in failed), *self._close(job)]
 
     @staticmethod
     def _schedule(job: StreamJob, reqs: list[PageRequest]) -> None:
         job.ready.extend(reqs)
 
-    def _on_page(self, job: StreamJob, req: PageRequest, page: Page) -> tuple[list[dict], list[PageRequest]]:
+    def _on_page(self, job: StreamJob, req: PageRequest, page: Page, found: list[kids.Children]
+                 ) -> tuple[list[dict], list[PageRequest]]:
         stream, planner = job.stream, job.planner
         ts_field = stream.timestamp_field or "created"
         data = page.data
@@ -311,6 +337,10 @@ class Backfill:
             out.append(messages.record(stream.name, obj, emitted_at=emitted_at,
                                        updated_at=page.snapshot_time))
             job.records += 1
+        emitted = {obj.get("id") for obj in data[a:b] if isinstance(obj, dict)}
+        for found_set in found:
+            if found_set.parent_id in emitted:
+                out += kids.child_messages(found_set, emitted_at)
         out += self._state(job)
         for r in merge(outcome.completed):
             out.append(messages.stream_status(stream.name, "started", range_complete=to_wire(r),

@@ -26,7 +26,7 @@ VERSION = "0.1.0"
 
 STATE_SCHEMA = {
     "description": "State of one stream: time-windowed streams keep accounted_range + remaining windows; "
-                   "streams without a created filter keep a cursor.",
+                   "streams without a created filter keep a cursor; child streams a copy of their parent's.",
     "oneOf": [
         {"type": "object", "required": ["accounted_range", "remaining"], "properties": {
             "accounted_range": {"type": "object", "required": ["gte", "lt"],
@@ -37,6 +37,8 @@ STATE_SCHEMA = {
                                "cursor": {"type": ["string", "null"]}, "floor": {"type": "string"}}}}}},
         {"type": "object", "required": ["done"], "properties": {
             "cursor": {"type": ["string", "null"]}, "done": {"type": "boolean"}}},
+        {"type": "object", "required": ["parent", "parent_state"], "properties": {
+            "parent": {"type": "string"}, "parent_state": {}}},
     ],
 }
 
@@ -90,6 +92,7 @@ def streams(show_all: bool) -> None:
     for line in streams_table(chosen):
         click.echo(line)
     if not show_all:
-        others = len(registry()) - len(chosen)
-        click.echo(f"\n{len(chosen)} streams read by default; --all lists the {others} endpoints that are "
-                   "not read, with the reason.")
+        optional = sum(1 for s in registry().values() if s.optional)
+        others = len(registry()) - len(chosen) - optional
+        click.echo(f"\n{len(chosen)} streams read by default; --all lists the {optional} child streams read "
+                   f"when named and the {others} endpoints that are not read, with the reason.")

@@ -24,12 +24,20 @@ No event is ever retrieved by id (`GET /v1/events/{id}`), so a proxy that breaks
 An event becomes a record of the stream listing its `data.object.object` (`updated_at` = the event's
 `created`); `*.deleted` becomes a tombstone (`deleted: true`) except `customer.subscription.deleted`,
 which in Stripe means canceled: the subscription still exists and is listed with `status=all`.
+
+An event about a parent of selected child streams (`invoice.updated`, `customer.subscription.updated`)
+also re-derives the parent's children (`children.py`: the embedded list when complete, else the nested
+endpoint, now) as a parent-scoped snapshot after the parent's record (of the newest event about that
+parent in a chunk: it supersedes the older ones), so children removed meanwhile are
+tombstoned; a deleted parent's children are all tombstoned. An event about a child object that names its
+parent (`customer.tax_id.deleted`) is a record of the child stream, judged by the parent's position.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
 from protocol import messages
+from source_stripe import children as kids
 from source_stripe.client import Page, StripeClient
 from source_stripe.event_windows import EventWindows
 from source_stripe.positions import advance, is_after, oldest_first, vanished
@@ -69,8 +77,10 @@ class EventReader:
     oldest (100: at 25 requests/s the workers never wait for a slow oldest window; ~12k events held)."""
 
     def __init__(self, client: StripeClient, events_stream: Stream, by_object: dict[str, Stream],
-                 max_chunk_pages: int = 100, workers: int = 8):
+                 children_of: dict[str, list[Stream]] | None = None, max_chunk_pages: int = 100,
+                 workers: int = 8):
         self.client, self.events_stream, self.by_object = client, events_stream, by_object
+        self.children_of = children_of or {}
         self.max_chunk_pages, self.workers = max_chunk_pages, workers
         self.records = 0
 
@@ -99,18 +109,39 @@ class EventReader:
                     gone = vanished(pos, listed, upper)  # type: ignore[arg-type]
                     if gone:
                         on_vanished(name, gone)
-            for ev in events:
-                stream = event_stream(ev, self.by_object)
-                if stream is not None and stream.name in run and is_after(ev, run[stream.name]):
-                    rec = event_record(ev, self.by_object)
-                    if rec is not None:
-                        self.records += 1
-                        yield rec
+            handled = [(ev, stream) for ev in events if (stream := self._handled(ev, run)) is not None]
+            # a parent's newest event in the chunk supersedes its older ones: only it re-derives children
+            newest = {ev["data"]["object"]["id"]: n for n, (ev, s) in enumerate(handled)
+                      if s.name in self.children_of}
+            for n, (ev, stream) in enumerate(handled):
+                rec = event_record(ev, self.by_object)
+                if rec is not None:
+                    self.records += 1
+                    yield rec
+                    if newest.get(ev["data"]["object"]["id"]) == n:
+                        yield from self._children(stream.name, rec["record"], ev.get("created"))
             self._advance(state, run, events, lt)
             yield state.message()
         if any(p.get("checked_at", 0) < upper for p in run.values()):
             self._advance(state, run, [], upper)
             yield state.message()
+
+    def _handled(self, ev: dict, run: dict[str, dict]) -> Stream | None:
+        """The stream of an event this pass emits (newer than the position of the stream, or of its parent
+        stream for a child object), or None."""
+        stream = event_stream(ev, self.by_object)
+        if stream is None:
+            return None
+        owner = stream.parent.stream if stream.parent else stream.name
+        return stream if owner in run and is_after(ev, run[owner]) else None
+
+    def _children(self, stream: str, record: dict, created: int | None) -> Iterator[dict]:
+        """The children of a parent an event carried (none when it was deleted), re-derived."""
+        for child in self.children_of.get(stream, []):
+            parent = record["data"]
+            found = kids.gone(child, parent["id"], created) if record.get("deleted") \
+                else kids.read_children(self.client, child, parent, created)
+            yield from kids.child_messages(found)
 
     @staticmethod
     def _advance(state: GlobalState, run: dict[str, dict], events: list[dict], checked_at: int) -> None:

@@ -39,7 +39,8 @@ from source_stripe.errors import StripeAPIError, classify
 from source_stripe.events import EventReader
 from source_stripe.positions import is_expired, new_position
 from source_stripe.rate_limit import limiter_for
-from source_stripe.streams import Stream, catalog_streams, object_to_stream, registry, select_streams
+from source_stripe.streams import (
+    Stream, catalog_streams, children_of, object_to_stream, registry, select_streams)
 from source_stripe.windows import CursorPlanner, SplitPolicy, WindowPlanner
 
 WAKE_SIGNAL = signal.SIGUSR1
@@ -84,7 +85,11 @@ def check(config: dict) -> str:
 
 
 def discover(config: dict) -> list[dict]:
-    return catalog_streams(select_streams(options_from_config(config).streams))
+    """The catalog: the configured streams, else every default stream and the optional child streams
+    (`metadata.default` false: read only when named)."""
+    names = options_from_config(config).streams
+    return catalog_streams(select_streams(names) if names is not None else
+                           [s for s in registry().values() if s.default or s.optional])
 
 
 def selected_streams(request: ReadRequest, opts: Options) -> list[Stream]:
@@ -101,20 +106,27 @@ def selected_streams(request: ReadRequest, opts: Options) -> list[Stream]:
 
 def build_jobs(streams: list[Stream], stream_states: dict, lower: int, upper: int, policy: SplitPolicy,
                owed: dict[str, dict] | None = None) -> list[StreamJob]:
-    """One job per stream, from its state (or from the scope of the snapshot it owes, `owed`)."""
+    """One job per stream, from its state (or from the scope of the snapshot it owes, `owed`); child streams
+    are read by their parent's job."""
     jobs: list[StreamJob] = []
+    by_parent = children_of(streams)
     for s in streams:
+        if s.parent is not None:
+            continue
+        children = by_parent.get(s.name, [])
         snapshot = (owed or {}).get(s.name)
-        data = snapshots.start_state(s, stream_states.get(s.name), snapshot)
+        own = st.parent_start_state(s.name, stream_states.get(s.name), stream_states,
+                                    [c.name for c in children])
+        data = snapshots.start_state(s, own, snapshot)
         if s.mode == "time":
             acc, windows = st.plan_time_stream(s.name, data, lower, upper)
             planner = WindowPlanner(acc, windows, policy, ending_before=s.accepts("ending_before"))
             jobs.append(StreamJob(s, planner, time_range=acc, done=protocol_state.covered(acc, windows),
-                                  snapshot=snapshot))
+                                  snapshot=snapshot, children=children))
         else:
             start = st.plan_cursor_stream(s.name, data)
             cursor = CursorPlanner(start, paginated=s.paginated, limit=policy.limit)
-            jobs.append(StreamJob(s, cursor, snapshot=snapshot))
+            jobs.append(StreamJob(s, cursor, snapshot=snapshot, children=children))
     return jobs
 
 
@@ -125,6 +137,10 @@ def verify_jobs(streams: list[Stream], stream_states: dict, policy: SplitPolicy,
     jobs, skipped = [], []
     for s in streams:
         data = stream_states.get(s.name)
+        if s.parent is not None:  # not yet: `read --verify` re-lists parents only
+            skipped.append(messages.stream_status(s.name, "skipped",
+                                                  reason="child streams are not verified yet"))
+            continue
         if data is None:
             skipped.append(messages.stream_status(s.name, "skipped",
                                                   reason="not synced yet: nothing to verify"))
@@ -222,13 +238,14 @@ def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_sta
         return
     state = st.GlobalState(account, st.parse_positions(glob, stream_states), st.parse_snapshots(glob))
     by_name = {s.name: s for s in streams}
+    parents = [s for s in streams if s.parent is None]  # child streams follow their parent's position
     lost: dict[str, str] = {}  # stream -> why its events cannot tell what was deleted
 
     def owe(name: str, why: str) -> None:
         lost[name] = why
         state.owe(name, snapshots.new(by_name[name], lower, upper, token))
 
-    for s in streams:
+    for s in parents:
         pos = state.positions.get(s.name)
         if pos is not None and not is_expired(pos, upper):
             continue
@@ -238,15 +255,16 @@ def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_sta
                         "older than Stripe's 30-day event retention")
         elif s.name in stream_states:
             owe(s.name, "its state has no events position")
-    reader = EventReader(client, registry()["events"], object_to_stream(streams),
+    reader = EventReader(client, registry()["events"], object_to_stream(streams), children_of(streams),
                          workers=min(opts.max_concurrent_requests, EVENT_WORKERS))
 
     def on_vanished(name: str, ids: list[str]) -> None:
         owe(name, f"events it had already seen ({', '.join(ids[:3])}) are no longer listed by /v1/events "
                   "(Stripe dropped them before the 30 days we assume)")
 
-    events_error = yield from _catch_up(reader, state, [s.name for s in streams], upper, on_vanished)
-    for s in streams:
+    names = [s.name for s in parents]
+    events_error = yield from _catch_up(reader, state, names, upper, on_vanished)
+    for s in parents:
         if s.name not in state.owed and snapshots.routine(s, stream_states.get(s.name), mode.sweep):
             state.owe(s.name, snapshots.new(s, lower, upper, token))
     if lost:
@@ -260,7 +278,6 @@ def _read(opts: Options, client: StripeClient, streams: list[Stream], stream_sta
         yield events_error
     if not mode.follow:
         return
-    names = [s.name for s in streams]
     while True:
         woken = wake.wait(float(opts.events_poll_interval_s))
         wake.clear()

@@ -14,6 +14,11 @@ Per stream, by the stream's mode (streams.Stream.mode):
   run reads the whole list again (there is no time filter to read only what is new).
 
   While a stream is re-read as a snapshot its state also names it: `"snapshot": "<snapshot id>"`.
+- child (invoice lines ...): `{"parent": <parent stream>, "parent_state": <the parent's state data>}`, a
+  copy of the parent's state written just before it. Children are read with their parent, so the
+  parent's state is their position; the copy only matters when a child record could not be stored: the
+  destination then stops committing the child stream's states, its copy stays behind, and the parent
+  resumes from it (`parent_start_state`), so the lost child is read again.
 
 Global: `{"account": {"id", "livemode"}, "events": [positions], "snapshots": {stream: {"id", "scope"}}}`:
 - `events`: the events position of every stream that has one (`positions.py`: one position per stream,
@@ -104,6 +109,23 @@ def plan_cursor_stream(stream: str, data: Any) -> str | None:
     """Where this run starts a cursor stream: after the saved cursor if unfinished, else from the top."""
     cursor, done = parse_cursor_state(stream, data)
     return None if done else cursor
+
+
+def child_state(parent: str, parent_data: Any) -> dict:
+    return {"parent": parent, "parent_state": parent_data}
+
+
+def parent_start_state(parent: str, data: Any, stream_states: dict, child_names: list[str]) -> Any:
+    """The state a parent stream resumes from: its own, unless a child stream's copy of it stayed behind
+    (then that copy; several different copies: from the start, which can only re-read)."""
+    behind = []
+    for name in child_names:
+        child = stream_states.get(name)
+        if isinstance(child, dict) and child.get("parent") == parent and child.get("parent_state") != data:
+            behind.append(child.get("parent_state"))
+    if not behind:
+        return data
+    return behind[0] if all(b == behind[0] for b in behind) else None
 
 
 def split_aggregate(state: Any) -> tuple[dict, dict | None]:
@@ -252,6 +274,9 @@ def describe(state: Any) -> dict:
     owed = parse_snapshots(glob)
     out: dict[str, Any] = {}
     for name, data in streams.items():
+        if isinstance(data, dict) and "parent_state" in data:
+            out[name] = {"complete": False, "text": f"read with its parent stream {data.get('parent')}"}
+            continue
         if isinstance(data, dict) and "accounted_range" in data:
             parsed = parse_time_state(name, data)
             if parsed is None:
@@ -268,6 +293,9 @@ def describe(state: Any) -> dict:
             out[name] = {"complete": complete, "text": text}
         if name in owed:
             out[name]["text"] += "; owes a snapshot (a full re-read that sweeps deletes)"
+    for name, data in streams.items():  # a child stream is as complete as its parent
+        if isinstance(data, dict) and "parent_state" in data and data.get("parent") in out:
+            out[name]["complete"] = out[data["parent"]]["complete"]
     description: dict[str, Any] = {"streams": out, "global": None}
     if glob:
         account = glob.get("account") or {}

@@ -8,12 +8,15 @@ that row (see `Stream.mode`):
 - `"time"`: the list takes `created[gte]/created[lt]`: time windows, split and paged in parallel.
 - `"cursor"`: paginated but no `created` filter: paged in full by `starting_after`, one page at a time.
 - `"single"`: not paginated: one request returns the whole list.
+- `"child"`: a nested list under a parent stream's objects (invoice lines, subscription items): read
+  with its parent, never alone (`Parent`; `children.py`).
 
 `catalog_streams` builds the catalog entries `discover` and `read` print; `streams_table` the table
 `source-stripe streams` prints.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,6 +31,23 @@ PAGE_LIMIT = 100
 
 
 @dataclass(frozen=True)
+class Parent:
+    """How a child stream hangs off its parent stream: `field` is the child's property naming the parent
+    (`added`: the source sets it, Stripe's object lacks it), `embedded` the parent's property holding the
+    first page of children (None: not embedded, one request per parent), `param` the query parameter that
+    names the parent when the list path has no `{parent}` part (`/v1/subscription_items?subscription=`)."""
+
+    stream: str
+    field: str
+    added: bool
+    embedded: str | None
+    param: str | None
+
+    def list_path(self, path: str, parent_id: str) -> str:
+        return path if self.param else re.sub(r"\{[^/}]+\}", parent_id, path)
+
+
+@dataclass(frozen=True)
 class Stream:
     name: str
     path: str
@@ -39,9 +59,13 @@ class Stream:
     fixed_params: dict = field(default_factory=dict, hash=False, compare=False)
     default: bool = True
     note: str | None = None
+    optional: bool = False  # not default, read when named (a child stream costing a request per parent)
+    parent: Parent | None = None
 
     @property
     def mode(self) -> str:
+        if self.parent is not None:
+            return "child"
         if not self.paginated:
             return "single"
         return "time" if self.created_filter else "cursor"
@@ -83,7 +107,8 @@ def _stream_from_row(row: dict) -> Stream:
                   paginated=bool(row.get("paginated", True)),
                   declared_params=frozenset(row.get("declared_params") or ()),
                   fixed_params=dict(row.get("fixed_params") or {}), default=bool(row.get("default")),
-                  note=row.get("note"))
+                  note=row.get("note"), optional=bool(row.get("optional")),
+                  parent=Parent(**row["parent"]) if row.get("parent") else None)
 
 
 @lru_cache(maxsize=1)
@@ -114,13 +139,28 @@ def select_streams(names: Iterable[str] | None) -> list[Stream]:
         stream = reg.get(name)
         if stream is None:
             problems.append(f"{name}: unknown stream")
-        elif not stream.default:
+        elif not stream.default and not stream.optional:
             problems.append(f"{name}: not readable by this source ({stream.note or 'not a default stream'})")
     if problems:
         raise ConfigError("streams: " + "; ".join(problems),
                           hint="run `source-stripe discover --config ...` for the list of streams")
     chosen = set(wanted)
+    for name in wanted:
+        parent = reg[name].parent
+        if parent is not None and parent.stream not in chosen:
+            problems.append(f"{name}: read with its parent stream {parent.stream}, which is not selected")
+    if problems:
+        raise ConfigError("streams: " + "; ".join(problems), hint="add the parent streams to streams")
     return [s for s in reg.values() if s.name in chosen]
+
+
+def children_of(streams: Iterable[Stream]) -> dict[str, list[Stream]]:
+    """The selected child streams by parent stream name."""
+    out: dict[str, list[Stream]] = {}
+    for s in streams:
+        if s.parent is not None:
+            out.setdefault(s.parent.stream, []).append(s)
+    return out
 
 
 def stream_schema(name: str) -> dict:
@@ -135,7 +175,10 @@ def catalog_entry(stream: Stream) -> dict:
         stream.name, stream_schema(stream.name), primary_key=[["id"]],
         cursor_field=[stream.timestamp_field] if stream.timestamp_field else [],
         supports_time_range=stream.created_filter,
-        metadata={"path": stream.path, "object": stream.object, "sync_mode": stream.mode})
+        metadata={"path": stream.path, "object": stream.object, "sync_mode": stream.mode,
+                  **({} if stream.default else {"default": False}),
+                  **({"parent": {"stream": stream.parent.stream, "field": stream.parent.field}}
+                     if stream.parent else {})})
 
 
 def catalog_streams(streams: Iterable[Stream]) -> list[dict]:
@@ -143,20 +186,25 @@ def catalog_streams(streams: Iterable[Stream]) -> list[dict]:
 
 
 def object_to_stream(streams: Iterable[Stream]) -> dict[str, Stream]:
-    """Map an API object type (`customer`, `subscription`) to the selected stream that lists it."""
+    """Map an API object type (`customer`, `subscription`) to the selected stream that lists it. Child
+    streams whose objects do not name their parent (line items: the source adds the parent) are left out:
+    an event about such an object could not be placed under its parent."""
     out: dict[str, Stream] = {}
     for s in streams:
-        out.setdefault(s.object, s)
+        if s.parent is None or not s.parent.added:
+            out.setdefault(s.object, s)
     return out
 
 
 MODE_WORDS = {"time": "time windows on created; new objects read incrementally",
-              "cursor": "cursor; re-read in full every run", "single": "one request; re-read every run"}
+              "cursor": "cursor; re-read in full every run", "single": "one request; re-read every run",
+              "child": "with its parent (embedded list; nested endpoint past the first page)"}
 
 
 def streams_table(streams: Iterable[Stream]) -> list[str]:
     """A readable table of streams: name, how it is read, whether it is read by default (or why not)."""
     rows = [(s.name, MODE_WORDS[s.mode], "yes") if s.default else
+            (s.name, "with its parent, one request per parent", f"when named: {s.note}") if s.optional else
             (s.name, "not read", f"no: {s.note or 'not a default stream'}") for s in streams]
     heads = ("stream", "how it is read", "default")
     widths = [max(len(r[i]) for r in [heads, *rows]) for i in range(2)]

@@ -138,8 +138,9 @@ class SyncRun:
             self.options = options = replace(options, source_protocol=replace(
                 proto, catalog_flag=singer_catalog_flag(options.source_cmd)))
         catalog = discover(options.source_cmd, source_config, options.source_protocol)
-        if not options.streams:
-            return catalog
+        if not options.streams:  # a source's streams read only when named (`metadata.default` false) stay out
+            return {**catalog, "streams": [s for s in catalog["streams"] if not isinstance(s, dict)
+                                           or (s.get("metadata") or {}).get("default", True) is not False]}
         by_name = {s.get("name"): s for s in catalog["streams"] if isinstance(s, dict)}
         unknown = [n for n in options.streams if n not in by_name]
         if unknown:

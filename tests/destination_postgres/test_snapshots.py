@@ -112,3 +112,48 @@ def test_verify_classifies_and_writes_nothing_and_repair_fixes(dst_config, db):
         "examples": None}
     state_cmd = run_cli(["state", "--config", dumps(dst_config).decode()])
     assert state_cmd.out[0]["streams"] == {"customers": {"n": 0}}  # states never written by either mode
+
+
+LINE = {"id": {"type": "string"}, "invoice": {"type": ["string"]}, "amount": {"type": ["integer"]}}
+
+
+def line_catalog() -> dict:
+    return messages.catalog([messages.catalog_stream(
+        "invoice_line_items", {"type": "object", "properties": LINE},
+        metadata={"parent": {"stream": "invoices", "field": "invoice"}})])
+
+
+def parent_snapshot(invoice: str, lines: list[str], as_of: int) -> list[dict]:
+    sid = f"invoice_line_items:{invoice}@{as_of}"
+    return [messages.snapshot("invoice_line_items", snap.BEGIN, sid,
+                              snap.parent_scope("invoices", invoice, "invoice").to_wire()),
+            *(rec("invoice_line_items", {"id": i, "invoice": invoice, "amount": 1}, as_of) for i in lines),
+            messages.snapshot("invoice_line_items", snap.END, sid, as_of=as_of)]
+
+
+def test_a_parent_snapshot_tombstones_that_parents_children_it_did_not_receive(dst_config, db):
+    schema = dst_config["schema"]
+    first = write(dst_config, [line_catalog(), *parent_snapshot("in_1", ["il_1", "il_2", "il_3"], T0),
+                               *parent_snapshot("in_2", ["il_4"], T0), state("invoices", {"n": 1})])
+    assert first.exit_code == 0, first.stderr
+    assert [(t["id"], t["seen"], t["deleted"]) for t in traces(first, "snapshot")] == [
+        (f"invoice_line_items:in_1@{T0}", 3, 0), (f"invoice_line_items:in_2@{T0}", 1, 0)]
+    newer = rec("invoice_line_items", {"id": "il_9", "invoice": "in_1", "amount": 2}, T0 + 50)  # an event's
+    # in_1 again at T0 + 10, without il_2 and il_3, interleaved with in_2's markers (which it ignores)
+    again = parent_snapshot("in_1", ["il_1"], T0 + 10)
+    second = write(dst_config, [line_catalog(), newer, again[0], *parent_snapshot("in_2", ["il_4"], T0 + 10),
+                                *again[1:], state("invoices", {"n": 2})])
+    assert second.exit_code == 0, second.stderr
+    rows = {r["id"]: r for r in table(db, schema, "invoice_line_items")}
+    assert {i for i, r in rows.items() if r["_deleted_at"] is not None} == {"il_2", "il_3"}
+    assert rows["il_2"]["_deleted_at"] == rows["il_2"]["_updated_at"] == T0 + 10
+    assert rows["il_9"]["_deleted_at"] is None  # newer than the snapshot's as_of: kept
+    assert [t["deleted"] for t in traces(second, "snapshot")] == [0, 2]
+    empty = write(dst_config, [line_catalog(), *parent_snapshot("in_2", [], T0 + 20)])  # in_2 deleted
+    assert empty.exit_code == 0 and traces(empty, "snapshot")[0]["deleted"] == 1
+    with db.cursor() as cur:
+        cur.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+                    (schema, "invoice_line_items"))
+        assert any("(invoice)" in r[0] for r in cur.fetchall())
+    verify = write(dst_config, [line_catalog(), *parent_snapshot("in_1", [], T0 + 30)], "--verify")
+    assert [t["phase"] for t in traces(verify, "snapshot")] == ["ignored"]

@@ -107,9 +107,9 @@ def test_everyday_block_runs_as_written(tmp_path, fresh_database):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "verdict: ready to sync" in result.stderr
     assert result.stderr.count("engine: sync succeeded") == 2
-    assert "confirmed state: 56 stream(s) and a global state, read from the destination" in result.stdout
+    assert "confirmed state: 61 stream(s) and a global state, read from the destination" in result.stdout
     assert re.search(r"^customers\s+time windows on created", result.stdout, re.M)
-    assert "verdict: clean" in result.stdout, result.stdout[-3000:]  # engine verify over all 56 streams
+    assert "verdict: clean" in result.stdout, result.stdout[-3000:]  # verify: 56 streams (children skipped)
 
 
 def test_two_commands_match_run_script_and_ci():
@@ -155,6 +155,9 @@ def test_demo_small_profile_completes_exactly(tmp_path):
     assert "sk_test_emulator" not in result.stdout + result.stderr
     assert "state saved" not in result.stderr  # a throwaway database gets no state file to point at
     assert re.search(r"customers\s+[\d,]+\s+[\d,]+", result.stdout) and "total" in result.stdout
+    for child in ("invoice_line_items", "subscription_items"):  # child streams in the summary
+        assert re.search(rf"^  {child}\s+[1-9][\d,]*\s+[\d,]+", result.stdout, re.M), child
+    assert "JOIN stripe_live.invoice_line_items l ON l.invoice = i.id" in result.stdout
 
 
 def demo_env(tmp_path: Path, **extra: str) -> dict:

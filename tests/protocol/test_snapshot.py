@@ -9,7 +9,8 @@ from protocol.validate import MessageValidator
 
 def test_scopes_round_trip_and_validate():
     for scope in (snap.range_scope("created", [(10, 20), (0, 5), (5, 8)]), snap.stream_scope(),
-                  snap.parent_scope("invoices", "in_1")):
+                  snap.parent_scope("invoices", "in_1"), snap.parent_scope("invoices", "in_1", "invoice")
+                  ):
         assert snap.scope_from_wire(scope.to_wire()) == scope
         msg = messages.snapshot("invoices", snap.BEGIN, "invoices@1.x", scope.to_wire())
         assert MessageValidator(full=True).errors(msg) == []

@@ -24,12 +24,17 @@ def test_check_names_the_account_and_mode(emulator):
                                         "message": f"Connected to {emu.account_id} (test mode)"}
 
 
-def test_discover_lists_the_default_streams(emulator):
+def test_discover_lists_the_default_streams_and_the_child_streams_read_when_named(emulator):
     emu = emulator()
     proc = run_cli("discover", "--config", dumps(src_config(emu)).decode())
     (msg,) = parse_lines(proc.stdout)
     streams = {s["name"]: s for s in msg["catalog"]["streams"]}
-    assert len(streams) == 56
+    assert len(streams) == 61 + 6
+    assert [n for n, s in streams.items() if s["metadata"].get("default") is False] == [
+        "account_persons", "checkout_session_line_items", "customer_balance_transactions", "customer_tax_ids",
+        "payment_link_line_items", "quote_line_items"]
+    assert streams["invoice_line_items"]["metadata"]["parent"] == {"stream": "invoices", "field": "invoice"}
+    assert streams["invoice_line_items"]["json_schema"]["properties"]["invoice"] == {"type": ["string"]}
     assert streams["invoiceitems"]["cursor_field"] == ["date"]
     assert streams["customers"]["supports_time_range"] is True
     assert streams["checkout_sessions"]["supports_time_range"] is False

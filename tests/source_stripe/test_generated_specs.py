@@ -74,12 +74,24 @@ def test_synthesized_example_fits_the_schema(path, fixtures):
     Draft202012Validator(schema).validate(example)
 
 
+def by_name_default(streams: list[dict], name: str) -> bool:
+    return next(s for s in streams if s["name"] == name)["default"]
+
+
 def test_registry(registry, endpoints):
     streams = registry["streams"]
     names = [s["name"] for s in streams]
     assert len(names) == len(set(names))
     assert registry["api_version"] == endpoints["api_version"]
     for stream in streams:
+        if stream.get("parent"):  # a child stream: a nested list under a default parent stream
+            nested = endpoints["nested_endpoints"].get(stream["path"]) \
+                or endpoints["list_endpoints"][stream["path"]]  # /v1/subscription_items?subscription=
+            assert nested["declared_params"] == stream["declared_params"]
+            assert by_name_default(streams, stream["parent"]["stream"]), stream["name"]
+            assert stream["default"] == (stream["parent"]["embedded"] is not None), stream["name"]
+            assert stream["default"] or (stream["optional"] and stream["note"]), stream["name"]
+            continue
         assert stream["name"] == stream["path"].removeprefix("/v1/").replace("/", "_")
         assert set(stream["fixed_params"]) <= set(stream["declared_params"]), stream["name"]
         assert stream["declared_params"] == sorted(stream["declared_params"])

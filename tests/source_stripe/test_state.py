@@ -142,3 +142,15 @@ def test_stream_checkpoints_without_an_account_identity_are_refused():
         with pytest.raises(ConnectorError) as exc:
             st.check_account(glob, me, has_stream_states=True)
         assert exc.value.code == "state_mismatch" and "no account identity" in exc.value.message
+
+
+def test_a_parent_resumes_from_a_child_streams_copy_that_stayed_behind():
+    old, new = {"cursor": "a", "done": False}, {"cursor": "b", "done": False}
+    both = {"p": new, "c1": st.child_state("p", new), "c2": st.child_state("p", new)}
+    assert st.parent_start_state("p", new, both, ["c1", "c2"]) == new
+    behind = {**both, "c2": st.child_state("p", old)}  # a record of c2 could not be stored
+    assert st.parent_start_state("p", new, behind, ["c1", "c2"]) == old
+    two = {**behind, "c1": st.child_state("p", {"cursor": "z", "done": False})}
+    assert st.parent_start_state("p", new, two, ["c1", "c2"]) is None  # from the start: only re-reads
+    assert st.describe({"streams": {"p": {"cursor": None, "done": True}, "c1": st.child_state("p", new)},
+                        "global": None})["streams"]["c1"]["complete"] is True
