@@ -15,12 +15,15 @@ from __future__ import annotations
 import io
 import os
 import shlex
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from engine.adapters.base import who
@@ -43,6 +46,16 @@ def split_command(cmd: str, option: str) -> list[str]:
         raise ConfigError(f"{option}: cannot parse command {cmd!r}: {exc}") from None
     if not argv:
         raise ConfigError(f"{option}: empty command")
+    return argv
+
+
+def resolve_command(cmd: str, option: str) -> list[str]:
+    """Split a command; a bare default name not on PATH is looked up beside this Python (the venv)."""
+    argv = split_command(cmd, option)
+    if "/" not in argv[0] and shutil.which(argv[0]) is None:
+        sibling = Path(sys.executable).parent / argv[0]
+        if sibling.exists():
+            argv[0] = str(sibling)
     return argv
 
 

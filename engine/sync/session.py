@@ -23,7 +23,7 @@ from engine.sync.destination import Destination, DestinationGone, DestinationSin
 from engine.sync.options import SyncOptions
 from engine.sync.outcome import RunSummary, confirmed_text, exit_text, run_status, summary
 from engine.sync.output import RunOutput
-from engine.sync.restart import History, decide
+from engine.sync.restart import Failure, History, decide
 from engine.sync.state_store import StateStore, Totals
 from engine.sync.sweep import ConfirmOutcome, confirm_candidates
 from protocol import messages
@@ -61,6 +61,7 @@ class Session:
         self.generation = 0
         self.restarts = 0
         self.final_error: tuple[str, str] | None = None
+        self.gave_up_on: Failure | None = None  # the failure that ended the attempts (its class: restart.py)
         # a foreign source always gets a catalog: it is how its streams are chosen
         self.streams = Streams(options.streams, always=options.source_protocol.foreign)
         self.lines = SourceLines()
@@ -179,7 +180,7 @@ class Session:
                               self.confirmations.progressed(tracker.advanced_streams()), random.random())
             history = decision.history
             if not decision.restart:
-                self.final_error = (failure.code, decision.reason)
+                self.final_error, self.gave_up_on = (failure.code, decision.reason), failure
                 return "failed"
             self.restarts += 1
             self.output.event(f"source attempt {self.generation} failed: {failure.message}; "

@@ -33,10 +33,10 @@ def test_discover_lists_the_default_streams_and_the_child_streams_read_when_name
     proc = run_cli("discover", "--config", dumps(src_config(emu)).decode())
     (msg,) = parse_lines(proc.stdout)
     streams = {s["name"]: s for s in msg["catalog"]["streams"]}
-    assert len(streams) == 61 + 6
+    assert len(streams) == 61 + 8
     assert [n for n, s in streams.items() if s["metadata"].get("default") is False] == [
-        "account_persons", "checkout_session_line_items", "customer_balance_transactions", "customer_tax_ids",
-        "payment_link_line_items", "quote_line_items"]
+        "account_capabilities", "account_external_accounts", "account_persons", "checkout_session_line_items",
+        "customer_balance_transactions", "customer_tax_ids", "payment_link_line_items", "quote_line_items"]
     assert streams["invoice_line_items"]["metadata"]["parent"] == {"stream": "invoices", "field": "invoice"}
     assert streams["invoice_line_items"]["json_schema"]["properties"]["invoice"] == {"type": ["string"]}
     assert streams["invoiceitems"]["cursor_field"] == ["date"]
@@ -44,6 +44,10 @@ def test_discover_lists_the_default_streams_and_the_child_streams_read_when_name
     assert streams["checkout_sessions"]["supports_time_range"] is False
     assert streams["customers"]["metadata"]["path"] == "/v1/customers"
     assert streams["customers"]["primary_key"] == [["_account_id"], ["id"]]  # ids are unique per account
+    # capability ids (card_payments) repeat across the platform's accounts
+    assert streams["account_capabilities"]["primary_key"] == [["_account_id"], ["account"], ["id"]]
+    assert streams["account_external_accounts"]["json_schema"]["properties"]["object"]["enum"] == [
+        "bank_account", "card"]
     assert "email" in streams["customers"]["json_schema"]["properties"]
 
 
