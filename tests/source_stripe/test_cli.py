@@ -1,9 +1,13 @@
 """The source-stripe executable: spec, check, discover, read (as a subprocess), messages valid on the wire."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from protocol.jsonio import dumps
 from protocol.validate import MessageValidator
-from tests.source_stripe.conftest import parse_lines, run_cli, src_config, traces
+from tests.source_stripe.conftest import REPO, parse_lines, records, run_cli, src_config, traces
 
 
 def test_spec_carries_config_and_state_schemas():
@@ -74,3 +78,21 @@ def test_bad_config_and_unknown_streams_are_usage_errors():
     assert "nope: unknown stream" in proc.stderr and "events: not readable" in proc.stderr
     proc = run_cli("read", "--config", '{"api_key": "sk_test_x", "start_date": "last tuesday"}')
     assert proc.returncode == 2 and "start_date" in proc.stderr
+
+
+def test_a_bad_state_on_a_pipe_is_a_usage_error(emulator):
+    """`read --state /dev/fd/N`, as the engine starts it: the state comes down a pipe later."""
+    emu = emulator({"profile": "small", "dataset": {"customers": 5}})
+    r, w = os.pipe()
+    argv = ["read", "--config", dumps(src_config(emu)).decode(), "--catalog",
+            '{"streams": [{"name": "customers"}]}', "--state", f"/dev/fd/{r}"]
+    proc = subprocess.Popen([sys.executable, "-m", "source_stripe", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, pass_fds=(r,))
+    os.close(r)
+    os.write(w, b"[1, 2]")
+    os.close(w)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert "--state: expected a JSON object" in err and "Traceback" not in err
+    assert not records(parse_lines(out), "customers")
