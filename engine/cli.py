@@ -6,6 +6,7 @@
     engine check
     engine status
     engine serve --port 8000
+    engine worker --temporal HOST:PORT | engine submit --temporal HOST:PORT ... | engine resume ...
 
 Exit codes: 0 succeeded, 1 failed or partial (the `eof` line says which, stderr says what was not
 synced), 2 usage error, 130/143 interrupted by SIGINT/SIGTERM.
@@ -13,7 +14,6 @@ synced), 2 usage error, 130/143 interrupted by SIGINT/SIGTERM.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -29,12 +29,15 @@ from engine.processor import OnBadMessage, PipeOptions, Validation
 from engine.progress_view import PROGRESS_MODES, make_view
 from engine.sync import configs
 from engine.sync.check import run_check
-from engine.sync.children import split_command
+from engine.sync.children import resolve_command
 from engine.sync.options import SyncOptions
 from engine.sync.restart import RestartPolicy
 from engine.sync.run import run_sync, stderr_report
 from engine.sync.status import gather, report_lines
 from engine.sync.verify import as_json, as_table, exit_code, run_verify
+from engine.temporal.commands import COMMANDS as TEMPORAL_COMMANDS
+from engine.temporal.commands import temporal_status
+from engine.temporal.spec import DEFAULT_NAME
 from protocol.config import load_catalog_arg, load_state_arg
 from protocol.jsonio import dumps
 from protocol.errors import ConfigError, ConnectorError
@@ -148,16 +151,6 @@ def main(ctx: click.Context, catalog_arg: str | None, state_arg: str | None, val
         click.echo("engine: output pipe closed by the reader; stopping", err=True)
         code = 1
     sys.exit(code)
-
-
-def resolve_command(cmd: str, option: str) -> list[str]:
-    """Split a command; a bare default name not on PATH is looked up beside this Python (the venv)."""
-    argv = split_command(cmd, option)
-    if "/" not in argv[0] and shutil.which(argv[0]) is None:
-        sibling = Path(sys.executable).parent / argv[0]
-        if sibling.exists():
-            argv[0] = str(sibling)
-    return argv
 
 
 def connector_options(func: F) -> F:
@@ -433,9 +426,18 @@ def check(source_cmd: str, source_config: str | None, destination_cmd: str, dest
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Words and a table per stream, or the same facts as one JSON object. "
                    "Example: --format json")
+@click.option("--temporal", "temporal_address", metavar="HOST:PORT",
+              help="Instead: the Temporal workflows of --name (docs/temporal.md): per pipeline or account "
+                   "what runs where, the last success, the last error. Example: --temporal 127.0.0.1:7233")
+@click.option("--namespace", default="default", show_default=True,
+              help="With --temporal: the Temporal namespace. Example: --namespace prod")
+@click.option("--name", "workflow_name", default=DEFAULT_NAME, show_default=True,
+              help="With --temporal: the workflows NAME and NAME/... (as `engine submit --name`). "
+                   "Example: --name shop-eu")
 def status(source_cmd: str, source_config: str | None, destination_cmd: str, destination_config: str | None,
            stripe_base_url: str | None, schema: str | None, source_protocol: str, destination_protocol: str,
-           state_file: Path | None, no_state_file: bool, fmt: str) -> None:
+           state_file: Path | None, no_state_file: bool, fmt: str, temporal_address: str | None,
+           namespace: str, workflow_name: str) -> None:
     """The confirmed state of a sync in words: per stream the time range covered, whether it is complete,
     when it last completed, rows and deleted rows; the last run; how current the events cursor is.
 
@@ -444,6 +446,9 @@ def status(source_cmd: str, source_config: str | None, destination_cmd: str, des
 
     Example: STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/db engine status --schema stripe
     """
+    if temporal_address:
+        temporal_status(temporal_address, namespace, workflow_name, "json" if fmt == "json" else "text")
+        return
     try:
         src, dst = build_configs(source_config, destination_config, stripe_base_url, schema,
                                  source_protocol=source_protocol, destination_protocol=destination_protocol)
@@ -536,3 +541,7 @@ def serve(host: str, port: int, source_cmd: str, destination_cmd: str, stripe_ba
     except OSError as exc:
         click.echo(f"engine serve: cannot listen on {host}:{port}: {exc.strerror}", err=True)
         sys.exit(1)
+
+
+for _command in TEMPORAL_COMMANDS:
+    main.add_command(_command)

@@ -89,7 +89,14 @@ CHILD_STREAMS = {
     "/v1/transfers/{id}/reversals": ("transfer_reversals", "/v1/transfers"),
     "/v1/application_fees/{id}/refunds": ("application_fee_refunds", "/v1/application_fees"),
     "/v1/accounts/{account}/persons": ("account_persons", "/v1/accounts"),
+    "/v1/accounts/{account}/capabilities": ("account_capabilities", "/v1/accounts"),
+    "/v1/accounts/{account}/external_accounts": ("account_external_accounts", "/v1/accounts"),
 }
+# Child streams whose ids repeat across parents: keyed by (account, parent, id), not (account, id).
+# A capability's id is its name: "id: The identifier for the capability", example `"id": "card_payments"`
+# (https://stripe.com/docs/api/capabilities, the Capability object; the OpenAPI's capability.id has no
+# prefix), so two connected accounts listed by one platform both have a `card_payments`.
+CHILD_IDS_PER_PARENT = {"account_capabilities"}
 # Why a child stream is not read by default: its parent does not embed it, so it costs one request per
 # parent on every read of the parent (and cursor parents are re-read in full every run). Name it in
 # `streams` to read it. Embedded lists cost a request only for a parent with more than 10 children.
@@ -244,16 +251,36 @@ def short_description(text: str | None, fallback: str) -> str:
     return sentence
 
 
-def stream_schema(spec: dict, name: str, schema_name: str) -> dict:
-    schema = spec["components"]["schemas"][schema_name]
-    obj = object_name(spec["components"]["schemas"], schema_name)
+def merged_property(a: dict, b: dict) -> dict:
+    """A property of two object schemas (bank_account and card): both types, both enums if both have one."""
+    if a == b:
+        return a
+    out: dict = {}
+    if "type" in a and "type" in b:
+        out["type"] = [t for t in TYPE_ORDER if t in a["type"] or t in b["type"]]
+    if "enum" in a and "enum" in b:
+        out["enum"] = a["enum"] + [v for v in b["enum"] if v not in a["enum"]]
+    return out
+
+
+def stream_schema(spec: dict, name: str, schema_name: str, also: tuple[str, ...] | list[str] = ()) -> dict:
+    """The stream schema of an object schema; with `also`, of every one of them (a polymorphic list):
+    each property of any, typed to fit all that have it."""
+    schemas = spec["components"]["schemas"]
+    schema = schemas[schema_name]
+    obj = object_name(schemas, schema_name)
     assert "id" in schema["properties"], schema_name
+    properties = {p: property_schema(spec, s) for p, s in schema["properties"].items()}
+    for other in also:
+        for p, s in schemas[other]["properties"].items():
+            prop = property_schema(spec, s)
+            properties[p] = merged_property(properties[p], prop) if p in properties else prop
     return {
         "$schema": SCHEMA_DIALECT,
         "title": name,
         "description": short_description(schema.get("description"), f"A Stripe {obj} object."),
         "type": "object",
-        "properties": {p: property_schema(spec, s) for p, s in sorted(schema["properties"].items())},
+        "properties": dict(sorted(properties.items())),
         "required": ["id"],
         "additionalProperties": True,
         "x-stripe-object": obj,
@@ -406,7 +433,12 @@ def child_stream_rows(spec: dict, registry_rows: list[dict]) -> tuple[list[dict]
     for path, (name, parent_path) in sorted(CHILD_STREAMS.items(), key=lambda kv: kv[1][0]):
         op = paths[path]["get"]
         content = op["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["data"]
-        child_schema = content["items"]["$ref"].rsplit("/", 1)[-1]
+        # A polymorphic list (external accounts: "These may be bank accounts or cards", the OpenAPI's
+        # ExternalAccountList, items anyOf bank_account | card; https://stripe.com/docs/api/external_accounts)
+        # is one stream of every item schema; each record keeps its `object`.
+        refs = content["items"].get("anyOf", [content["items"]])
+        item_schemas = [ref["$ref"].rsplit("/", 1)[-1] for ref in refs]
+        child_schema = item_schemas[0]
         parent_row = by_path[parent_path]
         assert parent_row["default"], f"{name}: its parent {parent_path} is not a default stream"
         parent_schema = list_item_schema_name(paths[parent_path]["get"])
@@ -416,7 +448,7 @@ def child_stream_rows(spec: dict, registry_rows: list[dict]) -> tuple[list[dict]
         required = sorted(p["name"] for p in params if p.get("required"))
         assert len(path_params) + len(required) == 1, f"{path}: one parent parameter expected"
         parent_obj = parent_row["object"]
-        props = schemas[child_schema]["properties"]
+        props = {p: s for n in reversed(item_schemas) for p, s in schemas[n]["properties"].items()}
         # The child's property naming its parent: one that expands to the parent (fee_refund.fee) or is
         # named after it (subscription_item.subscription); else the source adds one (line_item.invoice).
         field = next((p for p, sch in sorted(props.items())
@@ -432,7 +464,7 @@ def child_stream_rows(spec: dict, registry_rows: list[dict]) -> tuple[list[dict]
                          .endswith("/" + child_schema)), None)
         note = None if embedded else CHILD_NOT_EMBEDDED_NOTE.format(parent=parent_obj,
                                                                      parent_stream=parent_row["name"])
-        schema = stream_schema(spec, name, child_schema)
+        schema = stream_schema(spec, name, child_schema, also=item_schemas[1:])
         if added:
             schema["properties"][field] = {"type": ["string"]}
             schema["properties"] = dict(sorted(schema["properties"].items()))
@@ -442,6 +474,7 @@ def child_stream_rows(spec: dict, registry_rows: list[dict]) -> tuple[list[dict]
             "name": name,
             "path": path,
             "object": object_name(schemas, child_schema),
+            **({"objects": [object_name(schemas, n) for n in item_schemas]} if len(item_schemas) > 1 else {}),
             "created_filter": False,
             "timestamp_field": timestamp_field(schemas[child_schema]),
             "paginated": "starting_after" in [p["name"] for p in params],
@@ -451,7 +484,8 @@ def child_stream_rows(spec: dict, registry_rows: list[dict]) -> tuple[list[dict]
             "optional": embedded is None,
             "note": note,
             "parent": {"stream": parent_row["name"], "field": field, "added": added,
-                       "embedded": embedded, "param": required[0] if required else None},
+                       "embedded": embedded, "param": required[0] if required else None,
+                       "ids_unique": name not in CHILD_IDS_PER_PARENT},
         })
     return rows, specs
 

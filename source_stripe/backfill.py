@@ -204,14 +204,15 @@ class Backfill:
     def _shares(self) -> dict[int, float]:
         """Each active stream's share of the requests the account serves in a round trip: by the work it
         has left (streams finish together, not one left alone at its endpoint's rate at the end), at
-        least half an equal share (the estimates count unexplored windows as one page), at most what its
-        endpoint serves."""
+        least an equal share (the estimates count unexplored windows as one page: with less, a stream
+        whose first pages showed little walked at a few requests per second until the others ran out,
+        then alone at its endpoint's rate), at most what its endpoint serves."""
         active = [j for j in self.jobs if j.state == "active"]
         left = {id(j): max(1.0, j.planner.estimated_pages()) for j in active}
         total = sum(left.values())
         account = self._account_rate() * self.client.round_trip_s + 1
         slots = self._endpoint_slots()
-        return {k: min(slots, max(account * v / total, account / (2 * len(active)))) for k, v in left.items()}
+        return {k: min(slots, max(account * v / total, account / len(active))) for k, v in left.items()}
 
     def _pace(self, job: StreamJob) -> Pace:
         """The budget as it stands, for the planner of `job` (see windows.Pace)."""

@@ -57,6 +57,10 @@ def event_stream(event: dict, by_object: dict[str, Stream]) -> Stream | None:
     stream = by_object.get(str(obj.get("object")))
     if stream is None or not stream.matches_fixed_params(obj):
         return None
+    if stream.parent is not None and not isinstance(obj.get(stream.parent.field), str):
+        # not one of the parent's children: a customer's card (`customer.source.*`) has no `account`
+        # ("will not be in the card object if the card belongs to a customer": Stripe's Card object)
+        return None
     return stream
 
 

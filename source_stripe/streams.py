@@ -35,13 +35,16 @@ class Parent:
     """How a child stream hangs off its parent stream: `field` is the child's property naming the parent
     (`added`: the source sets it, Stripe's object lacks it), `embedded` the parent's property holding the
     first page of children (None: not embedded, one request per parent), `param` the query parameter that
-    names the parent when the list path has no `{parent}` part (`/v1/subscription_items?subscription=`)."""
+    names the parent when the list path has no `{parent}` part (`/v1/subscription_items?subscription=`),
+    `ids_unique` false when the children's ids repeat across parents (capabilities: `card_payments`), so
+    the parent is part of the key."""
 
     stream: str
     field: str
     added: bool
     embedded: str | None
     param: str | None
+    ids_unique: bool = True
 
     def list_path(self, path: str, parent_id: str) -> str:
         return path if self.param else re.sub(r"\{[^/}]+\}", parent_id, path)
@@ -61,6 +64,17 @@ class Stream:
     note: str | None = None
     optional: bool = False  # not default, read when named (a child stream costing a request per parent)
     parent: Parent | None = None
+    objects: tuple[str, ...] = ()  # every object type a polymorphic list holds (bank_account, card)
+
+    @property
+    def object_types(self) -> tuple[str, ...]:
+        return self.objects or (self.object,)
+
+    @property
+    def primary_key(self) -> list[list[str]]:
+        if self.parent is not None and not self.parent.ids_unique:
+            return [[ACCOUNT_FIELD], [self.parent.field], ["id"]]
+        return PRIMARY_KEY
 
     @property
     def mode(self) -> str:
@@ -108,7 +122,8 @@ def _stream_from_row(row: dict) -> Stream:
                   declared_params=frozenset(row.get("declared_params") or ()),
                   fixed_params=dict(row.get("fixed_params") or {}), default=bool(row.get("default")),
                   note=row.get("note"), optional=bool(row.get("optional")),
-                  parent=Parent(**row["parent"]) if row.get("parent") else None)
+                  parent=Parent(**row["parent"]) if row.get("parent") else None,
+                  objects=tuple(row.get("objects") or ()))
 
 
 @lru_cache(maxsize=1)
@@ -180,7 +195,7 @@ def catalog_entry(stream: Stream, legacy_account: str | None = None) -> dict:
     schema = {**schema, "properties": {**(schema.get("properties") or {}), ACCOUNT_FIELD: {
         "type": "string", "description": "The Stripe account the object was read from (acct_...)."}}}
     entry = messages.catalog_stream(
-        stream.name, schema, primary_key=PRIMARY_KEY,
+        stream.name, schema, primary_key=stream.primary_key,
         cursor_field=[stream.timestamp_field] if stream.timestamp_field else [],
         supports_time_range=stream.created_filter,
         metadata={"path": stream.path, "object": stream.object, "sync_mode": stream.mode,
@@ -203,7 +218,8 @@ def object_to_stream(streams: Iterable[Stream]) -> dict[str, Stream]:
     out: dict[str, Stream] = {}
     for s in streams:
         if s.parent is None or not s.parent.added:
-            out.setdefault(s.object, s)
+            for obj in s.object_types:
+                out.setdefault(obj, s)
     return out
 
 

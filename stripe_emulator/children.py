@@ -52,6 +52,7 @@ class Relation:
     draft_only: bool = False  # changes only while the parent's status is "draft"
     paginated: bool = True  # False: one response holds all (capabilities take no limit or cursor)
     aliases: tuple[str, ...] = ()  # other list paths serving the same children
+    other_children: tuple[str, ...] = ()  # further object types the list holds (added with that object)
 
     def url(self, parent_id: str) -> str:
         if "{parent}" in self.path:
@@ -250,6 +251,9 @@ RELATIONS: tuple[Relation, ...] = (
         child_events=("account.external_account.created", "account.external_account.deleted"),
         addable=True,
         removable=True,
+        # "These may be bank accounts or cards" (the OpenAPI's ExternalAccountList): generated ones are
+        # bank accounts, a card is added with {"object": "card"}
+        other_children=("card",),
     ),
     Relation(
         "account_capabilities",
@@ -469,13 +473,18 @@ class ChildSet:
             got = self.lists[parent] = self.entries(parent)
         return got
 
-    def add(self, parent: str, fields: dict[str, Any], now: int) -> dict[str, Any]:
+    def add(self, parent: str, fields: dict[str, Any], now: int, shape: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+        """Add a child made of ``fields`` over a generated one (over ``shape``, an example of another
+        object type the list holds, when given)."""
         entries = self._materialize(parent)
         self.counter += 1
-        cid = fields.get("id") or self.style.make(f"{self.material}:{self.rel.name}:new:{self.counter}")
+        style = IdStyle.from_example(shape.get("id"), str(shape["object"])) if shape else self.style
+        cid = fields.get("id") or style.make(f"{self.material}:{self.rel.name}:new:{self.counter}")
         if any(e[0] == cid for e in entries):
             raise ValueError(f"{self.rel.child} {cid} already exists on {parent}")
-        base = orjson.loads(self.template.render(cid, self._values(parent, 10_000 + self.counter, now)))
+        base = copy.deepcopy(shape) if shape else orjson.loads(
+            self.template.render(cid, self._values(parent, 10_000 + self.counter, now)))
         base.update(copy.deepcopy(fields))
         base["id"] = cid
         if self.rel.backref:

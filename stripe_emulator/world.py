@@ -360,7 +360,11 @@ class World:
                 fields.setdefault("ending_balance", int(parent.get("balance") or 0) + amount)
             elif amount is not None:
                 amount = int(amount)
-            child = self.children(sc, rel).add(pid, fields, self.clock.now())
+            other = fields.get("object")
+            if other is not None and other != rel.child and other not in rel.other_children:
+                raise ControlError(400, f"{rel.name} holds {rel.child} objects, not {other!r}")
+            shape = self.catalog.fixture(other) if other in rel.other_children else None
+            child = self.children(sc, rel).add(pid, fields, self.clock.now(), shape)
             events += self._children_changed(sc, rel, pid, parent, child, +1, amount)
             return {"object": copy.deepcopy(child), "parent": pid, "events": events}
 

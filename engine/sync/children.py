@@ -20,12 +20,15 @@ from __future__ import annotations
 import io
 import os
 import shlex
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from engine.adapters.base import who
@@ -67,6 +70,16 @@ def child_environment(role: str, environ: Mapping[str, str] | None = None) -> di
     return {name: value for name, value in environ.items()
             if name not in names and not name.startswith(prefixes) and value not in secrets
             and not any(s in value for s in embedded)}
+
+
+def resolve_command(cmd: str, option: str) -> list[str]:
+    """Split a command; a bare default name not on PATH is looked up beside this Python (the venv)."""
+    argv = split_command(cmd, option)
+    if "/" not in argv[0] and shutil.which(argv[0]) is None:
+        sibling = Path(sys.executable).parent / argv[0]
+        if sibling.exists():
+            argv[0] = str(sibling)
+    return argv
 
 
 class ArgFile:

@@ -68,6 +68,7 @@ class Session:
         self.generation = 0
         self.restarts = 0
         self.final_error: tuple[str, str, bool] | None = None  # code, message, retryable
+        self.gave_up_on: Failure | None = None  # the failure that ended the attempts (its class: restart.py)
         # a foreign source always gets a catalog: it is how its streams are chosen
         self.streams = Streams(options.streams, always=options.source_protocol.foreign)
         self.lines = SourceLines()
@@ -182,7 +183,7 @@ class Session:
                 state, confirmed = self.confirmations.snapshot()
                 reason = decision.reason if not gone else \
                     f"{decision.reason}. {confirmed_text(state, confirmed, self.destination.unconfirmed())}"
-                self.final_error = (failure.code, reason, not failure.permanent)
+                self.final_error, self.gave_up_on = (failure.code, reason, not failure.permanent), failure
                 if failure.code == "invalid_config":
                     return "config"
                 return "destination" if gone else "failed"
@@ -357,7 +358,7 @@ class Session:
             if code != 0 and destination.failure is None:
                 destination.gone(f"{destination.who} {exit_text(code)}")
         if destination.failure is not None and self.final_error is None:
-            failure = self._destination_failure()
+            failure = self.gave_up_on = self._destination_failure()
             state, confirmed = self.confirmations.snapshot()
             outcome = "config" if failure.code == "invalid_config" else "destination"
             self.final_error = (failure.code, f"{failure.message}. "

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import psycopg2
 import pytest
 
 from source_stripe.streams import registry
@@ -262,3 +263,34 @@ def test_persons_of_connected_accounts_are_a_child_stream_of_accounts(pg_url, pg
         rows = {k: raw for k, (raw, d, _) in sync.table("account_persons").items() if d is None}
         assert rows == live and len(live) == 253
         assert len(emu.requests(path="/v1/accounts/*")) == 3 + 1 + 1  # one per account, 3 for 250 persons
+
+
+def test_capabilities_and_external_accounts_of_connected_accounts(pg_url, pg_schema, tmp_path):
+    """Capability ids (`card_payments`) repeat across accounts: keyed by (account, parent, id), each
+    account's are stored. External accounts mix bank accounts and cards in one table, `object` kept."""
+    accounts = {"acct_1ChildA000000000": 150, "acct_1ChildB000000000": 2, "acct_1ChildC000000000": 0}
+    config = {"connected_accounts": {a: {"children": {"external_accounts": n}} for a, n in accounts.items()},
+              "seed": 16}
+    with start_emulator(config) as emu:
+        cards = [emu.add_child("accounts", a, "external_accounts", object="card")["object"]
+                 for a in list(accounts)[1:]]
+        sync = Sync(emu, pg_url, pg_schema, tmp_path / "state.json")
+        sync.sync(streams=["accounts", "account_capabilities", "account_external_accounts"])
+
+        caps = emu.dump("account_capabilities")["objects"]
+        live = {(e["parent"], e["object"]["id"]): e["object"] for e in caps}
+        with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+            cur.execute(f'SELECT account, id, _raw_data FROM "{pg_schema}".account_capabilities '
+                        "WHERE _deleted_at IS NULL")
+            rows = {(a, i): raw for a, i, raw in cur.fetchall()}
+        assert rows == live
+        assert {a for a, i in rows if i == "card_payments"} == set(accounts)
+
+        live = {e["object"]["id"]: e["object"] for e in emu.dump("account_external_accounts")["objects"]}
+        synced = {k: raw for k, (raw, d, _) in sync.table("account_external_accounts").items() if d is None}
+        assert synced == live and len(live) == 150 + 2 + 2
+        assert {c["id"]: synced[c["id"]]["object"] for c in cards} == {c["id"]: "card" for c in cards}
+        assert {o["object"] for o in synced.values()} == {"bank_account", "card"}
+        # capabilities: one unpaged request per account; external accounts 2 + 1 + 1 pages of 100
+        nested = [r["path"].rsplit("/", 1)[-1] for r in emu.requests(path="/v1/accounts/*")]
+        assert (nested.count("capabilities"), nested.count("external_accounts"), len(nested)) == (3, 4, 7)

@@ -46,7 +46,21 @@ def test_streams_share_the_requests_under_way_by_the_work_they_have_left():
     assert counts == {"customers": 5, "charges": 5}
     big, small = job("customers", 300, weight=1.0), job("charges", 100, weight=1.0)
     counts = takes(Backfill(StubClient(Limiter(20, 25)), [big, small]), 8)  # type: ignore[arg-type]
-    assert counts == {"customers": 6, "charges": 2}  # the account is the limit: 3 to 1, as their work
+    assert counts == {"customers": 5, "charges": 3}  # the account is the limit: more for more work,
+    # yet never less than an equal share (4.5 and 3 of the 6 the account serves in a round trip)
+
+
+def test_a_stream_whose_estimate_is_still_small_may_split_to_an_equal_share():
+    # live mode: 7 streams of one account; one stream's first pages showed much work, the others' little
+    # (unexplored windows count one page). With half an equal share (1.9 of the 26 requests the account
+    # serves in a round trip) the others had no spare request to split by and walked one window each at
+    # a few requests per second until the first ran out, then ended alone at their endpoints' rate
+    names = ["customers", "charges", "invoices", "payment_intents", "products", "prices", "refunds"]
+    jobs = [job(name, 1000.0 if name == "customers" else 1.0, weight=1.0, n=0) for name in names]
+    for j in jobs:
+        j.in_flight = 1
+    backfill = Backfill(StubClient(), jobs, max_concurrent_requests=32)  # type: ignore[arg-type]
+    assert [backfill._pace(j).spare for j in jobs[1:]] == [2] * 6  # 26 / 7 = 3.7, one under way
 
 
 def test_a_dense_walk_goes_first_and_a_stream_whose_endpoint_is_busy_yields():

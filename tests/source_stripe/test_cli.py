@@ -1,9 +1,13 @@
 """The source-stripe executable: spec, check, discover, read (as a subprocess), messages valid on the wire."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from protocol.jsonio import dumps
 from protocol.validate import MessageValidator
-from tests.source_stripe.conftest import parse_lines, run_cli, src_config, traces
+from tests.source_stripe.conftest import REPO, parse_lines, records, run_cli, src_config, traces
 
 
 def test_spec_carries_config_and_state_schemas():
@@ -29,10 +33,10 @@ def test_discover_lists_the_default_streams_and_the_child_streams_read_when_name
     proc = run_cli("discover", "--config", dumps(src_config(emu)).decode())
     (msg,) = parse_lines(proc.stdout)
     streams = {s["name"]: s for s in msg["catalog"]["streams"]}
-    assert len(streams) == 61 + 6
+    assert len(streams) == 61 + 8
     assert [n for n, s in streams.items() if s["metadata"].get("default") is False] == [
-        "account_persons", "checkout_session_line_items", "customer_balance_transactions", "customer_tax_ids",
-        "payment_link_line_items", "quote_line_items"]
+        "account_capabilities", "account_external_accounts", "account_persons", "checkout_session_line_items",
+        "customer_balance_transactions", "customer_tax_ids", "payment_link_line_items", "quote_line_items"]
     assert streams["invoice_line_items"]["metadata"]["parent"] == {"stream": "invoices", "field": "invoice"}
     assert streams["invoice_line_items"]["json_schema"]["properties"]["invoice"] == {"type": ["string"]}
     assert streams["invoiceitems"]["cursor_field"] == ["date"]
@@ -40,6 +44,10 @@ def test_discover_lists_the_default_streams_and_the_child_streams_read_when_name
     assert streams["checkout_sessions"]["supports_time_range"] is False
     assert streams["customers"]["metadata"]["path"] == "/v1/customers"
     assert streams["customers"]["primary_key"] == [["_account_id"], ["id"]]  # ids are unique per account
+    # capability ids (card_payments) repeat across the platform's accounts
+    assert streams["account_capabilities"]["primary_key"] == [["_account_id"], ["account"], ["id"]]
+    assert streams["account_external_accounts"]["json_schema"]["properties"]["object"]["enum"] == [
+        "bank_account", "card"]
     assert "email" in streams["customers"]["json_schema"]["properties"]
 
 
@@ -96,3 +104,21 @@ def test_a_connect_account_the_key_cannot_act_as_is_a_global_error_not_a_skipped
     (status,) = parse_lines(check.stdout)
     assert status["connection_status"]["status"] == "failed"
     assert status["connection_status"]["error"]["code"] == "account_invalid"
+
+
+def test_a_bad_state_on_a_pipe_is_a_usage_error(emulator):
+    """`read --state /dev/fd/N`, as the engine starts it: the state comes down a pipe later."""
+    emu = emulator({"profile": "small", "dataset": {"customers": 5}})
+    r, w = os.pipe()
+    argv = ["read", "--config", dumps(src_config(emu)).decode(), "--catalog",
+            '{"streams": [{"name": "customers"}]}', "--state", f"/dev/fd/{r}"]
+    proc = subprocess.Popen([sys.executable, "-m", "source_stripe", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, pass_fds=(r,))
+    os.close(r)
+    os.write(w, b"[1, 2]")
+    os.close(w)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert "--state: expected a JSON object" in err and "Traceback" not in err
+    assert not records(parse_lines(out), "customers")

