@@ -11,6 +11,7 @@ stdout, one human line on stderr, and an exit code: 0 success, 1 failed run (a g
 from __future__ import annotations
 
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -20,7 +21,7 @@ import click
 from connector_kit.connector import Connector, ReadRequest, WriteRequest
 from protocol import messages
 from protocol.config import load_catalog_arg, load_config, load_state_arg
-from protocol.errors import ConnectorError
+from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import MessageWriter
 from protocol.reader import BadLine, ChunkReader, Line, iter_lines
 from protocol.secrets import redact_message, redact_text
@@ -30,9 +31,16 @@ def stderr_line(text: str) -> None:
     click.echo(redact_text(text), err=True)
 
 
-def run_messages(produce: Callable[[], Iterable[dict]], debug: bool, name: str) -> None:
-    """Write every produced message to stdout, map failures to protocol errors and exit codes."""
-    writer = MessageWriter(redact=redact_message)
+def shared_writer() -> MessageWriter:
+    """The stdout writer of a command whose `log` may write from any thread (a retry's backoff)."""
+    return MessageWriter(redact=redact_message, lock=threading.Lock())
+
+
+def run_messages(produce: Callable[[], Iterable[dict]], debug: bool, name: str,
+                 writer: MessageWriter | None = None, resume: str | None = None) -> None:
+    """Write every produced message to stdout, map failures to protocol errors and exit codes; Ctrl-C is
+    an interruption (exit 130, one line saying how to `resume`), never an error."""
+    writer = writer or MessageWriter(redact=redact_message)
     failed = False
     try:
         for msg in produce():
@@ -46,8 +54,11 @@ def run_messages(produce: Callable[[], Iterable[dict]], debug: bool, name: str) 
         stderr_line(f"{name}: output pipe closed by the reader; stopping")
         sys.exit(1)
     except KeyboardInterrupt:
-        writer.flush()
-        stderr_line(f"{name}: interrupted")
+        try:
+            writer.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+        stderr_line(f"{name}: interrupted" + (f"; {resume}" if resume else ""))
         sys.exit(130)
     except ConnectorError as exc:
         _emit_error(writer, exc, debug, name)
@@ -109,6 +120,10 @@ Produce = Callable[[], Iterable[dict]]
 def build_connector_cli(connector: Connector) -> click.Group:
     """The click group for a connector: spec, check, and discover/read or write."""
     name, schema = connector.name, connector.config_schema
+    resume = (f"what the destination committed is kept: resume with `{name} read --config C --state "
+              f"\"$(<destination> state --config D)\"`" if connector.kind == "source" else
+              f"what was committed is kept: resume with `<source> read --config C --state \"$({name} state "
+              f"--config D)\"`")
 
     @click.group(help=connector.help,
                  context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -139,6 +154,8 @@ def build_connector_cli(connector: Connector) -> click.Group:
             config = load_config(config_arg, schema)
             try:
                 yield messages.connection_status("succeeded", connector.check(config))
+            except ConfigError:
+                raise  # a usage error, as for read (exit 2): check refuses what read refuses
             except ConnectorError as exc:
                 failed.append(exc)
                 yield messages.connection_status("failed", exc.message, exc.payload())
@@ -174,30 +191,36 @@ def build_connector_cli(connector: Connector) -> click.Group:
             run(ctx, produce)
 
     def data_command(kind: str, help_text: str, extra: list[click.Option],
-                     body: Callable[[dict, dict | None, dict[str, Any]], Iterable[dict]]) -> None:
-        """`read` or `write`: --config, --catalog and `extra`, then `body(config, catalog, options)`."""
+                     body: Callable[[dict, dict | None, dict[str, Any], Callable[[dict], None]],
+                                    Iterable[dict]]) -> None:
+        """`read` or `write`: --config, --catalog and `extra`, then `body(config, catalog, options, log)`
+        (`log` writes a message at once, from any thread)."""
         @click.command(kind, help=help_text)
         @click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
         @click.option("--catalog", "catalog_arg", help=CATALOG_HELP[kind])
         @click.pass_context
         def command(ctx: click.Context, config_arg: str, catalog_arg: str | None, **options: Any) -> None:
-            run(ctx, lambda: body(load_config(config_arg, schema), load_catalog_arg(catalog_arg), options))
+            writer = shared_writer()
+            run_messages(lambda: body(load_config(config_arg, schema), load_catalog_arg(catalog_arg), options,
+                                      writer.write), ctx.obj["debug"], name, writer, resume)
         command.params.extend(extra)
         group.add_command(command)
 
     if read_fn is not None:
-        def read(config: dict, catalog: dict | None, options: dict[str, Any]) -> Iterable[dict]:
+        def read(config: dict, catalog: dict | None, options: dict[str, Any],
+                 log: Callable[[dict], None]) -> Iterable[dict]:
             state = load_state_arg(options.pop("state_arg"))
-            return read_fn(ReadRequest(config, catalog, state, options))
+            return read_fn(ReadRequest(config, catalog, state, options, log))
         data_command("read", f"Read records, states and traces as JSON lines on stdout.\n\nExample: {name} "
                              f"read --config config.json --state \"$(destination-postgres state --config "
                              f"dst.json)\"",
                      [click.Option(["--state", "state_arg"], help=STATE_HELP), *connector.read_options], read)
 
     if write_fn is not None:
-        def write(config: dict, catalog: dict | None, options: dict[str, Any]) -> Iterable[dict]:
+        def write(config: dict, catalog: dict | None, options: dict[str, Any],
+                  log: Callable[[dict], None]) -> Iterable[dict]:
             lines, input_pending = stdin_lines()
-            return write_fn(WriteRequest(config, catalog, lines, options, input_pending))
+            return write_fn(WriteRequest(config, catalog, lines, options, input_pending, log))
         data_command("write", f"Write the messages read on stdin; echo each state once committed.\n\n"
                               f"Example: source-stripe read --config src.json | {name} write --config "
                               f"config.json",

@@ -19,7 +19,7 @@ from destination_postgres.keys import parse_key_text
 from destination_postgres.loader import Loader
 from destination_postgres.writer import REPAIR, VERIFY, WRITE, Writer
 from connector_kit.cli import CONFIG_HELP, build_connector_cli, run_messages
-from connector_kit.connector import Connector, WriteRequest
+from connector_kit.connector import Connector, WriteRequest, retry_warnings
 from protocol.config import load_config
 from protocol.errors import ConfigError
 
@@ -47,7 +47,7 @@ def write(request: WriteRequest) -> Iterator[dict]:
     if request.options.get("verify") and request.options.get("repair"):
         raise ConfigError("--verify and --repair exclude each other")
     mode = VERIFY if request.options.get("verify") else REPAIR if request.options.get("repair") else WRITE
-    writer = Writer(opts, mode)
+    writer = Writer(opts, mode, on_retry=retry_warnings(request.log))
     writer.open()
     loader = Loader(opts, writer, input_pending=request.input_pending)
     try:

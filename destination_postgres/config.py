@@ -1,7 +1,9 @@
 """The destination's options, made from its config (`specs/connectors/destination-postgres.json`).
 
 Defaults live in the schema only: `options_from_config` fills them in (`protocol.config.apply_defaults`),
-so a config given by a library caller and one loaded by the CLI mean the same.
+so a config given by a library caller and one loaded by the CLI mean the same. A URL whose password
+holds an unencoded `@` or `/` is refused here (a usage error saying how to percent-encode), before
+libpq would read a piece of the password as the host or the port and echo it.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 from destination_postgres.identifiers import MAX_IDENTIFIER_BYTES
 from protocol.config import apply_defaults, connector_config_schema
 from protocol.errors import ConfigError
+from protocol.secrets import mask_userinfo, percent_encoding_hint, userinfo_problem
 
 CONFIG_SCHEMA = connector_config_schema("destination-postgres")
 
@@ -33,5 +36,9 @@ def options_from_config(config: dict) -> Options:
     schema = config["schema"]
     if "\x00" in schema or len(schema.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
         raise ConfigError(f"--config: schema: must be at most {MAX_IDENTIFIER_BYTES} bytes without NUL")
+    problem = userinfo_problem(config["url"])
+    if problem:
+        raise ConfigError(f"--config: url: {problem} ({mask_userinfo(config['url'])})",
+                          hint=percent_encoding_hint())
     values: dict[str, Any] = {f.name: config[f.name] for f in fields(Options)}
     return Options(**values)

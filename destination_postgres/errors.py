@@ -2,6 +2,8 @@
 module per package, errors classified at their source; docs/architecture.md, "Where each rule lives").
 
 `classify(exc)` says how to recover from a psycopg2 error:
+- CONFIG: libpq refused a setting of the connection string before connecting (`invalid integer value
+  "abc" for connection option "port"`, `invalid sslmode value`): a usage error, never retried.
 - CONNECTION: the connection is gone (network, server restart, admin shutdown): reconnect with backoff
   and replay the uncommitted batch.
 - RETRY: the transaction lost a race (deadlock, serialization failure): roll back and replay it.
@@ -17,7 +19,7 @@ import psycopg2
 from protocol.errors import ConnectorError
 from protocol.secrets import redact_text
 
-CONNECTION, RETRY, ROW, FATAL = "connection", "retry", "row", "fatal"
+CONFIG, CONNECTION, RETRY, ROW, FATAL = "config", "connection", "retry", "row", "fatal"
 
 _CONNECTION_CODES = ("57P01", "57P02", "57P03")  # admin/crash shutdown, cannot connect now
 _RETRY_CODES = ("40001", "40P01")  # serialization failure, deadlock
@@ -31,6 +33,8 @@ def classify(exc: BaseException) -> str:
     if code.startswith("08") or code in _CONNECTION_CODES:
         return CONNECTION
     if isinstance(exc, psycopg2.OperationalError) and not code:
+        if describe(exc).startswith("invalid "):  # libpq's words for a bad connection option
+            return CONFIG
         return CONNECTION  # libpq-level failure: no SQLSTATE, the server never answered
     if code in _RETRY_CODES:
         return RETRY

@@ -21,9 +21,12 @@
   stream goes out at the end of input.
 
 Failures (nothing is lost silently):
-- A record that cannot be stored (no id, stream not in the catalog, a value Postgres refuses) is a
-  stream error naming stream, id and line. That stream's checkpoints after the record's line are not
-  committed any more (nor are global checkpoints), so a rerun fetches it again; other streams go on.
+- A NUL character (which Postgres text and jsonb cannot hold) is replaced by U+FFFD and the record
+  stored, with one warning per stream and field (`encode.py`).
+- A record that cannot be stored (no id, stream not in the catalog, a value Postgres refuses, a value
+  that cannot be encoded) is a stream error naming stream, id and line. That stream's checkpoints
+  after the record's line are not committed any more (nor are global checkpoints), so a rerun fetches
+  it again; other streams go on.
 - A line that is not a JSON object, or a record without a stream name, could belong to any stream:
   everything before it is committed, then the run stops with a global `bad_message` error.
 - A lost connection: reconnect with backoff and replay the uncommitted unit (`retries` times), then a
@@ -62,7 +65,8 @@ class Loader:
         self.unavailable: dict[str, str] = {}  # stream -> why its table cannot be written
         self.lost: dict[str, int] = {}  # stream -> number of records not written
         self.inflight: CommitJob[Outcome] | None = None
-        self.reported: set[tuple[str, str]] = set()
+        self.reported: set[tuple[str, str]] = set()  # (stream, property) warned about a mismatch
+        self.reported_nul: set[tuple[str, str]] = set()  # (stream, field) warned about a NUL
         self.warned: set[str] = set()
         self.sweeps = Sweeps(writer)
         self.announced = False  # pending delete candidates reported
@@ -87,7 +91,10 @@ class Loader:
                     return  # not reached: stop() raises
                 if stream in sweeps.parent_open:
                     sweeps.note(stream, rec.get("data"))
-                row = encode(stream, rec, item.line_no, batch.get) if stream in columns else None
+                try:
+                    row = encode(stream, rec, item.line_no, batch.get) if stream in columns else None
+                except (ValueError, TypeError, RecursionError) as exc:  # refused per record, never the run
+                    row = f"line {item.line_no}: record {_id_of(rec)} cannot be encoded: {exc}"
                 if isinstance(row, Row):
                     batch.add(stream, row)
                 else:
@@ -263,6 +270,13 @@ class Loader:
                                  f"{first} are not committed", stream=stream)
 
     def report_mismatches(self) -> Iterator[dict]:
+        for (stream, path), (line_no, rid) in list(self.encoder.nul_replaced.items()):
+            if (stream, path) not in self.reported_nul:
+                self.reported_nul.add((stream, path))
+                yield messages.log("warn", f"stream {stream!r}: record {rid!r} (line {line_no}) holds a NUL "
+                                   f"character in {path}, which PostgreSQL cannot store: written as U+FFFD "
+                                   "(further NULs in this field of this stream are replaced silently)",
+                                   {"stream": stream, "id": rid, "field": path, "line": line_no})
         for (stream, key), (line_no, kind) in list(self.encoder.mismatched.items()):
             if (stream, key) not in self.reported:
                 self.reported.add((stream, key))
@@ -284,3 +298,9 @@ class Loader:
                 yield messages.log("warn", f"stream {stream!r}: {n} record(s) not written; its checkpoints "
                                    f"stop before line {self.checkpoints.frozen[stream]}",
                                    {"stream": stream, "lost": n})
+
+
+def _id_of(rec: dict) -> str:
+    data = rec.get("data")
+    rid = data.get("id") if isinstance(data, dict) else None
+    return repr(rid) if isinstance(rid, (str, int)) else "(no id)"

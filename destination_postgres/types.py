@@ -14,7 +14,9 @@ read into that column without ever failing:
 | object, array, or object/array only      | (none)    | stays only in `_raw_data` (query `_raw_data->'x'`) |
 | other mixes of scalars                   | text      | as for text                                    |
 
-Unix timestamps stay bigint (Stripe's unit, and what `created[gte]` windows compare with).
+Unix timestamps stay bigint (Stripe's unit, and what `created[gte]` windows compare with). Numbers
+are exact (`protocol.jsonio`): an integer of any size, or a `Decimal` where a float would round, is
+written with all its digits into numeric columns and `_raw_data`.
 A value of another JSON type than its column takes (Stripe changed a type, a float in an integer
 field, a number in a string field) is stored as NULL in the typed column, with one warning per stream
 and property; the whole object is always kept in `_raw_data`, so nothing is lost and the run goes on.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 TEXT = "text"
@@ -135,6 +138,8 @@ def _bigint(v: Any) -> bytes | None:
     if t is float and 1e16 <= abs(v) < _BIGINT_LIMIT:
         # written as 1e+16 (no '.'), which jsonb reads as the integer 10000000000000000
         return b"%d" % int(v)
+    if t is Decimal and v.as_tuple().exponent >= 0 and v.adjusted() < 18:
+        return b"%d" % int(v)  # an integer in jsonb (1.5E+3 reads as 1500), as the SQL sees it
     return None
 
 
@@ -144,6 +149,8 @@ def _numeric(v: Any) -> bytes | None:
         return b"%d" % v
     if t is float:
         return repr(v).encode()
+    if t is Decimal:
+        return str(v).encode()
     if t is str and _DECIMAL.fullmatch(v):
         return v.encode()
     return None

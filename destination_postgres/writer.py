@@ -7,6 +7,9 @@ returned to the caller, anything else becomes a global `ConnectorError`.
 
 The connection holds a session advisory lock on the schema for its whole life, so two writers of the
 same schema never interleave; the second waits `lock_wait_seconds`, then fails with a clear message.
+
+Every retry is said while it happens: before each reconnect backoff and each replay, `on_retry` gets one
+line saying what is retried, why and when (the CLI writes it as a `log` warning at once).
 """
 from __future__ import annotations
 
@@ -92,19 +95,31 @@ def connect(opts: Options) -> psycopg2.extensions.connection:
                                 keepalives_interval=10, keepalives_count=3)
     except psycopg2.Error as exc:
         text = errors.describe(exc)
+        if errors.classify(exc) == errors.CONFIG:
+            raise ConfigError(f"--config: url: {text}", hint="e.g. postgresql://user:password@localhost:5432/db"
+                              "?sslmode=require") from None
         if any(p in text.lower() for p in _PERMANENT_CONNECT):
             raise ConnectorError("auth_failed", f"cannot connect to {describe_target(opts.url)}: {text}",
                                  hint="check the user, password and database name in the url") from None
         raise errors.ConnectionLost(text) from None
 
 
-def connect_with_retries(opts: Options,
-                         sleep: Callable[[float], None] = time.sleep) -> psycopg2.extensions.connection:
-    """Connect, retrying lost/refused connections with exponential backoff and jitter."""
+OnRetry = Callable[[str, dict], None]
+
+
+def connect_with_retries(opts: Options, sleep: Callable[[float], None] = time.sleep,
+                         on_retry: OnRetry | None = None) -> psycopg2.extensions.connection:
+    """Connect, retrying lost/refused connections with exponential backoff and jitter; `on_retry` hears
+    of each backoff before it starts."""
     last = ""
     for attempt in range(opts.retries + 1):
         if attempt:
-            sleep(backoff_delay(attempt - 1, 0.5, 10.0, random.random()))
+            delay = backoff_delay(attempt - 1, 0.5, 10.0, random.random())
+            if on_retry is not None:
+                on_retry(f"connecting to {describe_target(opts.url)}: {last}; retry {attempt} of "
+                         f"{opts.retries} in {delay:.1f}s",
+                         {"retry": attempt, "max_retries": opts.retries, "delay_s": round(delay, 3)})
+            sleep(delay)
         try:
             return connect(opts)
         except errors.ConnectionLost as exc:
@@ -117,8 +132,8 @@ def connect_with_retries(opts: Options,
 class Writer:
     """One destination session. Methods run inside the current transaction unless they say otherwise."""
 
-    def __init__(self, opts: Options, mode: str = WRITE):
-        self.opts, self.mode = opts, mode
+    def __init__(self, opts: Options, mode: str = WRITE, on_retry: OnRetry | None = None):
+        self.opts, self.mode, self.on_retry = opts, mode, on_retry
         self.conn: psycopg2.extensions.connection | None = None
         self._plans: dict[tuple, StagePlan] = {}
         self._staged: set[str] = set()
@@ -138,7 +153,7 @@ class Writer:
     # -- connection ---------------------------------------------------------------------------
     def open(self, write: bool = True) -> None:
         """Connect (with retries); to write, also take the schema lock (stage tables come later)."""
-        self.conn = connect_with_retries(self.opts)
+        self.conn = connect_with_retries(self.opts, on_retry=self.on_retry)
         if not write:
             return
         self._staged = set()  # stage tables exist per session
@@ -235,6 +250,10 @@ class Writer:
                                          retryable=True)
                 if attempt == self.opts.retries:
                     break
+                if self.on_retry is not None:
+                    self.on_retry(f"{doing}: {exc}; replay {attempt + 1} of {self.opts.retries} of "
+                                  f"{not_committed()}",
+                                  {"replay": attempt + 1, "max_retries": self.opts.retries})
                 try:
                     self.reopen(exc)
                 except ConnectorError as reopen_failed:

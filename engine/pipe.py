@@ -3,13 +3,15 @@
 `run_pipe` feeds every stdin line to the shared `Processor` (`engine/processor.py`) with both of its
 channels on stdout (`WriterSink`: records buffered, everything else flushed at once), stops at the first
 bad line (unless told to skip them), and ends with `eof` and, when the run did not succeed, one human
-line on stderr (`pipe_failure_line`). Other protocols (docs/third-party.md): a foreign source's lines are
-translated to ours before the Processor (`open_input`), and a foreign destination's stdout gets only
-its own messages (`ForeignSink`).
+line on stderr (`pipe_failure_line`). Ctrl-C or SIGTERM is an interruption, not an error: `eof`, exit
+128+N and a line saying how to resume (`INTERRUPTED`). Other protocols (docs/third-party.md): a foreign
+source's lines are translated to ours before the Processor (`open_input`), and a foreign destination's
+stdout gets only its own messages (`ForeignSink`).
 """
 from __future__ import annotations
 
 import itertools
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -24,11 +26,14 @@ from engine.progress_view import View
 from protocol import messages
 from protocol.jsonio import MessageWriter, dumps_line, loads
 from protocol.lifecycle import TERMINAL
-from protocol.reader import BadLine, Line, iter_lines
+from protocol.reader import BadLine, Line, exact_line, iter_lines
 from protocol.secrets import redact_message, redact_text
 from protocol.state import empty
 
 TICK_SECONDS = 0.05
+INTERRUPTED = ("engine: interrupted by {signal}; the destination keeps what it committed: resume by "
+               "running the pipeline again from it (`<source> read --config C --state \"$(<destination> "
+               "state --config D)\"`)")
 
 
 class WriterSink:
@@ -99,8 +104,9 @@ def open_input(items: Iterator[Line | BadLine], protocol: str,
         items = itertools.chain([first], items)
     translator = source_protocol(protocol).translator(f"the {protocol} source", streams)
     if translator is None:
-        return items, None
-    return translate_lines(items, translator, f"the {protocol} source"), translator
+        return items, None  # ours: records go on as their raw bytes (a fast reader is enough)
+    # a foreign line is translated and written again: read it with exact numbers first
+    return translate_lines(map(exact_line, items), translator, f"the {protocol} source"), translator
 
 
 class Interrupted(Exception):
@@ -126,14 +132,15 @@ def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View
     ended_normally, interrupted = True, 0
     try:
         streams = [s["name"] for s in options.catalog["streams"]] if options.catalog else []
-        items, source = open_input(iter_lines(stdin, options.max_line_bytes), source_protocol, streams)
+        items, source = open_input(iter_lines(stdin, options.max_line_bytes, exact=False), source_protocol,
+                                   streams)
         for item in items:
             if type(item) is Line:
-                signal = handle_line(*item)
+                sig = handle_line(*item)
             else:
-                signal = processor.handle(item)
-            if signal is not None and signal.kind == "bad_message":
-                processor.emit_error(signal.payload)
+                sig = processor.handle(item)
+            if sig is not None and sig.kind == "bad_message":
+                processor.emit_error(sig.payload)
                 ended_normally = False
                 break
             now = monotonic()
@@ -145,8 +152,6 @@ def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View
                 processor.handle(line)
     except (KeyboardInterrupt, Interrupted) as exc:
         ended_normally, interrupted = False, getattr(exc, "signum", 2)
-        processor.emit_error(messages.error_payload("global", "internal_error",
-                                                    f"interrupted by signal {interrupted}"))
     tracker = processor.tracker
     processor.flush_early()
     if processor.catalog is None and ended_normally:
@@ -162,9 +167,18 @@ def run_pipe(stdin: BinaryIO, stdout: BinaryIO, options: PipeOptions, view: View
         writer.write(messages.eof(status, tracker.has_more(), tracker.state_aggregate(), final))
     writer.flush()
     processor.view.close(final)
-    if status != "succeeded":
+    if interrupted:
+        sys.stderr.write(INTERRUPTED.format(signal=signal_name(interrupted)) + "\n")
+    elif status != "succeeded":
         sys.stderr.write(redact_text(pipe_failure_line(status, final)) + "\n")
     return 128 + interrupted if interrupted else 0 if status == "succeeded" else 1
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def pipe_failure_line(status: str, snapshot: dict) -> str:

@@ -12,7 +12,10 @@ one clear error naming the line number and an excerpt (then stops, or skips and 
 stream; replaces each source `stream_status` by an enriched one (`tracker.py`); emits `progress` after
 every status change and at most every `progress_interval` seconds otherwise. `snapshot` markers go with
 the data, in order with the records; source warnings and errors (`log`) are also shown in the view.
-Everything it knows comes from the messages; the `data` of states is forwarded, never read.
+Everything it knows comes from the messages; the `data` of states is forwarded, never read. Lines may
+come from a fast reader (`iter_lines(exact=False)`: numbers possibly rounded, the raw bytes exact): a
+state is parsed again exactly, as its data travels on re-serialized (`eof.state`, the generation tag of
+`engine sync`).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from engine.progress_model import error_text
 from engine.progress_view import NoView, View
 from engine.tracker import Tracker
 from protocol import messages
-from protocol.jsonio import dumps_line
+from protocol.jsonio import dumps_line, loads
 from protocol.lifecycle import TERMINAL
 from protocol.reader import DEFAULT_MAX_LINE_BYTES, BadLine, Line, excerpt_of
 from protocol.validate import MessageValidator, check_envelope
@@ -142,7 +145,7 @@ class Processor:
         if kind == "state":
             if self.catalog is None:
                 return self._no_catalog(line_no, raw, msg)
-            payload = msg["state"]
+            payload = loads(raw)["state"]  # exact numbers (see the module docstring)
             forward, warning = self.tracker.on_state(payload)
             if warning:
                 self._warn(warning)
@@ -238,6 +241,12 @@ class Processor:
                 self._warn("the source announced streams outside the catalog in use, dropped: "
                            + ", ".join(outside))
         return None
+
+    def resend_catalog(self) -> None:
+        """Send the catalog in use downstream again (a restarted destination starts without it)."""
+        if self.catalog is not None:
+            self.sink.data(dumps_line({"type": "catalog", "catalog": self.catalog}))
+            self.sink.flush()
 
     def adopt_catalog(self, payload: dict) -> None:
         """Use this catalog (e.g. from --catalog) and send it downstream now."""

@@ -7,7 +7,10 @@ never held in memory). The caller decides: skip it, or stop with `BadLine.descri
 bounded by one line whatever the input size.
 
 Good lines take the fast path (one `readline`, one parse, a tuple): the engine forwards a million lines
-through it. Only a line that does not parse as an object is looked at again to say why.
+through it. Only a line that does not parse as an object is looked at again to say why (or, when only
+the exact parser reads it, `1e400`, becomes a `Line` after all). Numbers in `Line.message` are exact
+(`protocol.jsonio.loads`); with `exact=False` they may be rounded (orjson alone, a little faster): for
+a caller that reads the envelope and forwards `Line.raw`, which is always the exact text.
 
 `ChunkReader` reads a file descriptor in large chunks and knows whether a complete line is already
 waiting (`has_line`): a destination delays a commit only while more input is ready, and must never sit
@@ -22,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from protocol.jsonio import JSONDecodeError, loads
+from protocol.jsonio import JSONDecodeError, loads, loads_fast
 
 DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 EXCERPT_CHARS = 80
@@ -74,6 +77,11 @@ def parse_line(line_no: int, raw: bytes) -> Line | BadLine:
     return Line(line_no, raw, obj)
 
 
+def exact_line(item: Line | BadLine) -> Line | BadLine:
+    """A line of a fast reader (`exact=False`) with its numbers exact, for a caller whose values travel on."""
+    return Line(item.line_no, item.raw, loads(item.raw)) if type(item) is Line else item
+
+
 def _drain_too_long(stream: Readable, head: bytes, line_no: int, max_line_bytes: int) -> BadLine:
     """Consume the rest of an over-long line without keeping it."""
     size = len(head)
@@ -90,9 +98,10 @@ _new_tuple = tuple.__new__  # builds a Line without NamedTuple's Python-level __
 
 
 def iter_lines(stream: Readable, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-               skip_blank: bool = True) -> Iterator[Line | BadLine]:
+               skip_blank: bool = True, exact: bool = True) -> Iterator[Line | BadLine]:
     """Yield a `Line` or `BadLine` for every line of a binary stream, streaming."""
     readline, limit, line_no, new = stream.readline, max_line_bytes + 1, 0, _new_tuple
+    parse = loads if exact else loads_fast
     while True:
         raw = readline(limit)
         if not raw:
@@ -102,7 +111,7 @@ def iter_lines(stream: Readable, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
             yield _drain_too_long(stream, raw, line_no, max_line_bytes)
             continue
         try:
-            msg = loads(raw)
+            msg = parse(raw)
         except JSONDecodeError:
             msg = None
         if type(msg) is dict:

@@ -2,8 +2,14 @@
 
 Values of config fields marked `"secret": true` are registered when a config is loaded (where no schema
 is known, `guessed_secret_values` picks values by key name: the one heuristic); `redact_text`
-replaces them (and, as a second line of defence, anything shaped like a Stripe secret key or a password
-inside a URL) with a masked form. `redact_message` applies that to every string of a message.
+replaces them (and, as a second line of defence, anything shaped like a Stripe secret key, the whole
+user-info part of a URL, or `password=...`) with a masked form. `redact_message` applies that to every
+string of a message.
+
+A URL's user-info is everything between `://` and the LAST `@` of the URL, however it is written: a
+password with an unencoded `@` or `/` (`postgresql://u:p@ss_X@host/db`) is masked whole, and its
+pieces (`ss_X`, which libpq may echo as a host name) are registered too. `userinfo_problem` says when
+a URL's user-info needs percent-encoding (`percent_encoding_hint` says how).
 """
 from __future__ import annotations
 
@@ -12,24 +18,52 @@ from typing import Any
 
 _SECRETS: set[str] = set()
 _KEY_RE = re.compile(r"\b((?:sk|rk)_(?:test|live)_)[A-Za-z0-9]+")
-_URL_PASSWORD_RE = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+_URL_USERINFO_RE = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^\s'\"<>]*@", re.IGNORECASE)  # to the last @
+_SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_PIECES_RE = re.compile(r"[@/:?#]")
 _KV_PASSWORD_RE = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 MASK = "****"
 
 
+def url_userinfo(url: str) -> str | None:
+    """The user-info of a URL (`user:password` between `://` and the last `@` before any `?`), or None."""
+    scheme = _SCHEME_RE.match(url)
+    if scheme is None:
+        return None
+    authority = url[scheme.end():].split("?", 1)[0]
+    return authority.rpartition("@")[0] if "@" in authority else None
+
+
+def userinfo_problem(url: str) -> str | None:
+    """Why a URL's user-info cannot be read as written (an unencoded `@` or `/`), or None."""
+    userinfo = url_userinfo(url)
+    if userinfo is None:
+        return None
+    bad = " and ".join(repr(c) for c in "@/" if c in userinfo)
+    return f"the user name or password holds an unencoded {bad}" if bad else None
+
+
+def percent_encoding_hint() -> str:
+    return ("percent-encode special characters of the user name and password: @ as %40, / as %2F, : as %3A, "
+            "% as %25 (python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], "
+            "safe=\"\"))' 'the password')")
+
+
 def secret_forms(value: Any) -> list[str]:
-    """The strings to hide for one secret value: itself and, for a URL, its bare password.
+    """The strings to hide for one secret value: itself and, for a URL, its bare password and the pieces
+    of it a driver may echo on their own (split at `@ / : ? #`).
 
     Values shorter than 4 characters are not treated as secrets (they would mask ordinary text).
     """
     if not isinstance(value, str) or len(value) < 4:
         return []
     forms = [value]
-    pw = _URL_PASSWORD_RE.search(value)
-    if pw:  # a database URL: also hide its bare password, which drivers may echo on their own
-        password = value[pw.end(1):pw.end() - 1]
-        if len(password) >= 4:
-            forms.append(password)
+    userinfo = url_userinfo(value)
+    if userinfo and ":" in userinfo:  # a database URL: also hide its password, and the pieces of it
+        password = userinfo.split(":", 1)[1]
+        for form in [password, *_PIECES_RE.split(password)]:
+            if len(form) >= 4 and form not in forms:
+                forms.append(form)
     return forms
 
 
@@ -41,12 +75,17 @@ def registered_secrets() -> frozenset[str]:
     return frozenset(_SECRETS)
 
 
+def mask_userinfo(text: str) -> str:
+    """`text` with the user-info of every URL in it masked (`postgresql://****@host/db`)."""
+    return _URL_USERINFO_RE.sub(lambda m: m.group(1) + MASK + "@", text)
+
+
 def redact_text(text: str) -> str:
     for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
     text = _KEY_RE.sub(lambda m: m.group(1) + MASK, text)
-    text = _URL_PASSWORD_RE.sub(lambda m: m.group(1) + MASK + "@", text)
+    text = mask_userinfo(text)
     return _KV_PASSWORD_RE.sub(lambda m: m.group(1) + MASK, text)
 
 

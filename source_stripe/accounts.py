@@ -36,13 +36,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from connector_kit.connector import ReadRequest
+from connector_kit.connector import ReadRequest, retry_warnings
 from protocol import messages
 from protocol import state as protocol_state
 from protocol.errors import ConnectorError
 from source_stripe import state as st
 from source_stripe.client import Cancelled, ClientSettings, StripeClient
-from source_stripe.config import Options, is_live_key, parse_start_date
+from source_stripe.config import Options, is_live_key
 from source_stripe.errors import StripeAPIError, classify
 from source_stripe.rate_limit import ENDPOINT_DEFAULT_RATE, Limiter, TokenBucket, default_rate
 from source_stripe.source import (
@@ -92,7 +92,8 @@ class Accounts:
         self.opts, self.policy = opts, policy
         self.streams: list[Stream] = selected_streams(request, opts)
         self.mode: Mode = read_mode(request)
-        self.lower = parse_start_date(opts.start_date)
+        self.lower = opts.start_date
+        self.on_retry = retry_warnings(request.log)  # each backoff of any account's client: one warning
         legacy_streams, legacy_glob = st.split_aggregate(request.state)
         self.legacy = (st.state_account_id(legacy_glob), legacy_streams, legacy_glob) \
             if legacy_glob or legacy_streams else None
@@ -120,7 +121,7 @@ class Accounts:
                                   max_retries=int(self.opts.max_retries))
         endpoint_rate = float(self.opts.max_requests_per_second_per_endpoint or ENDPOINT_DEFAULT_RATE)
         limiter = Limiter(self.rate, endpoint_rate)
-        return StripeClient(settings, limiter, self.stop, cap=self.cap)
+        return StripeClient(settings, limiter, self.stop, cap=self.cap, on_retry=self.on_retry)
 
     # ---- the read ----------------------------------------------------------------------------------
     def run(self) -> Iterator[dict]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import click
 
-from connector_kit.cli import CONFIG_HELP, build_connector_cli, run_messages, stdin_lines
+from connector_kit.cli import CONFIG_HELP, build_connector_cli, run_messages, shared_writer, stdin_lines
 from connector_kit.connector import Connector
 from protocol.config import load_config
 from source_stripe import confirm as confirm_module
@@ -76,10 +76,12 @@ main = build_connector_cli(CONNECTOR)
 @click.option("--config", "config_arg", required=True, help=CONFIG_HELP)
 @click.pass_context
 def confirm(ctx: click.Context, config_arg: str) -> None:
+    writer = shared_writer()  # retries are said while they happen, between the answers
+
     def produce() -> Iterator[dict]:
         lines, _ = stdin_lines()
-        return confirm_module.confirm(load_config(config_arg, CONFIG_SCHEMA), lines)
-    run_messages(produce, ctx.obj["debug"], NAME)
+        return confirm_module.confirm(load_config(config_arg, CONFIG_SCHEMA), lines, writer.write)
+    run_messages(produce, ctx.obj["debug"], NAME, writer)
 
 
 @main.command(help="Print a table of the streams: how each is read and whether it is read by default "

@@ -8,10 +8,12 @@ a token of the platform-wide `cap` when there is one (several Connect accounts r
 a limiter of its own: Stripe's limits are per account), and counts in `request_count`; `round_trip_s`
 follows how long requests take (the backfill plans with it).
 
-Retried: 429, 5xx, timeouts, connection errors, truncated bodies, and anything with
-`Stripe-Should-Retry: true`; never other 4xx, never a response saying `Stripe-Should-Retry: false`.
-Backoff is exponential with full jitter (`backoff_delay`), at least the `Retry-After` the server asked,
-up to `max_retries` retries. A 429 also slows the limiter down (adaptive).
+Retried (`errors.worth_retrying`): 429 (always, whatever `Stripe-Should-Retry` says), 5xx, timeouts,
+connection errors, truncated bodies, and anything with `Stripe-Should-Retry: true`; never other 4xx,
+never another response saying `Stripe-Should-Retry: false`. Backoff is exponential with full jitter
+(`backoff_delay`), at least the `Retry-After` the server asked, up to `max_retries` retries. A 429 also
+slows the limiter down (adaptive). Before each backoff `on_retry` gets one line saying what is
+retried, why, and when (the source writes it as a `log` warning).
 
 Headers: `Authorization: Bearer <key>`, `Stripe-Version`, `Stripe-Account` (Connect), a User-Agent.
 One `requests.Session` per thread (connection reuse without sharing a session across threads). The key
@@ -33,7 +35,7 @@ import requests
 
 from connector_kit.backoff import backoff_delay as exponential_delay
 from protocol.jsonio import JSONDecodeError, loads
-from source_stripe.errors import StripeAPIError, status_meaning
+from source_stripe.errors import StripeAPIError, status_meaning, worth_retrying
 from source_stripe.rate_limit import Limiter, TokenBucket
 
 USER_AGENT = "stripe-sync/0.1 (+source-stripe)"
@@ -157,8 +159,10 @@ def _error_fields(resp: requests.Response) -> tuple[str, str | None, str | None]
 
 class StripeClient:
     def __init__(self, settings: ClientSettings, limiter: Limiter, stop: threading.Event | None = None,
-                 rng: Callable[[], float] = random.random, cap: TokenBucket | None = None):
+                 rng: Callable[[], float] = random.random, cap: TokenBucket | None = None,
+                 on_retry: Callable[[str, dict], None] | None = None):
         self.settings, self.limiter, self.rng, self.cap = settings, limiter, rng, cap
+        self.on_retry = on_retry
         self.round_trip_s = 0.5  # a moving average of successful requests (the first one sets it)
         self._timed = 0
         self.stop = stop or threading.Event()
@@ -174,7 +178,8 @@ class StripeClient:
         if settings.account_id:
             headers["Stripe-Account"] = settings.account_id
         self._headers = headers
-        self.host = urlsplit(settings.base_url).netloc or settings.base_url  # named in network errors
+        # named in network errors and retry lines: host and port, never a user-info (`user:pw@proxy`)
+        self.host = urlsplit(settings.base_url).netloc.rpartition("@")[2] or settings.base_url
 
     def _session(self) -> requests.Session:
         s = getattr(self._local, "session", None)
@@ -254,12 +259,11 @@ class StripeClient:
                 else:
                     message, code, param = _error_fields(resp)
                     err = StripeAPIError(resp.status_code, message, code, request_id, param, path)
-                    should_retry = resp.headers.get("Stripe-Should-Retry", "").lower()
+                    should_retry = resp.headers.get("Stripe-Should-Retry")
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     if resp.status_code == 429:
                         self.limiter.on_throttled(path, retry_after)
-                    retryable = should_retry == "true" or status_meaning(resp.status_code).retryable
-                    if should_retry == "false" or not retryable:
+                    if not worth_retrying(resp.status_code, should_retry and should_retry.lower()):
                         raise err
             if attempt >= self.settings.max_retries:
                 if attempt:
@@ -269,8 +273,20 @@ class StripeClient:
                                   retry_after,
                                   self.rng)
             attempt += 1
+            self._tell_retry(path, err, attempt, delay)
             if self.stop.wait(delay):
                 raise Cancelled()
+
+    def _tell_retry(self, path: str, err: StripeAPIError, attempt: int, delay: float) -> None:
+        if self.on_retry is None:
+            return
+        code = status_meaning(err.status).code if err.status else (err.code or "network")
+        what = f"HTTP {err.status} {code}" if err.status else code
+        tries, account = self.settings.max_retries, self.settings.account_id
+        of = f" of account {account}" if account else ""  # Connect: which account's request
+        self.on_retry(f"GET {path}{of}: {what} ({err.message}); retry {attempt} of {tries} in {delay:.1f}s",
+                      {"path": path, "account": account, "http_status": err.status or None, "code": code,
+                       "retry": attempt, "max_retries": tries, "delay_s": round(delay, 3)})
 
     def _note_time(self, t: int) -> None:
         with self._count_lock:

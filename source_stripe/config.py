@@ -1,8 +1,9 @@
 """The source's options, made from its config (`specs/connectors/source-stripe.json`).
 
 Defaults live in the schema only: `options_from_config` fills them in (`protocol.config.apply_defaults`),
-so a config given by a library caller or a test and one loaded by the CLI mean the same. `start_date`
-is read here (Unix seconds or an ISO date), and whether a key is a live one (`is_live_key`: the key's
+so a config given by a library caller or a test and one loaded by the CLI mean the same, and `check`,
+`discover` and `read` all refuse the same bad configs. `start_date` is read here (Unix seconds or an
+ISO date), and whether a key is a live one (`is_live_key`: the key's
 mode decides the account identity's `livemode` and the default request budget).
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Options:
     accounts: str | list[str] | None  # Connect: "all" or account ids (accounts.py); None: one account
     max_accounts_in_flight: int
     max_platform_requests_per_second: float | None
-    start_date: int | str | None
+    start_date: int  # Unix seconds (0: from the beginning)
     max_requests_per_second: float | None
     max_requests_per_second_per_endpoint: float
     max_concurrent_streams: int
@@ -44,6 +45,7 @@ def options_from_config(config: dict) -> Options:
         raise ConfigError("--config: accounts and account_id exclude each other",
                           hint="account_id reads one connected account; accounts: [\"acct_...\"] reads "
                                "several")
+    values["start_date"] = parse_start_date(values["start_date"])
     return Options(**values)
 
 

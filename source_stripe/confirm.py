@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
+from connector_kit.connector import Log
 from protocol import messages
 from protocol.errors import ConnectorError
 from protocol.reader import BadLine, Line
@@ -50,8 +51,8 @@ def candidate(item: Line | BadLine) -> tuple[str, str, str | None] | str:
 class Clients:
     """One client per account asked about; the account of the key (or of `account_id`) by default."""
 
-    def __init__(self, opts: Options):
-        self.opts, self.base = opts, make_client(opts)
+    def __init__(self, opts: Options, log: Log | None = None):
+        self.opts, self.log, self.base = opts, log, make_client(opts, log=log)
         self.by_account: dict[str, StripeClient] = {}
         self.own: str | None = None  # the account the base client reads
 
@@ -66,7 +67,8 @@ class Clients:
         if account is None or account == own:
             return self.base, own
         if account not in self.by_account:
-            self.by_account[account] = make_client(replace(self.opts, account_id=account), self.base.stop)
+            self.by_account[account] = make_client(replace(self.opts, account_id=account), self.base.stop,
+                                                   self.log)
         return self.by_account[account], account
 
     @property
@@ -78,9 +80,10 @@ class Clients:
             c.close()
 
 
-def confirm(config: dict, lines: Iterable[Line | BadLine]) -> Iterator[dict]:
+def confirm(config: dict, lines: Iterable[Line | BadLine], log: Log | None = None) -> Iterator[dict]:
+    """The answers for the candidates of `lines`; `log` gets a warning before each retry's backoff."""
     opts = options_from_config(config)
-    clients = Clients(opts)
+    clients = Clients(opts, log)
     streams = registry()
     announced: set[str] = set()
     refused: dict[str, str] = {}  # stream -> why its retrieve cannot answer (asked once)

@@ -67,7 +67,7 @@ class StripeAPIError(Exception):
 
 def should_skip(err: StripeAPIError) -> bool:
     """Errors that mean "this account or key cannot read this stream": skip it, go on with the others."""
-    return err.status == 403 or err.not_enabled or err.unknown_endpoint
+    return not err.is_auth and (err.status == 403 or err.not_enabled or err.unknown_endpoint)
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,21 @@ def status_meaning(status: int) -> StatusMeaning:
     if status in _STATUS_TABLE:
         return _STATUS_TABLE[status]
     return _SERVER_ERROR if status >= 500 else _INVALID_REQUEST
+
+
+def worth_retrying(status: int, should_retry: str | None) -> bool:
+    """Whether a failed response is retried, given its `Stripe-Should-Retry` header (lower case or None).
+
+    The header wins (https://docs.stripe.com/error-low-level: "Stripe-Should-Retry: true|false" tells a
+    client whether a retry may succeed; Stripe's SDKs honour it, stripe/stripe-node#692), except that
+    a 429 is always retried with backoff: a rate limit passes with time, Stripe's SDKs do not retry real
+    rate limits at all (stripe/stripe-dotnet#1886) and what the header says on them is not documented,
+    so `false` there is no reason to give up early."""
+    if status == 429:
+        return True
+    if should_retry in ("true", "false"):
+        return should_retry == "true"
+    return status_meaning(status).retryable
 
 
 def _code(err: StripeAPIError) -> tuple[str, bool]:

@@ -26,13 +26,13 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from connector_kit.connector import ReadRequest
+from connector_kit.connector import ReadRequest, retry_warnings
 from protocol import messages
 from protocol import state as protocol_state
 from protocol.errors import ConfigError, ConnectorError
 from source_stripe import snapshots
 from source_stripe import state as st
-from source_stripe.config import Options, is_live_key, options_from_config, parse_start_date
+from source_stripe.config import Options, is_live_key, options_from_config
 from source_stripe.backfill import Backfill, StreamJob
 from source_stripe.client import Cancelled, ClientSettings, StripeClient
 from source_stripe.errors import StripeAPIError, classify
@@ -50,20 +50,23 @@ WAKE_LOOKAHEAD_S = 2
 EVENT_WORKERS = 16  # windows of /v1/events read at once (its endpoint's 25/s at 250 ms needs about 7)
 
 
-def make_client(opts: Options, stop: threading.Event | None = None) -> StripeClient:
+def make_client(opts: Options, stop: threading.Event | None = None,
+                log: Callable[[dict], None] | None = None) -> StripeClient:
+    """The run's client; `log` gets a warning before every retry's backoff (what, why, when)."""
     settings = ClientSettings(api_key=opts.api_key, base_url=opts.base_url, api_version=opts.api_version,
                               account_id=opts.account_id, timeout_s=float(opts.request_timeout_s),
                               max_retries=int(opts.max_retries))
     limiter = limiter_for(opts.api_key, opts.max_requests_per_second,
                           opts.max_requests_per_second_per_endpoint)
-    return StripeClient(settings, limiter, stop)
+    return StripeClient(settings, limiter, stop, on_retry=None if log is None else retry_warnings(log))
 
 
 def fetch_account(client: StripeClient, api_key: str, account_id: str | None = None) -> dict:
     """{"id", "livemode"} of the account the key (and Stripe-Account) reads; raises on auth errors.
 
     A restricted key may lack the permission to read the account (403): the id is then the configured
-    `account_id` or None, and the state's account check compares what is known."""
+    `account_id` or None, and the state's account check compares what is known. A configured
+    `account_id` the key cannot act as (403 `account_invalid`) is a global error."""
     try:
         body = client.get("/v1/account").body
     except StripeAPIError as err:
@@ -219,10 +222,10 @@ def read(request: ReadRequest, policy: SplitPolicy | None = None) -> Iterator[di
         return
     streams = selected_streams(request, opts)
     stream_states, glob = st.split_aggregate(request.state)
-    lower = parse_start_date(opts.start_date)
+    lower = opts.start_date
     mode = read_mode(request)
     stop, wake = threading.Event(), threading.Event()
-    client = make_client(opts, stop)
+    client = make_client(opts, stop, request.log)
     with _Signals(stop, wake, mode.follow):  # before the catalog: a wake may come as soon as it is out
         yield messages.catalog(catalog_streams(streams, st.state_account_id(glob)))
         try:

@@ -87,7 +87,9 @@ class SourceLines:
              translator: SourceTranslator | None = None, who: str = "the source") -> None:
         """Reader thread body: every line of `stream` (translated to ours for a foreign source), then None."""
         try:
-            items: Iterable[Line | BadLine] = iter_lines(stream, max_line_bytes)
+            # ours: records are forwarded raw, so the fast reader; a foreign line is translated and
+            # written again, so its numbers must be exact
+            items: Iterable[Line | BadLine] = iter_lines(stream, max_line_bytes, exact=translator is not None)
             if translator is not None:
                 items = translate_lines(items, translator, who)
             for item in items:

@@ -3,7 +3,7 @@
 Each connector prints a `connection_status` (an Airbyte connector its CONNECTION_STATUS, translated; a
 Singer tap is checked by `--discover`; a Singer target cannot be checked); the engine prints one line
 per connector and a verdict on stderr (what to fix), and one combined `connection_status` message on
-stdout. Exit 0 when both succeeded, else 1.
+stdout. Exit 0 when both succeeded, 2 when a connector refused its config (its own exit 2), else 1.
 """
 from __future__ import annotations
 
@@ -90,4 +90,6 @@ def run_check(source_cmd: list[str], source_config: dict, destination_cmd: list[
     writer = MessageWriter(out, redact=redact_message)
     writer.write(messages.connection_status("succeeded" if ok else "failed", message))
     writer.flush()
-    return 0 if ok else 1
+    if ok:
+        return 0
+    return 2 if any(results[role].code == 2 for role in results) else 1

@@ -5,6 +5,11 @@
   (`memfd`) passed as `/dev/fd/N`. Secrets therefore appear neither in files nor in `ps` output. A value
   not known yet when the child starts (the first attempt's state, still loading) is a pipe (`PipeArg`):
   the child starts up meanwhile and reads it when it arrives.
+- A connector gets only what it needs of the engine's environment (`child_environment`): no variable
+  holding a config secret (configs travel as files: `STRIPE_API_KEY`, `DATABASE_URL` are not needed), the
+  source nothing of the database (`DATABASE_URL`, libpq's `PG*`), the destination nothing of Stripe
+  (`STRIPE_*`). So the network-facing source never holds the database password, nor the destination
+  the Stripe key.
 - `Child` starts a process in its own process group (a terminal's Ctrl-C reaches only the engine, which
   then stops the source and lets the destination commit), collects its stderr in a thread (a bounded
   tail for error messages, each line passed to a callback, redacted) and stops the whole group.
@@ -21,7 +26,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +37,7 @@ from engine.sync.outcome import exit_text
 from protocol.errors import ConfigError, ConnectorError
 from protocol.jsonio import dumps
 from protocol.reader import Line, iter_lines
-from protocol.secrets import redact_text
+from protocol.secrets import redact_text, registered_secrets
 from protocol.state import normalize
 
 STDERR_TAIL_LINES = 20
@@ -47,6 +52,24 @@ def split_command(cmd: str, option: str) -> list[str]:
     if not argv:
         raise ConfigError(f"{option}: empty command")
     return argv
+
+
+# Variables a connector of each role never sees (a name, or a prefix ending in "*").
+WITHHELD = {"source": ("DATABASE_URL", "PG*"), "destination": ("STRIPE_*",)}
+MIN_EMBEDDED_SECRET = 8  # a secret this long inside a value (a URL holding the password) hides it too
+
+
+def child_environment(role: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a `role` connector: the engine's, without what `WITHHELD` names for the role
+    and without any variable whose value is, or holds, a registered secret (pure but for `os.environ`)."""
+    environ = os.environ if environ is None else environ
+    names = [n for n in WITHHELD.get(role, ()) if not n.endswith("*")]
+    prefixes = tuple(n[:-1] for n in WITHHELD.get(role, ()) if n.endswith("*"))
+    secrets = registered_secrets()
+    embedded = [s for s in secrets if len(s) >= MIN_EMBEDDED_SECRET]
+    return {name: value for name, value in environ.items()
+            if name not in names and not name.startswith(prefixes) and value not in secrets
+            and not any(s in value for s in embedded)}
 
 
 def resolve_command(cmd: str, option: str) -> list[str]:
@@ -136,7 +159,7 @@ class Child:
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds,
-                                         process_group=0)
+                                         process_group=0, env=child_environment(name))
         except OSError as exc:
             raise ConnectorError(f"{name}_failed" if name in ("source", "destination") else "internal_error",
                                  f"cannot start the {name} {argv[0]!r}: {exc.strerror}",
@@ -263,9 +286,12 @@ RETRYABLE_CODES = frozenset({"network"})
 
 def child_error(result: ChildResult, default_code: str, message: str) -> ConnectorError:
     """The error of a failed short command, keeping the code and retryability the child reported: a
-    network or connection failure (code `network`, or `retryable: true`) stays retryable."""
+    network or connection failure (code `network`, or `retryable: true`) stays retryable; a config the
+    child refused (exit 2 with `invalid_config`) is a `ConfigError`, the engine's own usage error."""
     err = result.error() or {}
     code = err["code"] if isinstance(err.get("code"), str) else default_code
+    if result.code == 2 and code == "invalid_config":
+        raise ConfigError(message)
     retryable = err.get("retryable") is True or code in RETRYABLE_CODES
     return ConnectorError(code, message, retryable=retryable)
 

@@ -13,7 +13,10 @@ preserved plus `destination_stats`. `Confirmations.run` reads those echoes and:
   `candidates` (de-duplicated, at most `max_candidates` held: the rest stay pending in the destination
   for the next run), the answers to `end` (`swept`, `ignored`) and, with `write --verify`/`--repair`,
   the `verify` reports.
-Everything shared with the main thread is guarded by one lock.
+Everything shared with the main thread is guarded by one lock. One `Confirmations` serves every
+destination process of a run, one after another (a restarted destination continues from the same
+confirmed state); `new_destination` starts the count of the next one and forgets the errors of the last;
+a wait ends early when the process in flight closed its stdout (its `closed` event).
 """
 from __future__ import annotations
 
@@ -57,8 +60,7 @@ class Confirmations:
         self.stats = ZERO
         self.min_generation = 0
         self.attempt = AttemptProgress()
-        self.errors: list[dict] = []
-        self.eof = threading.Event()
+        self.errors: list[dict] = []  # of the current destination process
         self._dirty = False
         self._last_save = 0.0
         self._warned_untagged = False
@@ -72,7 +74,7 @@ class Confirmations:
         self.verify: dict[str, dict] = {}  # stream -> the destination's verify report
 
     def run(self, stream: BinaryIO, translate: Translate | None = None) -> None:
-        """Thread body: read the destination's stdout until it closes (`translate`: a foreign
+        """Thread body: read one destination process's stdout until it closes (`translate`: a foreign
         destination's lines to ours)."""
         try:
             items: Iterable[Line | BadLine] = iter_lines(stream)
@@ -100,11 +102,12 @@ class Confirmations:
                                           f"destination [{error.get('code')}] {error.get('message')}"))
                 elif kind in ("log", "trace"):
                     self.notify(Forward(msg))
+                    if kind == "log" and payload.get("level") in ("warn", "error"):
+                        self.notify(ViewEvent(payload["level"], f"destination: {payload.get('message')}"))
         except (OSError, ValueError):
             pass
         finally:
             self.save(force=True)
-            self.eof.set()
 
     def _confirm(self, payload: dict) -> None:
         generation = generation_of(payload)
@@ -163,9 +166,9 @@ class Confirmations:
             self.candidates, self.candidates_held = {}, 0
             return taken
 
-    def wait_for_answers(self, count: int, timeout: float) -> bool:
+    def wait_for_answers(self, count: int, timeout: float, closed: threading.Event) -> bool:
         """Wait until `count` snapshot `end`s were answered (or the destination closed its stdout)."""
-        return self._wait(lambda: self.answers >= count, timeout)
+        return self._wait(lambda: self.answers >= count, timeout, closed)
 
     def save(self, force: bool = False) -> None:
         """Persist the confirmed state if it changed (throttled unless `force`)."""
@@ -181,6 +184,12 @@ class Confirmations:
             except OSError as exc:
                 self._dirty = True
                 self.notify(ViewEvent("error", f"cannot write the state file {self.store.path}: {exc}"))
+
+    def new_destination(self) -> int:
+        """A new destination process starts: forget the last one's errors; returns the echo count so far."""
+        with self.lock:
+            self.errors = []
+            return self.count
 
     def snapshot(self) -> tuple[dict, int]:
         with self.lock:
@@ -201,17 +210,17 @@ class Confirmations:
         with self.lock:
             return self.attempt.progressed(advanced_streams)
 
-    def wait_for(self, count: int, timeout: float) -> bool:
-        """Wait until `count` echoes arrived (or the destination closed its stdout)."""
-        return self._wait(lambda: self.count >= count, timeout)
+    def wait_for(self, count: int, timeout: float, closed: threading.Event) -> bool:
+        """Wait until `count` echoes arrived (or the destination closed its stdout: `closed`)."""
+        return self._wait(lambda: self.count >= count, timeout, closed)
 
-    def _wait(self, done: Callable[[], bool], timeout: float) -> bool:
+    def _wait(self, done: Callable[[], bool], timeout: float, closed: threading.Event) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
                 if done():
                     return True
-            if self.eof.wait(0.05):
+            if closed.wait(0.05):
                 break
         with self.lock:
             return done()

@@ -9,12 +9,18 @@ Writes to its stdin block (back-pressure: a slow destination slows the source do
 state is tagged with its attempt's `_generation` and announced to `Confirmations` before it is written
 (the echo may come back at once). A broken pipe becomes `DestinationGone`; `gone()` then records the
 most telling reason (the destination's exit code and last error rather than "broken pipe").
+
+`restart()` replaces a destination process that is gone by a new one (after the old one's last echoes
+are read: the states a dead destination echoed are the only truth); the session then sends it the
+catalog and a new source attempt from the confirmed state. The same `Destination` object (and so the
+Processor's bound `write`) serves every process of the run; a foreign one gets a new translator.
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 
 from engine.adapters.base import DestinationTranslator, as_lines, who
 from engine.adapters.protocols import DestinationProtocol
@@ -91,23 +97,61 @@ class Destination:
                  write_args: list[str] | None = None, child: Child | None = None):
         """The destination's `write` process (`child`: the one started early), and its echoes."""
         self.confirmations, self.output = confirmations, output
-        protocol = protocol or DestinationProtocol()
+        self.protocol = protocol or DestinationProtocol()
+        self.argv, self.config, self.catalog, self.write_args = argv, config, catalog, write_args or []
         # how messages name it: a foreign destination by its protocol and command
-        self.who = who("destination", protocol.name, argv)
-        translator = protocol.translator(self.who)
+        self.who = who("destination", self.protocol.name, argv)
+        self.starts = 0
+        self._start(child)
+        self.write: Callable[[bytes], None] = self._write_translated if self.translator else self._write
+        if self.translator is not None:
+            self._send(self.translator.begin(confirmations.snapshot()[0]))
+
+    def _start(self, child: Child | None = None) -> None:
+        """A `write` process (`child`: the first one, started early) and the thread reading its echoes."""
+        translator = self.protocol.translator(self.who)
         self.translator = LockedTranslator(translator) if translator is not None else None
-        self.child = child or start_writer(argv, config, output, protocol, catalog, write_args)
+        self.child = child or start_writer(self.argv, self.config, self.output, self.protocol, self.catalog,
+                                           self.write_args)
         assert self.child.proc.stdin is not None and self.child.proc.stdout is not None
         self.stdin = self.child.proc.stdin
+        self.echo_base = self.confirmations.new_destination()
+        self.stdout_closed = threading.Event()  # every echo it made was read
+        self.closed = False  # close() ran: its stdin is closed and it exited
         translate = self.translator.echoes if self.translator is not None else None
-        self.reader = threading.Thread(target=confirmations.run, args=(self.child.proc.stdout, translate),
+        self.reader = threading.Thread(target=self._read, args=(self.child.proc.stdout, translate),
                                        name="destination-stdout", daemon=True)
         self.reader.start()
         self.forwarded_states = 0
         self.failure: str | None = None  # why it is gone, once it is
-        self.write: Callable[[bytes], None] = self._write_translated if self.translator else self._write
+        self.exit_code: int | None = None  # once it exited
+        self.starts += 1
+
+    def _read(self, stdout: BinaryIO, translate: Callable[[Iterable[Line | BadLine]],
+                                                        Iterator[Line | BadLine]] | None) -> None:
+        try:
+            self.confirmations.run(stdout, translate)
+        finally:
+            self.stdout_closed.set()
+
+    def restart(self, timeout: float) -> None:
+        """Reap the process that is gone (reading its last echoes), then start a new one."""
+        self.close(timeout, lambda: True)
+        self._start()
         if self.translator is not None:
-            self._send(self.translator.begin(confirmations.snapshot()[0]))
+            try:
+                self._send(self.translator.begin(self.confirmations.snapshot()[0]))
+            except DestinationGone as exc:
+                self.gone(str(exc))
+
+    def unconfirmed(self) -> int:
+        """States forwarded to this process that it did not echo."""
+        _, count = self.confirmations.snapshot()
+        return self.forwarded_states - (count - self.echo_base)
+
+    def accept_unconfirmed(self) -> None:
+        """Its protocol cannot confirm the last states it got (a Singer target): they count as not sent."""
+        self.forwarded_states -= self.unconfirmed()
 
     # ---- writing -----------------------------------------------------------------------------------
     def _write(self, raw: bytes) -> None:
@@ -156,8 +200,8 @@ class Destination:
         """Record why the destination is gone (once), preferring its exit code and its last error."""
         if self.failure is not None:
             return
-        self.confirmations.eof.wait(2.0)
-        code = self.child.wait(2.0)  # a broken pipe says less than the destination's own exit
+        self.stdout_closed.wait(2.0)
+        code = self.exit_code = self.child.wait(2.0)  # a broken pipe says less than its own exit
         if code not in (None, 0):
             detail = f"{self.who} {exit_text(code)}"
         tail = self.child.stderr_tail()
@@ -165,10 +209,15 @@ class Destination:
         reason = f"[{errors[-1].get('code')}] {errors[-1].get('message')}" if errors else tail
         self.failure = detail + (f": {reason}" if reason else "")
 
+    def last_error(self) -> dict | None:
+        """The last error trace this process printed, if any."""
+        errors = self.confirmations.errors
+        return errors[-1] if errors else None
+
     def await_confirmations(self, timeout: float) -> None:
         """Wait (up to `timeout`) until every forwarded state is echoed or the destination closed."""
         self.flush()
-        self.confirmations.wait_for(self.forwarded_states, timeout)
+        self.confirmations.wait_for(self.echo_base + self.forwarded_states, timeout, self.stdout_closed)
 
     def close(self, timeout: float, hard_stop: Callable[[], bool]) -> int | None:
         """Close its stdin (it commits what it has and echoes the last states), wait for it to exit
@@ -195,6 +244,7 @@ class Destination:
             code = self.child.kill()
         self.reader.join(timeout=10.0)
         self.output.drain()
+        self.exit_code, self.closed = code, True
         return code
 
 

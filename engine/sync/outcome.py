@@ -1,9 +1,10 @@
 """How an `engine sync` run ended, as pure functions: its eof status and exit code, and the words.
 
-`run_status` maps the way the run stopped (`done`, `interrupted`, `failed`, `destination`) plus what
-is known at the end to the `eof` status and the exit code (0 succeeded; 1 failed or partial; 128+N
-after signal N). `confirmed_text` says what the destination confirmed and what it did not;
-`summary` is the stderr summary that names what was not synced; `exit_text` says how a process ended.
+`run_status` maps the way the run stopped (`done`, `interrupted`, `failed`, `config`, `destination`)
+plus what is known at the end to the `eof` status and the exit code (0 succeeded; 1 failed or partial;
+2 a connector refused its config, a usage error; 128+N after signal N). `confirmed_text` says what the
+destination confirmed and what it did not; `summary` is the stderr summary that names what was not
+synced; `exit_text` says how a process ended.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def run_status(outcome: str, unconfirmed: int, tracker_outcome: str,
         return "partial", 128 + (stop_signal or signal.SIGINT)
     if outcome == "done" and unconfirmed <= 0:
         return tracker_outcome, 0 if tracker_outcome == "succeeded" else 1
-    return "failed", 1
+    return "failed", 2 if outcome == "config" else 1
 
 
 def confirmed_text(state: dict, confirmed: int, unconfirmed: int) -> str:

@@ -3,11 +3,19 @@
 - `classify_error(payload)`: what a source error trace means for the run: `global_permanent` (bad key,
   bad config: stop at once), `transient` (restart the source), `stream_permanent` (skip that stream for
   the rest of the run), `stream_retryable` (retry that stream on the next attempt).
+- `destination_failure(...)`: a destination that is gone as a `Failure`: permanent when it said so (a
+  non-retryable global error, a config it refused), else worth a restart of both (a crash, a Postgres
+  outage longer than its own reconnects: `network`).
 - `decide(policy, history, failure, progressed, rand)`: restart (after an exponential backoff with
-  jitter) or give up. It gives up when the same failure happened `poison_threshold` times in a row, or
-  after `max_restarts` restarts without confirmed progress, or after `max_total_restarts` restarts in
-  the run whatever happened (a backstop), or at once for a permanent failure: no hot loop. Confirmed
-  progress resets the first two counters and the backoff.
+  jitter) or give up. It gives up when the same failure happened `poison_threshold` times in a row
+  without progress, or after `max_restarts` restarts without confirmed progress, or after
+  `max_total_restarts` restarts in the run whatever happened (a backstop), or at once for a permanent
+  failure: no hot loop. An attempt that confirmed progress resets the counters and the backoff (its
+  restart is the first since progress: `max_restarts` 0 never restarts), and its failure starts no
+  streak: only attempts without progress are "the same failure again". A network
+  failure (`network`, `timeout`: a database or an API that is away for a while) is never "the same
+  failure again" at the same place: it counts toward `max_restarts` only, so an outage gets the whole
+  backoff (1, 2, 4, 8, 16 s by default) before the run gives up.
 Whether an attempt made progress is `confirmed.AttemptProgress`'s to say; this module only decides.
 """
 from __future__ import annotations
@@ -18,9 +26,11 @@ from typing import Literal
 from connector_kit.backoff import backoff_delay
 from engine.sync.outcome import exit_text
 
-FailureKind = Literal["crash", "exit", "transient", "hang", "bad_message", "incomplete", "permanent"]
+FailureKind = Literal["crash", "exit", "transient", "hang", "bad_message", "incomplete", "permanent",
+                      "destination"]
 ErrorClass = Literal["global_permanent", "transient", "stream_permanent", "stream_retryable", "partition"]
 PERMANENT_CODES = frozenset({"auth_failed", "invalid_config", "state_mismatch"})
+OUTAGE_CODES = frozenset({"network", "timeout"})  # away for a while, not a failure at one place
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,14 @@ def exit_failure(code: int | None, stderr_tail: str, unfinished: list[str],
     return None
 
 
+def destination_failure(exit_code: int | None, last_error: dict | None, detail: str) -> Failure:
+    """A destination process that is gone (`detail` says how), as a restart decision can take it."""
+    code = str((last_error or {}).get("code") or "destination_failed")
+    if exit_code == 2 or (last_error is not None and classify_error(last_error) == "global_permanent"):
+        return Failure("permanent", "invalid_config" if exit_code == 2 else code, detail, exit_code)
+    return Failure("destination", code, detail, exit_code)
+
+
 def backoff(policy: RestartPolicy, attempt: int, rand: float) -> float:
     """Delay before restart number `attempt` (1-based): base * 2^(attempt-1), capped, +- jitter."""
     return max(0.0, backoff_delay(attempt - 1, policy.base_delay, policy.max_delay, rand,
@@ -128,12 +146,16 @@ def backoff(policy: RestartPolicy, attempt: int, rand: float) -> float:
 def decide(policy: RestartPolicy, history: History, failure: Failure, progressed: bool,
            rand: float) -> Decision:
     """Restart or give up after `failure`; `progressed` is True when the attempt confirmed new state."""
-    if progressed:
-        history = History(total_restarts=history.total_restarts)
-    same = history.same_in_a_row + 1 if failure.signature() == history.last_signature else 1
-    without = history.restarts_without_progress + 1
-    updated = replace(history, same_in_a_row=same, last_signature=failure.signature(),
-                      restarts_without_progress=without, total_restarts=history.total_restarts + 1)
+    if progressed:  # its failure starts no streak of the same failure (only attempts without progress do)
+        updated = History(restarts_without_progress=1, total_restarts=history.total_restarts + 1)
+        same, without = 0, 1  # the restarts since the last progress: this one
+    else:
+        same = history.same_in_a_row + 1 if failure.signature() == history.last_signature else 1
+        if failure.code in OUTAGE_CODES:
+            same = 0
+        without = history.restarts_without_progress + 1
+        updated = replace(history, same_in_a_row=same, last_signature=failure.signature(),
+                          restarts_without_progress=without, total_restarts=history.total_restarts + 1)
     if failure.permanent:
         return Decision(False, 0.0, f"{failure.message} (a permanent error: not retried)", updated)
     if same >= policy.poison_threshold:

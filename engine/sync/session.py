@@ -7,6 +7,13 @@ and finishes: the destination's stdin is closed so it commits and echoes what it
 state is saved, the last error and `eof` go out, and one summary names what was not synced. Progress
 snapshots carry the run's figures (totals across the runs of one sync, restarts, generation,
 confirmations, discarded lines). The outer shell (loading state, failing early, stopping) is `run.py`.
+
+A destination that is gone (a crash, an error worth retrying such as a Postgres outage longer than its
+own reconnects; also at the very end, before it confirmed everything) is an attempt failure like the
+source's, under the same policy and budget: after the backoff a new destination process gets the
+catalog and a new source attempt starts from the confirmed state (what the dead one echoed), so
+nothing is applied twice. A permanent destination error (it refused its config, a non-retryable global
+error) ends the run at once.
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ from engine.sync.destination import Destination, DestinationGone, DestinationSin
 from engine.sync.options import SyncOptions
 from engine.sync.outcome import RunSummary, confirmed_text, exit_text, run_status, summary
 from engine.sync.output import RunOutput
-from engine.sync.restart import Failure, History, decide
+from engine.sync.restart import Failure, History, decide, destination_failure
 from engine.sync.state_store import StateStore, Totals
 from engine.sync.sweep import ConfirmOutcome, confirm_candidates
 from protocol import messages
@@ -60,7 +67,7 @@ class Session:
         self.start = start  # when the run began (loading the state and discovering count too)
         self.generation = 0
         self.restarts = 0
-        self.final_error: tuple[str, str] | None = None
+        self.final_error: tuple[str, str, bool] | None = None  # code, message, retryable
         self.gave_up_on: Failure | None = None  # the failure that ended the attempts (its class: restart.py)
         # a foreign source always gets a catalog: it is how its streams are chosen
         self.streams = Streams(options.streams, always=options.source_protocol.foreign)
@@ -97,9 +104,8 @@ class Session:
             if self._catalog is not None:
                 self.processor.adopt_catalog(self._catalog)
             outcome = self._attempts()
-            if outcome == "done" and self.destination.failure is None:
-                self._sweep()
-        except DestinationGone:
+        except DestinationGone as exc:
+            self.destination.gone(str(exc))
             outcome = "destination"
         except ConfigError:  # a usage error found by the first attempt: no eof, like one found before it
             self.destination.close(self.options.destination_timeout, lambda: self.stop.hard)
@@ -115,7 +121,8 @@ class Session:
         self.destination.await_confirmations(self.options.drain_timeout)
         confirmations = self.confirmations
         if ends and not confirmations.wait_for_answers(ends, self.options.drain_timeout if
-                                                      self.options.verifying else 1.0):
+                                                      self.options.verifying else 1.0,
+                                                      self.destination.stdout_closed):
             self.output.event("the destination does not answer snapshot markers: deletes older than the "
                               "source's event window are not swept", "warn")
         for stream, why in sorted(confirmations.ignored.items()):
@@ -157,40 +164,110 @@ class Session:
     def _attempts(self) -> str:
         history = History()
         while True:
-            if self.processor.catalog is not None and not self.streams.to_read(self.processor.catalog):
-                return "done"  # every stream left out after permanent errors
-            self.generation += 1
-            state, _ = self.confirmations.snapshot()
-            attempt = self.attempt = SourceAttempt(self.generation, self.options, self.processor,
-                                                   self.lines, self.destination, self.output, self.streams,
-                                                   self.stopping, self.tick)
-            started, self.first_source = self.first_source, None
-            failure = attempt.run(self.source_config, state, started)
-            self.attempt = None
-            if self.generation == 1 and self.streams.unknown(self.processor.catalog):
-                self._check_stream_names()
-            if self.stop.signal is not None:
-                return "interrupted"
-            if self.destination.failure is not None:
-                return "destination"
-            if failure is None:
-                return "done"
             tracker = self.processor.tracker
+            if self.processor.catalog is not None and not self.streams.to_read(self.processor.catalog):
+                failure = self._end_of_read()  # every stream left out after permanent errors
+                if failure is None:
+                    return "done"
+            else:
+                failure = self._attempt()
+                if self.stop.signal is not None:
+                    return "interrupted"
+                if failure is None:
+                    return "done"
             decision = decide(self.options.policy, history, failure,
                               self.confirmations.progressed(tracker.advanced_streams()), random.random())
             history = decision.history
+            gone = self.destination.failure is not None
             if not decision.restart:
-                self.final_error, self.gave_up_on = (failure.code, decision.reason), failure
-                return "failed"
+                state, confirmed = self.confirmations.snapshot()
+                reason = decision.reason if not gone else \
+                    f"{decision.reason}. {confirmed_text(state, confirmed, self.destination.unconfirmed())}"
+                self.final_error, self.gave_up_on = (failure.code, reason, not failure.permanent), failure
+                if failure.code == "invalid_config":
+                    return "config"
+                return "destination" if gone else "failed"
             self.restarts += 1
-            self.output.event(f"source attempt {self.generation} failed: {failure.message}; "
-                              "restarting from the "
-                              f"last confirmed state in {decision.delay:.1f}s", "warn")
+            what = self.destination.who if gone else f"source attempt {self.generation}"
+            self.output.event(f"{what} failed: {failure.message}; restarting {'both' if gone else 'it'} from "
+                              f"the last confirmed state in {decision.delay:.1f}s", "warn")
             if not self._sleep(decision.delay):
-                return "interrupted" if self.stop.signal is not None else "destination"
+                return "interrupted"
+            if self.destination.failure is not None:
+                self._restart_destination()
             tracker.new_attempt()
             for stream, why in self.streams.excluded.items():
                 tracker.mark_skipped(stream, f"left out after a permanent error {why}")
+
+    def _restart_destination(self) -> None:
+        """A new destination process, with the catalog in use (raises ConnectorError when it cannot start)."""
+        self.destination.restart(self.options.destination_timeout)
+        try:
+            self.processor.resend_catalog()
+        except DestinationGone as exc:
+            self.destination.gone(str(exc))
+
+    def _attempt(self) -> Failure | None:
+        """One source attempt (the first one's source started early, its state on the way); then, when it
+        ended well, the end of the read (the destination must confirm everything)."""
+        self.generation += 1
+        started, self.first_source = self.first_source, None
+        if self.destination.failure is not None:  # gone again at once: no source to start
+            if started is not None:
+                started.kill()
+            self.confirmations.begin_generation(self.generation)
+            return self._destination_failure()
+        state, _ = self.confirmations.snapshot()
+        attempt = self.attempt = SourceAttempt(self.generation, self.options, self.processor, self.lines,
+                                               self.destination, self.output, self.streams, self.stopping,
+                                               self.tick)
+        failure = attempt.run(self.source_config, state, started)
+        self.attempt = None
+        if self.generation == 1 and self.streams.unknown(self.processor.catalog):
+            self._check_stream_names()
+        if self.stop.signal is not None:
+            return None
+        if self.destination.failure is not None:
+            return self._destination_failure()
+        return self._end_of_read() if failure is None else failure
+
+    def _end_of_read(self) -> Failure | None:
+        """The read is over: confirm the delete candidates (`_sweep`), then close the destination; None
+        when it confirmed everything, else its failure (restarted like a crash mid-read)."""
+        if self.destination.failure is None:
+            try:
+                self._sweep()
+            except DestinationGone as exc:
+                self.destination.gone(str(exc))
+        return self._close_destination()
+
+    def _close_destination(self) -> Failure | None:
+        """Close the destination's stdin and wait for it: None when it exited well having confirmed every
+        state it was sent."""
+        destination = self.destination
+        code = destination.close(self.options.destination_timeout, lambda: self.stop.hard)
+        if code != 0 and destination.failure is None:
+            destination.gone(f"{destination.who} {exit_text(code)}")
+        if destination.failure is not None:
+            return self._destination_failure()
+        unconfirmed = destination.unconfirmed()
+        if unconfirmed > 0 and self.options.destination_protocol.foreign:
+            # A Singer target prints a state only after a flush that follows it, and exits 0 once it has
+            # written everything: its rows are there, only the confirmed state lags (docs/third-party.md).
+            self.output.event(f"{destination.who} exited 0 without printing its last {unconfirmed} "
+                              "state(s); the confirmed state is the last one it printed, so the next run "
+                              "re-reads from there", "warn")
+            destination.accept_unconfirmed()
+        elif unconfirmed > 0:
+            state, confirmed = self.confirmations.snapshot()
+            return Failure("permanent", "destination_failed", f"{destination.who} exited without confirming "
+                           f"{unconfirmed} state(s); {confirmed_text(state, confirmed, unconfirmed)}")
+        return None
+
+    def _destination_failure(self) -> Failure:
+        destination = self.destination
+        return destination_failure(destination.exit_code, destination.last_error(),
+                                   destination.failure or f"{destination.who} is gone")
 
     def _check_stream_names(self) -> None:
         """The source did not read every stream of `--streams`: if its catalog lacks some, that is a usage
@@ -206,13 +283,15 @@ class Session:
                               hint=f"available: {', '.join(names)}")
 
     def _sleep(self, seconds: float) -> bool:
+        """Sleep the backoff (noticing a destination that exits meanwhile); False when stopped."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if self.stopping():
+            if self.stop.signal is not None:
                 return False
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
             self.tick(False)
-            self.destination.check()
+            if not self.destination.closed:
+                self.destination.check()
         return True
 
     def tick(self, force: bool = False) -> None:
@@ -274,32 +353,25 @@ class Session:
     # ---- the end -----------------------------------------------------------------------------------
     def _finish(self, outcome: str) -> int:
         destination = self.destination
-        code = destination.close(self.options.destination_timeout, lambda: self.stop.hard)
-        if code != 0 and destination.failure is None:
-            destination.gone(f"{destination.who} {exit_text(code)}")
+        if not destination.closed:  # stopped, or the source failed for good: it commits what it has
+            code = destination.close(self.options.destination_timeout, lambda: self.stop.hard)
+            if code != 0 and destination.failure is None:
+                destination.gone(f"{destination.who} {exit_text(code)}")
+        if destination.failure is not None and self.final_error is None:
+            failure = self.gave_up_on = self._destination_failure()
+            state, confirmed = self.confirmations.snapshot()
+            outcome = "config" if failure.code == "invalid_config" else "destination"
+            self.final_error = (failure.code, f"{failure.message}. "
+                                f"{confirmed_text(state, confirmed, destination.unconfirmed())}",
+                                not failure.permanent)
         self.confirmations.save(force=True)
         state, confirmed = self.confirmations.snapshot()
-        unconfirmed = destination.forwarded_states - confirmed
+        unconfirmed = destination.unconfirmed()
         tracker = self.processor.tracker
-        if destination.failure is not None:
-            outcome = "destination"
-            self.final_error = ("destination_failed",
-                                f"{destination.failure}. {confirmed_text(state, confirmed, unconfirmed)}")
-        elif outcome == "done" and unconfirmed > 0 and self.options.destination_protocol.foreign:
-            # A Singer target prints a state only after a flush that follows it, and exits 0 once it has
-            # written everything: its rows are there, only the confirmed state lags (docs/third-party.md).
-            self.output.event(f"{destination.who} exited 0 without printing its last {unconfirmed} "
-                              "state(s); the confirmed state is the last one it printed, so the next run "
-                              "re-reads from there", "warn")
-            unconfirmed = 0
-        elif outcome == "done" and unconfirmed > 0:
-            self.final_error = ("destination_failed",
-                                f"{destination.who} exited without confirming {unconfirmed} "
-                                f"state(s); {confirmed_text(state, confirmed, unconfirmed)}")
         status, exit_code = run_status(outcome, unconfirmed, tracker.outcome(True), self.stop.signal)
         if self.final_error is not None:
-            self.processor.emit_error(messages.error_payload("global", self.final_error[0],
-                                                             self.final_error[1]))
+            error_code, text, retryable = self.final_error
+            self.processor.emit_error(messages.error_payload("global", error_code, text, retryable=retryable))
         has_more = status != "succeeded" or tracker.has_more() or self.options.follow
         self._save_totals(ended=status, complete=status == "succeeded" and not has_more)
         final = self.processor.snapshot()
@@ -308,7 +380,8 @@ class Session:
         self.output.view.close(final)
         self.report(summary(RunSummary(
             status, exit_code, tracker.record_count, time.monotonic() - self.start, self.restarts,
-            str(self.options.state_file) if self.store is not None else None, self.final_error,
+            str(self.options.state_file) if self.store is not None else None,
+            self.final_error[:2] if self.final_error else None,
             sorted(set(tracker.unfinished()) | set(tracker.errored()) | set(self.streams.excluded))
             + tracker.failed_partitions_text(),
             tracker.skipped(), None if self.options.verifying else self.confirmations.stats,

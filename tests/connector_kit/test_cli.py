@@ -153,3 +153,28 @@ def test_write_reads_stdin_and_reports_a_bad_line_clearly():
 def test_unknown_command_is_a_usage_error():
     proc = subprocess.run(exe("source-stripe") + ["frobnicate"], capture_output=True, timeout=60)
     assert proc.returncode == 2 and proc.stdout == b"" and b"No such command" in proc.stderr
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("postgresql://sync:p@ss_Xy7secret@127.0.0.1:1/db", "unencoded '@'"),
+    ("postgresql://sync:pa/ss_Xy7secret@127.0.0.1:1/db", "unencoded '/'"),
+])
+def test_a_password_with_an_unencoded_character_is_masked_whole_and_explained(url, expected):
+    argv = exe("destination-postgres") + ["check", "--config", dumps({"url": url}).decode()]
+    error = assert_usage_error(argv, expected, secrets=("ss_Xy7secret", "sync:p"))
+    assert "postgresql://****@127.0.0.1:1/db" in error["message"]
+    code, _, stderr = run(argv)
+    assert "percent-encode" in stderr and "%40" in stderr
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("postgresql://u:pw-secret@127.0.0.1:abc/db", 'invalid integer value "abc" for connection option "port"'),
+    ("postgresql://u:pw-secret@127.0.0.1:1/db?sslmode=bogus", 'invalid sslmode value: "bogus"'),
+])
+def test_a_connection_setting_libpq_refuses_is_a_usage_error_not_retried(url, expected):
+    import time
+
+    started = time.monotonic()
+    assert_usage_error(exe("destination-postgres") + ["check", "--config", dumps({"url": url}).decode()],
+                       expected, secrets=("pw-secret",))
+    assert time.monotonic() - started < 10  # no reconnect backoff

@@ -30,6 +30,8 @@ def test_a_tombstone_keeps_the_buffered_values_and_bad_records_say_why():
     assert not isinstance(tomb, str) and tomb.deleted
     assert loads(line_json(tomb.line)) == {"id": "cus_1", "email": "a@x", "balance": 2}
     assert enc.row("customers", {"data": [1]}, 7, lambda s, i: None) == "line 7: record data is not an object"
-    assert enc.row("customers", {"data": {}}, 8, lambda s, i: None) == "line 8: record has no string 'id'"
+    no_id = "line 8: record has no 'id' (a non-empty string or an integer)"
+    assert enc.row("customers", {"data": {}}, 8, lambda s, i: None) == no_id
+    assert enc.row("customers", {"data": {"id": ""}, "updated_at": 1}, 8, lambda s, i: None) == no_id
     assert "neither updated_at nor emitted_at" in enc.row("customers", {"data": {"id": "c"}}, 9, lambda s,
                                                           i: None)

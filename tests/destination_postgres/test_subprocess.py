@@ -6,7 +6,6 @@ import os
 import random
 import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ import time
 from destination_postgres.writer import LOCK_CLASS, schema_lock_key
 from protocol.jsonio import dumps, dumps_line, loads
 from tests.destination_postgres.helpers import catalog, rec, state, table
+from tests.tcp_proxy import Proxy
 
 PROPS = {"id": {"type": "string"}, "seq": {"type": "integer"}}
 
@@ -70,9 +70,18 @@ def test_lost_connection_is_reopened_and_the_batch_replayed(dst_config, db):
                 time.sleep(0.05)
             cur.execute("SELECT pg_terminate_backend(%s)", row)
         send(proc, state("items", "after-reconnect"))
-        echo = read_line(proc, 20)
+        said = [read_line(proc, 20)]
+        while said[-1] and said[-1]["type"] == "log":
+            said.append(read_line(proc, 20))
+        *logs, echo = said
         assert echo and echo["state"]["data"] == "after-reconnect", proc.stderr.read1().decode()
         assert len(table(db, dst_config["schema"], "items")) == 10
+        # the replay was said while it happened: what, why, which replay
+        [replay] = [m["log"] for m in logs]
+        assert replay["level"] == "warn" and replay["data"] == {"replay": 1, "max_retries": 3}
+        text = replay["message"]
+        assert text.startswith("retrying ") and "; replay 1 of 3 of " in text, replay
+        assert "server closed the connection" in text or "terminat" in text, replay
         proc.stdin.close()
         assert proc.wait(10) == 0
     finally:
@@ -153,55 +162,11 @@ def _feed(proc: subprocess.Popen, payload: bytes) -> None:
         pass
 
 
-class Proxy:
-    """A TCP forwarder to the test server that can be cut, to play a database that goes away."""
-
-    def __init__(self, port: int):
-        self.target, self.sockets = port, []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self.target))
-            self.sockets += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() and stops listening
-        self.listener.close()
-        for s in self.sockets:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
 def test_database_gone_for_good_ends_with_an_error_naming_what_was_not_committed(dst_config, pg_url):
     port = int(pg_url.rsplit(":", 1)[1].split("/")[0])
     proxy = Proxy(port)
     proxied = pg_url.replace(f":{port}/", f":{proxy.port}/")
-    proc = start({**dst_config, "url": proxied, "retries": 1})
+    proc = start({**dst_config, "url": proxied, "retries": 2})
     try:
         send(proc, catalog(items=PROPS), state("items", "first"))
         assert read_line(proc, 10)["state"]["data"] == "first"
@@ -213,6 +178,14 @@ def test_database_gone_for_good_ends_with_an_error_naming_what_was_not_committed
         assert proc.wait(30) == 1, (out, proc.stderr.read())
         [error] = [m["trace"]["error"] for m in out if m["type"] == "trace"]
         assert error["scope"] == "global" and error["code"] == "network"
+        # the replay and each reconnect backoff were one warning each, said before the error
+        said = [m["log"]["message"] for m in out if m["type"] == "log"]
+        assert len(said) == 3 and out[-1]["type"] == "trace", out
+        assert said[0].startswith("retrying committing: writing stream 'items': ") and \
+            said[0].endswith("; replay 1 of 2 of 10 rows (10 of 'items') and the checkpoints of 'items'")
+        for n, line in enumerate(said[1:], 1):
+            assert line.startswith(f"retrying connecting to 127.0.0.1:{proxy.port}/") and \
+                f"Connection refused; retry {n} of 2 in " in line, line
         assert "not committed: 10 rows (10 of 'items') and the checkpoints of 'items'" in error["message"]
         assert error["message"].endswith("_sync_state are intact")
         stderr = proc.stderr.read().decode()

@@ -1,4 +1,6 @@
 """JSON Schema -> Postgres type table."""
+from decimal import Decimal
+
 import pytest
 
 from destination_postgres import types
@@ -40,7 +42,11 @@ def test_read_expressions_never_cast_without_a_type_check():
 
 VALUES = [None, "abc", "", "tab\there", "12.50", "-3", "1e5", "x1", 7, -7, 10**18 - 1, 10**18, -(10**18), 1.5,
           1e16, -1.2345678901234568e+16, 1e18, 5e-05, 1e-7, -0.25, 2.0, True, False, {"id": "card_1"},
-          {"id": 5}, {"object": "card"}, [], ["a"], {}]
+          {"id": 5}, {"object": "card"}, [], ["a"], {},
+          # exact numbers (protocol.jsonio): big integers, and Decimals where a float would round
+          123456789012345678901234567890, -(2 ** 64), Decimal("1E+400"), Decimal("-1E-400"),
+          Decimal("1.0000000000000000000001"), Decimal("4.9E-324"), Decimal("12345678901234567E+1"),
+          Decimal("1.5E+3"), Decimal("150E-1"), Decimal("1.2345678901234567E+18")]
 
 
 def test_python_converters_agree_with_sql_read_expressions(pg_url):

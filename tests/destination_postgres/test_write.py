@@ -1,6 +1,7 @@
 """`destination-postgres write` against a real PostgreSQL: versions, tombstones, schema changes, errors."""
 from __future__ import annotations
 
+from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
@@ -180,7 +181,8 @@ def test_hostile_names_make_odd_tables_and_nothing_else(dst_config, db):
 def test_row_that_cannot_be_written_freezes_only_its_stream(dst_config, db):
     items = [catalog(customers=PROPS, charges={"id": {"type": "string"}}),
              rec("customers", cus(1)), state("customers", "before"),
-             rec("customers", cus(2, email="nul\x00byte")), rec("customers", cus(3)),
+             # beyond PostgreSQL's numeric (131,072 digits): refused by the database, for this row only
+             rec("customers", cus(2, metadata={"n": Decimal("1e200000")})), rec("customers", cus(3)),
              rec("charges", {"id": "ch_1"}), state("customers", "after"), state("charges", "ok"),
              state(None, {"events_cursor": "evt_9"})]
     run = write(dst_config, items)
@@ -201,7 +203,7 @@ def test_records_of_unknown_streams_and_without_id(dst_config, db):
     assert run.exit_code == 0
     messages = [e["message"] for e in run.errors()]
     assert "line 2" in messages[0] and "not in the catalog" in messages[0]
-    assert "line 3" in messages[1] and "no string 'id'" in messages[1]
+    assert "line 3" in messages[1] and "record has no 'id'" in messages[1]
     assert run.states() == []
     assert [r["id"] for r in table(db, dst_config["schema"], "customers")] == ["cus_1"]
 

@@ -226,3 +226,16 @@ def test_an_incremental_run_counts_exactly_its_changes_and_leaves_other_rows_alo
         after = world.table(stream)
         kept = [i for i in before[stream] if (stream, i) not in touched]
         assert kept and all(after[i][2] == before[stream][i][2] for i in kept), stream  # _synced_at kept
+
+
+def test_a_nul_character_syncs_as_u_fffd_once_warned_and_verify_stays_clean(world):
+    """Stripe may hold a NUL that PostgreSQL cannot (issue 11): the row is stored with U+FFFD, one warning
+    per field names it, and `engine verify` (which compares through the same encoding) is clean."""
+    cid = world.emu.create("customers", name="Null\u0000Byte", metadata={"note\u0000": "v\u0000"})["id"]
+    first = world.sync()
+    warned = [line for line in first.stderr.splitlines() if "NUL character" in line]
+    assert len(warned) == 3 and all(f"record {cid!r}" in line for line in warned), first.stderr
+    raw = world.table("customers")[cid][0]
+    assert raw["name"] == "Null\ufffdByte" and raw["metadata"] == {"note\ufffd": "v\ufffd"}
+    verify = world.run("verify")
+    assert verify.code == 0 and "verdict: clean" in verify.stdout, verify.stdout + verify.stderr

@@ -185,7 +185,7 @@ def test_progress_is_periodic_but_not_more_often_than_the_interval():
 def test_states_reach_stdout_as_soon_as_they_are_read():
     """Feed the engine one line at a time: each state is readable downstream before the next line."""
     proc = subprocess.Popen([sys.executable, "-m", "engine", "--progress", "none"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     try:
         for line in (CATALOG, started("customers"), messages.record("customers", {"id": "a"})):
@@ -238,17 +238,19 @@ def test_sigterm_ends_pipe_mode_with_an_eof_and_exit_143():
     import signal
 
     proc = subprocess.Popen([sys.executable, "-m", "engine", "--progress", "none"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     proc.stdin.write(dumps_line(CATALOG) + dumps_line(messages.stream_state("customers", {"n": 1})))
     proc.stdin.flush()
     while loads(proc.stdout.readline())["type"] != "state":
         pass
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=30)
     assert proc.returncode == 143
     eof = loads(out.splitlines()[-1])["eof"]
     assert eof["status"] == "failed" and eof["state"]["streams"] == {"customers": {"n": 1}}
+    assert b"internal_error" not in out + err  # an interruption, not an error
+    assert err.decode().startswith("engine: interrupted by SIGTERM; the destination keeps what it committed")
 
 
 def test_a_bad_catalog_option_is_a_usage_error():
@@ -284,6 +286,18 @@ def test_pipe_failure_line_names_open_streams_and_skipped_lines():
                 "bad_message_count": 2}
     assert pipe_failure_line("partial", snapshot) == \
         "engine: run partial: not complete: b; errors in: b; 2 bad line(s) skipped"
+
+
+def test_numbers_beyond_orjson_pass_through_and_states_keep_them_exactly():
+    big = b'{"type":"record","record":{"stream":"customers","data":{"id":"c","n":1e400},"emitted_at":5}}\n'
+    state = (b'{"type":"state","state":{"state_type":"global","data":{"cursor":1234567890123456789012345678}'
+             b'}}\n')
+    code, msgs, raw = run([CATALOG, started("customers"), big, state,
+                           messages.stream_status("customers", "complete"),
+                           messages.stream_status("charges", "complete")])
+    assert code == 0, msgs
+    assert big in raw and state in raw  # forwarded byte for byte, not a bad line
+    assert b'"cursor":1234567890123456789012345678' in raw.splitlines()[-1]  # eof.state, exact
 
 
 def test_source_warnings_reach_the_progress_view_and_snapshot_markers_go_with_the_data():

@@ -107,3 +107,18 @@ def test_guessed_secret_values_are_the_one_key_name_heuristic():
               "postgresql://u:pw12345@h/db", "list": [{"token": "tok_12345"}]}, "name": "plain", "count": 3}
     assert guessed_secret_values(config) == ["sk_test_abcdef", "postgresql://u:pw12345@h/db", "tok_12345"]
     assert looks_secret("Credentials") and looks_secret("DSN") and not looks_secret("schema")
+
+
+def test_a_url_with_an_unencoded_at_in_its_password_is_masked_whole():
+    from protocol.secrets import register_secret, url_userinfo, userinfo_problem
+
+    url = "postgresql://sync:p@ss_Kq81w/x@db.example:5432/stripe"
+    assert url_userinfo(url) == "sync:p@ss_Kq81w/x" and "unencoded '@' and '/'" in userinfo_problem(url)
+    assert secret_forms(url) == [url, "p@ss_Kq81w/x", "ss_Kq81w"]
+    # unregistered: the whole user-info, up to the last @, is masked by shape
+    assert redact_text(f"cannot connect to {url}") == "cannot connect to postgresql://****@db.example:5432/stripe"
+    register_secret(url)
+    # what libpq says when it splits at the first @: the rest of the password as a host name
+    said = 'could not translate host name "ss_Kq81w/x@db.example" to address'
+    assert "ss_Kq81w" not in redact_text(said)
+    assert userinfo_problem("postgresql://sync:p%40ss@db/x?user=a@b") is None

@@ -6,8 +6,12 @@ import os
 import select
 import subprocess
 import sys
+from decimal import Decimal
 
-from protocol.jsonio import MessageWriter, dumps, dumps_line, loads
+import pytest
+
+from protocol.jsonio import (MAX_DEPTH, JSONDecodeError, MessageWriter, dumps, dumps_line, dumps_pretty,
+                             loads, may_round)
 from protocol.messages import log, record
 
 MSG = log("info", "héllo \n world", {"n": 1})
@@ -80,3 +84,57 @@ def test_eof_is_redacted_too_its_progress_repeats_error_messages():
         messages.eof("partial", True, {"streams": {}, "global": None}, progress))
     out = buf.getvalue()
     assert b"SECRET123" not in out and b"hunter2pw" not in out and b"sk_live_****" in out
+
+
+# ---- numbers keep their exact value; any nesting the parser takes can be written back ---------------
+
+EXACT = [b"123456789012345678901234567890", b"-123456789012345678901234567890", b"1e400", b"-1E+400",
+         b"1.0000000000000000000001", b"1e-400", b"4.9e-324", b"18446744073709551616",
+         b"0.30000000000000004441"]
+
+
+@pytest.mark.parametrize("number", EXACT)
+def test_numbers_orjson_cannot_hold_keep_their_exact_value(number):
+    doc = b'{"n":' + number + b',"m":[1,2.5,"x"]}'
+    parsed = loads(doc)
+    assert Decimal(str(parsed["n"])) == Decimal(number.decode())
+    assert parsed["m"][0] == 1 and type(parsed["m"][0]) is int  # small integers stay ints
+    again = loads(dumps(parsed))
+    assert Decimal(str(again["n"])) == Decimal(number.decode())
+    assert dumps_line(parsed) == dumps(parsed) + b"\n"
+
+
+def test_ordinary_documents_take_the_fast_path_and_look_as_before():
+    doc = {"id": "cus_1", "amount": 1500, "created": 1_700_000_000, "ratio": 0.25, "phone": "+14155550123",
+           "ms": 1_700_000_000_123}
+    raw = dumps(doc)
+    assert not may_round(raw) and loads(raw) == doc and type(loads(raw)["ratio"]) is float
+    assert loads(b'{"big":9223372036854775807}') == {"big": 9_223_372_036_854_775_807}
+    assert not may_round(b'{"id":"ch_00000000000000000001","url":"https://x/00000000000000000001"}')
+    assert may_round(b'{"s":"x 12345678901234567"}') and loads(b'{"s":"x 12345678901234567"}') \
+        == {"s": "x 12345678901234567"}  # a string that looks like a number only costs the exact parser
+
+
+@pytest.mark.parametrize("depth", [254, 255, 300, 1024])
+def test_any_depth_the_parser_accepts_is_written_back(depth):
+    doc = b'{"a":' * depth + b"1" + b"}" * depth
+    assert dumps(loads(doc)) == doc
+    assert dumps_line(loads(doc)) == doc + b"\n"
+    assert dumps(loads(dumps_pretty(loads(doc)))) == doc
+
+
+def test_deeper_than_the_limit_and_what_orjson_refuses_stay_refused_by_the_exact_parser():
+    too_deep = b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1)
+    for doc in (too_deep, b"[1e999," + too_deep + b"]", b"[1e999, NaN]", b'[1e999, "\\ud800"]',
+                b"[1e999,]", b"[1e999] x", b'[1e999, "\xff"]'):
+        with pytest.raises(JSONDecodeError):
+            loads(doc)
+
+
+def test_exact_numbers_and_big_integers_are_written_exactly():
+    assert dumps({"a": Decimal("1.50"), "b": 2 ** 70, "c": -(2 ** 70), "d": [Decimal("1E+400")]}) \
+        == b'{"a":1.50,"b":1180591620717411303424,"c":-1180591620717411303424,"d":[1E+400]}'
+    cyclic: list = []
+    cyclic.append(cyclic)
+    with pytest.raises(TypeError):
+        dumps(cyclic)

@@ -4,6 +4,7 @@ streams (memory does not grow with the input)."""
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 import tracemalloc
 
 import pytest
@@ -121,3 +122,14 @@ def test_reading_streams_in_bounded_memory():
     assert count == 200_000
     assert source.produced > 25_000_000
     assert peak < 1_000_000, f"peak {peak} bytes for {source.produced} bytes of input"
+
+
+def test_valid_numbers_orjson_refuses_or_rounds_are_good_lines_with_exact_values():
+    line = b'{"type":"record","record":{"data":{"id":"a","n":1e400,"big":12345678901234567890123}}}\n'
+    for exact in (True, False):
+        item, = read_all(line, exact=exact)
+        assert isinstance(item, Line) and item.raw == line
+        assert item.message["record"]["data"]["n"] == Decimal("1e400")
+    rounded = b'{"type":"state","state":{"big":123456789012345678901}}\n'
+    assert read_all(rounded)[0].message["state"]["big"] == 123456789012345678901
+    assert read_all(rounded, exact=False)[0].raw == rounded  # a fast reader's caller forwards the raw bytes

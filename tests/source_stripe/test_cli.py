@@ -80,6 +80,32 @@ def test_bad_config_and_unknown_streams_are_usage_errors():
     assert proc.returncode == 2 and "start_date" in proc.stderr
 
 
+def test_check_refuses_the_configs_read_refuses():
+    for command in ("check", "read", "discover"):
+        proc = run_cli(command, "--config", '{"api_key": "sk_test_x", "start_date": "last tuesday"}')
+        assert proc.returncode == 2, (command, proc.stderr)
+        (msg,) = parse_lines(proc.stdout)
+        assert msg["trace"]["error"]["code"] == "invalid_config"
+        assert "start_date: 'last tuesday' is not Unix seconds or an ISO date" in proc.stderr
+
+
+def test_a_connect_account_the_key_cannot_act_as_is_a_global_error_not_a_skipped_sync(emulator):
+    emu = emulator({"profile": "small", "connected_accounts": {"acct_1Connected000001": {}}})
+    config = dumps(src_config(emu, account_id="acct_nope", streams=["customers", "charges"])).decode()
+    proc = run_cli("read", "--config", config)
+    assert proc.returncode == 1, proc.stderr
+    msgs = parse_lines(proc.stdout)
+    (err,) = traces(msgs, "error")
+    assert (err["scope"], err["code"], err["http_status"]) == ("global", "account_invalid", 403)
+    assert "acct_nope" in err["message"] and "not (or no longer) connected to the platform" in proc.stderr
+    assert not [m for m in msgs if m["type"] == "record"] and not traces(msgs, "stream_status")
+    check = run_cli("check", "--config", config)
+    assert check.returncode == 1
+    (status,) = parse_lines(check.stdout)
+    assert status["connection_status"]["status"] == "failed"
+    assert status["connection_status"]["error"]["code"] == "account_invalid"
+
+
 def test_a_bad_state_on_a_pipe_is_a_usage_error(emulator):
     """`read --state /dev/fd/N`, as the engine starts it: the state comes down a pipe later."""
     emu = emulator({"profile": "small", "dataset": {"customers": 5}})

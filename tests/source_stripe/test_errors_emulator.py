@@ -2,7 +2,9 @@
 that keeps failing ends with an error and its checkpoint where it was, a deleted cursor loses nothing."""
 from __future__ import annotations
 
+from connector_kit.connector import ReadRequest
 from protocol.jsonio import dumps
+from source_stripe import source
 from tests.source_stripe.conftest import (aggregate_state, ids, parse_lines, read, run_cli,
                                           src_config, statuses, traces, truth)
 
@@ -82,3 +84,34 @@ def test_a_restricted_key_that_cannot_read_the_account_still_syncs(emulator):
     assert error["scope"] == "global" and error["code"] == "permission_denied" and not error["retryable"]
     assert "events could not be listed" in error["message"] and "customers" in error["message"]
     assert aggregate_state(msgs, state)["global"]["events"] == state["global"]["events"]  # nothing skipped
+
+
+def read_logging(emu, streams: list[str], **config) -> tuple[list[dict], list[dict]]:
+    """An in-process `read` with its live log channel: (yielded messages, messages logged at once)."""
+    logged: list[dict] = []
+    cfg = {**src_config(emu, **config), "streams": streams}
+    return list(source.read(ReadRequest(cfg, None, None, {}, logged.append))), logged
+
+
+def test_every_backoff_is_one_warning_saying_what_is_retried_and_why(emulator):
+    emu = emulator({"profile": "small", "dataset": {"customers": 30}})
+    emu.set_faults(script=[{"kind": "error", "path": "/v1/customers", "count": 3}])
+    msgs, logged = read_logging(emu, ["customers"], max_retries=5)
+    assert statuses(msgs, "customers") == ["started", "complete"] and not traces(msgs, "error")
+    assert set(ids(msgs, "customers")) == truth(emu, "customers")
+    retries = [m["log"] for m in logged]
+    assert [r["level"] for r in retries] == ["warn"] * 3
+    assert [r["data"]["retry"] for r in retries] == [1, 2, 3]
+    assert retries[0]["message"].startswith("retrying GET /v1/customers: HTTP 500 server_error "
+                                            "(An unknown error occurred); retry 1 of 5 in ")
+    assert all(r["data"]["http_status"] == 500 and r["data"]["delay_s"] > 0 for r in retries)
+
+
+def test_a_rate_limit_is_retried_even_when_stripe_should_retry_says_false(emulator):
+    emu = emulator({"profile": "small", "dataset": {"customers": 450}})
+    emu.set_rate_limits({"test": 4, "endpoint": 4, "should_retry": False})  # 429 + Stripe-Should-Retry: false
+    msgs, logged = read_logging(emu, ["customers"], max_retries=20, max_concurrent_requests=8)
+    assert not traces(msgs, "error"), traces(msgs, "error")
+    assert set(ids(msgs, "customers")) == truth(emu, "customers")
+    throttled = [m["log"] for m in logged if m["log"]["data"]["http_status"] == 429]
+    assert throttled and "HTTP 429 rate_limited" in throttled[0]["message"]

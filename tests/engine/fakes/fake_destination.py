@@ -8,6 +8,8 @@ Config: {"db": path, "no_state_command": bool (behave like a destination without
 "fail_after_states": N (exit 1 after committing N states), "fail_check": bool, "state_error": code
 (`state` fails with that error code, as destination-postgres does when the database is unreachable),
 "no_stats": bool (echo states without destination_stats, as destinations of other projects do),
+"env_file": path (append the command and its environment as one JSON line), "crash_stays": bool
+(after a fail_after_states crash every later `write` exits 1 at once, a disk that stays full),
 "state_delay": seconds (`state` takes that long, then notes when it printed in `<db>.state-printed`)}.
 Records are buffered and committed with each state, atomically, together with the state (as
 destination-postgres does); each state is echoed after its commit with every payload key kept plus
@@ -39,6 +41,9 @@ def save_db(path, db):
 
 def main():
     command, config = sys.argv[1], arg("--config")
+    if config.get("env_file"):  # what the engine lets it see
+        with open(config["env_file"], "a") as f:
+            f.write(json.dumps({"command": command, "env": dict(os.environ)}) + "\n")
     if command == "state":
         if config.get("no_state_command"):
             print("Usage: fake_destination.py [OPTIONS] COMMAND\nError: No such command 'state'.",
@@ -64,6 +69,9 @@ def main():
         print(json.dumps({"type": "connection_status", "connection_status": status}))
         return 0 if ok else 1
     db_path, pending, committed_states = config["db"], [], 0
+    if config.get("crash_stays") and os.path.exists(db_path + ".crashed"):
+        print("fake destination: disk still full", file=sys.stderr, flush=True)
+        return 1
     for line in sys.stdin:
         msg = json.loads(line)
         if msg["type"] == "record":
@@ -87,6 +95,7 @@ def main():
             committed_states += 1
             if config.get("fail_after_states") and committed_states >= config["fail_after_states"]:
                 print("fake destination: disk full", file=sys.stderr, flush=True)
+                open(db_path + ".crashed", "w").close()
                 return 1
     if pending:  # end of input: commit the tail (no state to echo)
         db = load_db(db_path)

@@ -13,7 +13,8 @@ on every run: a global state whose events cursor only moves `checked_at`, and fo
 stream a state whose `accounted_range.lt` follows the new upper bound; no records); "snapshot": true
 (every stream read is bracketed by `snapshot` markers of a whole-stream scope). It has no `confirm`
 command (exit 2, like a connector without it).
-Config "fail_discover": true makes `discover` fail with a network error.
+Config "fail_discover": true makes `discover` fail with a network error; "env_file": path appends the
+command and the environment it was started with as one JSON line.
 Record i of stream s has id "s_0000i" and created t0 + i. Config "state_format" picks how states look:
 "windows" (default, source-stripe's time-window checkpoint: `remaining` says where to resume) or
 "tokens" (a format the engine has never seen: `{"page_token": "p<i>", "position": i}` per stream, a
@@ -88,6 +89,9 @@ def global_data(fmt, attempt, bump):
 def main():
     command = sys.argv[1]
     config = load(arg("--config"))
+    if config.get("env_file"):  # what the engine lets it see
+        with open(config["env_file"], "a") as f:
+            f.write(json.dumps({"command": command, "env": dict(os.environ)}) + "\n")
     streams = config["streams"]
     if command == "check":
         out({"type": "connection_status",

@@ -10,6 +10,7 @@ def test_run_status_and_summary():
     assert run_status("done", 2, "succeeded", None) == ("failed", 1)  # states the destination never confirmed
     assert run_status("interrupted", 5, "partial", 15) == ("partial", 143)
     assert run_status("failed", 0, "succeeded", None) == ("failed", 1)
+    assert run_status("config", 0, "succeeded", None) == ("failed", 2)  # a connector refused its config
     text = summary(RunSummary("partial", 143, 1200, 3.25, 1, "/s.json", ("source_failed", "gave up"),
                               ["charges"], {"issuing_cards": "not enabled"}))
     assert text.splitlines() == [

@@ -59,6 +59,29 @@ def test_progress_resets_the_counters_and_the_backoff():
     decision = decide(POLICY, history, CRASH, progressed=True, rand=0.5)
     assert decision.restart and decision.delay == 1.0 and decision.history.total_restarts == 3
 
+def test_only_attempts_without_progress_count_toward_giving_up():
+    history = decide(POLICY, History(), CRASH, progressed=True, rand=0.5).history  # moved data, then crashed
+    for _ in range(2):  # the same crash twice more without progress: not yet three in a row
+        decision = decide(POLICY, history, CRASH, progressed=False, rand=0.5)
+        assert decision.restart, decision.reason
+        history = decision.history
+    decision = decide(POLICY, history, CRASH, progressed=False, rand=0.5)
+    assert not decision.restart and "3 times in a row without progress" in decision.reason
+
+
+def test_an_outage_is_never_a_poison_it_gets_the_whole_backoff():
+    outage = Failure("destination", "network", "cannot connect to db:5432", 1)
+    history, delays = History(), []
+    for _ in range(4):
+        decision = decide(POLICY, history, outage, progressed=False, rand=0.5)
+        assert decision.restart, decision.reason
+        delays.append(decision.delay)
+        history = decision.history
+    assert delays == [1.0, 2.0, 4.0, 8.0]
+    decision = decide(POLICY, history, outage, progressed=False, rand=0.5)
+    assert not decision.restart and "4 restarts without progress" in decision.reason
+
+
 def test_permanent_failures_are_never_retried():
     decision = decide(POLICY, History(), Failure("permanent", "auth_failed", "bad key"), progressed=True,
                       rand=0.5)

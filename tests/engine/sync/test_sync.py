@@ -135,15 +135,33 @@ def test_sigterm_stops_the_source_lets_the_destination_commit_and_saves_state(ru
     assert "interrupted by SIGTERM" in r.stderr
 
 
-def test_a_destination_crash_is_a_clear_error_naming_what_was_confirmed(runner):
+def test_a_destination_crash_restarts_both_from_the_confirmed_state_and_applies_nothing_twice(runner):
+    # every destination process commits two states, then crashes: restarted each time, from what it echoed
     r = runner.sync(runner.source_config(streams={"customers": 40}),
                     runner.destination_config(fail_after_states=2))
+    assert r.code == 0, r.stderr
+    assert_complete(r, {"customers": 40})
+    totals = json.loads((r.dir / "state.json.totals.json").read_text())
+    assert (totals["inserted"], totals["updated"]) == (40, 0)  # no record written twice
+    starts = [a["starts"]["customers"] for a in r.attempts()]
+    # each attempt from the state the dead destination confirmed last (the fourth dies after the end)
+    assert starts == [0, 10, 20, 30, 40]
+    assert r.eof["progress"]["restarts"] == 4
+    assert "the destination failed: the destination exited with code 1: fake destination: disk full; " \
+           "restarting both from the last confirmed state in" in r.stderr
+
+
+def test_a_destination_that_keeps_failing_gives_up_with_a_clear_retryable_error(runner):
+    r = runner.sync(runner.source_config(streams={"customers": 40}),
+                    runner.destination_config(fail_after_states=2, crash_stays=True), timeout=60)
     assert r.code == 1
     error = r.errors()[-1]
-    assert error["code"] == "destination_failed"
-    assert "exited with code 1" in error["message"] and "disk full" in error["message"]
+    assert error["code"] == "destination_failed" and error["retryable"] is True
+    assert "same failure happened 3 times in a row" in error["message"]
+    assert "disk still full" in error["message"]
     assert "Confirmed state covers: customers" in error["message"]
     assert r.eof["state"]["streams"]["customers"]["remaining"][0]["gte"] == 1_600_000_010
+    assert r.eof["progress"]["restarts"] == 3
 
 
 def test_without_a_destination_state_command_the_state_file_is_used(runner):
@@ -224,16 +242,25 @@ def test_a_crash_at_the_first_record_of_a_stream_after_others_completed_ends_the
                                                      "how": "exit1"}]),
                     None, "--streams", "customers,charges", "--max-restarts", "50", timeout=30)
     assert r.code == 1, r.stderr
+    # the first attempt's progress does not count toward the poison threshold: three more attempts
     assert [a["starts"] for a in r.attempts()] == [{"customers": 0, "charges": 0}] + \
-        [{"customers": 12, "charges": 0}] * 2
+        [{"customers": 12, "charges": 0}] * 3
     error = r.errors()[-1]
     assert "same failure happened 3 times in a row" in error["message"]
     assert "simulated crash" in error["message"]
     assert_complete(r, {"customers": 12})
     saved = json.loads((r.dir / "state.json").read_text())
-    assert saved == r.eof["state"] and saved["streams"]["customers"]["accounted_range"]["lt"] == 1_600_000_014
+    assert saved == r.eof["state"] and saved["streams"]["customers"]["accounted_range"]["lt"] == 1_600_000_015
     assert "charges" not in saved["streams"]
-    assert "not (fully) synced: charges" in r.stderr and "2 restart(s)" in r.stderr
+    assert "not (fully) synced: charges" in r.stderr and "3 restart(s)" in r.stderr
+
+
+def test_after_progress_only_attempts_without_progress_count_toward_the_poison_threshold(runner):
+    r = runner.sync(runner.source_config(behaviour=[{"fail_after": 6, "how": "exit1"},
+                                                    {"fail_after": 0, "how": "exit1"}]), timeout=30)
+    assert r.code == 1, r.stderr
+    assert len(r.attempts()) == 4  # the attempt that made progress, then three that made none
+    assert "same failure happened 3 times in a row" in r.errors()[-1]["message"]
 
 
 def test_restarts_with_progress_end_at_the_total_restart_cap(runner):
@@ -343,12 +370,12 @@ def test_no_progress_verdict_with_another_state_format(runner):
                                                      "how": "exit1"}],
                                          **TOKENS), None, "--max-restarts", "50", timeout=30)
     assert r.code == 1, r.stderr
-    assert len(r.attempts()) == 3  # customers completed in the first attempt (progress, once); then poison
+    assert len(r.attempts()) == 4  # customers completed in the first attempt (progress, once); then poison
     error = r.errors()[-1]
     assert "same failure happened 3 times in a row" in error["message"]
     assert "simulated crash" in error["message"]
-    assert r.eof["state"]["global"] == {"watermark": 1_600_001_003}
-    assert r.eof["state"]["streams"]["customers"] == {"page_token": "p12", "position": 12, "refreshed": 3}
+    assert r.eof["state"]["global"] == {"watermark": 1_600_001_004}
+    assert r.eof["state"]["streams"]["customers"] == {"page_token": "p12", "position": 12, "refreshed": 4}
 
 
 def test_progress_verdict_with_another_state_format_and_no_destination_stats(runner):
@@ -359,6 +386,33 @@ def test_progress_verdict_with_another_state_format_and_no_destination_stats(run
     assert r.code == 1, r.stderr
     assert [a["starts"]["customers"] for a in r.attempts()] == [0, 5, 10]
     assert "gave up after 2 restarts in this run" in r.errors()[-1]["message"]
+
+
+def test_each_connector_gets_only_what_it_needs_of_the_environment(runner):
+    import os
+
+    db_url = "postgresql://sync:Db-Pa55word-42@db.internal/stripe"
+    env_file = str(runner.dir / "env.jsonl")
+    argv = runner.argv("sync", runner.source_config(env_file=env_file),
+                       runner.destination_config(env_file=env_file),
+                       "--state-file", str(runner.dir / "state.json"), "--output", "none",
+                       "--progress", "none")
+    env = {**child_env(), "STRIPE_API_KEY": SECRET_KEY, "DATABASE_URL": db_url,
+           "PGPASSWORD": "Db-Pa55word-42", "PGHOST": "db.internal", "MY_KEY_COPY": SECRET_KEY,
+           "STRIPE_SYNC_STATE_DIR": str(runner.dir)}
+    proc = subprocess.run(argv, capture_output=True, timeout=60, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    by_role: dict[str, list[dict]] = {"source": [], "destination": []}
+    for line in (runner.dir / "env.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        by_role["destination" if entry["command"] in ("write", "state") else "source"].append(entry["env"])
+    assert len(by_role["source"]) == 1 and len(by_role["destination"]) == 2  # read; state and write
+    for child in by_role["source"]:  # the network-facing source: nothing of the database, not the key either
+        assert not {"DATABASE_URL", "PGPASSWORD", "PGHOST", "STRIPE_API_KEY", "MY_KEY_COPY"} & set(child)
+        assert "Db-Pa55word-42" not in json.dumps(child) and child["PATH"] == os.environ["PATH"]
+    for child in by_role["destination"]:  # the destination: nothing of Stripe, libpq's variables kept
+        assert not {"STRIPE_API_KEY", "MY_KEY_COPY", "STRIPE_SYNC_STATE_DIR"} & set(child)
+        assert SECRET_KEY not in json.dumps(child) and child["PGPASSWORD"] == "Db-Pa55word-42"
 
 
 def test_a_destination_that_ignores_snapshot_markers_gets_them_and_the_engine_warns(runner):

@@ -36,6 +36,37 @@ def test_sync_into_postgres_survives_a_source_crash(runner, pg_url, pg_schema):
     assert totals["inserted"] == 32 and totals["records"] >= 32
 
 
+def test_a_postgres_outage_longer_than_the_destinations_reconnects_restarts_it(runner, pg_url, pg_schema):
+    import time
+
+    from tests.tcp_proxy import Proxy
+
+    port = int(pg_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = Proxy(port)
+    dest = {"url": pg_url.replace(f":{port}/", f":{proxy.port}/"), "schema": pg_schema, "retries": 2}
+    argv = runner.argv("sync", runner.source_config(streams={"customers": 60}, behaviour=[{"sleep": 0.05}]),
+                       dest, "--destination", f"{sys.executable} -m destination_postgres",
+                       "--state-file", str(runner.dir / "state.json"), "--progress", "plain",
+                       "--output", "json", "--restart-delay", "0.5")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=child_env())
+    deadline = time.time() + 30
+    while time.time() < deadline and not (runner.dir / "state.json").exists():
+        time.sleep(0.05)
+    proxy.down()  # the database is gone for 8 s: longer than the destination's own reconnects (~1.5 s)
+    time.sleep(8)
+    proxy.up()
+    out, err = proc.communicate(timeout=120)
+    r = runner.result(proc.returncode, out, err)
+    assert r.code == 0, r.stderr
+    assert "the destination failed: the destination exited with code 1: [network]" in r.stderr
+    assert "restarting both from the last confirmed state" in r.stderr
+    assert r.eof["progress"]["restarts"] >= 1 and r.eof["status"] == "succeeded"
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        cur.execute(f'SELECT id FROM "{pg_schema}".customers ORDER BY id')
+        assert [row[0] for row in cur.fetchall()] == [f"customers_{i:05d}" for i in range(60)]
+    assert r.eof["state"]["streams"]["customers"]["remaining"] == []
+
+
 def test_a_source_without_confirm_leaves_the_candidates_pending_with_a_warning(runner, pg_url, pg_schema):
     dest = {"url": pg_url, "schema": pg_schema}
     common = ["--destination", f"{sys.executable} -m destination_postgres", "--state-file",

@@ -11,7 +11,7 @@ import sys
 import psycopg2
 import pytest
 
-from protocol.jsonio import loads
+from protocol.jsonio import dumps, loads
 from protocol.validate import validator_for
 from stripe_emulator import start_emulator
 from tests.engine.conftest import ROOT
@@ -83,3 +83,21 @@ def test_status_in_words_from_the_source_the_destination_and_the_totals(emulator
     # what the connectors printed has the documented shapes (docs/protocol.md, optional commands)
     for name, printed in (("state_description", report["description"]), ("table_stats", report["stats"])):
         assert not list(validator_for(name).iter_errors(printed)), name
+
+
+def test_a_connect_account_the_key_cannot_act_as_is_not_ready_and_fails_the_sync(pg_url, pg_schema, tmp_path):
+    with start_emulator({"profile": "small", "connected_accounts": {"acct_1Connected000001": {}}}) as emu:
+        config = dumps({"api_key": emu.api_key, "base_url": emu.url, "account_id": "acct_nope"}).decode()
+        check = engine(emu, pg_url, "check", "--source-config", config, "--schema", pg_schema)
+        assert check.returncode == 1, check.stderr
+        assert "verdict: NOT ready" in check.stderr and "access to account 'acct_nope'" in check.stderr
+        sync = engine(emu, pg_url, "sync", "--source-config", config, "--schema", pg_schema,
+                      "--progress", "plain", "--output", "json", env={"STRIPE_SYNC_STATE_DIR": str(tmp_path)})
+    assert sync.returncode == 1, sync.stderr
+    msgs = [loads(line) for line in sync.stdout.splitlines()]
+    errors = [m["trace"]["error"] for m in msgs if m["type"] == "trace" and m["trace"].get("error")]
+    assert errors and all((e["scope"], e["code"]) == ("global", "account_invalid") for e in errors), errors
+    assert "acct_nope" in errors[-1]["message"] and "not (or no longer) connected" in sync.stderr
+    eof = msgs[-1]["eof"]
+    assert eof["status"] == "failed" and eof["progress"]["record_count"] == 0
+    assert "skipped" not in sync.stderr and emu.api_key not in sync.stderr + sync.stdout
