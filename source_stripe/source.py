@@ -18,6 +18,7 @@ the newest event handled (`positions.py`), so events created later in that secon
 """
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import threading
@@ -171,27 +172,47 @@ def verify_jobs(streams: list[Stream], stream_states: dict, policy: SplitPolicy,
 
 class _Signals:
     """With --follow: SIGINT/SIGTERM stop the run cleanly (exit 0) instead of raising; WAKE_SIGNAL ends
-    the wait for the next poll of events at once (wakes during a poll make one more poll)."""
+    the wait for the next poll of events at once (wakes during a poll make one more poll).
+
+    A handler runs in the main thread between two bytecodes, possibly while that thread holds the lock
+    inside `stop` or `wake` (in `Event.wait` or `clear`): setting an Event there would wait for itself
+    forever (the hazard of python/cpython#126434). So a handler only writes a byte to a pipe, and a
+    relay thread sets the events."""
 
     def __init__(self, stop: threading.Event, wake: threading.Event, enabled: bool):
         self.stop, self.wake = stop, wake
         self.saved: dict[int, Any] = {}
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self._write_end: int | None = None
 
-    def _stop(self, *_: object) -> None:
-        self.stop.set()
-        self.wake.set()
+    def _relay(self, read_end: int) -> None:
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while data := pipe.read(64):
+                if b"s" in data:
+                    self.stop.set()
+                self.wake.set()
+
+    def _handler(self, byte: bytes) -> Callable[..., None]:
+        def handle(*_: object) -> None:
+            if self._write_end is not None:
+                os.write(self._write_end, byte)
+        return handle
 
     def __enter__(self) -> _Signals:
         if self.enabled:
+            read_end, self._write_end = os.pipe()
+            threading.Thread(target=self._relay, args=(read_end,), name="signals", daemon=True).start()
             for sig in (signal.SIGINT, signal.SIGTERM):
-                self.saved[sig] = signal.signal(sig, self._stop)
-            self.saved[WAKE_SIGNAL] = signal.signal(WAKE_SIGNAL, lambda *_: self.wake.set())
+                self.saved[sig] = signal.signal(sig, self._handler(b"s"))
+            self.saved[WAKE_SIGNAL] = signal.signal(WAKE_SIGNAL, self._handler(b"w"))
         return self
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self.saved.items():
             signal.signal(sig, handler)
+        if self._write_end is not None:
+            write_end, self._write_end = self._write_end, None
+            os.close(write_end)  # the relay reads the end of the pipe and stops
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,29 @@ def test_follow_polls_events_until_sigterm_and_exits_0(emulator):
     assert proc.returncode == 0, err
 
 
+SIGNAL_IN_EVENT_LOCK = """
+import os, signal, threading
+from source_stripe.source import WAKE_SIGNAL, _Signals
+stop, wake = threading.Event(), threading.Event()
+with _Signals(stop, wake, True):
+    with wake._cond:  # the main thread inside Event.wait or clear when a signal arrives
+        os.kill(os.getpid(), WAKE_SIGNAL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handlers run here, between two bytecodes
+            pass
+    assert stop.wait(10) and wake.wait(10)
+print("stopped")
+"""
+
+
+def test_a_stop_signal_while_the_main_thread_holds_an_events_lock_never_hangs():
+    """A SIGTERM that lands while the main thread is inside `wake.wait()` (holding its lock) stops the
+    read: the handler never takes that lock itself (it hung `read --follow` for good)."""
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_IN_EVENT_LOCK], capture_output=True, text=True,
+                          timeout=60, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0 and proc.stdout == "stopped\n", proc.stderr
+
+
 def test_follow_polls_at_once_on_its_wake_signal(emulator):
     """SIGUSR1 (the spec's wake_signal) polls events at once: with a 120 s interval the change arrives in
     seconds. The handler is there before the catalog, so a wake right after it does not kill the source."""
