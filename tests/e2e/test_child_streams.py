@@ -20,7 +20,7 @@ import pytest
 
 from source_stripe.streams import registry
 from stripe_emulator import start_emulator
-from tests.e2e.test_completeness import ROOT, Sync
+from tests.e2e.test_completeness import ROOT, Sync, assert_rows_equal
 from tests.e2e.test_sync_kill import children_of, wait_gone
 
 # child stream -> (parent stream (also the emulator's resource), the parent's list field, parent column)
@@ -69,14 +69,7 @@ def truth(emu, child: str) -> tuple[dict[str, dict], set[str]]:
 
 def assert_children_exact(sync: Sync, child: str) -> None:
     live, deleted = truth(sync.emu, child)
-    rows = sync.table(child)
-    synced = {k: raw for k, (raw, deleted_at, _) in rows.items() if deleted_at is None}
-    missing, extra = sorted(set(live) - set(synced)), sorted(set(synced) - set(live))
-    assert not missing and not extra, f"{child}: missing {missing[:5]}, extra {extra[:5]}"
-    stale = [k for k in live if synced[k] != live[k]]
-    assert not stale, f"{child}: {len(stale)} rows differ, e.g. {synced[stale[0]]} != {live[stale[0]]}"
-    tombstoned = {k for k, (_, d, _) in rows.items() if d is not None}
-    assert tombstoned <= deleted, f"{child}: tombstones of children never removed: {tombstoned - deleted}"
+    assert_rows_equal(child, live, sync.table(child), deleted)
 
 
 def nested_requests(emu, child: str) -> int:

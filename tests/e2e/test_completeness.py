@@ -76,20 +76,24 @@ class Sync:
 
 
 def assert_exact(sync: Sync, streams: list[str] = STREAMS, invented: frozenset[str] = frozenset()) -> None:
-    """Every table equals the emulator's ground truth object by object: each live object with its exact
-    JSON, no live row that is not live in Stripe, a tombstone only for a deleted object (or one of the
-    `invented` ids, rows that never were in Stripe)."""
+    """Every table equals the emulator's ground truth object by object (`assert_rows_equal`); a tombstone
+    only for a deleted object or one of the `invented` ids (rows that never were in Stripe)."""
     for stream in streams:
         truth = sync.emu.dump(stream)
-        live = {o["id"]: o for o in truth["objects"]}
-        deleted = {d["id"] for d in truth.get("deleted", [])}
-        rows = sync.table(stream)
-        synced = {k: raw for k, (raw, deleted_at, _) in rows.items() if deleted_at is None}
-        missing, extra = sorted(set(live) - set(synced)), sorted(set(synced) - set(live))
-        assert not missing and not extra, f"{stream}: missing {missing[:5]}, extra {extra[:5]}"
-        stale = [k for k in live if synced[k] != live[k]]
-        assert not stale, f"{stream}: {len(stale)} rows differ, e.g. {stale[:3]}"
-        assert {k for k, (_, d, _) in rows.items() if d is not None} <= deleted | invented, stream
+        assert_rows_equal(stream, {o["id"]: o for o in truth["objects"]}, sync.table(stream),
+                          {d["id"] for d in truth.get("deleted", [])} | invented)
+
+
+def assert_rows_equal(stream: str, live: dict[str, dict], rows: dict, deleted: set[str]) -> None:
+    """Each live object with its exact JSON, no live row that is not live in Stripe, tombstones only of
+    `deleted` ids. `rows` as `Sync.table` returns them."""
+    synced = {k: raw for k, (raw, deleted_at, _) in rows.items() if deleted_at is None}
+    missing, extra = sorted(set(live) - set(synced)), sorted(set(synced) - set(live))
+    assert not missing and not extra, f"{stream}: missing {missing[:5]}, extra {extra[:5]}"
+    stale = [k for k in live if synced[k] != live[k]]
+    assert not stale, f"{stream}: {len(stale)} rows differ, e.g. {synced[stale[0]]} != {live[stale[0]]}"
+    tombstoned = {k for k, (_, d, _) in rows.items() if d is not None}
+    assert tombstoned <= deleted, f"{stream}: tombstones of objects never deleted: {tombstoned - deleted}"
 
 
 @pytest.fixture
