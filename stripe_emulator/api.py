@@ -140,13 +140,14 @@ class StripeApi:
         caller: Caller | None = None
         fault: str | None = None
         limiter: str | None = None
+        limiter_time: float | None = None
         livemode = False
         resp: Response
         try:
             caller = self.auth.authenticate(req.headers)
             livemode = caller.livemode
             account_id = account_hdr.strip() if account_hdr else self.world.platform_id
-            limiter = self.limits.admit(account_id, livemode, self.endpoint_of(req))
+            limiter, limiter_time = self.limits.admit(account_id, livemode, self.endpoint_of(req))
             if limiter is not None:
                 raise self.limits.error()
             decision = self.faults.decide(caller.key, req.path, req.method)
@@ -180,6 +181,7 @@ class StripeApi:
                 "status": resp.status if not resp.drop else 0,
                 "request_id": rid,
                 "limiter": limiter,
+                "limiter_time": limiter_time,
                 "fault": fault,
                 "time": arrived,
                 "emulated_time": self.world.clock.now(),

@@ -13,7 +13,9 @@ the last second, so no second ever holds more than N. A refused request does not
 ``Stripe-Should-Retry`` header: Stripe's SDKs, which honour that header, do not retry real rate limits,
 only lock timeouts (Stripe's answer in stripe/stripe-dotnet#1886), so Stripe does not send ``true``
 there; whether it sends ``false`` or nothing is not documented (``should_retry`` sets it). The request
-log names the limiter that refused (``limiter``: ``global`` or ``endpoint``).
+log names the limiter that refused (``limiter``: ``global`` or ``endpoint``) and when the limiter judged
+the request (``limiter_time``): the very instant its windows hold, read under the lock, so the log shows
+exactly what was counted (a request's arrival ``time`` is earlier by however long its thread waited).
 
 Settings (``rate_limits`` in the config, ``set_rate_limits``): null or false = off (the default),
 true = Stripe's limits, or an object overriding some of them:
@@ -71,10 +73,14 @@ def resolve(settings: Any, default_endpoints: dict[str, float]) -> dict[str, Any
 
 
 class RateLimits:
-    """Admits or refuses each request; thread-safe. Memory: at most N timestamps per budget."""
+    """Admits or refuses each request; thread-safe. Memory: at most N timestamps per budget.
+
+    Windows hold monotonic times; the times handed out are those same instants shifted once by a fixed
+    offset to Unix seconds, so differences between them are the limiter's own."""
 
     def __init__(self, settings: Any, default_endpoints: dict[str, float]):
         self._lock = threading.Lock()
+        self._to_unix = time.time() - time.monotonic()
         self._default_endpoints = dict(default_endpoints)
         self._windows: dict[tuple[Any, ...], deque[float]] = {}
         self.limits = resolve(settings, self._default_endpoints)
@@ -93,14 +99,16 @@ class RateLimits:
         limits = self.limits
         return {"enabled": False} if limits is None else {"enabled": True, **limits}
 
-    def admit(self, account: str, livemode: bool, endpoint: str | None) -> str | None:
-        """None when admitted, else the limiter that refused: ``global`` or ``endpoint``."""
+    def admit(self, account: str, livemode: bool, endpoint: str | None) -> tuple[str | None, float | None]:
+        """(None when admitted, else the limiter that refused: ``global`` or ``endpoint``; the instant it
+        judged, Unix seconds, None when limits are off)."""
         limits = self.limits
         if limits is None:
-            return None
-        now = time.monotonic()
+            return None, None
         mode = "live" if livemode else "test"
         with self._lock:
+            now = time.monotonic()  # under the lock: each window's times are in order
+            at = now + self._to_unix
             budgets = [("global", (account, mode), limits[mode])]
             if endpoint is not None:
                 limit = limits["endpoints"].get(endpoint, limits["endpoint"])
@@ -113,11 +121,11 @@ class RateLimits:
                 while w and w[0] <= now - WINDOW_S:
                     w.popleft()
                 if len(w) >= limit:
-                    return name
+                    return name, at
                 windows.append(w)
             for w in windows:
                 w.append(now)
-        return None
+        return None, at
 
     def error(self) -> StripeError:
         limits = self.limits or STRIPE_LIMITS

@@ -3,8 +3,9 @@
 With a record file (``--record FILE``) every entry is also appended to it as one JSON line, flushed at
 once, so a user can watch what their client sent and what it got (``tail -f FILE``). An entry:
 ``{seq, method, path, query, headers (Stripe-Version, Stripe-Account, Idempotency-Key, User-Agent,
-Content-Type, as sent), key (masked), account, livemode, status, request_id, limiter, fault, time (of
-arrival, Unix seconds), emulated_time, duration_ms}``.
+Content-Type, as sent), key (masked), account, livemode, status, request_id, limiter, limiter_time
+(when the rate limiter judged it, Unix seconds, null when limits are off), fault, time (of arrival, Unix
+seconds), emulated_time, duration_ms}``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
-from engine.temporal.activities import SyncActivities
+from engine.temporal.activities import MIN_HEARTBEAT_INTERVAL_S, SyncActivities
 from engine.temporal.secrets import WorkerSecrets
 from engine.temporal.workflows import PlatformWorkflow, SyncWorkflow
 from protocol.jsonio import dumps
@@ -65,7 +65,9 @@ async def run_worker(address: str, namespace: str, task_queue: str, max_concurre
                     activities=[activities.sync, activities.list_accounts],
                     max_concurrent_activities=max_concurrent, identity=identity,
                     graceful_shutdown_timeout=timedelta(seconds=60),
-                    sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout_s))
+                    sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout_s),
+                    # every heartbeat the activity sends reaches the server (see activities.py)
+                    max_heartbeat_throttle_interval=timedelta(seconds=MIN_HEARTBEAT_INTERVAL_S))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -128,19 +128,26 @@ def test_sigkill_at_random_points_never_leaves_a_checkpoint_ahead_of_its_rows(ds
     items = kill_input(n_records, rng)
     payload = b"".join(dumps_line(i) for i in items)
     schema = dst_config["schema"]
+    n_states = sum(1 for i in items if i["type"] == "state")
     reached = []
     for run in range(4):
         proc = start({**dst_config, "batch_size": 150, "lock_wait_seconds": 10})
         feeder = threading.Thread(target=_feed, args=(proc, payload), daemon=True)
         feeder.start()
-        time.sleep(rng.uniform(0.2, 1.8))
+        # on progress, not on a clock: after the k-th confirmed state, at once or a moment later
+        echoed, k = 0, rng.randint(1, n_states - 1)
+        while echoed < k:
+            line = proc.stdout.readline()
+            assert line, f"the writer ended after {echoed} states: {proc.stderr.read().decode()}"
+            echoed += loads(line)["type"] == "state"
+        time.sleep(rng.uniform(0, 0.05))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         feeder.join(5)
         reached.append(check_covered(db, schema, items))
         if run == 1:  # also from an empty schema again (IF EXISTS: a kill may land before it is created)
             db.cursor().execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    assert any(0 < r < n_records for r in reached), reached  # some kills landed mid-stream
+    assert any(0 < r < n_records for r in reached), reached  # kills landed mid-stream
     proc = start({**dst_config, "lock_wait_seconds": 10})  # a full run then completes everything
     out, err = proc.communicate(payload, timeout=60)
     assert proc.returncode == 0, err.decode()

@@ -147,5 +147,7 @@ def test_a_slow_reader_with_a_tiny_queue_neither_hangs_nor_loses_anything(emulat
     gen = early.run()
     next(gen)
     gen.close()  # the reader goes away: blocked workers give up instead of hanging
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30  # they end at once; 30 s for a loaded machine
+    for t in early.threads:
+        t.join(max(0.0, deadline - time.monotonic()))
     assert not [t for t in early.threads if t.is_alive()]

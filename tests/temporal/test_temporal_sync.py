@@ -153,7 +153,7 @@ def test_sigkill_of_the_busy_worker_retries_on_the_other_and_ends_exact(dev_serv
         workers.start("w2")
         r = engine("submit", "--temporal", dev_server.address, "--task-queue", workers.task_queue, "--name",
                    prefix, "--stripe-base-url", emu.url, "--schema", prefix, "--streams", "customers",
-                   "--source-config", '{"max_requests_per_second": 4}', "--heartbeat-timeout", "2s",
+                   "--source-config", '{"max_requests_per_second": 4}', "--heartbeat-timeout", "4s",
                    "--retry-initial", "1s")
         assert r.returncode == 0, r.stderr
         watch = StateWatch(pg_url, prefix)

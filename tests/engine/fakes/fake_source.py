@@ -112,8 +112,10 @@ def main():
     attempt = int(open(counter).read()) + 1 if os.path.exists(counter) else 1
     with open(counter, "w") as f:
         f.write(str(attempt))
-    with open(os.path.join(run_dir, f"started-{attempt}"), "w") as f:  # before the state is read
+    started = os.path.join(run_dir, f"started-{attempt}")
+    with open(started + ".tmp", "w") as f:  # before the state is read; whole once it exists
         f.write(repr(time.time()))
+    os.replace(started + ".tmp", started)
     behaviours = config.get("behaviour") or [{}]
     b = behaviours[min(attempt, len(behaviours)) - 1]
     state = load(arg("--state")) or {}

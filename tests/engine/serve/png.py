@@ -64,3 +64,9 @@ def decode(data: bytes) -> Image:
         rgb = line if channels == 3 else bytearray(b for i, b in enumerate(line) if i % 4 != 3)
         rows.append(bytes(rgb))
     return Image(width, height, rows)
+
+
+def crop(image: Image, x: int, y: int, width: int, height: int) -> Image:
+    """The ``width`` x ``height`` pixels of ``image`` whose top left corner is (x, y)."""
+    assert 0 <= x and 0 <= y and x + width <= image.width and y + height <= image.height, "outside the image"
+    return Image(width, height, [row[3 * x:3 * (x + width)] for row in image.rows[y:y + height]])

@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 from tests.engine.serve.conftest import TOKEN, pg_password
-from tests.engine.serve.png import Image, decode
+from tests.engine.serve.png import Image, crop, decode
 
 GREEN, BLUE, RED = (0x2E, 0x7D, 0x32), (0x15, 0x65, 0xC0), (0xC6, 0x28, 0x28)
 GREY, TRACK = (0x9E, 0x9E, 0x9E), (0xE0, 0xE0, 0xE0)
@@ -43,27 +43,32 @@ def filled_share(image: Image, want: tuple[int, int, int]) -> float:
     return filled / image.width
 
 
-BARS = "els => els.map(e => ({id: e.id, coverage: Number(e.dataset.coverage), state: e.dataset.state}))"
+BARS = """els => els.map(e => {
+  const r = e.getBoundingClientRect();
+  return {id: e.id, coverage: Number(e.dataset.coverage), state: e.dataset.state,
+          box: [r.left + scrollX, r.top + scrollY, r.width, r.height].map(Math.round)};
+})"""
 
 
 def check_bars(page) -> list[dict]:
-    """Every bar on the screen: its DOM coverage against the pixels of its screenshot."""
-    from playwright.sync_api import Error
-
-    checked = []
+    """Every bar on the screen: its DOM coverage against its pixels in one screenshot of all of them (one
+    frame), taken between two equal readings of the bars: no redraw in between, so every bar's pixels and
+    its DOM figures are the same refresh's."""
     for _ in range(20):
         bars = page.eval_on_selector_all(".bar", BARS)
-        try:
-            shots = {bar["id"]: decode(page.locator(f"#{bar['id']}").screenshot(timeout=2000))
-                     for bar in bars}
-        except Error:  # redrawn while it was photographed (the element was replaced)
-            continue
-        if page.eval_on_selector_all(".bar", BARS) == bars:  # no redraw in between
+        left, top = min(b["box"][0] for b in bars), min(b["box"][1] for b in bars)
+        right = max(b["box"][0] + b["box"][2] for b in bars)
+        bottom = max(b["box"][1] + b["box"][3] for b in bars)
+        shot = decode(page.screenshot(full_page=True, clip={"x": left, "y": top, "width": right - left,
+                                                            "height": bottom - top}))
+        if page.eval_on_selector_all(".bar", BARS) == bars:
             break
     else:
         raise AssertionError("the page kept redrawing while it was photographed")
+    checked = []
     for bar in bars:
-        image = shots[bar["id"]]
+        x, y, width, height = bar["box"]
+        image = crop(shot, x - left, y - top, width, height)
         share = filled_share(image, FILL[bar["state"]])
         assert abs(share - bar["coverage"]) <= 2.5 / image.width, (bar, share)
         checked.append({**bar, "share": share})

@@ -61,10 +61,10 @@ def test_garbage_from_the_source_is_a_clear_error_then_a_restart(runner):
 
 def test_hung_source_is_killed_after_the_timeout_and_restarted(runner):
     r = runner.sync(runner.source_config(behaviour=[{"fail_after": 6, "how": "hang"}, {}]), None,
-                    "--source-timeout", "1")
+                    "--source-timeout", "3")  # covers a start-up on a loaded machine too
     assert r.code == 0, r.stderr
     assert_complete(r)
-    assert "printed nothing for 1s" in r.stderr
+    assert "printed nothing for 3s" in r.stderr
 
 
 def test_the_same_failure_again_and_again_ends_the_run_with_a_clear_error(runner):
@@ -317,10 +317,14 @@ def test_the_source_starts_while_the_state_loads_and_no_discover_runs_first(runn
     assert first.code == 1
     loaded = first.db()["state"]
     (runner.dir / "attempts").unlink()
-    r = runner.sync(runner.source_config(fail_discover=True), runner.destination_config(state_delay=0.5),
+    started_file = runner.dir / "started-1"
+    started_file.unlink()
+    # the state answers only once the source has started (at most 20 s): started before the state is known
+    r = runner.sync(runner.source_config(fail_discover=True),
+                    runner.destination_config(state_waits_for=str(started_file), state_delay=0.01),
                     "--streams", "customers")  # `discover` would fail: it is not run
     assert r.code == 0, r.stderr
-    started = float((runner.dir / "started-1").read_text())
+    started = float(started_file.read_text())
     state_printed = float((runner.dir / "db.json.state-printed").read_text())
     assert started < state_printed  # the source process was up before the confirmed state was known
     resume_at = loaded["streams"]["customers"]["remaining"][0]["gte"] - 1_600_000_000
