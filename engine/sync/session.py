@@ -118,11 +118,15 @@ class Session:
         """Once the read is over: wait until the destination answered everything forwarded, then have the
         source confirm the delete candidates it reported (`sweep.py`); warn when either side cannot."""
         ends = self.processor.snapshot_markers.get("end", 0)
-        self.destination.await_confirmations(self.options.drain_timeout)
+        # Airbyte and Singer destinations answer no snapshot marker, and some confirm only once their input
+        # ends (target-jsonl): waiting for their confirmations here would only wait out drain_timeout.
+        foreign = self.options.destination_protocol.foreign
+        if not foreign:
+            self.destination.await_confirmations(self.options.drain_timeout)
         confirmations = self.confirmations
-        if ends and not confirmations.wait_for_answers(ends, self.options.drain_timeout if
-                                                      self.options.verifying else 1.0,
-                                                      self.destination.stdout_closed):
+        if ends and (foreign or not confirmations.wait_for_answers(ends, self.options.drain_timeout if
+                                                                  self.options.verifying else 1.0,
+                                                                  self.destination.stdout_closed)):
             self.output.event("the destination does not answer snapshot markers: deletes older than the "
                               "source's event window are not swept", "warn")
         for stream, why in sorted(confirmations.ignored.items()):

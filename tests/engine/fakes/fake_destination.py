@@ -10,7 +10,9 @@ Config: {"db": path, "no_state_command": bool (behave like a destination without
 "no_stats": bool (echo states without destination_stats, as destinations of other projects do),
 "env_file": path (append the command and its environment as one JSON line), "crash_stays": bool
 (after a fail_after_states crash every later `write` exits 1 at once, a disk that stays full),
-"state_delay": seconds (`state` takes that long, then notes when it printed in `<db>.state-printed`)}.
+"state_delay": seconds (`state` takes that long, then notes when it printed in `<db>.state-printed`),
+"state_waits_for": path (`state` answers, with its error if any, only once that file exists, at most
+after 20 s: orders it after another process's step without guessing a delay)}.
 Records are buffered and committed with each state, atomically, together with the state (as
 destination-postgres does); each state is echoed after its commit with every payload key kept plus
 destination_stats.
@@ -49,6 +51,9 @@ def main():
             print("Usage: fake_destination.py [OPTIONS] COMMAND\nError: No such command 'state'.",
                   file=sys.stderr)
             return 2
+        wait_for, deadline = config.get("state_waits_for"), time.monotonic() + 20
+        while wait_for and not os.path.exists(wait_for) and time.monotonic() < deadline:
+            time.sleep(0.02)
         if config.get("state_error"):
             code = config["state_error"]
             print(json.dumps({"type": "trace", "trace": {"trace_type": "error", "emitted_at": 0, "error": {

@@ -328,9 +328,10 @@ def test_the_source_starts_while_the_state_loads_and_no_discover_runs_first(runn
 
 
 def test_a_state_that_cannot_load_stops_the_early_source_before_it_reads_anything(runner):
-    r = runner.sync(None, runner.destination_config(state_error="network", state_delay=1.5))
+    started = runner.dir / "started-1"  # the source writes it first thing; the state fails only after
+    r = runner.sync(None, runner.destination_config(state_error="network", state_waits_for=str(started)))
     assert r.code == 1 and r.errors()[-1]["code"] == "network"
-    assert (runner.dir / "started-1").exists() and r.attempts() == []  # started, never read a state
+    assert started.exists() and r.attempts() == []  # started, never read a state
 
 
 # ---- progress and restart decisions come from protocol messages only: any state format ---------------
