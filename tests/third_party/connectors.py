@@ -7,6 +7,10 @@ each one once and later runs reuse it. Versions are pinned: the package itself a
 release upstream cannot change what the tests run. Installs are serialized with a file lock (several
 pytest processes may share the cache); a failed install leaves no stamp and is retried next time.
 Each install's duration is written to `install.log` in its venv (docs/third-party.md lists them).
+
+`python -m tests.third_party.connectors` installs the default suite's connectors (`DEFAULT_SUITE`) that
+are missing; tests/conftest.py starts it in the background when third-party tests are selected, so the
+installs overlap the rest of the suite (a test that needs one before it is done waits on its lock).
 """
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ AIRBYTE_STRIPE = Connector("airbyte-source-stripe", "5.14.1", "source-stripe")
 TAP_STRIPE = Connector("tap-stripe", "3.3.0", "tap-stripe")
 TARGET_JSONL = Connector("target-jsonl", "0.1.4", "target-jsonl")
 TARGET_DUCKDB = Connector("target-duckdb", "0.8.0", "target-duckdb")
+DEFAULT_SUITE = (FAKER, TAP_STRIPE, TARGET_JSONL, TARGET_DUCKDB)  # AIRBYTE_STRIPE: only its slow test
 
 
 class InstallFailed(RuntimeError):
@@ -85,3 +90,18 @@ def _install(connector: Connector, venv: Path) -> None:
     seconds = time.monotonic() - start
     (venv / "install.log").write_text(f"{connector.key}: installed in {seconds:.1f}s\n")
     print(f"installed {connector.key} in {seconds:.1f}s into {venv}", file=sys.stderr)
+
+
+def missing(connectors: tuple[Connector, ...] = DEFAULT_SUITE) -> list[Connector]:
+    return [c for c in connectors if not (CACHE / c.key / ".installed").exists()]
+
+
+if __name__ == "__main__":
+    failed = 0
+    for c in missing():
+        try:
+            installed(c)
+        except InstallFailed as exc:  # the test that needs it fails with this message
+            print(exc, file=sys.stderr)
+            failed += 1
+    sys.exit(1 if failed else 0)
