@@ -6,12 +6,14 @@ ends the run cleanly from any thread (a second call stops waiting for the destin
 asks a following source to look for changes now (docs/protocol.md, "Waking a following source"). Only
 `run_sync`, for the CLI, installs SIGINT/SIGTERM handlers.
 
-One run starts three processes at once, so no process start waits for another: the destination's
-`write` (it waits for input), the first source attempt `read --state <pipe>` (it starts up and then
-waits for the state) and `<destination> state` (the confirmed state; else the state file). Once the
-state is loaded it goes down the pipe and a `Session` (`session.py`) takes over: source attempts one
-after another until one finishes. `--streams` goes to our source as a catalog by name; `discover` runs
-only when the first attempt's catalog lacks one of them (to name the streams there are). A foreign
+One run starts the first source attempt `read --state <pipe>` (it starts up and then waits for the
+state) and `<destination> state` (the confirmed state; else the state file) at once, so the source's
+start-up overlaps the state's. Once the state is loaded it goes down the pipe, the destination's
+`write` starts (it has a round trip or more before the first records come: started beside the other
+two, its start-up took CPU from theirs on a small machine and delayed the first request by ~0.15 s),
+and a `Session` (`session.py`) takes over: source attempts one after another until one finishes.
+`--streams` goes to our source as a catalog by name; `discover` runs only when the first attempt's
+catalog lacks one of them (to name the streams there are). A foreign
 source, or a destination that takes the catalog on its command line, needs the catalog first: then
 the state is loaded, `discover` runs, and only then do `write` and `read` start. A run that fails
 before the sync proper (state not loadable, discover failed, a connector that cannot start) still
@@ -84,11 +86,11 @@ class SyncRun:
                 except ConnectorError:
                     source = None
                 state_pipe.started()
-                writer = start_writer(options.destination_cmd, destination_config, self.output,
-                                      options.destination_protocol, write_args=options.write_args())
             state = self.known_state = self._load_state(destination_config)
             if state_pipe is not None:
                 state_pipe.send(state)
+                writer = start_writer(options.destination_cmd, destination_config, self.output,
+                                      options.destination_protocol, write_args=options.write_args())
             totals = self.store.load_totals() if self.store is not None else Totals()
             if totals.sync_complete:
                 totals = totals.restarted()
