@@ -115,8 +115,9 @@ class Session:
 
     # ---- deletes beyond the event window -----------------------------------------------------------
     def _sweep(self) -> None:
-        """Once the read is over: wait until the destination answered everything forwarded, then have the
-        source confirm the delete candidates it reported (`sweep.py`); warn when either side cannot."""
+        """Once the read is over: wait until the destination answered everything forwarded (ours; an
+        Airbyte/Singer destination answers no marker), then have the source confirm the delete candidates
+        it reported (`sweep.py`); warn when either side cannot."""
         ends = self.processor.snapshot_markers.get("end", 0)
         # Airbyte and Singer destinations answer no snapshot marker, and some confirm only once their input
         # ends (target-jsonl): waiting for their confirmations here would only wait out drain_timeout.
@@ -184,9 +185,7 @@ class Session:
             history = decision.history
             gone = self.destination.failure is not None
             if not decision.restart:
-                state, confirmed = self.confirmations.snapshot()
-                reason = decision.reason if not gone else \
-                    f"{decision.reason}. {confirmed_text(state, confirmed, self.destination.unconfirmed())}"
+                reason = self._with_confirmed(decision.reason) if gone else decision.reason
                 self.final_error, self.gave_up_on = (failure.code, reason, not failure.permanent), failure
                 if failure.code == "invalid_config":
                     return "config"
@@ -267,6 +266,11 @@ class Session:
             return Failure("permanent", "destination_failed", f"{destination.who} exited without confirming "
                            f"{unconfirmed} state(s); {confirmed_text(state, confirmed, unconfirmed)}")
         return None
+
+    def _with_confirmed(self, text: str) -> str:
+        """`text` plus what the destination confirmed and what it did not (when it is gone)."""
+        state, confirmed = self.confirmations.snapshot()
+        return f"{text}. {confirmed_text(state, confirmed, self.destination.unconfirmed())}"
 
     def _destination_failure(self) -> Failure:
         destination = self.destination
@@ -363,11 +367,8 @@ class Session:
                 destination.gone(f"{destination.who} {exit_text(code)}")
         if destination.failure is not None and self.final_error is None:
             failure = self.gave_up_on = self._destination_failure()
-            state, confirmed = self.confirmations.snapshot()
             outcome = "config" if failure.code == "invalid_config" else "destination"
-            self.final_error = (failure.code, f"{failure.message}. "
-                                f"{confirmed_text(state, confirmed, destination.unconfirmed())}",
-                                not failure.permanent)
+            self.final_error = (failure.code, self._with_confirmed(failure.message), not failure.permanent)
         self.confirmations.save(force=True)
         state, confirmed = self.confirmations.snapshot()
         unconfirmed = destination.unconfirmed()
