@@ -4,7 +4,7 @@ A bounded pool of worker threads takes page requests from the active streams and
 through the shared client (rate limiter, retries). The critical path goes first, in each stream's ready
 queue, across streams and at the limiter (the request's `urgency`, then its `weight`, then FIFO; see
 windows.py): the walks of a dense second, then windows over unexplored time, then the other walks,
-sparse time first. A stream whose endpoint already has as many requests under way as its budget can
+the longest first. A stream whose endpoint already has as many requests under way as its budget can
 serve in one round trip yields to the others, so one stream's backlog does not hold every worker.
 After each page the planner learns the `Pace` (spare budget, round trip, rate, known backlog) and splits
 its windows by it. Each result is then handled

@@ -18,9 +18,10 @@ with the budget in use, only windows bigger than `part_pages`, or whose walk one
 outlast all known work at the rate (the critical path), split.
 
 Each request says how urgent it is (`urgency`, then `weight`): the walks of a dense second first (the
-critical path: they cannot be cut), then windows over unexplored time (unknown density), then walks,
-the sparsest first (`weight`: the seconds the next page likely covers; a burst is as likely at any time,
-so time is covered fastest where it is cheapest).
+critical path: they cannot be cut), then windows over unexplored time (unknown density; the widest first:
+a burst is as likely at any time), then walks, the one with the most pages left first (`weight`: the
+longest chain first, so no crowded window is left to be walked alone at the end; measured: with sparse
+walks first, a stream's most recent 38 days waited 11 s in its queue, then ran alone at 25/s).
 
 A second holding more than a page is a dense second (so is one that ends a page with `dense_tail` of its
 objects): it becomes its own window `[T, T+1)` (a second cannot be split by time) and, when the endpoint
@@ -119,12 +120,6 @@ class Window:
         if self.floor is not None:
             d["floor"] = self.floor
         return d
-
-    def reach(self, limit: int) -> float:
-        """The seconds the next page likely covers: sparse time first finds bursts sooner, when a burst
-        is as likely at any time (the whole window when its density is unknown)."""
-        span = self.lt - self.gte
-        return span if not self.density else min(span, limit / self.density)
 
     def pages(self, limit: int) -> float:
         """Estimated pages left (at least one; an unexplored window counts one)."""
@@ -257,8 +252,9 @@ class WindowPlanner:
             urgency = FRESH  # time nobody has seen
         else:
             urgency = DENSE if w.lt - w.gte == 1 else WALK  # a window of one second: a dense second's walk
+        weight = w.lt - w.gte if urgency == FRESH else w.pages(self.policy.limit)  # widest / longest first
         return PageRequest("top", w.wid, w.gte, w.lt, starting_after=w.cursor, limit=self.policy.limit,
-                           urgency=urgency, weight=w.reach(self.policy.limit))
+                           urgency=urgency, weight=weight)
 
     def _bottom(self, w: Window, anchor: str) -> PageRequest:
         w.bottom = "running"

@@ -118,8 +118,11 @@ def test_lookahead_bounds_the_windows_held_while_the_consumer_is_slow():
         with windows.cond:
             held.append(sum(1 for w in windows.windows if w.state != "pending"))
     check_chunks(got, 0, 50_000, fake)
-    # at most the look-ahead, plus the oldest windows (always read, so that the head never waits)
-    assert max(held) <= 5 + 8 + 2 and len(got) > 20
+    # at most the look-ahead plus the oldest windows (always read, so that the head never waits), plus
+    # one finished part per worker whose page split its window just before it paused (the room is checked
+    # before a read and after each page: 16-18 seen when other tests' threads slowed the consumer), not
+    # the backlog's 500 pages
+    assert max(held) <= 5 + 8 + 8 and len(got) > 20
 
 
 def test_an_error_ends_the_chunks_at_its_window():

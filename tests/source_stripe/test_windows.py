@@ -247,7 +247,9 @@ def test_a_burst_of_a_page_or_two_costs_no_anchor_request():
     assert server.requests == 3  # the burst's two pages, one of the older objects: no anchor, no bottom walk
 
 
-def test_walks_of_sparse_time_weigh_more_than_walks_of_crowded_time():
+def test_the_walk_with_the_most_pages_left_weighs_most():
+    # longest chain first: a crowded window walked last would be walked alone at the end (it did: a
+    # stream's most recent 38 days waited 11 s behind sparse walks, then ran alone at its endpoint's rate)
     planner = planner_for(0, 10_000, SplitPolicy(limit=10, part_pages=1000))
     (req,) = planner.initial_requests()
     out = planner.on_page(req, [(f"n{i}", 9_999 - i) for i in range(10)], True)  # 1 object/s at the top
@@ -256,4 +258,4 @@ def test_walks_of_sparse_time_weigh_more_than_walks_of_crowded_time():
     (req,) = sparse.initial_requests()
     (walk_sparse,) = sparse.on_page(req, [(f"n{i}", 9_999 - 100 * i) for i in range(10)], True).requests
     assert walk.urgency == walk_sparse.urgency == WALK
-    assert walk_sparse.weight > walk.weight  # its next page likely covers more time
+    assert walk.weight > walk_sparse.weight  # ~1,000 pages left against ~10
