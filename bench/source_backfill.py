@@ -16,11 +16,14 @@ Not a test; run it by hand (about 4 minutes for all profiles; `--only NAME` runs
    holding nothing older than its dense second can only be walked from the top.)
 
 3. Deep dense second (`deep`): 30,000 customers, a quarter of them created in ONE second ~200 days below
-   the newest object (deep inside the range, under sparse data), 5% in three adjacent seconds (~40 days
-   down), the rest skewed to recent; Stripe's limits at each of `--deep-rates` (the same budget per key
-   and per endpoint, the source configured with it). The bound is max(pages / rate, ceil(dense pages / 2)
-   x round trip): the budget, or the dense second walked from both ends. The round trip is measured in
-   the same run. Prints wall, bound, bound/wall (target >= 0.9) and requests / minimum pages.
+   the newest object (deep inside the range, under sparse data; `--deep-days 120,160,200,240,280` runs
+   several depths and prints the means), 5% in three adjacent seconds (~40 days down), the rest skewed
+   to recent; Stripe's limits at each of `--deep-rates` (the same budget per key and per endpoint, the
+   source configured with it). The bound is max(pages / rate, ceil(dense pages / 2) x round trip): the
+   budget, or the dense second walked from both ends. The round trip is measured in the same run.
+   Prints wall, bound, bound/wall (target >= 0.9), the bound with the search (`search_bound`: what a
+   reader that does not know where the dense second lies can expect at best, on average over its
+   positions) and its ratio, and requests / minimum pages.
 4. Live mode (`live`): a live key, Stripe's live limits (100/s per account, 25/s per endpoint), seven
    streams of `--live-objects` objects each, budget 100/s: prints achieved req/s (target >= 0.9 of 100)
    and the bound max(pages / 100, largest stream's pages / 25).
@@ -135,33 +138,54 @@ DAY = 86400
 DEEP_TOTAL, DEEP_DENSE = 30_000, 7_500
 
 
-def deep_dataset() -> dict:
-    """30,000 customers: 7,500 in one second 200 days down, 1,500 in three adjacent seconds 40 days down,
-    the rest over two years, skewed to recent."""
+def deep_dataset(depth_days: float = 200) -> dict:
+    """30,000 customers: 7,500 in one second `depth_days` down, 1,500 in three adjacent seconds 40 days
+    down, the rest over two years, skewed to recent."""
     adjacent = 1_500
-    bursts = [{"at": -200 * DAY, "count": DEEP_DENSE}]
+    bursts = [{"at": int(-depth_days * DAY), "count": DEEP_DENSE}]
     bursts += [{"at": -40 * DAY + i, "count": adjacent // 3} for i in range(3)]
     rest = DEEP_TOTAL - DEEP_DENSE - adjacent
     return {"customers": {"count": rest, "years": 2, "skew": 2, "bursts": bursts}}
 
 
+def search_bound(pages: int, dense_pages: int, rate: float, rtt: float) -> float:
+    """What a reader that does not know where the dense second lies can expect at best (the mean over
+    its positions): a page tells only what it holds, so on average half of the other pages are read
+    before one lands in the dense second, at most rate x round trip of them per round trip (fresh
+    windows can start anywhere in time, a part's next page only after its last); before that, the
+    account and a first page (two round trips); after it, the two-ended walk; never less than the
+    budget's bound."""
+    per_round = max(1.0, rate * rtt)
+    search = 2 * rtt + math.ceil((pages - dense_pages) / 2 / per_round) * rtt
+    return max(pages / rate, search + math.ceil(dense_pages / 2) * rtt)
+
+
 def deep(args) -> None:
-    dataset, dense_count = deep_dataset(), DEEP_DENSE
     for rate in args.deep_rates:
-        limits = {"test": rate, "endpoint": rate}
-        config = {"profile": "small", "dataset": dataset, "rate_limits": limits,
-                  "faults": {"latency": {"ms": args.latency_ms}}}
-        with spawn_emulator(config, timeout=120) as emu:
-            elapsed, n, _ = run_read(emu, rate, extra=endpoint_budget(rate))
-            st = statuses(emu)
-            rtt = round_trip(emu)
-        pages, dense_pages = math.ceil(n / 100), math.ceil(dense_count / 100)
-        bound = max(pages / rate, math.ceil(dense_pages / 2) * rtt)
-        requests_ = sum(v for k, v in st.items() if k != 429)
-        print(f"deep dense second at {rate:g} req/s: {n} objects in {elapsed:.1f}s; bound {bound:.1f}s "
-              f"(max({pages} pages / {rate:g}/s, ceil({dense_pages} / 2) x {rtt * 1000:.0f} ms)); "
-              f"bound/wall {bound / elapsed:.3f} (target >= 0.9); requests {requests_} "
-              f"(x{requests_ / pages:.3f} of the minimum); 429s: {st.get(429, 0)}")
+        ratios, searched = [], []
+        for depth in args.deep_days:
+            limits = {"test": rate, "endpoint": rate}
+            config = {"profile": "small", "dataset": deep_dataset(depth), "rate_limits": limits,
+                      "faults": {"latency": {"ms": args.latency_ms}}}
+            with spawn_emulator(config, timeout=120) as emu:
+                elapsed, n, _ = run_read(emu, rate, extra=endpoint_budget(rate))
+                st = statuses(emu)
+                rtt = round_trip(emu)
+            pages, dense_pages = math.ceil(n / 100), math.ceil(DEEP_DENSE / 100)
+            bound = max(pages / rate, math.ceil(dense_pages / 2) * rtt)
+            expected = search_bound(pages, dense_pages, rate, rtt)
+            ratios.append(bound / elapsed)
+            searched.append(expected / elapsed)
+            requests_ = sum(v for k, v in st.items() if k != 429)
+            print(f"deep dense second {depth:g} days down at {rate:g} req/s: {n} objects in {elapsed:.1f}s; "
+                  f"bound {bound:.1f}s (max({pages} pages / {rate:g}/s, ceil({dense_pages} / 2) x "
+                  f"{rtt * 1000:.0f} ms)); bound/wall {bound / elapsed:.3f} (target >= 0.9); with the search "
+                  f"{expected:.1f}s, its ratio {expected / elapsed:.3f}; requests {requests_} "
+                  f"(x{requests_ / pages:.3f} of the minimum); 429s: {st.get(429, 0)}")
+        if len(ratios) > 1:
+            print(f"deep dense at {rate:g} req/s over {len(ratios)} depths: bound/wall mean "
+                  f"{statistics.mean(ratios):.3f} (min {min(ratios):.3f}); with the search mean "
+                  f"{statistics.mean(searched):.3f} (min {min(searched):.3f})")
 
 
 def warm_up(emu, api_key: str, streams: tuple[str, ...]) -> None:
@@ -260,6 +284,8 @@ def main() -> None:
     parser.add_argument("--deep-rates", type=lambda v: [float(x) for x in v.split(",")],
                         default=[25.0, 100.0],
                         help="request budgets of the deep-dense profile, e.g. 25,100")
+    parser.add_argument("--deep-days", type=lambda v: [float(x) for x in v.split(",")], default=[200.0],
+                        help="days below the newest object of the deep-dense second, e.g. 120,200,280")
     parser.add_argument("--live-objects", type=int, default=17_000, help="objects per stream in live mode")
     parser.add_argument("--events", type=int, default=20_000, help="changes before the events catch-up")
     parser.add_argument("--only", choices=["spread", "dense", "deep", "live", "events"])
