@@ -161,17 +161,18 @@ def search_bound(pages: int, dense_pages: int, rate: float, rtt: float) -> float
 
 
 def deep(args) -> None:
+    dense_pages = math.ceil(DEEP_DENSE / 100)
     for rate in args.deep_rates:
         ratios, searched = [], []
+        limits = {"test": rate, "endpoint": rate}
         for depth in args.deep_days:
-            limits = {"test": rate, "endpoint": rate}
             config = {"profile": "small", "dataset": deep_dataset(depth), "rate_limits": limits,
                       "faults": {"latency": {"ms": args.latency_ms}}}
             with spawn_emulator(config, timeout=120) as emu:
                 elapsed, n, _ = run_read(emu, rate, extra=endpoint_budget(rate))
                 st = statuses(emu)
                 rtt = round_trip(emu)
-            pages, dense_pages = math.ceil(n / 100), math.ceil(DEEP_DENSE / 100)
+            pages = math.ceil(n / 100)
             bound = max(pages / rate, math.ceil(dense_pages / 2) * rtt)
             expected = search_bound(pages, dense_pages, rate, rtt)
             ratios.append(bound / elapsed)
@@ -273,6 +274,11 @@ def endpoint_budget(rate: float) -> dict:
     return {name: rate} if name in CONFIG_SCHEMA["properties"] else {}
 
 
+def floats(text: str) -> list[float]:
+    """A comma-separated list of numbers: `25,100`."""
+    return [float(x) for x in text.split(",")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--objects", type=int, default=100_000)
@@ -281,10 +287,9 @@ def main() -> None:
                         help="older objects in the dense stream (the bottom walk starts from one of them)")
     parser.add_argument("--latency-ms", type=float, default=250)
     parser.add_argument("--rate", type=float, default=25)
-    parser.add_argument("--deep-rates", type=lambda v: [float(x) for x in v.split(",")],
-                        default=[25.0, 100.0],
+    parser.add_argument("--deep-rates", type=floats, default=[25.0, 100.0],
                         help="request budgets of the deep-dense profile, e.g. 25,100")
-    parser.add_argument("--deep-days", type=lambda v: [float(x) for x in v.split(",")], default=[200.0],
+    parser.add_argument("--deep-days", type=floats, default=[200.0],
                         help="days below the newest object of the deep-dense second, e.g. 120,200,280")
     parser.add_argument("--live-objects", type=int, default=17_000, help="objects per stream in live mode")
     parser.add_argument("--events", type=int, default=20_000, help="changes before the events catch-up")
